@@ -1,0 +1,243 @@
+// One zod schema over the environment. loadConfig(env) is pure: it never reads process.env itself
+// and reports every bad key at once. main.ts and the CLIs are the only callers that pass process.env.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly issues: readonly { key: string; message: string }[],
+    options?: { cause?: unknown },
+  ) {
+    super(`Invalid configuration:\n${issues.map((i) => `  ${i.key}: ${i.message}`).join('\n')}`, options);
+  }
+}
+
+const BackendEntrySchema = z.object({
+  name: z.string().min(1),
+  url: z.string(),
+  capacity: z.number().int().min(1).max(64),
+  pricePerHour: z.number().min(0),
+});
+export type BackendEntry = z.infer<typeof BackendEntrySchema>;
+
+/**
+ * COMFYUI_URLS: backends separated by commas or whitespace. Each is `[name=]URL[#capacity=N&price=X]`
+ * where price is per GPU hour. The fragment is never sent over HTTP, so it can carry our options.
+ * A single URL is a list of one.
+ */
+export function parseBackendList(
+  raw: string,
+): { ok: true; value: BackendEntry[] } | { ok: false; message: string } {
+  const items = raw
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const out: BackendEntry[] = [];
+  const names = new Set<string>();
+  for (const [index, item] of items.entries()) {
+    const eq = item.indexOf('=');
+    const scheme = item.indexOf('://');
+    const hasName = eq > 0 && (scheme < 0 || eq < scheme);
+    const name = hasName ? item.slice(0, eq) : `backend-${index + 1}`;
+    const rest = hasName ? item.slice(eq + 1) : item;
+    let url: URL;
+    try {
+      url = new URL(rest);
+    } catch {
+      return {
+        ok: false,
+        message: `"${item}" is not a URL (expected [name=]http://host:port[#capacity=2&price=1.5])`,
+      };
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return { ok: false, message: `"${item}" must use http:// or https://` };
+    }
+    const opts = new URLSearchParams(url.hash.replace(/^#/, ''));
+    url.hash = '';
+    let capacity = 2;
+    let pricePerHour = 0;
+    for (const [k, v] of opts) {
+      const n = Number(v);
+      if (k === 'capacity') {
+        if (!Number.isInteger(n) || n < 1 || n > 64)
+          return { ok: false, message: `"${item}": capacity must be an integer 1–64` };
+        capacity = n;
+      } else if (k === 'price') {
+        if (!Number.isFinite(n) || n < 0)
+          return { ok: false, message: `"${item}": price must be a number ≥ 0 (per GPU hour)` };
+        pricePerHour = n;
+      } else {
+        return { ok: false, message: `"${item}": unknown option "${k}" (known: capacity, price)` };
+      }
+    }
+    if (names.has(name)) return { ok: false, message: `backend name "${name}" is used twice` };
+    names.add(name);
+    out.push({ name, url: url.toString().replace(/\/$/, ''), capacity, pricePerHour });
+  }
+  return { ok: true, value: out };
+}
+
+const boolish = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off', ''])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes' || v === 'on');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every key the product reads, with its default. `.env.example` documents each one; a test keeps the
+ * two (and the README's configuration reference) in agreement.
+ */
+export const EnvSchema = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z.string().min(1).max(64).default('ccb'),
+  COMFYUI_URLS: z.string().default(''),
+  COMFYUI_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  WORKFLOWS_DIR: z.string().default(''),
+  OUTPUT_DIR: z.string().default('outputs'),
+  MAX_REFERENCE_BYTES: int(1024, 2_000_000_000).default(20 * 1024 * 1024),
+  MAX_REFERENCE_PIXELS: int(1_000_000, 1_000_000_000).default(50_000_000),
+  REFERENCE_MAX_SIDE: int(64, 4096).default(1024),
+  SIMULATE: boolish.default(false),
+  QUOTA_DAILY_IMAGES: int(0, 1_000_000).default(25),
+  QUOTA_MAX_ACTIVE: int(1, 100).default(2),
+  QUOTA_BURST_PER_MINUTE: int(0, 10_000).default(0),
+  QUOTA_RESET_HOUR_UTC: int(0, 23).default(0),
+  QUOTA_LEASE_SECONDS: int(10, 86_400).default(120),
+  QUOTA_AUDIT_MAX_LEN: int(10, 10_000_000).default(10_000),
+  OPERATOR_USER_IDS: z.string().default(''),
+  ALLOWED_SCOPES: z.string().default(''),
+  MAX_USER_DAILY_IMAGES: int(0, 1_000_000).default(500),
+  MAX_PRIORITY: int(0, 100).default(10),
+  GLOBAL_DAILY_BUDGET: int(0, 100_000_000).default(0),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  logLevel: Env['LOG_LEVEL'];
+  redis: { url: string; prefix: string };
+  backends: BackendEntry[];
+  comfyTimeoutMs: number;
+  workflowsDir: string | undefined;
+  outputDir: string;
+  images: { maxReferenceBytes: number; maxReferencePixels: number; referenceMaxSide: number };
+  simulate: boolean;
+  quota: QuotaConfig;
+}
+
+export interface QuotaConfig {
+  dailyImages: number;
+  maxActive: number;
+  burstPerMinute: number;
+  resetHourUtc: number;
+  leaseSeconds: number;
+  auditMaxLen: number;
+  /** `platform:userId` entries. */
+  operatorIds: string[];
+  /** `platform:scopeId` entries; empty means every scope is allowed. */
+  allowedScopes: string[];
+  maxUserDailyImages: number;
+  maxPriority: number;
+  /** 0 = unlimited. */
+  globalDailyBudget: number;
+}
+
+const PLATFORM_ID = /^(discord|telegram|console):[^\s,:]+$/;
+
+function parseIdList(raw: string): { ok: true; value: string[] } | { ok: false; message: string } {
+  const items = raw
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const bad = items.filter((i) => !PLATFORM_ID.test(i));
+  if (bad.length > 0) {
+    return {
+      ok: false,
+      message: `expected platform:id entries (discord, telegram or console), got ${bad.join(', ')}`,
+    };
+  }
+  return { ok: true, value: items };
+}
+
+export function envKeys(): string[] {
+  return Object.keys(EnvSchema.shape);
+}
+
+/** Pure: the same env always gives the same Config or the same ConfigError listing every bad key. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const input: Record<string, string> = {};
+  for (const key of envKeys()) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = EnvSchema.safeParse(input);
+  const issues: { key: string; message: string }[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      issues.push({ key: String(issue.path[0] ?? '(env)'), message: issue.message });
+    }
+  }
+  const backends = parseBackendList(env['COMFYUI_URLS'] ?? '');
+  if (!backends.ok) issues.push({ key: 'COMFYUI_URLS', message: backends.message });
+  const operators = parseIdList(env['OPERATOR_USER_IDS'] ?? '');
+  if (!operators.ok) issues.push({ key: 'OPERATOR_USER_IDS', message: operators.message });
+  const scopes = parseIdList(env['ALLOWED_SCOPES'] ?? '');
+  if (!scopes.ok) issues.push({ key: 'ALLOWED_SCOPES', message: scopes.message });
+  if (issues.length > 0 || !parsed.success || !backends.ok || !operators.ok || !scopes.ok) {
+    throw new ConfigError(issues);
+  }
+  const e = parsed.data;
+  return {
+    logLevel: e.LOG_LEVEL,
+    redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
+    backends: backends.value,
+    comfyTimeoutMs: e.COMFYUI_TIMEOUT_MS,
+    workflowsDir: e.WORKFLOWS_DIR === '' ? undefined : e.WORKFLOWS_DIR,
+    outputDir: e.OUTPUT_DIR,
+    images: {
+      maxReferenceBytes: e.MAX_REFERENCE_BYTES,
+      maxReferencePixels: e.MAX_REFERENCE_PIXELS,
+      referenceMaxSide: e.REFERENCE_MAX_SIDE,
+    },
+    simulate: e.SIMULATE,
+    quota: {
+      dailyImages: e.QUOTA_DAILY_IMAGES,
+      maxActive: e.QUOTA_MAX_ACTIVE,
+      burstPerMinute: e.QUOTA_BURST_PER_MINUTE,
+      resetHourUtc: e.QUOTA_RESET_HOUR_UTC,
+      leaseSeconds: e.QUOTA_LEASE_SECONDS,
+      auditMaxLen: e.QUOTA_AUDIT_MAX_LEN,
+      operatorIds: operators.value,
+      allowedScopes: scopes.value,
+      maxUserDailyImages: e.MAX_USER_DAILY_IMAGES,
+      maxPriority: e.MAX_PRIORITY,
+      globalDailyBudget: e.GLOBAL_DAILY_BUDGET,
+    },
+  };
+}
+
+/**
+ * Reads KEY=VALUE lines from a .env file (if present) under the real environment, which wins.
+ * Only the composition root and CLIs call this.
+ */
+export function readEnvFile(path: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m?.[1] || line.trimStart().startsWith('#')) continue;
+    let value = m[2] ?? '';
+    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
+      value = value.slice(1, -1);
+    }
+    out[m[1]] = value;
+  }
+  return out;
+}
