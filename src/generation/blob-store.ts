@@ -1,0 +1,115 @@
+// Image bytes live in Redis as short-lived blobs; jobs carry only their keys. A cap on the total bytes
+// keeps Redis memory bounded under `noeviction`: a put that would exceed it is refused as a value
+// (`blob_cap`) rather than letting Redis fill up. Sizes are tracked in a sorted set scored by expiry,
+// so blobs that expired on their own are subtracted at the next put.
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const PUT_LUA = `
+local index, sizes, data = KEYS[1], KEYS[2], KEYS[3]
+local now, expireAt, maxTotal, size = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local member = ARGV[5]
+local expired = redis.call('ZRANGEBYSCORE', index, '-inf', now)
+for _, m in ipairs(expired) do
+  redis.call('HINCRBY', sizes, '__total', -tonumber(redis.call('HGET', sizes, m) or '0'))
+  redis.call('HDEL', sizes, m)
+  redis.call('ZREM', index, m)
+end
+local previous = tonumber(redis.call('HGET', sizes, member) or '0')
+local total = tonumber(redis.call('HGET', sizes, '__total') or '0') - previous
+if total + size > maxTotal then return {0, total} end
+redis.call('SET', data, ARGV[6], 'PXAT', expireAt)
+redis.call('HSET', sizes, member, size)
+redis.call('HSET', sizes, '__total', total + size)
+redis.call('ZADD', index, expireAt, member)
+return {1, total + size}
+`;
+
+const DELETE_LUA = `
+local index, sizes, data = KEYS[1], KEYS[2], KEYS[3]
+local member = ARGV[1]
+local size = tonumber(redis.call('HGET', sizes, member) or '0')
+redis.call('HINCRBY', sizes, '__total', -size)
+redis.call('HDEL', sizes, member)
+redis.call('ZREM', index, member)
+return redis.call('DEL', data)
+`;
+
+const EXTEND_LUA = `
+local index, data = KEYS[1], KEYS[2]
+if redis.call('PEXPIREAT', data, tonumber(ARGV[2])) == 0 then return 0 end
+redis.call('ZADD', index, 'XX', tonumber(ARGV[2]), ARGV[1])
+return 1
+`;
+
+export type BlobPutResult =
+  { ok: true; key: string } | { ok: false; code: 'blob_cap'; usedBytes: number; maxBytes: number };
+
+export interface BlobStore {
+  put(bytes: Uint8Array, ttlSeconds: number, key?: string): Promise<BlobPutResult>;
+  get(key: string): Promise<Buffer | undefined>;
+  delete(key: string): Promise<void>;
+  /** Moves the expiry; false when the blob is already gone. */
+  extend(key: string, ttlSeconds: number): Promise<boolean>;
+  usedBytes(): Promise<number>;
+}
+
+export function createBlobStore(deps: {
+  redis: Redis;
+  prefix: string;
+  maxTotalBytes: number;
+  now?: () => number;
+  newKey?: () => string;
+}): BlobStore {
+  const { redis, maxTotalBytes } = deps;
+  const now = deps.now ?? Date.now;
+  const newKey = deps.newKey ?? randomUUID;
+  // Every blob key shares one hash tag with the index, so the scripts run on Redis Cluster too.
+  const base = `${deps.prefix}:{blob}`;
+  const index = `${base}:index`;
+  const sizes = `${base}:sizes`;
+  const dataKey = (key: string): string => `${base}:data:${key}`;
+
+  return {
+    async put(bytes, ttlSeconds, key = newKey()) {
+      const t = now();
+      const [ok, used] = (await redis.eval(
+        PUT_LUA,
+        3,
+        index,
+        sizes,
+        dataKey(key),
+        t,
+        t + Math.ceil(ttlSeconds * 1000),
+        maxTotalBytes,
+        bytes.byteLength,
+        key,
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      )) as [number, number];
+      return ok === 1
+        ? { ok: true, key }
+        : { ok: false, code: 'blob_cap', usedBytes: used, maxBytes: maxTotalBytes };
+    },
+    async get(key) {
+      const v = await redis.getBuffer(dataKey(key));
+      return v ?? undefined;
+    },
+    async delete(key) {
+      await redis.eval(DELETE_LUA, 3, index, sizes, dataKey(key), key);
+    },
+    async extend(key, ttlSeconds) {
+      const r = await redis.eval(
+        EXTEND_LUA,
+        2,
+        index,
+        dataKey(key),
+        key,
+        now() + Math.ceil(ttlSeconds * 1000),
+      );
+      return r === 1;
+    },
+    async usedBytes() {
+      return Number((await redis.hget(sizes, '__total')) ?? 0);
+    },
+  };
+}
