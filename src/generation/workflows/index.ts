@@ -1,0 +1,58 @@
+export { BUILTIN_STYLES, DEFAULT_STYLE } from './builtin-styles.js';
+export { BUILTIN_WORKFLOWS } from './builtin-workflows.js';
+export type {
+  BackendInventory,
+  CapabilityEntry,
+  CapabilityReport,
+  InvalidInput,
+  MissingNode,
+} from './capabilities.js';
+export { checkBackendCapabilities, formatCapabilityReport } from './capabilities.js';
+export { checkWorkflowStructure, modelsOfGraph } from './graph-check.js';
+export { CUSTOM_NODE_PACKS, NODE_CATALOGUE, packOfClass } from './node-catalogue.js';
+export { MAX_SEED } from './param-values.js';
+export type {
+  GenerationRequest,
+  ResolvedGeneration,
+  ResolvedParams,
+  ResolveDeps,
+  ResolveError,
+  ResolveErrorCode,
+  ResolveIssue,
+  Result,
+} from './resolve-request.js';
+export {
+  FAMILY_SIZES,
+  GenerationRequestSchema,
+  randomSeed,
+  resolveRequest,
+  sizeForAspect,
+} from './resolve-request.js';
+export type {
+  CatalogFs,
+  CatalogProblem,
+  WorkflowCatalogDeps,
+  WorkflowCatalogResult,
+} from './workflow-catalog.js';
+export { BuiltinDefinitionError, createWorkflowCatalog } from './workflow-catalog.js';
+export type {
+  ApiNode,
+  ApiPrompt,
+  Aspect,
+  Lora,
+  ModelFamily,
+  ModelFile,
+  Style,
+  StyleLora,
+  Workflow,
+  WorkflowCatalog,
+  WorkflowKind,
+  WorkflowManifest,
+} from './workflow-schemas.js';
+export {
+  ApiPromptSchema,
+  ASPECTS,
+  StyleSchema,
+  WorkflowFileSchema,
+  WorkflowManifestSchema,
+} from './workflow-schemas.js';
