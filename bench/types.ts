@@ -1,0 +1,7 @@
+export interface BenchRow {
+  name: string;
+  value: number;
+  unit: string;
+  target: string;
+  note?: string;
+}
