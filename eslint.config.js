@@ -11,7 +11,10 @@ export default tseslint.config(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-unnecessary-condition': 'off',
     },
@@ -24,11 +27,27 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['discord.js', '@discordjs/*', 'grammy', '@grammyjs/*'], message: 'generation and quota never import a chat SDK' },
-            { group: ['**/bots/**', '**/core/**'], message: 'generation and quota never import bots/ or core/' },
+            {
+              group: ['discord.js', '@discordjs/*', 'grammy', '@grammyjs/*'],
+              message: 'generation and quota never import a chat SDK',
+            },
+            {
+              group: ['**/bots/**', '**/core/**'],
+              message: 'generation and quota never import bots/ or core/',
+            },
           ],
         },
       ],
+    },
+  },
+  {
+    // Plain JS scripts (scripts/*.mjs) are outside tsconfig, so the project service has no types for them:
+    // lint them with the untyped rules only. They run on Node, hence its globals.
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { console: 'readonly', process: 'readonly', URL: 'readonly' },
     },
   },
   {

@@ -18,7 +18,9 @@ async function main(): Promise<void> {
   const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
   const only = process.argv.slice(2);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+  console.log(
+    `machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+  );
   const rows: (BenchRow & { suite: string })[] = [];
   for (const suite of suites) {
     if (only.length > 0 && !only.includes(suite.name)) continue;

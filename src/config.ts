@@ -13,7 +13,7 @@ export class ConfigError extends Error {
   }
 }
 
-const BackendEntrySchema = z.object({
+export const BackendEntrySchema = z.object({
   name: z.string().min(1),
   url: z.string(),
   capacity: z.number().int().min(1).max(64),
@@ -90,7 +90,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
  */
 export const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
   REDIS_PREFIX: z.string().min(1).max(64).default('ccb'),
   COMFYUI_URLS: z.string().default(''),
   COMFYUI_TIMEOUT_MS: int(100, 600_000).default(30_000),

@@ -13,7 +13,9 @@ describe('loadConfig', () => {
 
   it('reads a single URL as a list of one backend with default capacity 2', () => {
     const c = loadConfig({ COMFYUI_URLS: 'http://127.0.0.1:8188/' });
-    expect(c.backends).toEqual([{ name: 'backend-1', url: 'http://127.0.0.1:8188', capacity: 2, pricePerHour: 0 }]);
+    expect(c.backends).toEqual([
+      { name: 'backend-1', url: 'http://127.0.0.1:8188', capacity: 2, pricePerHour: 0 },
+    ]);
   });
 
   it('reads names, capacity and price from each entry', () => {

@@ -50,7 +50,11 @@ for (const f of files) {
 
 describe('import boundaries', () => {
   it('finds the imports it checks (the scanner itself works)', () => {
-    expect(importsOf(`import { a } from './a.js';\nimport type { B } from "grammy";\nconst x = await import('discord.js');`)).toEqual([
+    expect(
+      importsOf(
+        `import { a } from './a.js';\nimport type { B } from "grammy";\nconst x = await import('discord.js');`,
+      ),
+    ).toEqual([
       { spec: './a.js', typeOnly: false },
       { spec: 'grammy', typeOnly: true },
       { spec: 'discord.js', typeOnly: false },
@@ -83,7 +87,9 @@ describe('import boundaries', () => {
         if (e.typeOnly || !graph.has(e.path)) continue;
         const s = state.get(e.path);
         if (s === 'visiting') {
-          cycles.push([...stack.slice(stack.indexOf(e.path)), e.path].map((p) => relative(src, p)).join(' → '));
+          cycles.push(
+            [...stack.slice(stack.indexOf(e.path)), e.path].map((p) => relative(src, p)).join(' → '),
+          );
         } else if (s === undefined) visit(e.path);
       }
       stack.pop();
