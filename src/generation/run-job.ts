@@ -1,0 +1,320 @@
+/**
+ * One generation on one ComfyUI backend: resolve the request into a graph, upload the reference photo,
+ * submit under a caller-chosen prompt id (or adopt that prompt if the backend already has it), follow
+ * it to the end, download the outputs and strip their metadata. The `generate` command and the
+ * pipeline's worker both run jobs through here.
+ *
+ * Expected outcomes (a bad request, no face in the photo, out of memory, a missing model, an interrupt,
+ * the style's time limit) come back as values with a stable code. A backend that cannot be reached or
+ * answers nonsense throws a ComfyError: the caller may try another backend.
+ */
+import type { ComfyClient, WatchEvent } from './comfy/client.js';
+import { classifyRejection, ComfyPromptRejectedError, type ExecutionErrorKind } from './comfy/errors.js';
+import type { ImageRef } from './comfy/schemas.js';
+import type { ImageTools } from './images.js';
+import { timingFromMarks, type TimingMarks, type TimingRecord } from './timing.js';
+import {
+  resolveRequest,
+  type GenerationRequest,
+  type ResolvedGeneration,
+  type ResolveErrorCode,
+  type WorkflowCatalog,
+} from './workflows/index.js';
+
+export type RunStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
+
+export interface RunProgress {
+  readonly stage: RunStage;
+  /** Sampling step within the current sampler pass and its total; absent outside sampling. */
+  readonly step?: number;
+  readonly of?: number;
+  /** 0–100 over the whole run. */
+  readonly percent: number;
+  /** Prompts ahead of this one inside ComfyUI's own queue. */
+  readonly ahead?: number;
+}
+
+export interface RunPreview {
+  readonly mime: string;
+  readonly image: Buffer;
+}
+
+export interface RunImage {
+  /** PNG without metadata (ComfyUI's files embed the prompt and the whole workflow). */
+  readonly bytes: Buffer;
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface RunOutput {
+  readonly promptId: string;
+  readonly images: readonly RunImage[];
+  readonly resolved: ResolvedGeneration;
+  readonly timing: TimingRecord;
+  /** True when the prompt was already on the backend (a retried job) and was not submitted again. */
+  readonly adopted: boolean;
+}
+
+export type RunFailureCode =
+  ResolveErrorCode | ExecutionErrorKind | 'rejected' | 'interrupted' | 'timeout' | 'no_output';
+
+export interface RunFailure {
+  readonly code: RunFailureCode;
+  /** What happened and what to do, fit to show to a user or an operator. */
+  readonly message: string;
+  /** Another backend (or a later attempt) might succeed. */
+  readonly retryable: boolean;
+  readonly cause?: unknown;
+}
+
+export type RunResult =
+  { readonly ok: true; readonly value: RunOutput } | { readonly ok: false; readonly error: RunFailure };
+
+export interface RunJobDeps {
+  readonly client: ComfyClient;
+  readonly catalog: WorkflowCatalog;
+  readonly images: ImageTools;
+  readonly now?: () => number;
+  /** Price per GPU hour of this backend, for the cost in the timing record. */
+  readonly pricePerHour?: number;
+  /** Largest output file accepted from the backend. */
+  readonly maxOutputBytes?: number;
+  readonly randomSeed?: () => number;
+}
+
+export interface RunJobInput {
+  /** Derived from the job id by the pipeline, so a retry can find and adopt the same prompt. */
+  readonly promptId: string;
+  readonly request: Omit<GenerationRequest, 'referenceImage'>;
+  /** A normalized photo (images.normalizeReference): the face for portraits, the source for variation/upscale. */
+  readonly reference?: { readonly bytes: Uint8Array; readonly mime: 'image/png' | 'image/jpeg' };
+}
+
+export interface RunJobOptions {
+  readonly signal?: AbortSignal;
+  /** Look for the prompt on the backend first and follow it instead of submitting again. */
+  readonly adopt?: boolean;
+  readonly onProgress?: (p: RunProgress) => void;
+  readonly onPreview?: (p: RunPreview) => void;
+  /** Called once the prompt is on the backend (submitted or adopted). */
+  readonly onSubmitted?: (info: { promptId: string; adopted: boolean }) => void;
+}
+
+const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+const SAMPLER = /Sampler/;
+// A loader that ran (instead of being served from ComfyUI's cache) means weights were loaded: a cold start.
+const LOADER = /Loader/;
+
+const EXECUTION_MESSAGES: Record<ExecutionErrorKind, string> = {
+  no_face: 'No face was found in the reference photo. Send a clear, front-facing photo of one face.',
+  out_of_memory: 'The GPU ran out of memory. Try fewer images or a smaller size.',
+  missing_model: 'The GPU server is missing a model file this style needs. An operator must install it.',
+  missing_node: 'The GPU server is missing a node this style needs. An operator must install it.',
+  other: 'The GPU server failed while generating.',
+};
+
+function fail(code: RunFailureCode, message: string, retryable: boolean, cause?: unknown): RunResult {
+  return { ok: false, error: { code, message, retryable, ...(cause === undefined ? {} : { cause }) } };
+}
+
+export async function runJob(
+  deps: RunJobDeps,
+  input: RunJobInput,
+  opts: RunJobOptions = {},
+): Promise<RunResult> {
+  const now = deps.now ?? Date.now;
+  const { client } = deps;
+  const marks: TimingMarks = { begun: now() };
+  const referenceName =
+    input.reference === undefined
+      ? undefined
+      : `ref_${input.promptId}.${input.reference.mime === 'image/png' ? 'png' : 'jpg'}`;
+
+  const resolved = resolveRequest(
+    deps.catalog,
+    { ...input.request, ...(referenceName === undefined ? {} : { referenceImage: referenceName }) },
+    deps.randomSeed === undefined ? {} : { randomSeed: deps.randomSeed },
+  );
+  if (!resolved.ok) return fail(resolved.error.code, resolved.error.message, false);
+  const gen = resolved.value;
+
+  const limitMs = gen.timeLimitSeconds * 1000;
+  const limit = AbortSignal.timeout(limitMs);
+  const signal = opts.signal === undefined ? limit : AbortSignal.any([opts.signal, limit]);
+  const samplers = Object.entries(gen.graph)
+    .filter(([, node]) => SAMPLER.test(node.class_type))
+    .map(([id]) => id);
+
+  let adopted = false;
+  if (opts.adopt === true) {
+    const existing = await client.history(input.promptId);
+    const inQueue = existing === undefined ? await client.queue() : undefined;
+    adopted =
+      existing !== undefined ||
+      (inQueue !== undefined &&
+        [...inQueue.running, ...inQueue.pending].some((e) => e.promptId === input.promptId));
+  }
+
+  if (!adopted) {
+    if (input.reference !== undefined && referenceName !== undefined) {
+      await client.uploadImage(input.reference.bytes, { filename: referenceName, overwrite: true });
+    }
+    await client.connect();
+    marks.submitted = now();
+    try {
+      await client.submit(gen.graph, { promptId: input.promptId });
+    } catch (err) {
+      if (err instanceof ComfyPromptRejectedError) {
+        const kind = classifyRejection(err);
+        if (kind === 'missing_model' || kind === 'missing_node') {
+          return fail(kind, `${EXECUTION_MESSAGES[kind]} (${err.message})`, true, err);
+        }
+        return fail('rejected', `The GPU server refused the request: ${err.message}`, false, err);
+      }
+      throw err;
+    }
+  } else {
+    marks.submitted = now();
+  }
+  opts.onSubmitted?.({ promptId: input.promptId, adopted });
+
+  // ---- follow the prompt ----
+  const progress = createProgressTracker(samplers, opts.onProgress);
+  let outputs: Record<string, ImageRef[]> | undefined;
+  let executed: readonly string[] = [];
+  try {
+    for await (const event of client.watch(input.promptId, { signal })) {
+      const terminal = onEvent(event);
+      if (terminal !== undefined) return terminal;
+      if (event.type === 'success') {
+        outputs = event.outputs;
+        executed = event.executedNodes;
+      }
+    }
+  } catch (err) {
+    if (signal.aborted) {
+      // Free the GPU: stop the prompt if it runs, drop it if it still waits.
+      await Promise.allSettled([client.interrupt(input.promptId), client.deleteQueued([input.promptId])]);
+      if (limit.aborted) {
+        return fail(
+          'timeout',
+          `The image took longer than this style's limit of ${gen.timeLimitSeconds} s.`,
+          false,
+          err,
+        );
+      }
+      return fail('interrupted', 'The generation was cancelled.', false, err);
+    }
+    throw err;
+  }
+  if (outputs === undefined) return fail('no_output', 'The GPU server ended the run without a result.', true);
+
+  function onEvent(event: WatchEvent): RunResult | undefined {
+    switch (event.type) {
+      case 'queued':
+        progress.queued(event.ahead);
+        return undefined;
+      case 'started':
+      case 'cached':
+        marks.started ??= now();
+        progress.stage('starting');
+        return undefined;
+      case 'node': {
+        marks.started ??= now();
+        const cls = gen.graph[event.node]?.class_type ?? '';
+        if (LOADER.test(cls)) progress.stage('loading');
+        else if (/VAEDecode|Upscale|Save/.test(cls)) progress.stage('decoding');
+        return undefined;
+      }
+      case 'progress':
+        marks.started ??= now();
+        marks.firstStep ??= now();
+        progress.step(event.node, event.value, event.max);
+        return undefined;
+      case 'preview':
+        opts.onPreview?.({ mime: event.mime, image: event.image });
+        return undefined;
+      case 'executed':
+        return undefined;
+      case 'success':
+        marks.started ??= now();
+        marks.succeeded = now();
+        return undefined;
+      case 'error': {
+        const e = event.error;
+        // Out of memory can pass on a less loaded GPU; the other kinds fail everywhere the same way.
+        return fail(e.kind, EXECUTION_MESSAGES[e.kind], e.kind === 'out_of_memory' || e.kind === 'other', e);
+      }
+      case 'interrupted':
+        return fail('interrupted', 'The generation was stopped on the GPU server.', true);
+    }
+  }
+
+  // ---- outputs ----
+  progress.stage('uploading');
+  const refs = gen.outputNodes.flatMap((node) => outputs?.[node] ?? []);
+  const all = refs.length > 0 ? refs : Object.values(outputs).flat();
+  if (all.length === 0) return fail('no_output', 'The GPU server finished without an image.', true);
+  marks.downloadStart = now();
+  const raw = await Promise.all(
+    all.map((ref) => client.view(ref, { maxBytes: deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES })),
+  );
+  marks.downloadEnd = now();
+  marks.encodeStart = now();
+  const images = await Promise.all(
+    raw.map(async (bytes) => {
+      const clean = await deps.images.stripOutput(bytes);
+      const info = await deps.images.imageInfo(clean);
+      return { bytes: clean, width: info.width, height: info.height };
+    }),
+  );
+  marks.encodeEnd = now();
+  marks.ended = now();
+
+  const coldStart = executed.some((node) => LOADER.test(gen.graph[node]?.class_type ?? ''));
+  const timing = timingFromMarks(marks, {
+    style: gen.style.name,
+    workflow: gen.workflow.name,
+    backend: client.name,
+    images: images.length,
+    steps: gen.params.steps ?? 0,
+    coldStart,
+    pricePerHour: deps.pricePerHour ?? 0,
+  });
+  return { ok: true, value: { promptId: input.promptId, images, resolved: gen, timing, adopted } };
+}
+
+/** Maps ComfyUI's per-node events onto one monotonic run progress. */
+function createProgressTracker(
+  samplers: readonly string[],
+  onProgress: ((p: RunProgress) => void) | undefined,
+): {
+  queued(ahead: number): void;
+  stage(stage: RunStage): void;
+  step(node: string | null, value: number, max: number): void;
+} {
+  let percent = 0;
+  let current: RunStage | undefined;
+  const passes = Math.max(1, samplers.length);
+  // Sampling spans 10–90 %; loading before it, decoding and upload after it.
+  const emit = (p: RunProgress): void => {
+    percent = Math.max(percent, p.percent);
+    current = p.stage;
+    onProgress?.({ ...p, percent: Math.round(percent) });
+  };
+  return {
+    queued(ahead) {
+      if (current === undefined || current === 'queued') emit({ stage: 'queued', percent: 0, ahead });
+    },
+    stage(stage) {
+      if (stage === current) return;
+      const floor = { queued: 0, starting: 2, loading: 5, sampling: 10, decoding: 90, uploading: 95 }[stage];
+      emit({ stage, percent: floor });
+    },
+    step(node, value, max) {
+      const pass = node === null ? 0 : Math.max(0, samplers.indexOf(node));
+      const within = max > 0 ? Math.min(1, value / max) : 0;
+      emit({ stage: 'sampling', step: value, of: max, percent: 10 + (80 * (pass + within)) / passes });
+    },
+  };
+}
