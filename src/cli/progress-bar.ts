@@ -4,18 +4,27 @@ export interface ProgressState {
   stage: string;
   step?: number;
   of?: number;
+  /** Overall progress 0–100; when absent the bar shows step/of. */
+  percent?: number;
   elapsedMs: number;
 }
 
 export function renderBar(state: ProgressState, width = 24): string {
-  const frac = state.step !== undefined && state.of ? Math.min(1, state.step / state.of) : 0;
+  const frac =
+    state.percent !== undefined
+      ? Math.min(1, state.percent / 100)
+      : state.step !== undefined && state.of
+        ? Math.min(1, state.step / state.of)
+        : 0;
   const filled = Math.round(frac * width);
   const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-  const steps = state.step !== undefined && state.of ? ` ${state.step}/${state.of} ${Math.round(frac * 100)}%` : '';
+  const steps =
+    (state.step !== undefined && state.of ? ` ${state.step}/${state.of}` : '') +
+    (state.percent !== undefined || state.of ? ` ${Math.round(frac * 100)}%` : '');
   return `[${bar}] ${state.stage}${steps} · ${(state.elapsedMs / 1000).toFixed(1)} s`;
 }
 
-export function createProgressPrinter(out: NodeJS.WriteStream): {
+export function createProgressPrinter(out: { write(chunk: string): unknown; isTTY?: boolean }): {
   update(state: ProgressState): void;
   done(): void;
 } {

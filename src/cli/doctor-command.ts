@@ -1,0 +1,113 @@
+/**
+ * `npm run doctor`: holds every workflow and style against each backend's `/object_info` and model
+ * lists, naming each missing node class, custom node pack and model file.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.js';
+import { fetchInventory } from '../generation/backend-inventory.js';
+import { createComfyClient } from '../generation/comfy/client.js';
+import { ComfyError } from '../generation/comfy/errors.js';
+import { startSimulator, type Simulator } from '../generation/comfy/simulator.js';
+import {
+  checkBackendCapabilities,
+  createWorkflowCatalog,
+  formatCapabilityReport,
+} from '../generation/workflows/index.js';
+import type { CliIo } from './generate-command.js';
+
+export const DOCTOR_USAGE = `usage: npm run doctor -- [--backend <url>]... [--simulate]
+  Checks every workflow and style against each backend (default: COMFYUI_URLS, else http://127.0.0.1:8188).
+  Exit codes: 0 everything can run, 1 something cannot run, 2 bad arguments or config, 3 a backend is unreachable.`;
+
+export async function runDoctorCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const print = (s: string): void => void io.stdout.write(`${s}\n`);
+  const printErr = (s: string): void => void io.stderr.write(`${s}\n`);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        backend: { type: 'string', multiple: true },
+        simulate: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    printErr(`doctor: ${err instanceof Error ? err.message : String(err)}\n${DOCTOR_USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    print(DOCTOR_USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig(io.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printErr(`doctor: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const { catalog, problems } = await createWorkflowCatalog({
+    ...(config.workflowsDir === undefined ? {} : { operatorDir: resolve(io.cwd, config.workflowsDir) }),
+  });
+  print(`Catalogue: ${catalog.workflows.size} workflows, ${catalog.styles.size} styles.`);
+  for (const p of problems) print(`  problem in ${p.file}: ${p.message}`);
+
+  let sim: Simulator | undefined;
+  const targets: Array<{ name: string; url: string }> = [];
+  try {
+    for (const raw of values.backend ?? []) {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        printErr(`doctor: --backend must be a URL such as http://127.0.0.1:8188, got '${raw}'`);
+        return 2;
+      }
+      targets.push({ name: url.host, url: url.toString() });
+    }
+    if (values.simulate === true) {
+      sim = await startSimulator({ port: 0, stepMs: 0 });
+      targets.push({ name: 'simulator', url: sim.url });
+    }
+    if (targets.length === 0) {
+      for (const b of config.backends) targets.push({ name: b.name, url: b.url });
+      if (targets.length === 0) targets.push({ name: '127.0.0.1:8188', url: 'http://127.0.0.1:8188' });
+    }
+    let exit = problems.length > 0 ? 1 : 0;
+    for (const t of targets) {
+      const client = createComfyClient({
+        baseUrl: t.url,
+        name: t.name,
+        timeouts: { request: config.comfyTimeoutMs },
+      });
+      try {
+        const stats = await client.systemStats();
+        const device = stats.devices[0]?.name ?? 'no device';
+        print(`\n${t.name} (${t.url}): ComfyUI ${stats.system.comfyui_version ?? '?'} on ${device}`);
+        const report = checkBackendCapabilities(catalog, await fetchInventory(client));
+        print(formatCapabilityReport(report, t.name));
+        if (!report.ok) exit = Math.max(exit, 1);
+      } catch (err) {
+        if (!(err instanceof ComfyError)) throw err;
+        print(`\n${t.name} (${t.url}): unreachable: ${err.message}`);
+        print('  Start ComfyUI there (python main.py --listen), or fix COMFYUI_URLS / --backend.');
+        exit = 3;
+      } finally {
+        await client.close();
+      }
+    }
+    print(
+      '\nBuilt-in workflows are checked structurally against node definitions; they have not been run on a real GPU server.',
+    );
+    return exit;
+  } finally {
+    await sim?.close();
+  }
+}
