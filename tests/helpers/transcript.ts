@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-// Reading helpers for the recording of a real ComfyUI 0.8.0 server (shared/comfyui/transcript.jsonl).
+// Reading helpers for the recording of a real ComfyUI 0.8.0 server (tests/fixtures/comfyui/transcript.jsonl, copied from ../shared/comfyui).
 
-export const TRANSCRIPT_PATH = resolve(import.meta.dirname, '../../../shared/comfyui/transcript.jsonl');
+export const TRANSCRIPT_PATH = resolve(import.meta.dirname, '../fixtures/comfyui/transcript.jsonl');
 
 export interface TranscriptEvent {
   t: number;

@@ -852,7 +852,7 @@ describe('simulator', () => {
   });
 
   it('lists every node class of the example workflows in /object_info', async () => {
-    const dir = resolve(import.meta.dirname, '../../../shared/comfyui/examples');
+    const dir = resolve(import.meta.dirname, '../fixtures/comfyui/examples');
     const info = (await getJson(sim!.url, '/object_info')).body as Record<string, unknown>;
     for (const f of readdirSync(dir)) {
       const graph = JSON.parse(readFileSync(resolve(dir, f), 'utf8')) as Record<
@@ -878,7 +878,7 @@ describe('simulator fault injection and options', () => {
   it('raises InstantID "No face detected" as an execution_error at ApplyInstantID', async () => {
     const graph = JSON.parse(
       readFileSync(
-        resolve(import.meta.dirname, '../../../shared/comfyui/examples/sdxl_instantid_portrait.json'),
+        resolve(import.meta.dirname, '../fixtures/comfyui/examples/sdxl_instantid_portrait.json'),
         'utf8',
       ),
     ) as Record<string, { class_type: string; inputs: Record<string, unknown> }>;
