@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { fetchInventory } from '../generation/backend-inventory.js';
+import { createComfyBackend } from '../generation/backends/comfy-backend.js';
 import { createComfyClient, type ComfyClient } from '../generation/comfy/client.js';
 import {
   ComfyDisconnectedError,
@@ -331,7 +332,7 @@ export async function runGenerateCli(argv: readonly string[], io: CliIo): Promis
     let result;
     try {
       result = await runJob(
-        { client, catalog, images, pricePerHour: price },
+        { backend: createComfyBackend({ client, pricePerHour: price }), catalog, images },
         { promptId: randomUUID(), request, ...(reference === undefined ? {} : { reference }) },
         { onProgress },
       );

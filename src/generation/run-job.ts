@@ -8,9 +8,9 @@
  * the style's time limit) come back as values with a stable code. A backend that cannot be reached or
  * answers nonsense throws a ComfyError: the caller may try another backend.
  */
-import type { ComfyClient, WatchEvent } from './comfy/client.js';
+import type { GenerationBackend, WatchEvent } from './backends/backend.js';
 import { classifyRejection, ComfyPromptRejectedError, type ExecutionErrorKind } from './comfy/errors.js';
-import type { ImageRef } from './comfy/schemas.js';
+import type { OutputRef } from './backends/backend.js';
 import type { ImageTools } from './images.js';
 import { timingFromMarks, type TimingMarks, type TimingRecord } from './timing.js';
 import {
@@ -71,12 +71,10 @@ export type RunResult =
   { readonly ok: true; readonly value: RunOutput } | { readonly ok: false; readonly error: RunFailure };
 
 export interface RunJobDeps {
-  readonly client: ComfyClient;
+  readonly backend: GenerationBackend;
   readonly catalog: WorkflowCatalog;
   readonly images: ImageTools;
   readonly now?: () => number;
-  /** Price per GPU hour of this backend, for the cost in the timing record. */
-  readonly pricePerHour?: number;
   /** Largest output file accepted from the backend. */
   readonly maxOutputBytes?: number;
   readonly randomSeed?: () => number;
@@ -96,6 +94,8 @@ export interface RunJobOptions {
   readonly adopt?: boolean;
   readonly onProgress?: (p: RunProgress) => void;
   readonly onPreview?: (p: RunPreview) => void;
+  /** Awaited right before the submit (after the upload): the pipeline records where the prompt goes. */
+  readonly beforeSubmit?: () => Promise<void>;
   /** Called once the prompt is on the backend (submitted or adopted). */
   readonly onSubmitted?: (info: { promptId: string; adopted: boolean }) => void;
 }
@@ -123,7 +123,7 @@ export async function runJob(
   opts: RunJobOptions = {},
 ): Promise<RunResult> {
   const now = deps.now ?? Date.now;
-  const { client } = deps;
+  const { backend } = deps;
   const marks: TimingMarks = { begun: now() };
   const referenceName =
     input.reference === undefined
@@ -146,23 +146,17 @@ export async function runJob(
     .map(([id]) => id);
 
   let adopted = false;
-  if (opts.adopt === true) {
-    const existing = await client.history(input.promptId);
-    const inQueue = existing === undefined ? await client.queue() : undefined;
-    adopted =
-      existing !== undefined ||
-      (inQueue !== undefined &&
-        [...inQueue.running, ...inQueue.pending].some((e) => e.promptId === input.promptId));
-  }
+  if (opts.adopt === true) adopted = (await backend.find(input.promptId)) !== 'absent';
 
   if (!adopted) {
     if (input.reference !== undefined && referenceName !== undefined) {
-      await client.uploadImage(input.reference.bytes, { filename: referenceName, overwrite: true });
+      await backend.uploadImage(input.reference.bytes, referenceName);
     }
-    await client.connect();
+    await backend.prepare();
+    await opts.beforeSubmit?.();
     marks.submitted = now();
     try {
-      await client.submit(gen.graph, { promptId: input.promptId });
+      await backend.submit(gen.graph, input.promptId);
     } catch (err) {
       if (err instanceof ComfyPromptRejectedError) {
         const kind = classifyRejection(err);
@@ -180,10 +174,10 @@ export async function runJob(
 
   // ---- follow the prompt ----
   const progress = createProgressTracker(samplers, opts.onProgress);
-  let outputs: Record<string, ImageRef[]> | undefined;
+  let outputs: Record<string, OutputRef[]> | undefined;
   let executed: readonly string[] = [];
   try {
-    for await (const event of client.watch(input.promptId, { signal })) {
+    for await (const event of backend.watch(input.promptId, { signal })) {
       const terminal = onEvent(event);
       if (terminal !== undefined) return terminal;
       if (event.type === 'success') {
@@ -194,7 +188,7 @@ export async function runJob(
   } catch (err) {
     if (signal.aborted) {
       // Free the GPU: stop the prompt if it runs, drop it if it still waits.
-      await Promise.allSettled([client.interrupt(input.promptId), client.deleteQueued([input.promptId])]);
+      await backend.cancel(input.promptId).catch(() => undefined);
       if (limit.aborted) {
         return fail(
           'timeout',
@@ -257,7 +251,7 @@ export async function runJob(
   if (all.length === 0) return fail('no_output', 'The GPU server finished without an image.', true);
   marks.downloadStart = now();
   const raw = await Promise.all(
-    all.map((ref) => client.view(ref, { maxBytes: deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES })),
+    all.map((ref) => backend.fetchOutput(ref, { maxBytes: deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES })),
   );
   marks.downloadEnd = now();
   marks.encodeStart = now();
@@ -275,11 +269,11 @@ export async function runJob(
   const timing = timingFromMarks(marks, {
     style: gen.style.name,
     workflow: gen.workflow.name,
-    backend: client.name,
+    backend: backend.name,
     images: images.length,
     steps: gen.params.steps ?? 0,
     coldStart,
-    pricePerHour: deps.pricePerHour ?? 0,
+    pricePerHour: backend.pricePerHour,
   });
   return { ok: true, value: { promptId: input.promptId, images, resolved: gen, timing, adopted } };
 }

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
 import { createComfyClient, type ComfyClient } from '../../src/generation/comfy/client.js';
 import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
 import { createImageTools } from '../../src/generation/images.js';
@@ -43,7 +44,7 @@ describe('running one job on a backend', () => {
     const { sim, client } = await setup();
     const seen: RunProgress[] = [];
     const first = await runJob(
-      { client, catalog, images, pricePerHour: 3.6 },
+      { backend: createComfyBackend({ client, pricePerHour: 3.6 }), catalog, images },
       { promptId: 'job-a', request: { prompt: 'fox', steps: 5, style: 'sdxl' } },
       { onProgress: (p) => seen.push(p) },
     );
@@ -62,7 +63,7 @@ describe('running one job on a backend', () => {
     });
     expect(first.value.timing.cost).toBeCloseTo(first.value.timing.gpuSeconds / 1000, 6);
     const second = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       { promptId: 'job-b', request: { prompt: 'owl', steps: 5 } },
     );
     if (!second.ok) throw new Error(second.error.message);
@@ -73,12 +74,12 @@ describe('running one job on a backend', () => {
   it('adopts a finished prompt instead of paying the GPU twice', async () => {
     const { sim, client } = await setup();
     const first = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       { promptId: 'job-x', request: { prompt: 'fox', steps: 3, seed: 5 } },
     );
     if (!first.ok) throw new Error(first.error.message);
     const again = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       { promptId: 'job-x', request: { prompt: 'fox', steps: 3, seed: 5 } },
       { adopt: true },
     );
@@ -92,7 +93,7 @@ describe('running one job on a backend', () => {
     const { sim, client } = await setup({ stepMs: 10 });
     const dead = createComfyClient({ baseUrl: sim.url });
     const first = runJob(
-      { client: dead, catalog, images },
+      { backend: createComfyBackend({ client: dead }), catalog, images },
       { promptId: 'job-r', request: { prompt: 'fox', steps: 30 } },
     );
     // Let the first process submit, then let a second one take over while it runs.
@@ -100,7 +101,7 @@ describe('running one job on a backend', () => {
       .poll(async () => (await client.queue()).running.length, { timeout: 5_000, interval: 10 })
       .toBe(1);
     const adopted = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       { promptId: 'job-r', request: { prompt: 'fox', steps: 30 } },
       { adopt: true },
     );
@@ -115,7 +116,7 @@ describe('running one job on a backend', () => {
     const { sim, client } = await setup();
     sim.faults.next(NO_FACE_DETECTED);
     const res = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       {
         promptId: 'job-face',
         request: { prompt: 'me as a knight', style: 'portrait', steps: 3 },
@@ -131,7 +132,7 @@ describe('running one job on a backend', () => {
   it('returns a retryable missing_model when this backend lacks a file the style needs', async () => {
     const { sim, client } = await setup({ models: { diffusion_models: [] } });
     const res = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       { promptId: 'job-m', request: { prompt: 'x', style: 'flux' } },
     );
     expect(res).toMatchObject({ ok: false, error: { code: 'missing_model', retryable: true } });
@@ -141,7 +142,7 @@ describe('running one job on a backend', () => {
   it('refuses an invalid request before any backend call', async () => {
     const { sim, client } = await setup();
     const res = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       { promptId: 'job-i', request: { prompt: 'x', steps: 100_000 } },
     );
     expect(res).toMatchObject({ ok: false, error: { code: 'invalid_params', retryable: false } });
@@ -152,7 +153,7 @@ describe('running one job on a backend', () => {
     const { sim, client } = await setup({ stepMs: 20 });
     const ac = new AbortController();
     const res = await runJob(
-      { client, catalog, images },
+      { backend: createComfyBackend({ client }), catalog, images },
       { promptId: 'job-c', request: { prompt: 'x', steps: 60 } },
       {
         signal: ac.signal,

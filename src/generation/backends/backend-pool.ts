@@ -1,0 +1,312 @@
+/**
+ * The pool of GPU backends every worker process shares. In-flight prompts per backend are counted in
+ * Redis (BackendSlots, leased per job), so many worker processes never overfill a GPU. Each backend's
+ * health and capabilities (which styles it can run) are checked at start and on an interval; a backend
+ * that fails is drained (no new jobs) until a health check passes again, and the drain is shared through
+ * Redis so other processes stop sending to it too. Jobs prefer a backend whose loaded model family
+ * matches theirs, since a model switch costs seconds.
+ */
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { BackendSlots } from '../backend-slots.js';
+import {
+  checkBackendCapabilities,
+  type CapabilityReport,
+  type ModelFamily,
+  type WorkflowCatalog,
+} from '../workflows/index.js';
+import type { BackendHealth, GenerationBackend } from './backend.js';
+
+export interface PoolLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface BackendStatus {
+  readonly name: string;
+  readonly kind: GenerationBackend['kind'];
+  readonly capacity: number;
+  readonly healthy: boolean;
+  readonly drainedReason?: string;
+  readonly styles: readonly string[];
+  readonly health?: BackendHealth;
+  readonly report?: CapabilityReport;
+}
+
+export interface BackendLease {
+  readonly backend: GenerationBackend;
+  /** Extends the slot lease; false when it already lapsed (the slot may be someone else's now). */
+  renew(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+export type AcquireResult =
+  | { readonly ok: true; readonly lease: BackendLease }
+  | {
+      readonly ok: false;
+      readonly code: 'style_unavailable' | 'backend_unavailable';
+      readonly message: string;
+    };
+
+export interface AcquireRequest {
+  readonly holder: string;
+  readonly style: string;
+  readonly family?: ModelFamily;
+  /** Try this backend first (the one an earlier attempt submitted to, to adopt its prompt). */
+  readonly prefer?: string;
+  /** Backends that already failed this job. */
+  readonly avoid?: ReadonlySet<string>;
+  readonly signal?: AbortSignal;
+  /** Give up with backend_unavailable after this long without a usable backend. */
+  readonly maxWaitMs?: number;
+}
+
+export interface BackendPool {
+  start(): Promise<void>;
+  /** Re-checks every backend now (health, and capabilities when due). */
+  checkAll(): Promise<void>;
+  status(): BackendStatus[];
+  /** Styles at least one healthy backend can run. */
+  runnableStyles(): string[];
+  /** Sum of the capacities of healthy backends. */
+  healthyCapacity(): number;
+  acquire(req: AcquireRequest): Promise<AcquireResult>;
+  /** Drains a backend after a failure until its next passing health check. */
+  reportFailure(name: string, reason: string): Promise<void>;
+  /** Records the model family just sent to a backend. */
+  noteFamily(name: string, family: ModelFamily): Promise<void>;
+  get(name: string): GenerationBackend | undefined;
+  close(): Promise<void>;
+}
+
+export interface BackendPoolDeps {
+  readonly backends: readonly GenerationBackend[];
+  readonly slots: BackendSlots;
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly catalog: WorkflowCatalog;
+  readonly healthIntervalMs?: number;
+  /** Capabilities change rarely (an operator installs a node pack): re-read them this often. */
+  readonly capabilityIntervalMs?: number;
+  readonly slotLeaseMs?: number;
+  /** Poll for a free slot this often when every usable backend is full (releases in this process wake it sooner). */
+  readonly pollMs?: number;
+  readonly logger?: PoolLogger;
+}
+
+interface Entry {
+  readonly backend: GenerationBackend;
+  healthy: boolean;
+  drainedReason: string | undefined;
+  styles: Set<string>;
+  report: CapabilityReport | undefined;
+  health: BackendHealth | undefined;
+  capabilitiesAt: number;
+  family: ModelFamily | undefined;
+}
+
+export function createBackendPool(deps: BackendPoolDeps): BackendPool {
+  const healthIntervalMs = deps.healthIntervalMs ?? 10_000;
+  const capabilityIntervalMs = deps.capabilityIntervalMs ?? 5 * 60_000;
+  const slotLeaseMs = deps.slotLeaseMs ?? 60_000;
+  const pollMs = deps.pollMs ?? 50;
+  const { redis, slots } = deps;
+  const entries = new Map<string, Entry>();
+  for (const backend of deps.backends) {
+    if (entries.has(backend.name)) throw new Error(`two backends are named ${backend.name}`);
+    entries.set(backend.name, {
+      backend,
+      healthy: false,
+      drainedReason: 'not checked yet',
+      styles: new Set(),
+      report: undefined,
+      health: undefined,
+      capabilitiesAt: 0,
+      family: undefined,
+    });
+  }
+  const released = new EventEmitter();
+  released.setMaxListeners(0);
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const downKey = (name: string): string => `${deps.prefix}:backend:{${name}}:down`;
+  const familyKey = (name: string): string => `${deps.prefix}:backend:{${name}}:family`;
+
+  async function checkOne(e: Entry): Promise<void> {
+    const health = await e.backend.health();
+    e.health = health;
+    if (!health.ok) {
+      if (e.healthy)
+        deps.logger?.warn({ backend: e.backend.name, error: health.error }, 'backend unhealthy: drained');
+      e.healthy = false;
+      e.drainedReason = health.error ?? 'health check failed';
+      return;
+    }
+    if (e.report === undefined || Date.now() - e.capabilitiesAt >= capabilityIntervalMs) {
+      try {
+        const report = checkBackendCapabilities(deps.catalog, await e.backend.inventory());
+        e.report = report;
+        e.styles = new Set(report.styles.filter((s) => s.ok).map((s) => s.name));
+        e.capabilitiesAt = Date.now();
+      } catch (err) {
+        e.healthy = false;
+        e.drainedReason = `capabilities unreadable: ${err instanceof Error ? err.message : String(err)}`;
+        return;
+      }
+    }
+    const [down, family] = await Promise.all([
+      redis.get(downKey(e.backend.name)),
+      redis.get(familyKey(e.backend.name)),
+    ]);
+    e.family = (family ?? undefined) as ModelFamily | undefined;
+    if (down !== null && !e.healthy) {
+      // Drained by a failure (here or in another process) and not yet seen healthy since: a passing
+      // health check is that proof, so lift the drain everywhere.
+      await redis.del(downKey(e.backend.name));
+    }
+    if (!e.healthy) deps.logger?.info({ backend: e.backend.name, styles: [...e.styles] }, 'backend healthy');
+    e.healthy = true;
+    e.drainedReason = undefined;
+  }
+
+  async function checkAll(): Promise<void> {
+    await Promise.all(
+      [...entries.values()].map(async (e) => {
+        try {
+          // Another process may have drained it since our last look.
+          const down = await redis.get(downKey(e.backend.name));
+          if (down !== null && e.healthy) {
+            e.healthy = false;
+            e.drainedReason = down;
+          }
+          await checkOne(e);
+        } catch (err) {
+          e.healthy = false;
+          e.drainedReason = err instanceof Error ? err.message : String(err);
+        }
+      }),
+    );
+  }
+
+  function candidates(req: AcquireRequest): Entry[] {
+    const usable = [...entries.values()].filter(
+      (e) => e.healthy && e.styles.has(req.style) && !(req.avoid?.has(e.backend.name) ?? false),
+    );
+    const rank = (e: Entry): number =>
+      (e.backend.name === req.prefer ? 0 : 4) + (req.family !== undefined && e.family === req.family ? 0 : 2);
+    return usable.sort((a, b) => rank(a) - rank(b));
+  }
+
+  function makeLease(e: Entry, holder: string): BackendLease {
+    let released_ = false;
+    return {
+      backend: e.backend,
+      renew: () => slots.renew(e.backend.name, holder, slotLeaseMs),
+      async release() {
+        if (released_) return;
+        released_ = true;
+        await slots.release(e.backend.name, holder);
+        released.emit('release');
+      },
+    };
+  }
+
+  function waitForRelease(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        released.off('release', done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      released.once('release', done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async function acquire(req: AcquireRequest): Promise<AcquireResult> {
+    const started = Date.now();
+    const maxWaitMs = req.maxWaitMs ?? 10 * 60_000;
+    for (;;) {
+      if (req.signal?.aborted === true) {
+        return { ok: false, code: 'backend_unavailable', message: 'cancelled while waiting for a GPU' };
+      }
+      const all = [...entries.values()];
+      const anyCouldRun = all.some((e) => e.styles.has(req.style) || e.report === undefined);
+      if (!anyCouldRun) {
+        return {
+          ok: false,
+          code: 'style_unavailable',
+          message: `no GPU server can run the style "${req.style}"`,
+        };
+      }
+      for (const e of candidates(req)) {
+        if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs)) {
+          return { ok: true, lease: makeLease(e, req.holder) };
+        }
+      }
+      if (Date.now() - started >= maxWaitMs) {
+        return {
+          ok: false,
+          code: 'backend_unavailable',
+          message: `no GPU server could take the job within ${Math.round(maxWaitMs / 1000)} s`,
+        };
+      }
+      await waitForRelease(pollMs, req.signal);
+    }
+  }
+
+  return {
+    async start() {
+      await checkAll();
+      timer = setInterval(() => {
+        if (!closed) void checkAll();
+      }, healthIntervalMs);
+      timer.unref();
+    },
+    checkAll,
+    status: () =>
+      [...entries.values()].map((e) => ({
+        name: e.backend.name,
+        kind: e.backend.kind,
+        capacity: e.backend.capacity,
+        healthy: e.healthy,
+        ...(e.drainedReason === undefined ? {} : { drainedReason: e.drainedReason }),
+        styles: [...e.styles].sort(),
+        ...(e.health === undefined ? {} : { health: e.health }),
+        ...(e.report === undefined ? {} : { report: e.report }),
+      })),
+    runnableStyles() {
+      const out = new Set<string>();
+      for (const e of entries.values()) if (e.healthy) for (const s of e.styles) out.add(s);
+      return [...out].sort();
+    },
+    healthyCapacity() {
+      let n = 0;
+      for (const e of entries.values()) if (e.healthy) n += e.backend.capacity;
+      return n;
+    },
+    acquire,
+    async reportFailure(name, reason) {
+      const e = entries.get(name);
+      if (e === undefined) return;
+      if (e.healthy) deps.logger?.warn({ backend: name, reason }, 'backend failed: drained until healthy');
+      e.healthy = false;
+      e.drainedReason = reason;
+      await redis.set(downKey(name), reason.slice(0, 500), 'PX', Math.max(healthIntervalMs * 3, 30_000));
+    },
+    async noteFamily(name, family) {
+      const e = entries.get(name);
+      if (e === undefined || e.family === family) return;
+      e.family = family;
+      await redis.set(familyKey(name), family, 'EX', 86_400);
+    },
+    get: (name) => entries.get(name)?.backend,
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      await Promise.all([...entries.values()].map((e) => e.backend.close()));
+    },
+  };
+}

@@ -1,0 +1,425 @@
+// The durable side of a finished job: one `deliver-<platform>` job per generate job, consumed by the bot
+// processes of that platform through the small `Deliverer` port the adapters implement.
+//
+// - Exactly one delivery job: its id is `deliver-<jobId>` (BullMQ ignores an add with an existing id), and
+//   a `delivered` marker stops a late duplicate (after retention removed the first) from posting twice.
+// - Retries honour the platform's retry_after exactly (a custom backoff strategy reads it from the thrown
+//   error) and are bounded by `maxAttempts`; other failures back off exponentially.
+// - A permanent refusal (bot blocked, no access, message or chat gone) stops retrying that route, switches
+//   to the deliverer's fallback once when the error allows it, and is logged.
+// - Delivery never touches the quota ledger: the worker settled it when generation ended.
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { PlatformSchema, type Platform } from '../../quota/policy.js';
+import type { BlobStore } from '../blob-store.js';
+import { TimingRecordSchema } from '../timing.js';
+import { JobKindSchema, ReplyHandleSchema } from './job-data.js';
+
+/**
+ * What users can be told went wrong; the text comes from the messages table of the core. A superset of
+ * run-job's RunFailureCode (resolve errors, ComfyUI execution kinds, rejected/interrupted/timeout/no_output)
+ * so a failure passes through unchanged, plus the pipeline's own.
+ */
+export const USER_ERROR_CODES = [
+  // workflows/resolve-request ResolveErrorCode
+  'unknown_style',
+  'unknown_workflow',
+  'invalid_params',
+  'reference_required',
+  // comfy/errors ExecutionErrorKind
+  'no_face',
+  'out_of_memory',
+  'missing_model',
+  'missing_node',
+  'other',
+  // run-job
+  'rejected',
+  'interrupted',
+  'timeout',
+  'no_output',
+  // pipeline
+  'backend_unavailable',
+  'style_unavailable',
+  'queued_timeout',
+  'reference_missing',
+  'blob_cap',
+  'cancelled',
+  'internal',
+] as const;
+export const UserErrorCodeSchema = z.enum(USER_ERROR_CODES);
+export type UserErrorCode = z.infer<typeof UserErrorCodeSchema>;
+
+export const DeliveryOutputSchema = z.object({
+  blobKey: z.string().min(1),
+  width: z.number().int().min(1),
+  height: z.number().int().min(1),
+  seed: z.number().int().min(0),
+});
+export type DeliveryOutput = z.infer<typeof DeliveryOutputSchema>;
+
+export const DeliveryPayloadSchema = z
+  .object({
+    /** The generate job's id. */
+    jobId: z.string().min(1),
+    platform: PlatformSchema,
+    outcome: z.enum(['done', 'failed', 'cancelled']),
+    reply: ReplyHandleSchema,
+    jobKind: JobKindSchema.optional(),
+    outputs: z.array(DeliveryOutputSchema).max(4),
+    error: z.object({ code: UserErrorCodeSchema, message: z.string() }).optional(),
+    timing: TimingRecordSchema.optional(),
+    png: z.boolean().optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.reply.platform !== p.platform) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reply', 'platform'],
+        message: 'reply handle is for another platform',
+      });
+    }
+    if (p.outcome === 'done' && p.outputs.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'a done job has outputs' });
+    }
+    if (p.outcome === 'failed' && p.error === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['error'], message: 'a failed job has an error' });
+    }
+  });
+export type DeliveryPayload = z.infer<typeof DeliveryPayloadSchema>;
+
+export const deliveryQueueName = (platform: Platform): string => `deliver-${platform}`;
+export const deliveryJobId = (jobId: string): string => `deliver-${jobId}`;
+
+const BACKOFF_TYPE = 'delivery';
+
+/** The generate side could not hand a finished job over; the caller retries (the id keeps it single). */
+export class DeliveryEnqueueError extends Error {
+  override readonly name = 'DeliveryEnqueueError';
+  constructor(
+    message: string,
+    readonly data: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Base of the errors a Deliverer throws; anything else it throws is treated as retryable. */
+export class DeliveryError extends Error {
+  override name = 'DeliveryError';
+  readonly data: Record<string, unknown>;
+  constructor(message: string, options?: { data?: Record<string, unknown>; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.data = options?.data ?? {};
+  }
+}
+
+/** Worth trying again: a platform 429 (with its retry_after), a 5xx, a network error. */
+export class RetryableDeliveryError extends DeliveryError {
+  override name = 'RetryableDeliveryError';
+  /** Wait exactly this long before the next attempt (the platform's retry_after), not the backoff. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    options?: { retryAfterMs?: number; data?: Record<string, unknown>; cause?: unknown },
+  ) {
+    super(message, options);
+    const ms = options?.retryAfterMs;
+    this.retryAfterMs = ms === undefined ? undefined : Math.max(0, Math.ceil(ms));
+  }
+}
+
+export const PERMANENT_REASONS = [
+  'bot_blocked',
+  'no_access',
+  'message_gone',
+  'chat_gone',
+  'interaction_expired',
+  'too_large',
+  'bad_request',
+] as const;
+export type PermanentReason = (typeof PERMANENT_REASONS)[number];
+const isPermanentReason = (s: string): s is PermanentReason =>
+  (PERMANENT_REASONS as readonly string[]).includes(s);
+
+/** Can never succeed as asked. `fallback`: another route might (e.g. a new message instead of an edit). */
+export class PermanentDeliveryError extends DeliveryError {
+  override name = 'PermanentDeliveryError';
+  readonly reason: PermanentReason;
+  readonly fallback: boolean;
+  constructor(
+    message: string,
+    options: { reason: PermanentReason; fallback?: boolean; data?: Record<string, unknown>; cause?: unknown },
+  ) {
+    super(message, options);
+    this.reason = options.reason;
+    this.fallback = options.fallback ?? false;
+  }
+}
+
+export interface DeliveryContext {
+  /** The delivery job's id (`deliver-<jobId>`), usable as an idempotency key (Discord nonce). */
+  deliveryId: string;
+  /** 1-based. */
+  attempt: number;
+  maxAttempts: number;
+  blobs: BlobStore;
+}
+
+/** Implemented by each chat adapter: turn the status message into the result (edit in place if possible). */
+export interface Deliverer {
+  deliver(payload: DeliveryPayload, ctx: DeliveryContext): Promise<void>;
+  /**
+   * Taken once deliver throws a PermanentDeliveryError with `fallback: true`; the primary route is never
+   * tried again for that job. If the fallback itself fails retryably (a 429), later attempts retry the
+   * fallback only, within maxAttempts; a permanent refusal of the fallback ends the job.
+   */
+  fallback?(payload: DeliveryPayload, ctx: DeliveryContext, error: PermanentDeliveryError): Promise<void>;
+}
+
+export interface PipelineLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+const silentLogger: PipelineLogger = { info() {}, warn() {}, error() {} };
+
+export interface DeliveryRetention {
+  completeAgeSeconds: number;
+  completeCount: number;
+  failAgeSeconds: number;
+  failCount: number;
+}
+
+export interface DeliveryQueues {
+  readonly prefix: string;
+  get(platform: Platform): Queue<DeliveryPayload>;
+  close(): Promise<void>;
+}
+
+export function createDeliveryQueues(deps: {
+  connection: Redis;
+  prefix: string;
+  /** Job-level ceiling; the worker's maxAttempts bounds it further. Default 10. */
+  attempts?: number;
+  /** Kept long enough that a late retried caller finds the id; default 1 day / 10,000 and 7 days / 10,000. */
+  retention?: DeliveryRetention;
+}): DeliveryQueues {
+  const retention = deps.retention ?? {
+    completeAgeSeconds: 86_400,
+    completeCount: 10_000,
+    failAgeSeconds: 7 * 86_400,
+    failCount: 10_000,
+  };
+  const queues = new Map<Platform, Queue<DeliveryPayload>>();
+  return {
+    prefix: deps.prefix,
+    get(platform) {
+      let q = queues.get(platform);
+      if (!q) {
+        q = new Queue<DeliveryPayload>(deliveryQueueName(platform), {
+          connection: deps.connection,
+          prefix: deps.prefix,
+          defaultJobOptions: {
+            attempts: deps.attempts ?? 10,
+            backoff: { type: BACKOFF_TYPE },
+            removeOnComplete: { age: retention.completeAgeSeconds, count: retention.completeCount },
+            removeOnFail: { age: retention.failAgeSeconds, count: retention.failCount },
+          },
+        });
+        queues.set(platform, q);
+      }
+      return q;
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+      queues.clear();
+    },
+  };
+}
+
+/**
+ * Adds the delivery job of a finished generate job. Safe to call again (a retried generate worker, two
+ * racing callers): the deterministic id makes every call after the first a no-op.
+ */
+export async function enqueueDelivery(
+  queues: DeliveryQueues,
+  payload: DeliveryPayload,
+): Promise<{ deliveryId: string }> {
+  const parsed = DeliveryPayloadSchema.safeParse(payload);
+  if (!parsed.success) {
+    throw new DeliveryEnqueueError(
+      'invalid delivery payload',
+      { jobId: payload.jobId },
+      { cause: parsed.error },
+    );
+  }
+  const p = parsed.data;
+  const deliveryId = deliveryJobId(p.jobId);
+  try {
+    await queues.get(p.platform).add(p.outcome, p, { jobId: deliveryId });
+  } catch (err) {
+    throw new DeliveryEnqueueError(
+      'could not add the delivery job',
+      { jobId: p.jobId, deliveryId },
+      { cause: err },
+    );
+  }
+  return { deliveryId };
+}
+
+export interface DeliveryWorkerDeps {
+  connection: Redis;
+  prefix: string;
+  platform: Platform;
+  deliverer: Deliverer;
+  blobs: BlobStore;
+  maxAttempts: number;
+  concurrency: number;
+  logger?: PipelineLogger;
+  /** First exponential step for failures without retry_after; default 1000 ms, capped by maxBackoffMs (60 s). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** Outputs stay this long after delivery (a retried edit may need them again); default 600 s. */
+  outputGraceSeconds?: number;
+  /** How long the `delivered` marker blocks a second posting; default 1 day. */
+  deliveredMarkerSeconds?: number;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+}
+
+export type DeliveryResult = { status: 'delivered' | 'fallback' | 'already_delivered' };
+
+export interface DeliveryWorker {
+  readonly worker: Worker<DeliveryPayload, DeliveryResult>;
+  close(): Promise<void>;
+}
+
+export function deliveryBackoffMs(
+  attemptsMade: number,
+  err: unknown,
+  backoffMs: number,
+  maxBackoffMs: number,
+): number {
+  if (err instanceof RetryableDeliveryError && err.retryAfterMs !== undefined) return err.retryAfterMs;
+  return Math.min(maxBackoffMs, Math.round(backoffMs * 2 ** Math.max(0, attemptsMade - 1)));
+}
+
+export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
+  const { connection: redis, deliverer, blobs, maxAttempts, platform } = deps;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${maxAttempts}`);
+  }
+  const log = deps.logger ?? silentLogger;
+  const backoffMs = deps.backoffMs ?? 1000;
+  const maxBackoffMs = deps.maxBackoffMs ?? 60_000;
+  const graceSeconds = deps.outputGraceSeconds ?? 600;
+  const markerSeconds = deps.deliveredMarkerSeconds ?? 86_400;
+  const markerKey = (jobId: string): string => `${deps.prefix}:delivered:${jobId}`;
+  const routeKey = (jobId: string): string => `${deps.prefix}:delivery-fallback:${jobId}`;
+
+  const finish = async (
+    payload: DeliveryPayload,
+    status: 'delivered' | 'fallback',
+  ): Promise<DeliveryResult> => {
+    await redis
+      .pipeline()
+      .set(markerKey(payload.jobId), status, 'EX', markerSeconds)
+      .del(routeKey(payload.jobId))
+      .exec();
+    for (const o of payload.outputs) await blobs.extend(o.blobKey, graceSeconds);
+    return { status };
+  };
+
+  const processor = async (job: Job<DeliveryPayload, DeliveryResult>): Promise<DeliveryResult> => {
+    const parsed = DeliveryPayloadSchema.safeParse(job.data);
+    if (!parsed.success) {
+      log.error({ deliveryId: job.id, platform, issues: parsed.error.issues }, 'unreadable delivery payload');
+      throw new UnrecoverableError('unreadable delivery payload');
+    }
+    const payload = parsed.data;
+    if ((await redis.exists(markerKey(payload.jobId))) === 1) {
+      log.info({ jobId: payload.jobId, platform }, 'already delivered; skipping the duplicate');
+      return { status: 'already_delivered' };
+    }
+    const ctx: DeliveryContext = {
+      deliveryId: job.id ?? deliveryJobId(payload.jobId),
+      attempt: job.attemptsMade + 1,
+      maxAttempts,
+      blobs,
+    };
+    const about = { jobId: payload.jobId, platform, outcome: payload.outcome, attempt: ctx.attempt };
+
+    const retryOrGiveUp = (err: unknown, route: 'primary' | 'fallback'): never => {
+      if (ctx.attempt >= maxAttempts) {
+        log.error({ ...about, route, err }, 'delivery attempts exhausted; giving up');
+        throw new UnrecoverableError(`delivery failed after ${maxAttempts} attempts`);
+      }
+      const retryAfterMs = err instanceof RetryableDeliveryError ? err.retryAfterMs : undefined;
+      log.warn({ ...about, route, err, retryAfterMs }, 'delivery failed; will retry');
+      throw err instanceof Error ? err : new Error(String(err));
+    };
+
+    const viaFallback = async (refusal: PermanentDeliveryError): Promise<DeliveryResult> => {
+      if (!deliverer.fallback) throw new UnrecoverableError('deliverer has no fallback');
+      try {
+        await deliverer.fallback(payload, ctx, refusal);
+      } catch (err) {
+        if (err instanceof PermanentDeliveryError) {
+          log.error({ ...about, reason: err.reason, err }, 'delivery fallback refused for good; giving up');
+          throw new UnrecoverableError(`delivery fallback refused after ${refusal.reason}: ${err.reason}`);
+        }
+        // The primary route stays abandoned: later attempts go straight to the fallback.
+        await redis.set(routeKey(payload.jobId), refusal.reason, 'EX', markerSeconds);
+        return retryOrGiveUp(err, 'fallback');
+      }
+      log.info({ ...about, reason: refusal.reason }, 'delivered through the fallback');
+      return finish(payload, 'fallback');
+    };
+
+    const abandoned = await redis.get(routeKey(payload.jobId));
+    if (abandoned !== null && deliverer.fallback && isPermanentReason(abandoned)) {
+      const refusal = new PermanentDeliveryError('refused on an earlier attempt', {
+        reason: abandoned,
+        fallback: true,
+      });
+      return viaFallback(refusal);
+    }
+    try {
+      await deliverer.deliver(payload, ctx);
+    } catch (err) {
+      if (err instanceof PermanentDeliveryError) {
+        log.warn({ ...about, reason: err.reason, data: err.data, err }, 'delivery refused for good');
+        if (err.fallback && deliverer.fallback) return viaFallback(err);
+        throw new UnrecoverableError(`delivery refused for good: ${err.reason}`);
+      }
+      return retryOrGiveUp(err, 'primary');
+    }
+    return finish(payload, 'delivered');
+  };
+
+  const worker = new Worker<DeliveryPayload, DeliveryResult>(deliveryQueueName(platform), processor, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: deps.concurrency,
+    ...(deps.lockDurationMs === undefined ? {} : { lockDuration: deps.lockDurationMs }),
+    ...(deps.stalledIntervalMs === undefined ? {} : { stalledInterval: deps.stalledIntervalMs }),
+    settings: {
+      backoffStrategy: (attemptsMade, _type, err) =>
+        deliveryBackoffMs(attemptsMade, err, backoffMs, maxBackoffMs),
+    },
+  });
+  // Without a listener an 'error' event would crash the process; BullMQ reconnects on its own.
+  worker.on('error', (err) => {
+    log.error({ platform, err }, 'delivery worker error');
+  });
+
+  return {
+    worker,
+    async close() {
+      await worker.close();
+    },
+  };
+}

@@ -1,0 +1,343 @@
+// Admission to the `generate` queue: one job per chat event, a hard cap on waiting jobs, priorities per
+// quota tier, retention by age and count, and a cheap priority-aware position for the status message.
+//
+// The cap is enforced atomically. BullMQ's own add script cannot be extended, so admission takes two
+// steps around `queue.add`: a script that counts waiting + prioritized jobs plus the admissions still in
+// flight (ours and other processes', kept in a sorted set with a lease) and takes a slot, then the add,
+// then a script that releases the slot and reads the position. An in-flight admission whose job already
+// exists is counted once (as a job), so concurrent enqueues never overshoot the cap. The one way over it:
+// an `add` still running when its admission lease (`admissionLeaseMs`, 30 s) runs out, which only a Redis
+// stall that long can cause.
+//
+// Duplicates: the job id derives from the event id, and a `seen` marker (kept `dedupSeconds`) also
+// catches a redelivered event whose job already finished and was removed by retention. A refused
+// (queue_full) event is not marked, so the user's retry is admitted once there is room.
+//
+// Every key the scripts touch starts with `<prefix>:<name>`, like BullMQ's own, so on Redis Cluster a
+// prefix with a hash tag keeps them in one slot.
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
+
+export const DEFAULT_GENERATE_QUEUE = 'generate';
+/** BullMQ's priority range is 1 … 2^21 − 1 (0 means "none" and jumps the line). */
+export const MAX_BULL_PRIORITY = 2_097_151;
+/** Tiers are the quota's `Limits.priority`, capped by MAX_PRIORITY (≤ 100). */
+const MAX_TIER = 100;
+
+export class GenerateQueueError extends Error {
+  override readonly name = 'GenerateQueueError';
+  constructor(
+    message: string,
+    readonly data: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface RetentionOptions {
+  completeAgeSeconds: number;
+  completeCount: number;
+  failAgeSeconds: number;
+  failCount: number;
+}
+
+export interface GenerateQueueDeps {
+  connection: Redis;
+  /** BullMQ key prefix; on Redis Cluster it must contain a hash tag, e.g. `{ccb}`. */
+  prefix: string;
+  name?: string;
+  maxWaiting: number;
+  retention: RetentionOptions;
+  attempts: number;
+  backoffMs: number;
+  /** Tier (as a decimal string) → BullMQ priority, lower runs first. Unlisted tiers get 101 − tier. */
+  tierPriorities?: Readonly<Record<string, number>>;
+  /** How long a seen event id is remembered after its job left the queue; default 3600. */
+  dedupSeconds?: number;
+  admissionLeaseMs?: number;
+  now?: () => number;
+}
+
+export type EnqueueResult =
+  | { ok: true; jobId: string; position: number | null; duplicate: boolean }
+  | { ok: false; code: 'queue_full'; waiting: number; maxWaiting: number };
+
+export interface GenerateQueue {
+  readonly name: string;
+  /** The underlying BullMQ queue (workers, QueueEvents and tests attach to its name and prefix). */
+  readonly queue: Queue<GenerateJobData>;
+  enqueue(data: GenerateJobData): Promise<EnqueueResult>;
+  /** 1-based place among waiting jobs in the order workers take them; null when not waiting. */
+  position(jobId: string): Promise<number | null>;
+  /** Waiting + prioritized jobs. */
+  waiting(): Promise<number>;
+  /** Cancels a waiting job; false when it was not waiting (running, finished, unknown). */
+  remove(jobId: string): Promise<boolean>;
+  priorityOf(tier: number): number;
+  close(): Promise<void>;
+}
+
+// KEYS: wait, paused, prioritized, admitting, seen, job hash
+// ARGV: now, maxWaiting, leaseMs, jobId, seenMs, job key prefix
+const ADMIT_LUA = `
+local now, max, lease, jobId, seenMs, jobPrefix =
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
+if redis.call('EXISTS', KEYS[6]) == 1 then return {'dup', 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+-- 'added': the job was added (it may have finished and been removed since). 'admitting': another call is
+-- adding it right now, unless its lease ran out (that caller died before adding), then admit afresh.
+local seen = redis.call('GET', KEYS[5])
+if seen == 'added' or (seen == 'admitting' and redis.call('ZSCORE', KEYS[4], jobId)) then return {'dup', 0} end
+local pending = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  if redis.call('EXISTS', jobPrefix .. m) == 1 then
+    redis.call('ZREM', KEYS[4], m)
+  else
+    pending = pending + 1
+  end
+end
+local waiting = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+if waiting + pending >= max then return {'full', waiting + pending} end
+redis.call('ZADD', KEYS[4], now + lease, jobId)
+redis.call('PEXPIRE', KEYS[4], lease)
+redis.call('SET', KEYS[5], 'admitting', 'PX', seenMs)
+return {'ok', waiting + pending}
+`;
+
+// Workers take the wait list first (un-prioritized jobs, which we never create), popping from its right
+// end, then the prioritized set in score order (priority × 2^32 + insertion counter). So the position is
+// one ZRANK: O(log n), whatever the backlog.
+// KEYS: wait, prioritized, admitting, seen   ARGV: jobId, release admission ('1' | '0')
+const POSITION_LUA = `
+if ARGV[2] == '1' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('SET', KEYS[4], 'added', 'XX', 'KEEPTTL')
+end
+local r = redis.call('ZRANK', KEYS[2], ARGV[1])
+local w = redis.call('LLEN', KEYS[1])
+if r then return w + r + 1 end
+local i = redis.call('LPOS', KEYS[1], ARGV[1])
+if i then return w - i end
+return -1
+`;
+
+// KEYS: admitting, seen   ARGV: jobId
+const ABORT_LUA = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+`;
+
+type AdmitRedis = Redis & {
+  pipelineAdmit(...args: (string | number)[]): Promise<[string, number]>;
+  pipelinePosition(...args: (string | number)[]): Promise<number>;
+  pipelineAbortAdmit(...args: (string | number)[]): Promise<number>;
+};
+
+function defineScripts(redis: Redis): AdmitRedis {
+  const r = redis as AdmitRedis;
+  if (typeof (r as Partial<AdmitRedis>).pipelineAdmit !== 'function') {
+    redis.defineCommand('pipelineAdmit', { numberOfKeys: 6, lua: ADMIT_LUA });
+    redis.defineCommand('pipelinePosition', { numberOfKeys: 4, lua: POSITION_LUA });
+    redis.defineCommand('pipelineAbortAdmit', { numberOfKeys: 2, lua: ABORT_LUA });
+  }
+  return r;
+}
+
+export function tierToPriority(tier: number, tierPriorities?: Readonly<Record<string, number>>): number {
+  const mapped = tierPriorities?.[String(tier)];
+  const p = mapped ?? 1 + MAX_TIER - Math.min(MAX_TIER, Math.max(0, Math.trunc(tier)));
+  if (!Number.isInteger(p) || p < 1 || p > MAX_BULL_PRIORITY) {
+    throw new RangeError(`priority for tier ${tier} must be an integer in 1…${MAX_BULL_PRIORITY}, got ${p}`);
+  }
+  return p;
+}
+
+export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
+  const name = deps.name ?? DEFAULT_GENERATE_QUEUE;
+  const { maxWaiting, retention } = deps;
+  if (!Number.isInteger(maxWaiting) || maxWaiting < 1) {
+    throw new RangeError(`maxWaiting must be an integer ≥ 1, got ${maxWaiting}`);
+  }
+  for (const p of Object.values(deps.tierPriorities ?? {})) tierToPriority(0, { '0': p });
+  const now = deps.now ?? Date.now;
+  const leaseMs = deps.admissionLeaseMs ?? 30_000;
+  const seenMs = Math.ceil((deps.dedupSeconds ?? 3600) * 1000);
+  const redis = defineScripts(deps.connection);
+  const base = `${deps.prefix}:${name}`;
+  const k = {
+    wait: `${base}:wait`,
+    paused: `${base}:paused`,
+    prioritized: `${base}:prioritized`,
+    // Same prefix as the queue's keys, so the same Cluster slot when the prefix has a hash tag. Job ids
+    // from jobIdFromEvent always start with a platform name, so these cannot collide with a job hash.
+    admitting: `${base}:pipeline-admitting`,
+    seen: (jobId: string) => `${base}:pipeline-seen:${jobId}`,
+    job: (jobId: string) => `${base}:${jobId}`,
+  };
+
+  const queue = new Queue<GenerateJobData>(name, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    defaultJobOptions: {
+      attempts: deps.attempts,
+      backoff: { type: 'exponential', delay: deps.backoffMs },
+      removeOnComplete: { age: retention.completeAgeSeconds, count: retention.completeCount },
+      removeOnFail: { age: retention.failAgeSeconds, count: retention.failCount },
+    },
+  });
+
+  const position = async (jobId: string, releaseAdmission = false): Promise<number | null> => {
+    const p = await redis.pipelinePosition(
+      k.wait,
+      k.prioritized,
+      k.admitting,
+      k.seen(jobId),
+      jobId,
+      releaseAdmission ? '1' : '0',
+    );
+    return p > 0 ? p : null;
+  };
+
+  return {
+    name,
+    queue,
+
+    async enqueue(input) {
+      const parsed = GenerateJobDataSchema.safeParse(input);
+      if (!parsed.success) {
+        throw new GenerateQueueError(
+          'invalid generate job data',
+          { eventId: input.eventId },
+          { cause: parsed.error },
+        );
+      }
+      const data = parsed.data;
+      const jobId = jobIdFromEvent(data.actor.platform, data.eventId);
+      const priority = tierToPriority(data.priorityTier, deps.tierPriorities);
+      const [verdict, count] = await redis.pipelineAdmit(
+        k.wait,
+        k.paused,
+        k.prioritized,
+        k.admitting,
+        k.seen(jobId),
+        k.job(jobId),
+        now(),
+        maxWaiting,
+        leaseMs,
+        jobId,
+        seenMs,
+        `${base}:`,
+      );
+      if (verdict === 'dup') return { ok: true, jobId, position: await position(jobId), duplicate: true };
+      if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
+      try {
+        await queue.add(data.jobKind, data, { jobId, priority });
+      } catch (err) {
+        await redis.pipelineAbortAdmit(k.admitting, k.seen(jobId), jobId).catch(() => undefined);
+        throw new GenerateQueueError('could not add the generate job', { jobId }, { cause: err });
+      }
+      return { ok: true, jobId, position: await position(jobId, true), duplicate: false };
+    },
+
+    position: (jobId) => position(jobId),
+
+    async waiting() {
+      const [w, p, z] = await Promise.all([
+        redis.llen(k.wait),
+        redis.llen(k.paused),
+        redis.zcard(k.prioritized),
+      ]);
+      return w + p + z;
+    },
+
+    async remove(jobId) {
+      if ((await position(jobId)) === null) return false;
+      // BullMQ refuses to remove a locked (active) job, so a job a worker took in between stays.
+      return (await queue.remove(jobId)) === 1;
+    },
+
+    priorityOf: (tier) => tierToPriority(tier, deps.tierPriorities),
+
+    async close() {
+      await queue.close();
+    },
+  };
+}
+
+export interface EtaModel {
+  /** Folds one run into the moving averages of its style and of all styles. */
+  record(style: string, seconds: number): Promise<void>;
+  /** Moving average of a style's run seconds; undefined before its first run. */
+  estimate(style: string): Promise<number | undefined>;
+  /** Seconds until the result of a job at `position` (1-based) of `style`; undefined when unknown. */
+  etaSeconds(position: number | null, style: string, healthyCapacity: number): Promise<number | undefined>;
+}
+
+const ETA_RECORD_LUA = `
+local x, alpha, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 4, #ARGV do
+  local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))
+  local v = x
+  if old then v = old + alpha * (x - old) end
+  redis.call('HSET', KEYS[1], ARGV[i], tostring(v))
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+`;
+
+const ALL_STYLES = '*';
+
+/**
+ * Expected seconds until the result: the jobs ahead share the healthy capacity, the ones running are
+ * half done on average, then the job runs itself. Pure, for tests and for callers with their own averages.
+ */
+export function estimateEtaSeconds(opts: {
+  position: number;
+  capacity: number;
+  aheadSeconds: number;
+  ownSeconds: number;
+}): number | undefined {
+  const { position, capacity, aheadSeconds, ownSeconds } = opts;
+  if (!(capacity > 0) || !(position >= 1)) return undefined;
+  return Math.ceil((aheadSeconds * (position - 1)) / capacity + aheadSeconds / 2 + ownSeconds);
+}
+
+export function createEtaModel(deps: {
+  redis: Redis;
+  prefix: string;
+  /** Weight of the newest run in the moving average; default 0.2. */
+  alpha?: number;
+  ttlSeconds?: number;
+}): EtaModel {
+  const { redis } = deps;
+  const alpha = deps.alpha ?? 0.2;
+  if (!(alpha > 0 && alpha <= 1)) throw new RangeError(`alpha must be in (0, 1], got ${alpha}`);
+  const ttlMs = Math.ceil((deps.ttlSeconds ?? 30 * 86_400) * 1000);
+  const key = `${deps.prefix}:eta`;
+  const read = async (field: string): Promise<number | undefined> => {
+    const v = await redis.hget(key, field);
+    return v === null ? undefined : Number(v);
+  };
+  return {
+    async record(style, seconds) {
+      if (!(seconds >= 0) || !Number.isFinite(seconds)) return;
+      await redis.eval(ETA_RECORD_LUA, 1, key, seconds, alpha, ttlMs, `style:${style}`, ALL_STYLES);
+    },
+    estimate: (style) => read(`style:${style}`),
+    async etaSeconds(position, style, healthyCapacity) {
+      if (position === null) return undefined;
+      const [own, all] = await Promise.all([read(`style:${style}`), read(ALL_STYLES)]);
+      const ownSeconds = own ?? all;
+      if (ownSeconds === undefined) return undefined;
+      return estimateEtaSeconds({
+        position,
+        capacity: healthyCapacity,
+        aheadSeconds: all ?? ownSeconds,
+        ownSeconds,
+      });
+    },
+  };
+}

@@ -1,0 +1,479 @@
+/**
+ * The `generate` queue's worker: takes a job, gets a backend slot from the pool, runs the job there,
+ * stores the outputs as blobs, hands the result to a durable delivery job and settles the quota once.
+ *
+ * Crash safety, in order:
+ * - The ComfyUI prompt id derives from the job id, and the backend a prompt was submitted to is
+ *   recorded before the submit returns; a later attempt (after a crash, a stall or a retry) looks there
+ *   first and adopts the prompt instead of paying the GPU twice.
+ * - The job's final outcome is written to Redis before the delivery job is added and the quota settled;
+ *   an attempt that finds an outcome only repeats those idempotent steps (delivery id = job id, settle
+ *   is idempotent per reservation).
+ * - Delivery never touches the ledger; the worker commits on success and refunds on failure or cancel.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { RedisQuota } from '../../quota/redis-quota.js';
+import type { BackendPool } from '../backends/backend-pool.js';
+import type { BlobStore } from '../blob-store.js';
+import { ComfyError } from '../comfy/errors.js';
+import type { ImageTools } from '../images.js';
+import type { RunReport } from '../run-report.js';
+import { runJob, type RunProgress } from '../run-job.js';
+import type { TimingRecord } from '../timing.js';
+import { resolveRequest, type GenerationRequest, type WorkflowCatalog } from '../workflows/index.js';
+import {
+  enqueueDelivery,
+  type DeliveryOutput,
+  type DeliveryQueues,
+  type PipelineLogger,
+  type UserErrorCode,
+} from './delivery.js';
+import type { EtaModel } from './generate-queue.js';
+import { GenerateJobDataSchema, type GenerateJobData, type GenerateRequest } from './job-data.js';
+import type { JobRecords } from './job-records.js';
+
+export type ProgressStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
+
+/** What `job.updateProgress` carries; bots render it (one renderer per job, by lease). */
+export interface JobProgress {
+  stage: ProgressStage;
+  step?: number;
+  of?: number;
+  percent: number;
+  queuePosition?: number;
+  etaSeconds?: number;
+  previewKey?: string;
+  backend?: string;
+}
+
+export interface GenerateResult {
+  outputs: DeliveryOutput[];
+  backend: string;
+  adopted: boolean;
+}
+
+export interface GenerationWorkerDeps {
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly queueName?: string;
+  readonly pool: BackendPool;
+  readonly catalog: WorkflowCatalog;
+  readonly images: ImageTools;
+  readonly blobs: BlobStore;
+  readonly quota: Pick<RedisQuota, 'commit' | 'refund' | 'renew'>;
+  readonly deliveries: DeliveryQueues;
+  readonly report?: RunReport;
+  readonly eta?: EtaModel;
+  readonly records?: JobRecords;
+  readonly concurrency: number;
+  readonly lockDurationMs?: number;
+  readonly stalledIntervalMs?: number;
+  readonly maxStalledCount?: number;
+  /** A job that waited longer than this before a worker took it fails as queued_timeout (default 1800 s). */
+  readonly queuedTimeoutSeconds?: number;
+  /** Outputs are kept this long for delivery (the deliverer shortens it to a grace period once delivered). */
+  readonly outputTtlSeconds?: number;
+  readonly previewTtlSeconds?: number;
+  /** Progress updates at most this often, except stage changes (default 500 ms). */
+  readonly progressIntervalMs?: number;
+  /** How often the slot and quota leases are renewed while a job runs (default 15 s). */
+  readonly renewIntervalMs?: number;
+  /** Longest wait for a free backend slot before a retry (default 10 min). */
+  readonly slotWaitMs?: number;
+  readonly logger?: PipelineLogger;
+  readonly now?: () => number;
+  /** Autorun the BullMQ worker (default true). */
+  readonly autorun?: boolean;
+}
+
+export interface GenerationWorker {
+  readonly worker: Worker<GenerateJobData, GenerateResult>;
+  close(): Promise<void>;
+}
+
+const OutcomeSchema = z.object({
+  outcome: z.enum(['done', 'failed', 'cancelled']),
+  outputs: z.array(
+    z.object({ blobKey: z.string(), width: z.number(), height: z.number(), seed: z.number() }),
+  ),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  backend: z.string().optional(),
+  timing: z.unknown().optional(),
+});
+type Outcome = z.infer<typeof OutcomeSchema>;
+
+const silent: PipelineLogger = { info() {}, warn() {}, error() {} };
+
+/** ComfyUI accepts any string as prompt id; a prefix keeps ours recognisable in its queue and history. */
+export const promptIdOf = (jobId: string): string => `ccb-${jobId}`;
+
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:generate:cancel`;
+}
+export function cancelKey(prefix: string, jobId: string): string {
+  return `${prefix}:generate:cancel:${jobId}`;
+}
+
+function toGenerationRequest(r: GenerateRequest): GenerationRequest {
+  const num = (k: string): number | undefined => {
+    const v = r.params[k];
+    return typeof v === 'number' ? v : undefined;
+  };
+  const str = (k: string): string | undefined => {
+    const v = r.params[k];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const out: GenerationRequest = { prompt: r.prompt, style: r.style, seed: r.seed, count: r.count };
+  const set = <K extends keyof GenerationRequest>(k: K, v: GenerationRequest[K] | undefined): void => {
+    if (v !== undefined) out[k] = v;
+  };
+  set('workflow', r.workflow);
+  set('negative', r.negative);
+  for (const k of [
+    'width',
+    'height',
+    'steps',
+    'cfg',
+    'denoise',
+    'clipSkip',
+    'strength',
+    'guidance',
+  ] as const) {
+    set(k, num(k));
+  }
+  for (const k of ['aspect', 'sampler', 'scheduler'] as const) set(k, str(k));
+  return out;
+}
+
+export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWorker {
+  const { connection: redis, prefix, pool, blobs, quota, deliveries } = deps;
+  const log = deps.logger ?? silent;
+  const now = deps.now ?? Date.now;
+  const queueName = deps.queueName ?? 'generate';
+  const queuedTimeoutMs = (deps.queuedTimeoutSeconds ?? 1800) * 1000;
+  const outputTtl = deps.outputTtlSeconds ?? 86_400;
+  const previewTtl = deps.previewTtlSeconds ?? 120;
+  const progressIntervalMs = deps.progressIntervalMs ?? 500;
+  const renewIntervalMs = deps.renewIntervalMs ?? 15_000;
+  const keys = {
+    submitted: (jobId: string) => `${prefix}:generate:job:{${jobId}}:backend`,
+    failedOn: (jobId: string) => `${prefix}:generate:job:{${jobId}}:failed-on`,
+    outcome: (jobId: string) => `${prefix}:generate:job:{${jobId}}:outcome`,
+  };
+
+  /** Writes the outcome, adds the delivery job and settles the quota: each step idempotent. */
+  async function finish(jobId: string, data: GenerateJobData, outcome: Outcome): Promise<void> {
+    await redis.set(keys.outcome(jobId), JSON.stringify(outcome), 'EX', 7 * 86_400);
+    const error =
+      outcome.error === undefined
+        ? {}
+        : { error: { code: outcome.error.code as UserErrorCode, message: outcome.error.message } };
+    await enqueueDelivery(deliveries, {
+      jobId,
+      platform: data.reply.platform,
+      outcome: outcome.outcome,
+      reply: data.reply,
+      jobKind: data.jobKind,
+      outputs: outcome.outputs,
+      ...error,
+      ...(outcome.timing === undefined ? {} : { timing: outcome.timing as TimingRecord }),
+      ...(data.png === undefined ? {} : { png: data.png }),
+    });
+    if (outcome.outcome === 'done') await quota.commit(data.reservationId);
+    else await quota.refund(data.reservationId);
+    await redis.del(keys.submitted(jobId), keys.failedOn(jobId));
+  }
+
+  async function end(
+    job: Job<GenerateJobData, GenerateResult>,
+    data: GenerateJobData,
+    outcome: Outcome,
+  ): Promise<GenerateResult> {
+    const jobId = job.id ?? '';
+    await finish(jobId, data, outcome);
+    if (outcome.outcome === 'done') {
+      return { outputs: outcome.outputs, backend: outcome.backend ?? '', adopted: false };
+    }
+    log.info({ jobId, outcome: outcome.outcome, code: outcome.error?.code }, 'job ended without an image');
+    throw new UnrecoverableError(
+      `${outcome.outcome}: ${outcome.error?.code ?? ''} ${outcome.error?.message ?? ''}`,
+    );
+  }
+
+  function failed(code: UserErrorCode, message: string, backend?: string): Outcome {
+    return {
+      outcome: 'failed',
+      outputs: [],
+      error: { code, message },
+      ...(backend === undefined ? {} : { backend }),
+    };
+  }
+  const cancelled = (): Outcome => ({
+    outcome: 'cancelled',
+    outputs: [],
+    error: { code: 'cancelled', message: 'Cancelled.' },
+  });
+
+  async function processor(
+    job: Job<GenerateJobData, GenerateResult>,
+    _token?: string,
+    bullSignal?: AbortSignal,
+  ): Promise<GenerateResult> {
+    const jobId = job.id;
+    if (jobId === undefined) throw new UnrecoverableError('job without id');
+    const parsed = GenerateJobDataSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`unreadable job data: ${parsed.error.message}`);
+    const data = parsed.data;
+    const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+    // An earlier attempt already decided: only repeat the idempotent tail.
+    const previous = await redis.get(keys.outcome(jobId));
+    if (previous !== null) return end(job, data, OutcomeSchema.parse(JSON.parse(previous)));
+
+    if ((await redis.exists(cancelKey(prefix, jobId))) === 1) return end(job, data, cancelled());
+    const submittedOn = await redis.get(keys.submitted(jobId));
+    if (submittedOn === null && now() - data.createdAt > queuedTimeoutMs) {
+      return end(
+        job,
+        data,
+        failed(
+          'queued_timeout',
+          `The queue was too long: the job waited more than ${Math.round(queuedTimeoutMs / 60_000)} minutes.`,
+        ),
+      );
+    }
+
+    const request = toGenerationRequest(data.request);
+    const probe = resolveRequest(deps.catalog, {
+      ...request,
+      ...((data.blobs.reference ?? data.blobs.source) ? { referenceImage: 'probe.png' } : {}),
+    });
+    if (!probe.ok) return end(job, data, failed(probe.error.code, probe.error.message));
+    const gen = probe.value;
+
+    let reference: { bytes: Buffer; mime: 'image/png' | 'image/jpeg' } | undefined;
+    const refKey = data.blobs.reference ?? data.blobs.source;
+    if (refKey !== undefined) {
+      const bytes = await blobs.get(refKey);
+      if (bytes === undefined) {
+        return end(
+          job,
+          data,
+          failed('reference_missing', 'The photo for this job has expired. Send it again.'),
+        );
+      }
+      const png = bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+      reference = { bytes, mime: png ? 'image/png' : 'image/jpeg' };
+    }
+
+    // ---- progress, throttled ----
+    let lastSent = 0;
+    let lastStage: ProgressStage | undefined;
+    let pending: JobProgress | undefined;
+    let flushTimer: NodeJS.Timeout | undefined;
+    let previewKey: string | undefined;
+    const send = (p: JobProgress): void => {
+      lastSent = now();
+      lastStage = p.stage;
+      pending = undefined;
+      job.updateProgress(p).catch((err: unknown) => {
+        log.warn({ jobId, err: String(err) }, 'progress update failed');
+      });
+    };
+    const progress = (p: JobProgress): void => {
+      const withPreview = previewKey === undefined ? p : { ...p, previewKey };
+      if (p.stage !== lastStage || now() - lastSent >= progressIntervalMs) {
+        if (flushTimer) clearTimeout(flushTimer);
+        flushTimer = undefined;
+        send(withPreview);
+        return;
+      }
+      pending = withPreview;
+      flushTimer ??= setTimeout(
+        () => {
+          flushTimer = undefined;
+          if (pending) send(pending);
+        },
+        progressIntervalMs - (now() - lastSent),
+      );
+    };
+
+    // ---- cancellation: BullMQ's own signal (worker.cancelJob) ----
+    const cancelCtl = new AbortController();
+    const onBullAbort = (): void => {
+      cancelCtl.abort(new Error('cancelled'));
+    };
+    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+
+    const failedOnList = await redis.smembers(keys.failedOn(jobId));
+    progress({ stage: 'queued', percent: 0 });
+    const acquired = await pool.acquire({
+      holder: jobId,
+      style: gen.style.name,
+      family: gen.family,
+      ...(submittedOn === null ? {} : { prefer: submittedOn }),
+      avoid: new Set(failedOnList.filter((b) => b !== submittedOn)),
+      signal: cancelCtl.signal,
+      ...(deps.slotWaitMs === undefined ? {} : { maxWaitMs: deps.slotWaitMs }),
+    });
+    if (!acquired.ok) {
+      bullSignal?.removeEventListener('abort', onBullAbort);
+      if (cancelCtl.signal.aborted) return end(job, data, cancelled());
+      if (acquired.code === 'style_unavailable' || isLastAttempt) {
+        return end(
+          job,
+          data,
+          failed(
+            acquired.code === 'style_unavailable' ? 'style_unavailable' : 'backend_unavailable',
+            acquired.message,
+          ),
+        );
+      }
+      throw new Error(acquired.message);
+    }
+    const { lease } = acquired;
+    const backend = lease.backend;
+    const renew = setInterval(() => {
+      void lease.renew().catch(() => undefined);
+      void quota.renew(data.reservationId).catch(() => undefined);
+    }, renewIntervalMs);
+    renew.unref();
+
+    let result;
+    try {
+      result = await runJob(
+        { backend, catalog: deps.catalog, images: deps.images, now },
+        { promptId: promptIdOf(jobId), request, ...(reference === undefined ? {} : { reference }) },
+        {
+          signal: cancelCtl.signal,
+          adopt: submittedOn === backend.name,
+          beforeSubmit: async () => {
+            // Recorded before the prompt exists, so a crash right after the submit still finds it.
+            await redis.set(keys.submitted(jobId), backend.name, 'EX', 86_400);
+            await pool.noteFamily(backend.name, gen.family);
+          },
+          onProgress: (p: RunProgress) => {
+            progress({
+              stage: p.stage,
+              percent: p.percent,
+              backend: backend.name,
+              ...(p.step === undefined ? {} : { step: p.step }),
+              ...(p.of === undefined ? {} : { of: p.of }),
+              ...(p.ahead === undefined ? {} : { queuePosition: p.ahead + 1 }),
+            });
+          },
+          ...(data.previews === true
+            ? {
+                onPreview: (pv: { image: Buffer }) => {
+                  const key = `preview-${jobId}`;
+                  void blobs.put(pv.image, previewTtl, key).then((r) => {
+                    if (r.ok) previewKey = key;
+                  });
+                },
+              }
+            : {}),
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof ComfyError)) throw err;
+      // The backend failed us (unreachable, HTTP errors, lost prompt): drain it and try elsewhere.
+      await pool.reportFailure(backend.name, err.message);
+      await redis.sadd(keys.failedOn(jobId), backend.name);
+      await redis.expire(keys.failedOn(jobId), 86_400);
+      if (isLastAttempt) {
+        return await end(
+          job,
+          data,
+          failed('backend_unavailable', 'The GPU servers are not answering. Try again later.', backend.name),
+        );
+      }
+      throw new Error(`backend ${backend.name}: ${err.message}`, { cause: err });
+    } finally {
+      clearInterval(renew);
+      if (flushTimer) clearTimeout(flushTimer);
+      bullSignal?.removeEventListener('abort', onBullAbort);
+      await lease.release().catch(() => undefined);
+    }
+
+    if (!result.ok) {
+      const e = result.error;
+      if (cancelCtl.signal.aborted) return end(job, data, cancelled());
+      if (e.retryable && !isLastAttempt) {
+        await redis.sadd(keys.failedOn(jobId), backend.name);
+        await redis.expire(keys.failedOn(jobId), 86_400);
+        throw new Error(`${e.code} on ${backend.name}: ${e.message}`);
+      }
+      return end(job, data, failed(e.code, e.message, backend.name));
+    }
+
+    // ---- outputs: stored under keys derived from the job, so a repeated attempt overwrites, never leaks ----
+    const out = result.value;
+    const outputs: DeliveryOutput[] = [];
+    for (const [i, img] of out.images.entries()) {
+      const key = `out-${jobId}-${i}`;
+      const put = await blobs.put(img.bytes, outputTtl, key);
+      if (!put.ok) {
+        return end(
+          job,
+          data,
+          failed('blob_cap', 'The bot is storing too many images right now. Try again in a few minutes.'),
+        );
+      }
+      outputs.push({
+        blobKey: key,
+        width: img.width,
+        height: img.height,
+        seed: out.resolved.params.seed ?? data.request.seed,
+      });
+    }
+    const waited = Math.max(0, out.timing.at - out.timing.totalMs - data.createdAt);
+    const timing: TimingRecord = {
+      ...out.timing,
+      queueWaitMs: out.timing.queueWaitMs + waited,
+      totalMs: out.timing.totalMs + waited,
+    };
+    await Promise.all([
+      deps.report?.record(timing),
+      deps.eta?.record(gen.style.name, (timing.totalMs - timing.queueWaitMs) / 1000),
+      deps.records?.setOutputs(
+        jobId,
+        outputs.map((o) => o.blobKey),
+      ),
+    ]);
+    const value = await end(job, data, { outcome: 'done', outputs, backend: backend.name, timing });
+    return { ...value, adopted: out.adopted };
+  }
+
+  const worker = new Worker<GenerateJobData, GenerateResult>(queueName, processor, {
+    connection: redis,
+    prefix,
+    concurrency: deps.concurrency,
+    autorun: deps.autorun ?? true,
+    ...(deps.lockDurationMs === undefined ? {} : { lockDuration: deps.lockDurationMs }),
+    ...(deps.stalledIntervalMs === undefined ? {} : { stalledInterval: deps.stalledIntervalMs }),
+    ...(deps.maxStalledCount === undefined ? {} : { maxStalledCount: deps.maxStalledCount }),
+  });
+  worker.on('error', (err) => {
+    log.error({ err: err.message }, 'generate worker error');
+  });
+
+  // Cancels reach whichever process holds the job: a pub/sub message, plus a key for jobs not yet started.
+  const subscriber = redis.duplicate();
+  subscriber.on('error', () => undefined);
+  void subscriber.subscribe(cancelChannel(prefix)).catch((err: unknown) => {
+    log.error({ err: String(err) }, 'cannot subscribe to cancels');
+  });
+  subscriber.on('message', (_channel: string, jobId: string) => {
+    worker.cancelJob(jobId, 'cancelled by user');
+  });
+
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      await subscriber.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
+import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
+import { createJobRecords, JobRecordError } from '../../src/generation/pipeline/job-records.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+
+let t: TestRedis | undefined;
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+});
+
+function jobData(eventId: string, userId: string, blobs: GenerateJobData['blobs'] = {}): GenerateJobData {
+  return {
+    eventId,
+    jobKind: 'portrait',
+    request: { style: 'portrait', prompt: 'me as a knight', params: { steps: 8 }, seed: 7, count: 2 },
+    actor: { platform: 'telegram', scopeId: '-100', userId, roles: [] },
+    reply: { platform: 'telegram', chatId: '-100', statusMessageId: '55', locale: 'de' },
+    reservationId: `r-${eventId}`,
+    units: 4,
+    blobs,
+    priorityTier: 1,
+    createdAt: 1_700_000_000_000,
+  };
+}
+
+async function put(blobs: BlobStore, ttl = 60): Promise<string> {
+  const r = await blobs.put(new Uint8Array(100), ttl);
+  if (!r.ok) throw new Error('blob refused');
+  return r.key;
+}
+
+const blobKey = (t: TestRedis, key: string): string => `${t.prefix}:{blob}:data:${key}`;
+
+describe('job records', () => {
+  it('keeps the settings for the record TTL and extends the reference photo to match', async () => {
+    t = testRedis('prec');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs, ttlSeconds: 7 * 86_400 });
+    const reference = await put(blobs, 60);
+    const data = jobData('e1', 'alice', { reference });
+    await records.save('telegram-e1', data);
+    const rec = await records.get('telegram-e1');
+    expect(rec?.data).toEqual(data);
+    expect(rec?.outputs).toEqual([]);
+    const recordTtl = await t.redis.pttl(`${t.prefix}:jobrec:telegram-e1`);
+    expect(recordTtl).toBeGreaterThan(6 * 86_400_000);
+    expect(recordTtl).toBeLessThanOrEqual(7 * 86_400_000);
+    expect(await t.redis.pttl(blobKey(t, reference))).toBeGreaterThan(6 * 86_400_000);
+    expect(await records.get('telegram-missing')).toBeUndefined();
+  });
+
+  it('records outputs only while the record exists', async () => {
+    t = testRedis('prec');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs });
+    await records.save('telegram-e1', jobData('e1', 'alice'));
+    expect(await records.setOutputs('telegram-e1', ['o1', 'o2'])).toBe(true);
+    expect((await records.get('telegram-e1'))?.outputs).toEqual(['o1', 'o2']);
+    expect(await records.setOutputs('telegram-gone', ['o3'])).toBe(false);
+    expect(await t.redis.exists(`${t.prefix}:jobrec:telegram-gone`)).toBe(0);
+  });
+
+  it('gives every key it writes a TTL', async () => {
+    t = testRedis('prec');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs, ttlSeconds: 3600 });
+    await records.save('telegram-e1', jobData('e1', 'alice'));
+    await records.setOutputs('telegram-e1', ['o1']);
+    const keys = await t.redis.keys(`${t.prefix}:jobrec*`);
+    expect(keys).toHaveLength(2);
+    for (const k of keys) expect(await t.redis.pttl(k)).toBeGreaterThan(0);
+  });
+
+  it("forgets every record and blob of a user and nobody else's", async () => {
+    t = testRedis('prec');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs });
+    const ref = await put(blobs);
+    const src = await put(blobs);
+    const out1 = await put(blobs);
+    const out2 = await put(blobs);
+    const bobRef = await put(blobs);
+    await records.save('telegram-a1', jobData('a1', 'alice', { reference: ref }));
+    await records.save('telegram-a2', jobData('a2', 'alice', { reference: ref, source: src }));
+    await records.setOutputs('telegram-a2', [out1, out2]);
+    await records.save('telegram-b1', jobData('b1', 'bob', { reference: bobRef }));
+
+    expect(await records.forgetUser({ platform: 'telegram', userId: 'alice' })).toEqual({
+      records: 2,
+      blobs: 4,
+    });
+    expect(await records.get('telegram-a1')).toBeUndefined();
+    expect(await records.get('telegram-a2')).toBeUndefined();
+    for (const k of [ref, src, out1, out2]) expect(await blobs.get(k)).toBeUndefined();
+    expect(await blobs.usedBytes()).toBe(100);
+    expect(await records.get('telegram-b1')).toBeDefined();
+    expect(await blobs.get(bobRef)).toBeDefined();
+    expect(await t.redis.exists(`${t.prefix}:jobrec-user:telegram:alice`)).toBe(0);
+    expect(await records.forgetUser({ platform: 'telegram', userId: 'alice' })).toEqual({
+      records: 0,
+      blobs: 0,
+    });
+    // The same user id on another platform is another person.
+    expect(await records.forgetUser({ platform: 'discord', userId: 'bob' })).toEqual({
+      records: 0,
+      blobs: 0,
+    });
+    expect(await records.get('telegram-b1')).toBeDefined();
+  });
+
+  it('refuses to hand out a record that does not match the schema', async () => {
+    t = testRedis('prec');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs });
+    await t.redis.hset(`${t.prefix}:jobrec:x`, 'data', JSON.stringify({ eventId: 'x' }));
+    await expect(records.get('x')).rejects.toBeInstanceOf(JobRecordError);
+  });
+});
