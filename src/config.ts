@@ -111,6 +111,29 @@ export const EnvSchema = z.object({
   MAX_USER_DAILY_IMAGES: int(0, 1_000_000).default(500),
   MAX_PRIORITY: int(0, 100).default(10),
   GLOBAL_DAILY_BUDGET: int(0, 100_000_000).default(0),
+  ROLE: z.enum(['all', 'bots', 'worker']).default('all'),
+  HTTP_PORT: int(0, 65_535).default(8080),
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  ADMIN_TOKEN: z.string().default(''),
+  REDIS_SENTINELS: z.string().default(''),
+  REDIS_SENTINEL_NAME: z.string().default(''),
+  REDIS_CLUSTER_NODES: z.string().default(''),
+  TELEGRAM_BOT_TOKEN: z.string().default(''),
+  DISCORD_TOKEN: z.string().default(''),
+  DISCORD_APPLICATION_ID: z.string().default(''),
+  SIMULATOR_STEP_MS: int(0, 10_000).default(50),
+  MAX_WAITING_JOBS: int(1, 10_000_000).default(1000),
+  JOB_RECORD_TTL: int(60, 365 * 86_400).default(7 * 86_400),
+  QUEUED_TIMEOUT_SECONDS: int(10, 7 * 86_400).default(1800),
+  GENERATE_ATTEMPTS: int(1, 20).default(3),
+  WORKER_CONCURRENCY: int(0, 1000).default(0),
+  LOCK_DURATION_MS: int(1000, 600_000).default(30_000),
+  STALLED_INTERVAL_MS: int(1000, 600_000).default(30_000),
+  DELIVERY_MAX_ATTEMPTS: int(1, 50).default(8),
+  BLOB_MAX_BYTES: int(1_000_000, 1_000_000_000_000).default(1024 * 1024 * 1024),
+  OUTPUT_TTL_SECONDS: int(60, 30 * 86_400).default(86_400),
+  HEALTH_INTERVAL_MS: int(500, 600_000).default(10_000),
+  SHUTDOWN_GRACE_SECONDS: int(0, 3600).default(30),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -125,6 +148,49 @@ export interface Config {
   images: { maxReferenceBytes: number; maxReferencePixels: number; referenceMaxSide: number };
   simulate: boolean;
   quota: QuotaConfig;
+  role: Env['ROLE'];
+  http: { port: number; host: string; adminToken: string | undefined };
+  /** Sentinel and Cluster replace `redis.url` when set. */
+  redisTopology:
+    | { kind: 'single' }
+    | { kind: 'sentinel'; sentinels: { host: string; port: number }[]; name: string }
+    | { kind: 'cluster'; nodes: { host: string; port: number }[] };
+  tokens: {
+    telegram: string | undefined;
+    discord: string | undefined;
+    discordApplicationId: string | undefined;
+  };
+  simulatorStepMs: number;
+  pipeline: {
+    maxWaitingJobs: number;
+    jobRecordTtlSeconds: number;
+    queuedTimeoutSeconds: number;
+    attempts: number;
+    /** 0 = the sum of the backends' capacities. */
+    workerConcurrency: number;
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+    deliveryMaxAttempts: number;
+    blobMaxBytes: number;
+    outputTtlSeconds: number;
+    healthIntervalMs: number;
+    shutdownGraceSeconds: number;
+  };
+}
+
+function parseHostPorts(
+  raw: string,
+): { ok: true; value: { host: string; port: number }[] } | { ok: false; message: string } {
+  const out: { host: string; port: number }[] = [];
+  for (const item of raw.split(/[\s,]+/).filter((s) => s.length > 0)) {
+    const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m?.[1] || !Number.isInteger(port) || port < 1 || port > 65_535) {
+      return { ok: false, message: `"${item}" is not host:port` };
+    }
+    out.push({ host: m[1].replace(/^\[|\]$/g, ''), port });
+  }
+  return { ok: true, value: out };
 }
 
 export interface QuotaConfig {
@@ -185,10 +251,35 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!operators.ok) issues.push({ key: 'OPERATOR_USER_IDS', message: operators.message });
   const scopes = parseIdList(env['ALLOWED_SCOPES'] ?? '');
   if (!scopes.ok) issues.push({ key: 'ALLOWED_SCOPES', message: scopes.message });
-  if (issues.length > 0 || !parsed.success || !backends.ok || !operators.ok || !scopes.ok) {
+  const sentinels = parseHostPorts(env['REDIS_SENTINELS'] ?? '');
+  if (!sentinels.ok) issues.push({ key: 'REDIS_SENTINELS', message: sentinels.message });
+  const clusterNodes = parseHostPorts(env['REDIS_CLUSTER_NODES'] ?? '');
+  if (!clusterNodes.ok) issues.push({ key: 'REDIS_CLUSTER_NODES', message: clusterNodes.message });
+  if (sentinels.ok && sentinels.value.length > 0 && (env['REDIS_SENTINEL_NAME'] ?? '') === '') {
+    issues.push({
+      key: 'REDIS_SENTINEL_NAME',
+      message: 'required with REDIS_SENTINELS (the monitored master name)',
+    });
+  }
+  if (sentinels.ok && clusterNodes.ok && sentinels.value.length > 0 && clusterNodes.value.length > 0) {
+    issues.push({
+      key: 'REDIS_CLUSTER_NODES',
+      message: 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both',
+    });
+  }
+  if (
+    issues.length > 0 ||
+    !parsed.success ||
+    !backends.ok ||
+    !operators.ok ||
+    !scopes.ok ||
+    !sentinels.ok ||
+    !clusterNodes.ok
+  ) {
     throw new ConfigError(issues);
   }
   const e = parsed.data;
+  const opt = (v: string): string | undefined => (v === '' ? undefined : v);
   return {
     logLevel: e.LOG_LEVEL,
     redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
@@ -214,6 +305,34 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       maxUserDailyImages: e.MAX_USER_DAILY_IMAGES,
       maxPriority: e.MAX_PRIORITY,
       globalDailyBudget: e.GLOBAL_DAILY_BUDGET,
+    },
+    role: e.ROLE,
+    http: { port: e.HTTP_PORT, host: e.HTTP_HOST, adminToken: opt(e.ADMIN_TOKEN) },
+    redisTopology:
+      sentinels.value.length > 0
+        ? { kind: 'sentinel', sentinels: sentinels.value, name: e.REDIS_SENTINEL_NAME }
+        : clusterNodes.value.length > 0
+          ? { kind: 'cluster', nodes: clusterNodes.value }
+          : { kind: 'single' },
+    tokens: {
+      telegram: opt(e.TELEGRAM_BOT_TOKEN),
+      discord: opt(e.DISCORD_TOKEN),
+      discordApplicationId: opt(e.DISCORD_APPLICATION_ID),
+    },
+    simulatorStepMs: e.SIMULATOR_STEP_MS,
+    pipeline: {
+      maxWaitingJobs: e.MAX_WAITING_JOBS,
+      jobRecordTtlSeconds: e.JOB_RECORD_TTL,
+      queuedTimeoutSeconds: e.QUEUED_TIMEOUT_SECONDS,
+      attempts: e.GENERATE_ATTEMPTS,
+      workerConcurrency: e.WORKER_CONCURRENCY,
+      lockDurationMs: e.LOCK_DURATION_MS,
+      stalledIntervalMs: e.STALLED_INTERVAL_MS,
+      deliveryMaxAttempts: e.DELIVERY_MAX_ATTEMPTS,
+      blobMaxBytes: e.BLOB_MAX_BYTES,
+      outputTtlSeconds: e.OUTPUT_TTL_SECONDS,
+      healthIntervalMs: e.HEALTH_INTERVAL_MS,
+      shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
     },
   };
 }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from '../config.js';
@@ -20,6 +20,7 @@ import {
 } from '../generation/comfy/errors.js';
 import { startSimulator, type Simulator } from '../generation/comfy/simulator.js';
 import { createImageTools } from '../generation/images.js';
+import { outputPaths } from '../generation/output-files.js';
 import { createRunReport, formatReport } from '../generation/run-report.js';
 import { runJob, type RunProgress } from '../generation/run-job.js';
 import { formatTiming } from '../generation/timing.js';
@@ -82,30 +83,6 @@ function numArg(name: string, raw: string | undefined): number | undefined {
   const n = Number(raw);
   if (!Number.isFinite(n)) throw new CliFailure(`--${name} must be a number, got '${raw}'`, EXIT.usage);
   return n;
-}
-
-function stamp(d: Date): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** `output_YYYYMMDD_HHMMSS.png`, `_2` … for a batch; `-1`, `-2` … appended if a run in the same second wrote those. */
-async function outputPaths(dir: string, when: Date, count: number): Promise<string[]> {
-  for (let attempt = 0; ; attempt++) {
-    const base = `output_${stamp(when)}${attempt === 0 ? '' : `-${attempt}`}`;
-    const paths = Array.from({ length: count }, (_, i) =>
-      join(dir, `${base}${i === 0 ? '' : `_${i + 1}`}.png`),
-    );
-    const taken = await Promise.all(paths.map(exists));
-    if (!taken.some(Boolean)) return paths;
-  }
 }
 
 async function withRedis<T>(config: Config, fn: (redis: Redis) => Promise<T>): Promise<T> {

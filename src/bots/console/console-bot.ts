@@ -1,0 +1,195 @@
+/**
+ * The console chat: the product's commands typed in a terminal, answered with the same texts the chat
+ * platforms get, a live progress bar, and results written to the output folder. The local user is a
+ * moderator (it is their machine).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { isAbsolute, relative, resolve } from 'node:path';
+import type { ChatCore, CoreReply } from '../../core/chat-core.js';
+import type { Language, PhotoRef } from '../../core/intents.js';
+import { allTables, t, type MessageKey } from '../../core/messages.js';
+import { parseCommand } from '../../core/parse-command.js';
+import { renderProgress } from '../../core/progress-text.js';
+import type { ProgressSink } from '../../core/progress-relay.js';
+import type { BlobStore } from '../../generation/blob-store.js';
+import type { Deliverer, DeliveryPayload } from '../../generation/pipeline/delivery.js';
+import type { JobProgress } from '../../generation/pipeline/generation-worker.js';
+import type { ReplyHandle } from '../../generation/pipeline/job-data.js';
+import { outputPaths } from '../../generation/output-files.js';
+import type { Actor } from '../../quota/policy.js';
+
+export interface ConsoleBotDeps {
+  readonly core: ChatCore;
+  readonly input: NodeJS.ReadableStream;
+  readonly output: { write(chunk: string): unknown; isTTY?: boolean };
+  readonly blobs: BlobStore;
+  readonly outputDir: string;
+  readonly cwd: string;
+  readonly userId?: string;
+  readonly now?: () => Date;
+}
+
+export interface ConsoleBot {
+  readonly deliverer: Deliverer;
+  readonly sink: ProgressSink;
+  /** Reads commands until the input ends, then waits for the jobs it queued to be delivered. */
+  run(): Promise<void>;
+  /** Jobs queued from this console and not yet delivered. */
+  pending(): number;
+  stop(): void;
+}
+
+const PATH_LIKE = /^(?:\.{0,2}\/|~\/|[A-Za-z]:\\)|\.(?:jpe?g|png|webp|gif|heic|avif|tiff?)$/i;
+
+export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
+  const { core, output } = deps;
+  const now = deps.now ?? (() => new Date());
+  const userId = deps.userId ?? 'local';
+  const actor: Actor = { platform: 'console', scopeId: 'local', userId, roles: [], isModerator: true };
+  const reply: ReplyHandle = { platform: 'console', chatId: 'terminal' };
+  const run = randomBytes(4).toString('hex');
+  let counter = 0;
+  const pendingJobs = new Map<string, number>();
+  let drained: (() => void) | undefined;
+  let stopped = false;
+  let barShown = false;
+
+  const write = (line: string): void => {
+    if (barShown && output.isTTY === true) output.write('\r\x1b[2K');
+    barShown = false;
+    output.write(`${line}\n`);
+  };
+
+  const lang = (): Promise<Language> => core.languageFor(actor);
+
+  function checkDrained(): void {
+    if (pendingJobs.size === 0) drained?.();
+  }
+
+  /** `/portrait ./me.jpg smiling`: a first word that names an existing file is the photo. */
+  async function photoFrom(line: string): Promise<{ text: string; photo?: PhotoRef }> {
+    const m = /^(\/portrait(?:@\S+)?)\s+("[^"]+"|\S+)(.*)$/s.exec(line.trim());
+    if (!m?.[2]) return { text: line };
+    const candidate = m[2].replace(/^"|"$/g, '');
+    if (!PATH_LIKE.test(candidate)) return { text: line };
+    const path = isAbsolute(candidate)
+      ? candidate
+      : resolve(deps.cwd, candidate.replace(/^~\//, `${process.env['HOME'] ?? ''}/`));
+    const size = await stat(path).then(
+      (s) => (s.isFile() ? s.size : undefined),
+      () => undefined,
+    );
+    if (size === undefined) return { text: line };
+    return {
+      text: `${m[1]}${m[3] ?? ''}`,
+      photo: { ref: path, declaredBytes: size, fileName: path, ownerId: userId },
+    };
+  }
+
+  async function handleLine(raw: string): Promise<void> {
+    const line = raw.trim();
+    if (line === '') return;
+    const { text, photo } = await photoFrom(line);
+    const parsed = parseCommand(text, photo === undefined ? {} : { photo });
+    if (!parsed.ok) {
+      write(parsed.error.message);
+      return;
+    }
+    const res: CoreReply = await core.handle(parsed.intent, {
+      actor,
+      eventId: `${run}-${++counter}`,
+      reply,
+      fetchPhoto: (p) => readFile(p.ref),
+    });
+    if (res.job !== undefined) pendingJobs.set(res.job.jobId, Date.now());
+    write(res.text);
+  }
+
+  const sink: ProgressSink = {
+    async render(jobId, _data, progress: JobProgress) {
+      const started = pendingJobs.get(jobId) ?? Date.now();
+      const line = renderProgress(await lang(), progress, Date.now() - started);
+      if (output.isTTY === true) {
+        output.write(`\r\x1b[2K${line}`);
+        barShown = true;
+      } else if (
+        progress.stage !== 'sampling' ||
+        progress.step === progress.of ||
+        (progress.step ?? 0) % 5 === 1
+      ) {
+        output.write(`${line}\n`);
+      }
+    },
+  };
+
+  const deliverer: Deliverer = {
+    async deliver(payload: DeliveryPayload) {
+      const l = await lang();
+      try {
+        if (payload.outcome === 'done') {
+          await mkdir(deps.outputDir, { recursive: true });
+          const paths = await outputPaths(deps.outputDir, now(), payload.outputs.length);
+          for (const [i, o] of payload.outputs.entries()) {
+            const bytes = await deps.blobs.get(o.blobKey);
+            if (bytes === undefined) throw new Error(`output ${o.blobKey} expired before delivery`);
+            await writeFile(paths[i] ?? '', bytes);
+          }
+          const shown = paths.map((p) => relative(deps.cwd, p) || p);
+          const seed = payload.outputs[0]?.seed ?? 0;
+          const seconds = payload.timing === undefined ? '?' : (payload.timing.totalMs / 1000).toFixed(1);
+          write(t(l, 'result.saved', { paths: shown.join(', ') }));
+          write(`  seed ${seed} · ${payload.timing?.style ?? ''} · ${seconds} s`);
+          const n = payload.outputs.length;
+          write(
+            `  /reroll${n > 0 ? ` · /variation 1${n > 1 ? `…${n}` : ''} · /upscale 1${n > 1 ? `…${n}` : ''}` : ''}`,
+          );
+        } else if (payload.outcome === 'cancelled') {
+          write(t(l, 'result.cancelled'));
+        } else {
+          const code = payload.error?.code ?? 'generic';
+          const key = `error.${code}`;
+          const reason =
+            key in allTables().en
+              ? t(l, key as MessageKey)
+              : (payload.error?.message ?? t(l, 'error.generic'));
+          write(t(l, 'result.failed', { reason }));
+        }
+      } finally {
+        pendingJobs.delete(payload.jobId);
+        checkDrained();
+      }
+    },
+  };
+
+  return {
+    deliverer,
+    sink,
+    pending: () => pendingJobs.size,
+    stop() {
+      stopped = true;
+      drained?.();
+    },
+    async run() {
+      const rl = createInterface({ input: deps.input, terminal: false });
+      let chain = Promise.resolve();
+      for await (const line of rl) {
+        if (stopped) break;
+        chain = chain.then(() =>
+          handleLine(line).catch((err: unknown) => {
+            write(`error: ${err instanceof Error ? err.message : String(err)}`);
+          }),
+        );
+        await chain;
+      }
+      await chain;
+      if (pendingJobs.size > 0 && !stopped) {
+        await new Promise<void>((resolve_) => {
+          drained = resolve_;
+          checkDrained();
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * What a user asked for, platform-neutral. Adapters build intents from text commands (parseCommand),
+ * slash-command options or button clicks; the chat core validates them once with these schemas and trusts
+ * the types behind that point.
+ */
+import { z } from 'zod';
+import { ASPECTS } from '../generation/workflows/index.js';
+
+export const MAX_PROMPT_CHARS = 1500;
+export const MAX_SEED = Number.MAX_SAFE_INTEGER;
+export const LANGUAGES = ['en', 'es', 'pt'] as const;
+export const LanguageSchema = z.enum(LANGUAGES);
+export type Language = z.infer<typeof LanguageSchema>;
+
+export const AspectSchema = z.enum(ASPECTS);
+
+/** The options shared by every generating command. */
+export const GenerationOptionsSchema = z.object({
+  negative: z.string().max(MAX_PROMPT_CHARS).optional(),
+  aspect: AspectSchema.optional(),
+  style: z.string().min(1).max(64).optional(),
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+  steps: z.number().int().min(1).max(150).optional(),
+  count: z.number().int().min(1).max(4).optional(),
+  /** Send a lossless PNG file instead of a picture the platform may recompress. */
+  png: z.boolean().optional(),
+});
+export type GenerationOptions = z.infer<typeof GenerationOptionsSchema>;
+
+/**
+ * A photo the user attached (or replied to); the adapter knows how to fetch it. `declaredBytes` lets the
+ * core refuse an oversize file before downloading it.
+ */
+export const PhotoRefSchema = z.object({
+  /** Adapter-specific handle: a Telegram file_id, a Discord attachment URL, a local path. */
+  ref: z.string().min(1),
+  declaredBytes: z.number().int().min(0).optional(),
+  declaredMime: z.string().optional(),
+  fileName: z.string().optional(),
+  /** The user who posted the photo; portraits from someone else's photo need the scope's permission. */
+  ownerId: z.string().optional(),
+  /** More photos came with it (an album); only the first is used and the user is told. */
+  more: z.boolean().optional(),
+});
+export type PhotoRef = z.infer<typeof PhotoRefSchema>;
+
+/** Which earlier result a follow-up command acts on: a button carries it; text commands use the last job. */
+export const ResultRefSchema = z.object({
+  /** Short key of the job (see buttons.ts); absent = the user's most recent job in this scope. */
+  jobKey: z.string().min(1).max(40).optional(),
+  /** 0-based image of a batch, for variation and upscale. */
+  index: z.number().int().min(0).max(3).optional(),
+});
+export type ResultRef = z.infer<typeof ResultRefSchema>;
+
+export const SettingsChangeSchema = z.object({
+  style: z.string().min(1).max(64).optional(),
+  aspect: AspectSchema.optional(),
+  negative: z.string().max(MAX_PROMPT_CHARS).optional(),
+  language: LanguageSchema.optional(),
+  previews: z.boolean().optional(),
+  /** Forget every saved default. */
+  reset: z.boolean().optional(),
+});
+export type SettingsChange = z.infer<typeof SettingsChangeSchema>;
+
+/** `key=value` pairs of limits: daily, active, burst, priority. */
+export const LimitsArgsSchema = z.object({
+  dailyImages: z.number().int().min(0).optional(),
+  maxActive: z.number().int().min(1).optional(),
+  burstPerMinute: z.number().int().min(0).optional(),
+  priority: z.number().int().min(0).optional(),
+});
+
+export const ScopeSettingsChangeSchema = z.object({
+  blockAdd: z.array(z.string().min(1)).optional(),
+  blockRemove: z.array(z.string().min(1)).optional(),
+  allowedStyles: z.array(z.string().min(1)).optional(),
+  defaultStyle: z.string().min(1).optional(),
+  previews: z.boolean().optional(),
+  portraitsFromOthersPhotos: z.boolean().optional(),
+});
+export type ScopeSettingsChange = z.infer<typeof ScopeSettingsChangeSchema>;
+
+export const LimitsIntentSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('show'), target: z.string().min(1) }),
+  z.object({
+    op: z.literal('set'),
+    target: z.string().min(1),
+    limits: LimitsArgsSchema,
+    clear: z.boolean().optional(),
+  }),
+  z.object({
+    op: z.literal('grant'),
+    target: z.string().min(1),
+    amount: z.number().int().min(1).max(100_000),
+  }),
+  z.object({ op: z.literal('reset'), target: z.string().min(1) }),
+  z.object({
+    op: z.literal('ban'),
+    target: z.string().min(1),
+    /** Seconds; absent = until unbanned. */
+    durationSeconds: z.number().int().min(60).optional(),
+    reason: z.string().max(300).default(''),
+  }),
+  z.object({ op: z.literal('unban'), target: z.string().min(1) }),
+  z.object({ op: z.literal('default'), limits: LimitsArgsSchema, clear: z.boolean().optional() }),
+  z.object({
+    op: z.literal('role'),
+    role: z.string().min(1),
+    limits: LimitsArgsSchema,
+    clear: z.boolean().optional(),
+  }),
+  z.object({ op: z.literal('settings'), change: ScopeSettingsChangeSchema.optional() }),
+  z.object({ op: z.literal('top'), count: z.number().int().min(1).max(50).default(10) }),
+  z.object({ op: z.literal('audit'), count: z.number().int().min(1).max(50).default(10) }),
+]);
+export type LimitsIntent = z.infer<typeof LimitsIntentSchema>;
+
+const Prompt = z.string().trim().min(1).max(MAX_PROMPT_CHARS);
+
+export const IntentSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('imagine'), prompt: Prompt, options: GenerationOptionsSchema }),
+  z.object({
+    kind: z.literal('portrait'),
+    prompt: Prompt,
+    options: GenerationOptionsSchema,
+    /** 0–1.5: how strongly the face follows the photo (InstantID weight). */
+    strength: z.number().min(0).max(1.5).optional(),
+    /** Absent when the text command came without a photo: the core asks for one. */
+    photo: PhotoRefSchema.optional(),
+  }),
+  z.object({ kind: z.literal('reroll'), result: ResultRefSchema }),
+  z.object({ kind: z.literal('variation'), result: ResultRefSchema }),
+  z.object({ kind: z.literal('upscale'), result: ResultRefSchema }),
+  z.object({ kind: z.literal('delete'), result: ResultRefSchema }),
+  z.object({ kind: z.literal('cancel'), result: ResultRefSchema }),
+  z.object({ kind: z.literal('settings'), change: SettingsChangeSchema.optional() }),
+  z.object({ kind: z.literal('forget') }),
+  z.object({ kind: z.literal('quota') }),
+  z.object({ kind: z.literal('styles') }),
+  z.object({ kind: z.literal('help'), topic: z.string().optional() }),
+  z.object({ kind: z.literal('stats') }),
+  z.object({ kind: z.literal('limits'), limits: LimitsIntentSchema }),
+]);
+export type Intent = z.infer<typeof IntentSchema>;
+export type IntentKind = Intent['kind'];
+
+/** A command the user must fix, with what to fix; never thrown. */
+export interface UserError {
+  readonly code:
+    | 'unknown_command'
+    | 'empty_prompt'
+    | 'prompt_too_long'
+    | 'unknown_flag'
+    | 'bad_flag_value'
+    | 'missing_argument'
+    | 'bad_argument';
+  /** English text naming the problem and the fix; adapters localise by code where they can. */
+  readonly message: string;
+  readonly flag?: string;
+}
+
+export type ParseResult =
+  { readonly ok: true; readonly intent: Intent } | { readonly ok: false; readonly error: UserError };

@@ -1,0 +1,88 @@
+/**
+ * Brings a job's progress to the bot process that renders it. Every bot process of a platform listens
+ * to the queue's progress events (a Redis stream, so nothing is lost while it reconnects); for each job
+ * exactly one of them renders at a time, by a lease in Redis that another process takes over once the
+ * holder stops renewing it (it died).
+ */
+import { Job, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { JobProgress } from '../generation/pipeline/generation-worker.js';
+import { GenerateJobDataSchema, type GenerateJobData } from '../generation/pipeline/job-data.js';
+import type { Platform } from '../quota/policy.js';
+
+export interface ProgressSink {
+  render(jobId: string, data: GenerateJobData, progress: JobProgress): Promise<void>;
+}
+
+export interface ProgressRelay {
+  close(): Promise<void>;
+}
+
+// Take the lease if free, renew it if ours; 1 = ours now.
+const LEASE_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+export function createProgressRelay(deps: {
+  connection: Redis;
+  prefix: string;
+  queueName?: string;
+  platform: Platform;
+  /** This process's id (unique per process). */
+  owner: string;
+  leaseMs?: number;
+  sink: ProgressSink;
+  onError?: (err: unknown) => void;
+}): ProgressRelay {
+  const queueName = deps.queueName ?? 'generate';
+  const leaseMs = deps.leaseMs ?? 10_000;
+  const { connection: redis } = deps;
+  const events = new QueueEvents(queueName, { connection: redis.duplicate(), prefix: deps.prefix });
+  const queue = new Queue(queueName, { connection: redis, prefix: deps.prefix });
+  const cache = new Map<string, GenerateJobData | null>();
+  const leaseKey = (jobId: string): string => `${deps.prefix}:render:${jobId}`;
+  const onError = deps.onError ?? (() => undefined);
+
+  async function dataOf(jobId: string): Promise<GenerateJobData | null> {
+    const hit = cache.get(jobId);
+    if (hit !== undefined) return hit;
+    const job = await Job.fromId(queue, jobId);
+    const parsed = job === undefined ? undefined : GenerateJobDataSchema.safeParse(job.data);
+    const data = parsed?.success === true ? parsed.data : null;
+    cache.set(jobId, data);
+    return data;
+  }
+
+  events.on('progress', ({ jobId, data }) => {
+    void (async () => {
+      const jobData = await dataOf(jobId);
+      if (jobData === null || jobData.reply.platform !== deps.platform) return;
+      const ours = (await redis.eval(LEASE_LUA, 1, leaseKey(jobId), deps.owner, leaseMs)) === 1;
+      if (!ours) return;
+      await deps.sink.render(jobId, jobData, data as unknown as JobProgress);
+    })().catch(onError);
+  });
+  const done = ({ jobId }: { jobId: string }): void => {
+    cache.delete(jobId);
+    void redis.eval(RELEASE_LUA, 1, leaseKey(jobId), deps.owner).catch(onError);
+  };
+  events.on('completed', done);
+  events.on('failed', done);
+  events.on('error', onError);
+
+  return {
+    async close() {
+      await events.close();
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,500 @@
+/**
+ * The composition root: the only place that reads the environment and wires the parts. `npm start`
+ * runs the roles the configuration asks for (ROLE=all|bots|worker). With nothing configured it runs
+ * the embedded defaults and says so: local Redis, the ComfyUI simulator as the only backend, and the
+ * console chat on this terminal.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { createConsoleBot, type ConsoleBot } from './bots/console/console-bot.js';
+import { ConfigError, loadConfig, readEnvFile, type BackendEntry, type Config } from './config.js';
+import { createChatCore } from './core/chat-core.js';
+import { createProgressRelay, type ProgressRelay } from './core/progress-relay.js';
+import { createUserSettingsStore } from './core/user-settings.js';
+import { createBackendSlots } from './generation/backend-slots.js';
+import { createBackendPool, type BackendPool } from './generation/backends/backend-pool.js';
+import { createComfyBackend } from './generation/backends/comfy-backend.js';
+import { createBlobStore } from './generation/blob-store.js';
+import { createComfyClient } from './generation/comfy/client.js';
+import { startSimulator, type Simulator } from './generation/comfy/simulator.js';
+import { createImageTools } from './generation/images.js';
+import {
+  createDeliveryQueues,
+  createDeliveryWorker,
+  type DeliveryWorker,
+} from './generation/pipeline/delivery.js';
+import { createEtaModel, createGenerateQueue } from './generation/pipeline/generate-queue.js';
+import { createGenerationWorker, type GenerationWorker } from './generation/pipeline/generation-worker.js';
+import { createJobControl } from './generation/pipeline/job-control.js';
+import { createJobRecords } from './generation/pipeline/job-records.js';
+import { createRunReport } from './generation/run-report.js';
+import { createWorkflowCatalog } from './generation/workflows/index.js';
+import { createHttpServer, type HttpServer } from './observability/http-server.js';
+import { createModeration } from './quota/moderation.js';
+import { createRedisQuota } from './quota/redis-quota.js';
+import { checkRedis, createRedisConnection } from './redis-connection.js';
+
+const USAGE = `usage: npm start [-- --embedded-redis]
+  Runs the roles of ROLE (all, bots, worker). Configuration: .env or the environment (see .env.example).
+  --embedded-redis   start a private redis-server (append-only file under ./data) if none answers at REDIS_URL`;
+
+class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve_, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => {
+        resolve_(port);
+      });
+    });
+  });
+}
+
+async function reachable(url: string): Promise<boolean> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1500,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+async function startEmbeddedRedis(cwd: string, log: Logger): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const dir = resolve(cwd, 'data');
+  await mkdir(dir, { recursive: true });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--dir',
+      dir,
+      '--save',
+      '',
+    ],
+    { stdio: 'ignore' },
+  );
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (err) => {
+      reject(
+        new StartupError(
+          `cannot start redis-server (${err.message}): install it (apt install redis-server) or set REDIS_URL`,
+          1,
+        ),
+      );
+    });
+  });
+  failed.catch(() => undefined);
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (await Promise.race([reachable(url), failed])) {
+      log.info({ url, dir }, 'embedded redis-server started');
+      return { url, child };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGTERM');
+  throw new StartupError('redis-server did not come up within 5 s', 1);
+}
+
+export async function main(): Promise<number> {
+  const cwd = process.cwd();
+  let args;
+  try {
+    ({ values: args } = parseArgs({
+      args: process.argv.slice(2),
+      options: { 'embedded-redis': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help === true) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const env = { ...readEnvFile(resolve(cwd, '.env')), ...process.env };
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        `${err.message}\nFix these keys in .env or the environment (.env.example documents each).\n`,
+      );
+      return 2;
+    }
+    throw err;
+  }
+  // Logs go to stderr: stdout is the console chat.
+  const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination(2));
+  const say = (s: string): void => void process.stdout.write(`${s}\n`);
+  const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
+
+  try {
+    const hasChatToken = config.tokens.telegram !== undefined || config.tokens.discord !== undefined;
+    if (hasChatToken && config.backends.length === 0 && !config.simulate) {
+      throw new StartupError(
+        'A chat token is set but COMFYUI_URLS is empty. Refusing to serve simulator pictures to real users: set COMFYUI_URLS to your ComfyUI server(s), or SIMULATE=1 to use the simulator on purpose.',
+        2,
+      );
+    }
+    if (hasChatToken) {
+      log.warn(
+        'TELEGRAM_BOT_TOKEN / DISCORD_TOKEN are set, but the Telegram and Discord adapters are not built yet: only the console chat runs',
+      );
+    }
+
+    // ---- Redis ----
+    if (!(await reachable(config.redis.url)) && config.redisTopology.kind === 'single') {
+      if (args['embedded-redis'] !== true) {
+        throw new StartupError(
+          `Cannot reach Redis at ${config.redis.url}. Start one (redis-server), set REDIS_URL, or run: npm start -- --embedded-redis`,
+          1,
+        );
+      }
+      const embedded = await startEmbeddedRedis(cwd, log);
+      config = { ...config, redis: { ...config.redis, url: embedded.url } };
+      closers.push({
+        name: 'embedded redis',
+        close: async () => {
+          const exited = new Promise((r) => embedded.child.once('exit', r));
+          embedded.child.kill('SIGTERM');
+          await exited;
+        },
+      });
+    }
+    const redis = createRedisConnection(config, 'client');
+    const workerRedis = createRedisConnection(config, 'worker');
+    redis.on('error', (err) => {
+      log.error({ err: err.message }, 'redis');
+    });
+    workerRedis.on('error', (err) => {
+      log.error({ err: err.message }, 'redis');
+    });
+    closers.push({ name: 'redis', close: () => Promise.all([redis.quit(), workerRedis.quit()]) });
+    await checkRedis(redis, config.redis.url);
+    const prefix = config.redis.prefix;
+
+    // ---- shared parts ----
+    const { catalog, problems } = await createWorkflowCatalog({
+      ...(config.workflowsDir === undefined ? {} : { operatorDir: resolve(cwd, config.workflowsDir) }),
+    });
+    for (const p of problems) log.warn({ file: p.file }, p.message);
+    const images = createImageTools({
+      maxReferenceBytes: config.images.maxReferenceBytes,
+      maxReferencePixels: config.images.maxReferencePixels,
+      referenceMaxSide: config.images.referenceMaxSide,
+    });
+    const blobs = createBlobStore({ redis, prefix, maxTotalBytes: config.pipeline.blobMaxBytes });
+    const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: config.quota });
+    const sweeper = quota.startSweeper({
+      intervalMs: 30_000,
+      onError: (err) => {
+        log.warn({ err: String(err) }, 'quota sweeper');
+      },
+    });
+    closers.push({ name: 'quota sweeper', close: () => sweeper.close() });
+    const moderation = createModeration({ redis, prefix, clock: Date.now, config: config.quota, quota });
+    const records = createJobRecords({
+      redis,
+      prefix,
+      blobs,
+      ttlSeconds: config.pipeline.jobRecordTtlSeconds,
+    });
+    const eta = createEtaModel({ redis, prefix });
+    const report = createRunReport({ redis, prefix });
+    const deliveries = createDeliveryQueues({ connection: redis, prefix });
+    closers.push({ name: 'delivery queues', close: () => deliveries.close() });
+    const queue = createGenerateQueue({
+      connection: redis,
+      prefix,
+      maxWaiting: config.pipeline.maxWaitingJobs,
+      retention: {
+        completeAgeSeconds: 3600,
+        completeCount: 1000,
+        failAgeSeconds: 7 * 86_400,
+        failCount: 5000,
+      },
+      attempts: config.pipeline.attempts,
+      backoffMs: 2000,
+    });
+    closers.push({ name: 'generate queue', close: () => queue.close() });
+    const control = createJobControl({ redis, prefix, queue, quota, deliveries });
+
+    // ---- backends ----
+    let backendEntries: BackendEntry[] = config.backends;
+    let sim: Simulator | undefined;
+    if (backendEntries.length === 0) {
+      sim = await startSimulator({ port: 0, stepMs: config.simulatorStepMs, modelSwitchMs: 500 });
+      const s = sim;
+      closers.push({ name: 'simulator', close: () => s.close() });
+      backendEntries = [{ name: 'simulator', url: sim.url, capacity: 2, pricePerHour: 0 }];
+      say(
+        `No COMFYUI_URLS configured: using the built-in ComfyUI simulator at ${sim.url} (synthetic images, no GPU). Set COMFYUI_URLS to use your GPU servers.`,
+      );
+    }
+    const runWorker = config.role === 'all' || config.role === 'worker';
+    const runBots = config.role === 'all' || config.role === 'bots';
+
+    let pool: BackendPool | undefined;
+    let worker: GenerationWorker | undefined;
+    if (runWorker) {
+      const backends = backendEntries.map((b) =>
+        createComfyBackend({
+          client: createComfyClient({
+            baseUrl: b.url,
+            name: b.name,
+            timeouts: { request: config.comfyTimeoutMs },
+            logger: log,
+          }),
+          capacity: b.capacity,
+          pricePerHour: b.pricePerHour,
+        }),
+      );
+      pool = createBackendPool({
+        backends,
+        slots: createBackendSlots({ redis, prefix }),
+        redis,
+        prefix,
+        catalog,
+        healthIntervalMs: config.pipeline.healthIntervalMs,
+        logger: log,
+      });
+      await pool.start();
+      for (const s of pool.status()) {
+        if (!s.healthy) log.warn({ backend: s.name, reason: s.drainedReason }, 'backend not usable at start');
+        else log.info({ backend: s.name, styles: s.styles }, 'backend ready');
+      }
+      const p = pool;
+      worker = createGenerationWorker({
+        connection: workerRedis,
+        prefix,
+        pool,
+        catalog,
+        images,
+        blobs,
+        quota,
+        deliveries,
+        report,
+        eta,
+        records,
+        concurrency: config.pipeline.workerConcurrency || backendEntries.reduce((n, b) => n + b.capacity, 0),
+        lockDurationMs: config.pipeline.lockDurationMs,
+        stalledIntervalMs: config.pipeline.stalledIntervalMs,
+        queuedTimeoutSeconds: config.pipeline.queuedTimeoutSeconds,
+        outputTtlSeconds: config.pipeline.outputTtlSeconds,
+        logger: log,
+      });
+      const w = worker;
+      closers.push({ name: 'backend pool', close: () => p.close() });
+      closers.push({
+        name: 'generation worker',
+        close: async () => {
+          // Let running jobs finish within the grace period; past it, close without waiting: their locks
+          // lapse and the queue hands them to another worker, which adopts the running prompts.
+          const grace = config.pipeline.shutdownGraceSeconds * 1000;
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = new Promise<'timeout'>(
+            (r) =>
+              (timer = setTimeout(() => {
+                r('timeout');
+              }, grace)),
+          );
+          const result = await Promise.race([w.close().then(() => 'closed' as const), timedOut]);
+          clearTimeout(timer);
+          if (result === 'timeout') {
+            log.warn(
+              'running jobs did not finish within SHUTDOWN_GRACE_SECONDS: handing them back to the queue',
+            );
+            await w.worker.close(true);
+          }
+        },
+      });
+    }
+
+    // ---- bots ----
+    let consoleBot: ConsoleBot | undefined;
+    let relay: ProgressRelay | undefined;
+    let deliveryWorker: DeliveryWorker | undefined;
+    if (runBots) {
+      const core = createChatCore({
+        redis,
+        prefix,
+        quotaConfig: config.quota,
+        quota,
+        moderation,
+        queue,
+        control,
+        records,
+        blobs,
+        images,
+        catalog,
+        settings: createUserSettingsStore({ redis, prefix }),
+        report,
+        eta,
+        runnableStyles: () => pool?.runnableStyles(),
+        healthyCapacity: () => pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0),
+        jobRecordTtlSeconds: config.pipeline.jobRecordTtlSeconds,
+      });
+      consoleBot = createConsoleBot({
+        core,
+        input: process.stdin,
+        output: process.stdout,
+        blobs,
+        outputDir: resolve(cwd, config.outputDir),
+        cwd,
+      });
+      deliveryWorker = createDeliveryWorker({
+        connection: workerRedis,
+        prefix,
+        platform: 'console',
+        deliverer: consoleBot.deliverer,
+        blobs,
+        maxAttempts: config.pipeline.deliveryMaxAttempts,
+        concurrency: 4,
+        logger: log,
+      });
+      relay = createProgressRelay({
+        connection: workerRedis,
+        prefix,
+        platform: 'console',
+        owner: `${process.pid}-${randomBytes(4).toString('hex')}`,
+        sink: consoleBot.sink,
+        onError: (err) => {
+          log.warn({ err: String(err) }, 'progress relay');
+        },
+      });
+      const d = deliveryWorker;
+      const r = relay;
+      closers.push({ name: 'progress relay', close: () => r.close() });
+      closers.push({ name: 'delivery worker', close: () => d.close() });
+    }
+
+    // ---- HTTP ----
+    let http: HttpServer | undefined;
+    if (config.http.port !== 0) {
+      http = createHttpServer({
+        port: config.http.port,
+        host: config.http.host,
+        adminToken: config.http.adminToken,
+        health: async () => {
+          const checks: Record<string, { ok: boolean; detail?: unknown }> = {};
+          checks['redis'] = await redis.ping().then(
+            () => ({ ok: true }),
+            (err: unknown) => ({ ok: false, detail: String(err) }),
+          );
+          for (const s of pool?.status() ?? []) {
+            checks[`backend:${s.name}`] = {
+              ok: s.healthy,
+              detail: { styles: s.styles, reason: s.drainedReason },
+            };
+          }
+          if (runBots) checks['bot:console'] = { ok: true };
+          const backendsOk = pool === undefined || pool.status().some((s) => s.healthy);
+          return { ok: checks['redis'].ok && backendsOk, checks };
+        },
+      });
+      try {
+        const { port } = await http.listen();
+        log.info({ port }, 'http server listening (/healthz)');
+        const h = http;
+        closers.push({ name: 'http', close: () => h.close() });
+      } catch (err) {
+        log.warn(
+          { err: String(err) },
+          `HTTP_PORT ${config.http.port} is busy: no /healthz (set HTTP_PORT, 0 to turn off)`,
+        );
+      }
+    }
+
+    // ---- run until stopped ----
+    let stopping = false;
+    const stopped = new Promise<void>((resolve_) => {
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'stopping: no new commands; running jobs get SHUTDOWN_GRACE_SECONDS');
+        consoleBot?.stop();
+        resolve_();
+      };
+      process.once('SIGINT', () => {
+        stop('SIGINT');
+      });
+      process.once('SIGTERM', () => {
+        stop('SIGTERM');
+      });
+    });
+    if (consoleBot !== undefined && process.stdin.readable) {
+      say('Console chat ready. Try: /imagine a red fox in snow --ar 16:9   (/help lists every command)');
+      await Promise.race([consoleBot.run(), stopped]);
+    } else {
+      await stopped;
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+    log.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'start-up failed');
+    return 1;
+  } finally {
+    for (const c of closers.reverse()) {
+      await c.close().catch((err: unknown) => {
+        log.warn({ part: c.name, err: String(err) }, 'close failed');
+      });
+    }
+    log.flush();
+  }
+}
+
+// Run only when executed directly (`npm start`), never on import.
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${resolve(process.argv[1])}`).href) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+      // Sockets and timers of libraries can linger after close; the work is done.
+      setTimeout(() => process.exit(code), 500).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
