@@ -379,6 +379,9 @@ export async function main(): Promise<number> {
         blobs,
         outputDir: resolve(cwd, config.outputDir),
         cwd,
+        onQueued: (jobId) => {
+          relay?.track(jobId);
+        },
       });
       deliveryWorker = createDeliveryWorker({
         connection: workerRedis,
@@ -396,6 +399,13 @@ export async function main(): Promise<number> {
         platform: 'console',
         owner: `${process.pid}-${randomBytes(4).toString('hex')}`,
         sink: consoleBot.sink,
+        positionOf: (jobId) => queue.position(jobId),
+        etaSeconds: (position, style) =>
+          eta.etaSeconds(
+            position,
+            style,
+            pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0),
+          ),
         onError: (err) => {
           log.warn({ err: String(err) }, 'progress relay');
         },

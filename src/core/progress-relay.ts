@@ -15,6 +15,11 @@ export interface ProgressSink {
 }
 
 export interface ProgressRelay {
+  /**
+   * Follows a job queued from this process while it waits: its place in line and ETA are rendered as
+   * they change (best effort; a restarted process stops following until the worker reports progress).
+   */
+  track(jobId: string): void;
   close(): Promise<void>;
 }
 
@@ -42,6 +47,10 @@ export function createProgressRelay(deps: {
   leaseMs?: number;
   sink: ProgressSink;
   onError?: (err: unknown) => void;
+  /** 1-based place among waiting jobs, null once the job left the line. */
+  positionOf?: (jobId: string) => Promise<number | null>;
+  etaSeconds?: (position: number, style: string) => Promise<number | undefined>;
+  positionIntervalMs?: number;
 }): ProgressRelay {
   const queueName = deps.queueName ?? 'generate';
   const leaseMs = deps.leaseMs ?? 10_000;
@@ -63,6 +72,7 @@ export function createProgressRelay(deps: {
   }
 
   events.on('progress', ({ jobId, data }) => {
+    tracked.delete(jobId);
     void (async () => {
       const jobData = await dataOf(jobId);
       if (jobData === null || jobData.reply.platform !== deps.platform) return;
@@ -73,14 +83,51 @@ export function createProgressRelay(deps: {
   });
   const done = ({ jobId }: { jobId: string }): void => {
     cache.delete(jobId);
+    tracked.delete(jobId);
     void redis.eval(RELEASE_LUA, 1, leaseKey(jobId), deps.owner).catch(onError);
   };
   events.on('completed', done);
   events.on('failed', done);
   events.on('error', onError);
 
+  // Waiting jobs get no worker progress: their place in line is polled here.
+  const tracked = new Map<string, number>();
+  const positionOf = deps.positionOf;
+  const ticker =
+    positionOf === undefined
+      ? undefined
+      : setInterval(() => {
+          void (async () => {
+            for (const [jobId, last] of [...tracked]) {
+              const position = await positionOf(jobId);
+              if (position === null) {
+                tracked.delete(jobId);
+                continue;
+              }
+              if (position === last) continue;
+              tracked.set(jobId, position);
+              const jobData = await dataOf(jobId);
+              if (jobData === null) continue;
+              const ours = (await redis.eval(LEASE_LUA, 1, leaseKey(jobId), deps.owner, leaseMs)) === 1;
+              if (!ours) continue;
+              const eta = await deps.etaSeconds?.(position, jobData.request.style);
+              await deps.sink.render(jobId, jobData, {
+                stage: 'queued',
+                percent: 0,
+                queuePosition: position,
+                ...(eta === undefined ? {} : { etaSeconds: eta }),
+              });
+            }
+          })().catch(onError);
+        }, deps.positionIntervalMs ?? 5000);
+  ticker?.unref();
+
   return {
+    track(jobId) {
+      if (positionOf !== undefined && !tracked.has(jobId)) tracked.set(jobId, -1);
+    },
     async close() {
+      if (ticker) clearInterval(ticker);
       await events.close();
       await queue.close();
     },

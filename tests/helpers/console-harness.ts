@@ -4,7 +4,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { expect } from 'vitest';
 import { createConsoleBot, type ConsoleBot } from '../../src/bots/console/console-bot.js';
 import { loadConfig, type QuotaConfig } from '../../src/config.js';
 import { createChatCore, type ChatCore } from '../../src/core/chat-core.js';
@@ -125,7 +124,16 @@ export async function createConsoleHarness(
   const out = new PassThrough();
   let text = '';
   out.on('data', (c: Buffer) => (text += c.toString('utf8')));
-  const bot = createConsoleBot({ core, input, output: out, blobs, outputDir: outDir, cwd });
+  let relayRef: { track(jobId: string): void } | undefined;
+  const bot = createConsoleBot({
+    core,
+    input,
+    output: out,
+    blobs,
+    outputDir: outDir,
+    cwd,
+    onQueued: (jobId) => relayRef?.track(jobId),
+  });
   const delivery = createDeliveryWorker({
     connection: r.connect(),
     prefix,
@@ -141,7 +149,11 @@ export async function createConsoleHarness(
     platform: 'console',
     owner: 'test',
     sink: bot.sink,
+    positionOf: (jobId) => queue.position(jobId),
+    etaSeconds: (position, style) => eta.etaSeconds(position, style, 2),
+    positionIntervalMs: 50,
   });
+  relayRef = relay;
   const running = bot.run();
 
   return {
@@ -158,21 +170,14 @@ export async function createConsoleHarness(
     },
     output: () => text,
     async waitFor(re, o = {}) {
-      let match: RegExpExecArray | null = null;
-      await expect
-        .poll(
-          () => {
-            match = re.exec(text.slice(o.from ?? 0));
-            return match !== null;
-          },
-          {
-            timeout: o.timeout ?? 15_000,
-            interval: 10,
-            message: `console never printed ${String(re)}; it printed:\n${text}`,
-          },
-        )
-        .toBe(true);
-      return match as unknown as RegExpExecArray;
+      const deadline = Date.now() + (o.timeout ?? 15_000);
+      for (;;) {
+        const match = re.exec(text.slice(o.from ?? 0));
+        if (match !== null) return match;
+        if (Date.now() > deadline)
+          throw new Error(`console never printed ${String(re)}; it printed:\n${text}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
     },
     async close() {
       bot.stop();

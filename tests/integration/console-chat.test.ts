@@ -2,6 +2,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
+import { decodeButton, encodeButton } from '../../src/core/buttons.js';
 import { resolveLimits } from '../../src/quota/policy.js';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
@@ -107,7 +108,8 @@ describe('console chat through the chat core', () => {
     c.type('/imagine three --steps 40');
     await c.waitFor(/Queued #1[\s\S]*Queued #\d[\s\S]*Queued #\d/);
     await expect.poll(() => c.sim.stats().stepsRun, { timeout: 5_000, interval: 10 }).toBeGreaterThan(0);
-    // The third waits in our queue (the backend holds two): cancelling removes it.
+    // The third waits in our queue (the backend holds two) and is shown its place in line.
+    await c.waitFor(/Queued ░+ 0% · #1 in line/);
     let mark = c.output().length;
     c.type('/cancel');
     await c.waitFor(/Cancelled\. Your quota was not charged\./, { from: mark });
@@ -166,5 +168,54 @@ describe('console chat through the chat core', () => {
     c.type('imagine a fox');
     await c.waitFor(/\/imagine/);
     expect(c.sim.stats().promptsExecuted).toBe(0);
+  });
+});
+
+describe('result buttons', () => {
+  it('lets only the requester or a moderator use them, and one click makes one job however often it arrives', async () => {
+    const c = await setup();
+    c.type('/imagine a fox --steps 2');
+    await c.waitFor(/Saved: /);
+    const last = await c.core.handle(
+      { kind: 'reroll', result: {} },
+      {
+        actor: { ...local, isModerator: true },
+        eventId: 'probe-1',
+        reply: { platform: 'console', chatId: 'terminal' },
+      },
+    );
+    expect(last.job).toBeDefined();
+    const jobKey = last.job!.jobKey;
+    const button = decodeButton(encodeButton({ action: 'reroll', jobKey }));
+    expect(button).toBeDefined();
+    const stranger = { platform: 'console' as const, scopeId: 'local', userId: 'bob', roles: [] };
+    const refused = await c.core.handle(
+      { kind: 'reroll', result: { jobKey } },
+      {
+        actor: stranger,
+        eventId: 'click-bob',
+        reply: { platform: 'console', chatId: 'terminal' },
+      },
+    );
+    expect(refused).toMatchObject({
+      private: true,
+      text: expect.stringMatching(/Only the person who asked/),
+    });
+    const ctx = {
+      actor: local,
+      eventId: 'click-42',
+      reply: { platform: 'console' as const, chatId: 'terminal' },
+    };
+    const first = await c.core.handle({ kind: 'reroll', result: { jobKey } }, ctx);
+    const again = await c.core.handle({ kind: 'reroll', result: { jobKey } }, ctx);
+    expect(first.job?.jobId).toBeDefined();
+    expect(again.job?.jobId).toBe(first.job?.jobId);
+    const expired = await c.core.handle(
+      { kind: 'upscale', result: { jobKey: 'AAAAAAAAAAAAAAAA', index: 0 } },
+      ctx,
+    );
+    expect(expired).toMatchObject({ private: true, text: expect.stringMatching(/has expired/) });
+    // Three jobs ran: the first, the moderator's reroll and the owner's one click.
+    await expect.poll(() => c.sim.stats().promptsSucceeded, { timeout: 15_000, interval: 20 }).toBe(3);
   });
 });

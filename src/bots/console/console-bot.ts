@@ -29,6 +29,8 @@ export interface ConsoleBotDeps {
   readonly cwd: string;
   readonly userId?: string;
   readonly now?: () => Date;
+  /** Called with each job queued from this console (the progress relay follows its place in line). */
+  readonly onQueued?: (jobId: string) => void;
 }
 
 export interface ConsoleBot {
@@ -103,7 +105,10 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
       reply,
       fetchPhoto: (p) => readFile(p.ref),
     });
-    if (res.job !== undefined) pendingJobs.set(res.job.jobId, Date.now());
+    if (res.job !== undefined) {
+      pendingJobs.set(res.job.jobId, Date.now());
+      deps.onQueued?.(res.job.jobId);
+    }
     write(res.text);
   }
 
