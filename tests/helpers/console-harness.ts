@@ -124,7 +124,7 @@ export async function createConsoleHarness(
   const out = new PassThrough();
   let text = '';
   out.on('data', (c: Buffer) => (text += c.toString('utf8')));
-  let relayRef: { track(jobId: string): void } | undefined;
+  const relayRef: { current?: { track(jobId: string): void } } = {};
   const bot = createConsoleBot({
     core,
     input,
@@ -132,7 +132,7 @@ export async function createConsoleHarness(
     blobs,
     outputDir: outDir,
     cwd,
-    onQueued: (jobId) => relayRef?.track(jobId),
+    onQueued: (jobId) => relayRef.current?.track(jobId),
   });
   const delivery = createDeliveryWorker({
     connection: r.connect(),
@@ -153,7 +153,7 @@ export async function createConsoleHarness(
     etaSeconds: (position, style) => eta.etaSeconds(position, style, 2),
     positionIntervalMs: 50,
   });
-  relayRef = relay;
+  relayRef.current = relay;
   const running = bot.run();
 
   return {
