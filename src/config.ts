@@ -132,6 +132,7 @@ export const EnvSchema = z.object({
   DELIVERY_MAX_ATTEMPTS: int(1, 50).default(8),
   BLOB_MAX_BYTES: int(1_000_000, 1_000_000_000_000).default(1024 * 1024 * 1024),
   OUTPUT_TTL_SECONDS: int(60, 30 * 86_400).default(86_400),
+  OUTPUT_KEEP_SECONDS: int(0, 30 * 86_400).default(3600),
   HEALTH_INTERVAL_MS: int(500, 600_000).default(10_000),
   SHUTDOWN_GRACE_SECONDS: int(0, 3600).default(30),
 });
@@ -173,6 +174,8 @@ export interface Config {
     deliveryMaxAttempts: number;
     blobMaxBytes: number;
     outputTtlSeconds: number;
+    /** How long a delivered image stays for the Variation and Upscale buttons. */
+    outputKeepSeconds: number;
     healthIntervalMs: number;
     shutdownGraceSeconds: number;
   };
@@ -331,6 +334,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       deliveryMaxAttempts: e.DELIVERY_MAX_ATTEMPTS,
       blobMaxBytes: e.BLOB_MAX_BYTES,
       outputTtlSeconds: e.OUTPUT_TTL_SECONDS,
+      outputKeepSeconds: e.OUTPUT_KEEP_SECONDS,
       healthIntervalMs: e.HEALTH_INTERVAL_MS,
       shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
     },

@@ -391,6 +391,7 @@ export async function main(): Promise<number> {
         blobs,
         maxAttempts: config.pipeline.deliveryMaxAttempts,
         concurrency: 4,
+        outputGraceSeconds: config.pipeline.outputKeepSeconds,
         logger: log,
       });
       relay = createProgressRelay({
