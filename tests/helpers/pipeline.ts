@@ -12,8 +12,13 @@ import {
   createDeliveryQueues,
   type DeliveryPayload,
   type DeliveryQueues,
+  type DeliveryRetention,
 } from '../../src/generation/pipeline/delivery.js';
-import { createGenerateQueue, type GenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
+import {
+  createGenerateQueue,
+  type GenerateQueue,
+  type RetentionOptions,
+} from '../../src/generation/pipeline/generate-queue.js';
 import {
   createGenerationWorker,
   type GenerationWorker,
@@ -58,21 +63,42 @@ export interface PipelineHarness {
   close(): Promise<void>;
 }
 
+export interface PipelineHarnessOptions {
+  attempts?: number;
+  /** Cap on waiting jobs (default 100,000). */
+  maxWaiting?: number;
+  /** Generate job retention (default 1 h / 10,000). */
+  retention?: RetentionOptions;
+  /** Retention of delivery jobs added through the harness's queues (default: delivery.ts's). */
+  deliveryRetention?: DeliveryRetention;
+  /** Cap on blob bytes (default 512 MiB). */
+  blobMaxBytes?: number;
+}
+
 export async function createPipelineHarness(
   r: TestRedis,
-  opts: { attempts?: number } = {},
+  opts: PipelineHarnessOptions = {},
 ): Promise<PipelineHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
   const { catalog } = await createWorkflowCatalog({});
   const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: loadConfig({}).quota });
-  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 512 * 1024 * 1024 });
-  const deliveries = createDeliveryQueues({ connection: redis, prefix });
+  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: opts.blobMaxBytes ?? 512 * 1024 * 1024 });
+  const deliveries = createDeliveryQueues({
+    connection: redis,
+    prefix,
+    ...(opts.deliveryRetention === undefined ? {} : { retention: opts.deliveryRetention }),
+  });
   const queue = createGenerateQueue({
     connection: redis,
     prefix,
-    maxWaiting: 100_000,
-    retention: { completeAgeSeconds: 3600, completeCount: 10_000, failAgeSeconds: 3600, failCount: 10_000 },
+    maxWaiting: opts.maxWaiting ?? 100_000,
+    retention: opts.retention ?? {
+      completeAgeSeconds: 3600,
+      completeCount: 10_000,
+      failAgeSeconds: 3600,
+      failCount: 10_000,
+    },
     attempts: opts.attempts ?? 3,
     backoffMs: 50,
   });
@@ -166,7 +192,11 @@ export async function createPipelineHarness(
         createdAt: Date.now(),
       };
       const enq = await queue.enqueue(data);
-      if (!enq.ok) throw new Error(enq.code);
+      if (!enq.ok) {
+        // As the chat core does: a refused job gives its units back.
+        await quota.refund(res.reservationId);
+        throw new Error(enq.code);
+      }
       return { jobId: enq.jobId, reservationId: res.reservationId, actor };
     },
     async deliveriesFor() {

@@ -165,7 +165,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
 
   /** Writes the outcome, adds the delivery job and settles the quota: each step idempotent. */
   async function finish(jobId: string, data: GenerateJobData, outcome: Outcome): Promise<void> {
-    await redis.set(keys.outcome(jobId), JSON.stringify(outcome), 'EX', 7 * 86_400);
+    // Needed only until BullMQ has recorded the end (a repeat within the retry window); a day is ample.
+    await redis.set(keys.outcome(jobId), JSON.stringify(outcome), 'EX', 86_400);
     const error =
       outcome.error === undefined
         ? {}
@@ -228,12 +229,26 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const data = parsed.data;
     const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
+    // What earlier attempts left, in one round trip.
+    const state = await redis
+      .pipeline()
+      .get(keys.outcome(jobId))
+      .exists(cancelKey(prefix, jobId))
+      .get(keys.submitted(jobId))
+      .smembers(keys.failedOn(jobId))
+      .exec();
+    const read = (i: number): unknown => {
+      const [err, value] = state?.[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      return value;
+    };
+    const previous = read(0) as string | null;
+    const submittedOn = read(2) as string | null;
+    const failedOnList = read(3) as string[];
     // An earlier attempt already decided: only repeat the idempotent tail.
-    const previous = await redis.get(keys.outcome(jobId));
     if (previous !== null) return end(job, data, OutcomeSchema.parse(JSON.parse(previous)));
 
-    if ((await redis.exists(cancelKey(prefix, jobId))) === 1) return end(job, data, cancelled());
-    const submittedOn = await redis.get(keys.submitted(jobId));
+    if (read(1) === 1) return end(job, data, cancelled());
     if (submittedOn === null && now() - data.createdAt > queuedTimeoutMs) {
       return end(
         job,
@@ -307,7 +322,6 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     };
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
 
-    const failedOnList = await redis.smembers(keys.failedOn(jobId));
     progress({ stage: 'queued', percent: 0 });
     const acquired = await pool.acquire({
       holder: jobId,
