@@ -6,8 +6,9 @@
  *
  * `watch(promptId)` never depends on the socket alone: frames sent while disconnected are lost
  * (transcript, scenario `reconnect`), so each watcher reconciles from `/history` and `/queue` when it
- * starts (which also adopts a prompt submitted by a process that died), after every reconnect, while
- * the socket is down, and periodically while it is up.
+ * starts (which also adopts a prompt submitted by a process that died; a prompt this client submitted
+ * with the socket open waits for the periodic check instead), after every reconnect, while the socket
+ * is down, and periodically while it is up.
  */
 import { randomUUID } from 'node:crypto';
 import { Blob } from 'node:buffer';
@@ -76,6 +77,12 @@ export interface ComfyTimeouts {
   view: number;
   connect: number;
 }
+
+/**
+ * Frames the client never reads, left unvalidated: `progress_state` repeats every node's state on each
+ * step (the largest and most frequent frame); `progress` and `executing` carry what we use.
+ */
+const UNUSED_WS_TYPES: ReadonlySet<string> = new Set(['progress_state']);
 
 /** How long frames of a submitted but not yet watched prompt are kept. */
 const UNWATCHED_TTL_MS = 10 * 60_000;
@@ -397,9 +404,10 @@ export function createComfyClient(opts: ComfyClientOptions): ComfyClient {
   }
 
   function onText(text: string): void {
-    const parsed = parseWsText(text);
+    const parsed = parseWsText(text, UNUSED_WS_TYPES);
     if (!parsed.ok) {
-      if (parsed.reason !== 'unknown_type') log?.warn({ backend: name, parsed }, 'unreadable comfy message');
+      if (parsed.reason === 'not_json' || parsed.reason === 'malformed')
+        log?.warn({ backend: name, parsed }, 'unreadable comfy message');
       return;
     }
     route(parsed.message);
@@ -705,6 +713,10 @@ export function createComfyClient(opts: ComfyClientOptions): ComfyClient {
       [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
         const existing = watchers.get(promptId);
         let w: Watcher;
+        // Registered by our own `submit` while the socket was open: every frame since the prompt was
+        // queued has been kept (a reconnect in between reconciled it already), so the first look at
+        // `/history` and `/queue` can wait for the usual safety check instead of costing two requests.
+        const submittedHere = existing !== undefined && !existing.attached && socketIsOpen();
         if (existing && !existing.attached) {
           // Registered by `submit`: take over the frames that arrived before this call.
           w = existing;
@@ -730,7 +742,8 @@ export function createComfyClient(opts: ComfyClientOptions): ComfyClient {
         else signal?.addEventListener('abort', onAbort, { once: true });
         if (!w.done) {
           ensureSocket();
-          void reconcile(w);
+          if (submittedHere) schedule(w, reconcileMs);
+          else void reconcile(w);
         }
         return {
           next: () => channel.next(),

@@ -126,10 +126,18 @@ const KNOWN_TYPES = new Set<string>(WsMessageSchema.options.map((o) => o.shape.t
 
 export type WsParseResult =
   | { ok: true; message: WsMessage }
-  | { ok: false; reason: 'not_json' | 'unknown_type' | 'malformed'; type?: string; issues?: string };
+  | {
+      ok: false;
+      reason: 'not_json' | 'unknown_type' | 'malformed' | 'skipped';
+      type?: string;
+      issues?: string;
+    };
 
-/** Parses one text frame. Unknown types are reported, not thrown: the client ignores them. */
-export function parseWsText(text: string): WsParseResult {
+/**
+ * Parses one text frame. Unknown types are reported, not thrown: the client ignores them. Types in
+ * `skip` are not validated (reason `skipped`): a caller that ignores them saves the schema check.
+ */
+export function parseWsText(text: string, skip?: ReadonlySet<string>): WsParseResult {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -143,6 +151,7 @@ export function parseWsText(text: string): WsParseResult {
   if (type === undefined || !KNOWN_TYPES.has(type)) {
     return { ok: false, reason: 'unknown_type', ...(type === undefined ? {} : { type }) };
   }
+  if (skip?.has(type) === true) return { ok: false, reason: 'skipped', type };
   const parsed = WsMessageSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: 'malformed', type, issues: parsed.error.message };
   return { ok: true, message: parsed.data };

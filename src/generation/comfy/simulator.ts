@@ -101,7 +101,21 @@ export interface SimulatorOptions {
   excludeNodes?: readonly string[];
   name?: string;
   now?: () => number;
+  /**
+   * Optional observer for benchmarks, called synchronously: `prompt` when a `POST /prompt` is accepted
+   * (`receivedAt` is when its request arrived), `start` and `end` around a prompt's execution. `at` and
+   * `receivedAt` are epoch milliseconds with sub-millisecond precision (`performance.timeOrigin + now`),
+   * comparable across processes on one host.
+   */
+  onTrace?: (event: SimulatorTrace) => void;
 }
+
+export type SimulatorTrace =
+  | { type: 'prompt'; promptId: string; receivedAt: number; at: number }
+  | { type: 'start'; promptId: string; at: number }
+  | { type: 'end'; promptId: string; outcome: 'success' | 'error' | 'interrupted'; at: number };
+
+const traceNow = (): number => performance.timeOrigin + performance.now();
 
 export interface Simulator {
   url: string;
@@ -330,6 +344,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (killed || closing) return;
     stats.promptsExecuted += 1;
     addMessage('execution_start', { prompt_id: promptId }, false);
+    opts.onTrace?.({ type: 'start', promptId, at: traceNow() });
 
     const memo = new Map<string, string>();
     const order: string[] = [];
@@ -564,6 +579,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         );
       }
     }
+    opts.onTrace?.({ type: 'end', promptId, outcome, at: traceNow() });
     // Classic caching keeps only what the latest prompt used.
     const keep = new Map<string, NodeResult>();
     for (const id of Object.keys(prompt)) {
@@ -654,7 +670,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     return [i.number, i.promptId, i.prompt, i.extra, i.outputs];
   }
 
-  function postPrompt(body: Buffer, res: ServerResponse): void {
+  function postPrompt(body: Buffer, res: ServerResponse, receivedAt: number): void {
     let parsed: unknown;
     try {
       parsed = parseJsonBody(body);
@@ -702,6 +718,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     pending.push({ number, promptId, prompt, extra, outputs: check.outputs });
     broadcastStatus();
     json(res, 200, { prompt_id: promptId, number, node_errors: check.nodeErrors });
+    opts.onTrace?.({ type: 'prompt', promptId, receivedAt, at: traceNow() });
     setImmediate(() => void pump());
   }
 
@@ -850,6 +867,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     stats.httpRequests += 1;
+    const receivedAt = opts.onTrace === undefined ? 0 : traceNow();
     const url = new URL(req.url ?? '/', 'http://simulator');
     const path = url.pathname.startsWith('/api/') ? url.pathname.slice(4) : url.pathname;
     const fault = matchHttpFault(path);
@@ -880,7 +898,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     };
 
     if (path === '/prompt' && method === 'POST') {
-      postPrompt(body, res);
+      postPrompt(body, res, receivedAt);
       return;
     }
     if (path === '/prompt' && method === 'GET') {

@@ -1,0 +1,451 @@
+// The pieces the pipeline benchmarks wire together, built from the real modules (the same approach as
+// tests/helpers/pipeline.ts, which bench code must not import): a small operator workflow for 64×64
+// images, the simulator host child process, a producer (quota reserve + enqueue), generation workers
+// over a backend pool, and a delivery worker with a trivial Deliverer that reads the output blobs.
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config.js';
+import { createBackendSlots } from '../src/generation/backend-slots.js';
+import { createBackendPool, type BackendPool } from '../src/generation/backends/backend-pool.js';
+import { createComfyBackend } from '../src/generation/backends/comfy-backend.js';
+import { createBlobStore, type BlobStore } from '../src/generation/blob-store.js';
+import { createComfyClient } from '../src/generation/comfy/client.js';
+import { createImageTools, type ImageTools } from '../src/generation/images.js';
+import {
+  createDeliveryQueues,
+  createDeliveryWorker,
+  type DeliveryQueues,
+  type DeliveryWorker,
+} from '../src/generation/pipeline/delivery.js';
+import { createGenerateQueue, type GenerateQueue } from '../src/generation/pipeline/generate-queue.js';
+import {
+  createGenerationWorker,
+  type GenerationWorker,
+} from '../src/generation/pipeline/generation-worker.js';
+import type { GenerateJobData } from '../src/generation/pipeline/job-data.js';
+import { createRunReport } from '../src/generation/run-report.js';
+import {
+  BUILTIN_WORKFLOWS,
+  createWorkflowCatalog,
+  type WorkflowCatalog,
+} from '../src/generation/workflows/index.js';
+import type { Actor, Limits } from '../src/quota/policy.js';
+import { createRedisQuota, type RedisQuota } from '../src/quota/redis-quota.js';
+import type { HostMessage, HostRequest, HostTrace } from './sim-host.js';
+
+export const BENCH_STYLE = 'bench';
+const LIMITS: Limits = { dailyImages: 10_000_000, maxActive: 1_000_000, burstPerMinute: 0, priority: 0 };
+
+/** Epoch milliseconds with sub-millisecond precision, comparable with the simulator host's traces. */
+export const clock = (): number => performance.timeOrigin + performance.now();
+
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/**
+ * An operator folder with the built-in SDXL graph under a manifest whose sizes go down to 64×64 (the
+ * built-in one starts at 512), and a `bench` style over it with 10 steps.
+ */
+export async function benchWorkflowDir(): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ccb-bench-workflows-'));
+  const sdxl = BUILTIN_WORKFLOWS['sdxl'];
+  if (sdxl === undefined) throw new Error('the built-in sdxl workflow is missing');
+  const size = (input: 'width' | 'height') => ({
+    bind: [{ node: '5', input }],
+    default: 64,
+    min: 64,
+    max: 2048,
+    multipleOf: 8,
+  });
+  const manifest = {
+    ...sdxl.manifest,
+    label: 'Benchmark (SDXL graph, small sizes allowed)',
+    structurallyCheckedOnly: true,
+    params: { ...sdxl.manifest.params, width: size('width'), height: size('height') },
+  };
+  await writeFile(join(dir, 'bench.workflow.json'), JSON.stringify({ manifest, graph: sdxl.graph }));
+  await writeFile(
+    join(dir, `${BENCH_STYLE}.style.json`),
+    JSON.stringify({ label: 'Benchmark', workflow: 'bench', params: { steps: 10 } }),
+  );
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export async function benchCatalog(dir: string): Promise<WorkflowCatalog> {
+  const { catalog, problems } = await createWorkflowCatalog({ operatorDir: dir });
+  if (!catalog.styles.has(BENCH_STYLE)) {
+    throw new Error(`bench style not loaded: ${JSON.stringify(problems)}`);
+  }
+  return catalog;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Simulator host (child process)
+
+export interface SimHost {
+  readonly urls: string[];
+  /** Every trace so far, times already on this process's clock. */
+  readonly traces: HostTrace[];
+  onTrace(fn: (t: HostTrace) => void): void;
+  stats(): Promise<Omit<Extract<HostMessage, { type: 'stats' }>, 'type'>>;
+  close(): Promise<void>;
+}
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+/** `BENCH_PROFILE_DIR=dir` makes child processes write V8 CPU profiles there too (`--cpu-prof`). */
+export function profileArgs(name: string): string[] {
+  const dir = process.env['BENCH_PROFILE_DIR'];
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`];
+}
+
+/** Starts `count` simulators in a child process and aligns its clock with ours (best of 30 pings). */
+export async function startSimHost(opts: {
+  count: number;
+  stepMs: number;
+  modelSwitchMs?: number;
+  previews?: boolean;
+}): Promise<SimHost> {
+  const child: ChildProcess = fork(join(here, 'sim-host.ts'), [], {
+    execArgv: ['--import', 'tsx', ...profileArgs('sim-host')],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const listeners: ((m: HostMessage) => void)[] = [];
+  child.on('message', (m: HostMessage) => {
+    for (const l of [...listeners]) l(m);
+  });
+  const request = <T extends HostMessage['type']>(
+    req: HostRequest,
+    type: T,
+    match: (m: Extract<HostMessage, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<HostMessage, { type: T }>> =>
+    new Promise((resolve, reject) => {
+      const onExit = (): void => {
+        reject(new Error('simulator host exited'));
+      };
+      const l = (m: HostMessage): void => {
+        if (m.type !== type || !match(m as Extract<HostMessage, { type: T }>)) return;
+        listeners.splice(listeners.indexOf(l), 1);
+        child.off('exit', onExit);
+        resolve(m as Extract<HostMessage, { type: T }>);
+      };
+      listeners.push(l);
+      child.once('exit', onExit);
+      child.send(req);
+    });
+
+  const ready = await request(
+    {
+      type: 'start',
+      count: opts.count,
+      stepMs: opts.stepMs,
+      modelSwitchMs: opts.modelSwitchMs ?? 0,
+      previews: opts.previews ?? false,
+    },
+    'ready',
+  );
+  // Offset of the child's clock: the ping with the shortest round trip bounds the error by half of it.
+  let best = { rtt: Number.POSITIVE_INFINITY, offset: 0 };
+  for (let id = 0; id < 30; id++) {
+    const t0 = clock();
+    const pong = await request({ type: 'ping', id }, 'pong', (m) => m.id === id);
+    const t1 = clock();
+    if (t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: pong.at - (t0 + t1) / 2 };
+  }
+  const offset = best.offset;
+  const traces: HostTrace[] = [];
+  const traceFns: ((t: HostTrace) => void)[] = [];
+  listeners.push((m) => {
+    if (m.type !== 'traces') return;
+    for (const raw of m.traces) {
+      const t: HostTrace =
+        raw.type === 'prompt'
+          ? { ...raw, receivedAt: raw.receivedAt - offset, at: raw.at - offset }
+          : { ...raw, at: raw.at - offset };
+      traces.push(t);
+      for (const fn of traceFns) fn(t);
+    }
+  });
+  return {
+    urls: ready.urls,
+    traces,
+    onTrace(fn) {
+      traceFns.push(fn);
+    },
+    async stats() {
+      const { stats, cpuMs } = await request({ type: 'stats' }, 'stats');
+      return { stats, cpuMs };
+    },
+    async close() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) =>
+        child.once('exit', () => {
+          resolve();
+        }),
+      );
+      await request({ type: 'close' }, 'closed').catch(() => undefined);
+      const t = setTimeout(() => {
+        child.kill('SIGKILL');
+      }, 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** GPU seconds per prompt, from the simulator's own start/end traces. */
+export function gpuTimes(traces: readonly HostTrace[], promptIds?: ReadonlySet<string>): Map<string, number> {
+  const starts = new Map<string, number>();
+  const out = new Map<string, number>();
+  for (const t of traces) {
+    if (promptIds !== undefined && !promptIds.has(t.promptId)) continue;
+    if (t.type === 'start') starts.set(t.promptId, t.at);
+    if (t.type === 'end' && t.outcome === 'success') {
+      const s = starts.get(t.promptId);
+      if (s !== undefined) out.set(t.promptId, t.at - s);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pipeline
+
+export interface BenchPipeline {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly redis: Redis;
+  readonly queue: GenerateQueue;
+  readonly quota: RedisQuota;
+  readonly blobs: BlobStore;
+  readonly deliveries: DeliveryQueues;
+  readonly catalog: WorkflowCatalog;
+  connect(): Redis;
+  /** Reserves quota like the chat core, then enqueues; returns the job id. */
+  submit(i: number, o?: { width?: number; height?: number; steps?: number; tag?: string }): Promise<string>;
+  startWorker(
+    urls: readonly string[],
+    o: {
+      capacity: number;
+      concurrency?: number;
+      autorun?: boolean;
+      onStored?: (jobId: string, at: number) => void;
+      /** Time spent in stripOutput + imageInfo per output image. */
+      onImageWork?: (ms: number) => void;
+    },
+  ): Promise<{ worker: GenerationWorker; pool: BackendPool; close: () => Promise<void> }>;
+  startDelivery(o: { concurrency: number; onDelivered: (jobId: string, at: number) => void }): DeliveryWorker;
+  /** Obliterates the queues, deletes every key of the prefix (unless `keepKeys`), closes connections. */
+  close(o?: { keepKeys?: boolean }): Promise<void>;
+}
+
+export function benchJobData(
+  i: number,
+  eventId: string,
+  reservationId: string,
+  actor: Actor,
+  o: { width?: number; height?: number; steps?: number } = {},
+): GenerateJobData {
+  return {
+    eventId,
+    jobKind: 'imagine',
+    request: {
+      style: BENCH_STYLE,
+      prompt: 'a lighthouse on a cliff at dusk',
+      params: { width: o.width ?? 64, height: o.height ?? 64, steps: o.steps ?? 10 },
+      // Distinct seeds: the simulator caches a node whose inputs repeat, as ComfyUI does.
+      seed: i,
+      count: 1,
+    },
+    actor,
+    reply: { platform: 'console', chatId: 'bench' },
+    reservationId,
+    units: 1,
+    blobs: {},
+    priorityTier: 0,
+    createdAt: Date.now(),
+  };
+}
+
+export function benchActor(i: number): Actor {
+  return { platform: 'console', scopeId: 'bench', userId: `u${i % 500}`, roles: [] };
+}
+
+export function createBenchPipeline(opts: {
+  redisUrl: string;
+  catalog: WorkflowCatalog;
+  label: string;
+  /** Another process's pipeline to join; default a fresh private prefix. */
+  prefix?: string;
+}): BenchPipeline {
+  const prefix = opts.prefix ?? `bench:${opts.label}:${randomBytes(4).toString('hex')}`;
+  const conns: Redis[] = [];
+  const connect = (): Redis => {
+    const r = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    conns.push(r);
+    return r;
+  };
+  const redis = connect();
+  const { catalog } = opts;
+  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: loadConfig({}).quota });
+  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 2 * 1024 ** 3 });
+  const deliveries = createDeliveryQueues({ connection: redis, prefix });
+  const queue = createGenerateQueue({
+    connection: redis,
+    prefix,
+    maxWaiting: 100_000,
+    retention: { completeAgeSeconds: 3600, completeCount: 1000, failAgeSeconds: 3600, failCount: 1000 },
+    attempts: 3,
+    backoffMs: 50,
+  });
+  const closers: (() => Promise<void>)[] = [];
+
+  return {
+    redisUrl: opts.redisUrl,
+    prefix,
+    redis,
+    queue,
+    quota,
+    blobs,
+    deliveries,
+    catalog,
+    connect,
+    async submit(i, o = {}) {
+      const actor = benchActor(i);
+      const eventId = `${o.tag ?? 'e'}${i}`;
+      const res = await quota.reserve(actor, 1, eventId, LIMITS);
+      if (!res.ok) throw new Error(`bench reserve refused: ${res.code}`);
+      const enq = await queue.enqueue(benchJobData(i, eventId, res.reservationId, actor, o));
+      if (!enq.ok) throw new Error(`bench enqueue refused: ${enq.code}`);
+      return enq.jobId;
+    },
+    async startWorker(urls, o) {
+      const conn = connect();
+      const backends = urls.map((url, i) =>
+        createComfyBackend({
+          client: createComfyClient({ baseUrl: url, name: `gpu-${i}` }),
+          capacity: o.capacity,
+        }),
+      );
+      const pool = createBackendPool({
+        backends,
+        slots: createBackendSlots({ redis: conn, prefix }),
+        redis: conn,
+        prefix,
+        catalog,
+      });
+      await pool.start();
+      const onStored = o.onStored;
+      const observed: BlobStore =
+        onStored === undefined
+          ? blobs
+          : {
+              ...blobs,
+              async put(bytes, ttl, key) {
+                const r = await blobs.put(bytes, ttl, key);
+                const m = key === undefined ? null : /^out-(.*)-\d+$/.exec(key);
+                if (r.ok && m?.[1] !== undefined) onStored(m[1], clock());
+                return r;
+              },
+            };
+      const tools = createImageTools();
+      const onImageWork = o.onImageWork;
+      const images: ImageTools =
+        onImageWork === undefined
+          ? tools
+          : {
+              ...tools,
+              async stripOutput(bytes) {
+                const t = clock();
+                const out = await tools.stripOutput(bytes);
+                onImageWork(clock() - t);
+                return out;
+              },
+              async imageInfo(bytes) {
+                const t = clock();
+                const out = await tools.imageInfo(bytes);
+                onImageWork(clock() - t);
+                return out;
+              },
+            };
+      const worker = createGenerationWorker({
+        connection: conn,
+        prefix,
+        pool,
+        catalog,
+        images,
+        blobs: observed,
+        quota,
+        deliveries,
+        report: createRunReport({ redis: conn, prefix }),
+        concurrency: o.concurrency ?? urls.length * o.capacity,
+        ...(o.autorun === undefined ? {} : { autorun: o.autorun }),
+      });
+      let closed = false;
+      const close = async (): Promise<void> => {
+        if (closed) return;
+        closed = true;
+        await worker.close();
+        await pool.close();
+      };
+      closers.push(close);
+      return { worker, pool, close };
+    },
+    startDelivery(o) {
+      const d = createDeliveryWorker({
+        connection: connect(),
+        prefix,
+        platform: 'console',
+        blobs,
+        maxAttempts: 3,
+        concurrency: o.concurrency,
+        deliverer: {
+          async deliver(payload, ctx) {
+            for (const out of payload.outputs) {
+              const bytes = await ctx.blobs.get(out.blobKey);
+              if (bytes === undefined || bytes.length === 0) throw new Error(`blob ${out.blobKey} missing`);
+            }
+            o.onDelivered(payload.jobId, clock());
+          },
+        },
+      });
+      closers.push(() => d.close());
+      return d;
+    },
+    async close(o = {}) {
+      for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+      if (o.keepKeys !== true) {
+        await queue.queue.obliterate({ force: true }).catch(() => undefined);
+        await deliveries
+          .get('console')
+          .obliterate({ force: true })
+          .catch(() => undefined);
+      }
+      await queue.close();
+      await deliveries.close();
+      if (o.keepKeys !== true) await deleteKeys(redis, prefix);
+      await Promise.all(conns.map((c) => c.quit().catch(() => undefined)));
+    },
+  };
+}
+
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+export async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+}
