@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { JobProgress } from '../generation/pipeline/generation-worker.js';
 import { GenerateJobDataSchema, type GenerateJobData } from '../generation/pipeline/job-data.js';
 import type { Platform } from '../quota/policy.js';
+import { evalScript } from '../generation/redis-script.js';
 
 export interface ProgressSink {
   render(jobId: string, data: GenerateJobData, progress: JobProgress): Promise<void>;
@@ -76,7 +77,7 @@ export function createProgressRelay(deps: {
     void (async () => {
       const jobData = await dataOf(jobId);
       if (jobData === null || jobData.reply.platform !== deps.platform) return;
-      const ours = (await redis.eval(LEASE_LUA, 1, leaseKey(jobId), deps.owner, leaseMs)) === 1;
+      const ours = (await evalScript(redis, LEASE_LUA, 1, leaseKey(jobId), deps.owner, leaseMs)) === 1;
       if (!ours) return;
       await deps.sink.render(jobId, jobData, data as unknown as JobProgress);
     })().catch(onError);
@@ -84,7 +85,7 @@ export function createProgressRelay(deps: {
   const done = ({ jobId }: { jobId: string }): void => {
     cache.delete(jobId);
     tracked.delete(jobId);
-    void redis.eval(RELEASE_LUA, 1, leaseKey(jobId), deps.owner).catch(onError);
+    void evalScript(redis, RELEASE_LUA, 1, leaseKey(jobId), deps.owner).catch(onError);
   };
   events.on('completed', done);
   events.on('failed', done);
@@ -108,7 +109,8 @@ export function createProgressRelay(deps: {
               tracked.set(jobId, position);
               const jobData = await dataOf(jobId);
               if (jobData === null) continue;
-              const ours = (await redis.eval(LEASE_LUA, 1, leaseKey(jobId), deps.owner, leaseMs)) === 1;
+              const ours =
+                (await evalScript(redis, LEASE_LUA, 1, leaseKey(jobId), deps.owner, leaseMs)) === 1;
               if (!ours) continue;
               const eta = await deps.etaSeconds?.(position, jobData.request.style);
               await deps.sink.render(jobId, jobData, {

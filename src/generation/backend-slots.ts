@@ -2,6 +2,7 @@
 // without overfilling them. Each holder has a lease; a crashed worker's slot frees itself when the lease
 // runs out, and acquire removes expired holders first.
 import type { Redis } from 'ioredis';
+import { evalScript } from './redis-script.js';
 
 const ACQUIRE_LUA = `
 local key = KEYS[1]
@@ -39,11 +40,11 @@ export function createBackendSlots(deps: { redis: Redis; prefix: string; now?: (
   return {
     async acquire(backend, capacity, holder, leaseMs) {
       const t = now();
-      return (await redis.eval(ACQUIRE_LUA, 1, key(backend), t, capacity, t + leaseMs, holder)) === 1;
+      return (await evalScript(redis, ACQUIRE_LUA, 1, key(backend), t, capacity, t + leaseMs, holder)) === 1;
     },
     async renew(backend, holder, leaseMs) {
       const t = now();
-      return (await redis.eval(RENEW_LUA, 1, key(backend), t, t + leaseMs, holder)) === 1;
+      return (await evalScript(redis, RENEW_LUA, 1, key(backend), t, t + leaseMs, holder)) === 1;
     },
     async release(backend, holder) {
       await redis.zrem(key(backend), holder);

@@ -4,6 +4,7 @@
 // so blobs that expired on their own are subtracted at the next put.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { evalScript } from './redis-script.js';
 
 const PUT_LUA = `
 local index, sizes, data = KEYS[1], KEYS[2], KEYS[3]
@@ -73,7 +74,8 @@ export function createBlobStore(deps: {
   return {
     async put(bytes, ttlSeconds, key = newKey()) {
       const t = now();
-      const [ok, used] = (await redis.eval(
+      const [ok, used] = (await evalScript(
+        redis,
         PUT_LUA,
         3,
         index,
@@ -95,10 +97,11 @@ export function createBlobStore(deps: {
       return v ?? undefined;
     },
     async delete(key) {
-      await redis.eval(DELETE_LUA, 3, index, sizes, dataKey(key), key);
+      await evalScript(redis, DELETE_LUA, 3, index, sizes, dataKey(key), key);
     },
     async extend(key, ttlSeconds) {
-      const r = await redis.eval(
+      const r = await evalScript(
+        redis,
         EXTEND_LUA,
         2,
         index,

@@ -3,6 +3,7 @@
 // counters consistent when many workers write at once.
 import type { Redis } from 'ioredis';
 import { TIMING_PHASES, type TimingPhase, type TimingRecord } from './timing.js';
+import { evalScript } from './redis-script.js';
 
 const QUEUE_WAIT_SAMPLES = 500;
 
@@ -68,7 +69,7 @@ export function createRunReport(deps: { redis: Redis; prefix: string }): RunRepo
       const args: (string | number)[] = [r.images, r.coldStart ? 1 : 0, r.gpuSeconds, r.cost];
       // queueWaitMs is the first phase: ARGV[6] is its value, pushed into the sample list.
       for (const phase of TIMING_PHASES) args.push(phase, r[phase]);
-      await redis.eval(RECORD_LUA, 3, key, `${key}:qw`, index, ...args);
+      await evalScript(redis, RECORD_LUA, 3, key, `${key}:qw`, index, ...args);
     },
     async read() {
       const keys = await redis.smembers(index);

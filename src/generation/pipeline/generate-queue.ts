@@ -18,6 +18,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
+import { evalScript } from '../redis-script.js';
 
 export const DEFAULT_GENERATE_QUEUE = 'generate';
 /** BullMQ's priority range is 1 … 2^21 − 1 (0 means "none" and jumps the line). */
@@ -324,7 +325,7 @@ export function createEtaModel(deps: {
   return {
     async record(style, seconds) {
       if (!(seconds >= 0) || !Number.isFinite(seconds)) return;
-      await redis.eval(ETA_RECORD_LUA, 1, key, seconds, alpha, ttlMs, `style:${style}`, ALL_STYLES);
+      await evalScript(redis, ETA_RECORD_LUA, 1, key, seconds, alpha, ttlMs, `style:${style}`, ALL_STYLES);
     },
     estimate: (style) => read(`style:${style}`),
     async etaSeconds(position, style, healthyCapacity) {

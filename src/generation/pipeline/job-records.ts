@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Actor } from '../../quota/policy.js';
 import type { BlobStore } from '../blob-store.js';
 import { GenerateJobDataSchema, type GenerateJobData } from './job-data.js';
+import { evalScript } from '../redis-script.js';
 
 export const DEFAULT_JOB_RECORD_TTL_SECONDS = 7 * 86_400;
 
@@ -122,7 +123,7 @@ export function createJobRecords(deps: {
     },
 
     async setOutputs(jobId, outputBlobKeys) {
-      const r = await redis.eval(SET_OUTPUTS_LUA, 1, recordKey(jobId), JSON.stringify(outputBlobKeys));
+      const r = await evalScript(redis, SET_OUTPUTS_LUA, 1, recordKey(jobId), JSON.stringify(outputBlobKeys));
       return r === 1;
     },
 
