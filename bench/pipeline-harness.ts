@@ -368,6 +368,12 @@ export function createBenchPipeline(opts: {
                 onImageWork(clock() - t);
                 return out;
               },
+              async stripOutputWithSize(bytes) {
+                const t = clock();
+                const out = await tools.stripOutputWithSize(bytes);
+                onImageWork(clock() - t);
+                return out;
+              },
               async imageInfo(bytes) {
                 const t = clock();
                 const out = await tools.imageInfo(bytes);

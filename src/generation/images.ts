@@ -83,6 +83,8 @@ export interface ImageTools {
     declared?: { readonly declaredName?: string; readonly declaredMime?: string },
   ): Promise<ImageResult<NormalizedReference, ImageRefusal>>;
   stripOutput(bytes: Uint8Array): Promise<Buffer>;
+  /** stripOutput plus the size, from the same decode. */
+  stripOutputWithSize(bytes: Uint8Array): Promise<{ bytes: Buffer; width: number; height: number }>;
   encodeForBudget(
     bytes: Uint8Array,
     options: EncodeOptions,
@@ -308,6 +310,27 @@ export function createImageTools(options: ImageToolsOptions = {}): ImageTools {
     }
   }
 
+  async function stripOutputWithSize(
+    bytes: Uint8Array,
+  ): Promise<{ bytes: Buffer; width: number; height: number }> {
+    try {
+      const { data, info } = await sharp(toBuffer(bytes), outputInput)
+        .toColourspace('srgb')
+        .png()
+        .toBuffer({ resolveWithObject: true });
+      return { bytes: data, width: info.width, height: info.height };
+    } catch (err) {
+      throw new ImageProcessingError(
+        `cannot re-encode output: ${describeError(err)}`,
+        'stripOutput',
+        bytes.byteLength,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
   async function decodeRaw(bytes: Uint8Array, operation: string) {
     try {
       const { data, info } = await sharp(toBuffer(bytes), { ...outputInput, autoOrient: true })
@@ -474,7 +497,14 @@ export function createImageTools(options: ImageToolsOptions = {}): ImageTools {
     }
   }
 
-  return { checkDeclaredSize, normalizeReference, stripOutput, encodeForBudget, imageInfo };
+  return {
+    checkDeclaredSize,
+    normalizeReference,
+    stripOutput,
+    stripOutputWithSize,
+    encodeForBudget,
+    imageInfo,
+  };
 }
 
 function acceptedFormat(format: string, compression: string | undefined): AcceptedFormat | undefined {

@@ -255,13 +255,7 @@ export async function runJob(
   );
   marks.downloadEnd = now();
   marks.encodeStart = now();
-  const images = await Promise.all(
-    raw.map(async (bytes) => {
-      const clean = await deps.images.stripOutput(bytes);
-      const info = await deps.images.imageInfo(clean);
-      return { bytes: clean, width: info.width, height: info.height };
-    }),
-  );
+  const images = await Promise.all(raw.map((bytes) => deps.images.stripOutputWithSize(bytes)));
   marks.encodeEnd = now();
   marks.ended = now();
 

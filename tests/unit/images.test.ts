@@ -389,3 +389,17 @@ describe('encodeForBudget', () => {
     await expectNoMetadata(encoded(await tools.encodeForBudget(input, { maxBytes: 8_000 })).bytes);
   });
 });
+
+describe('stripOutputWithSize', () => {
+  it('strips metadata and reports the size from the same decode', async () => {
+    const tools = createImageTools();
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#123456' } })
+      .png()
+      .withMetadata({ exif: { IFD0: { ImageDescription: 'secret prompt' } } })
+      .toBuffer();
+    const out = await tools.stripOutputWithSize(png);
+    expect([out.width, out.height]).toEqual([40, 30]);
+    expect(out.bytes.includes(Buffer.from('secret prompt'))).toBe(false);
+    expect((await sharp(out.bytes).metadata()).format).toBe('png');
+  });
+});
