@@ -322,7 +322,10 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     };
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
 
-    progress({ stage: 'queued', percent: 0 });
+    // Waiting for a free backend is worth telling only when it lasts; most jobs get a slot at once.
+    const waitingNote = setTimeout(() => {
+      progress({ stage: 'queued', percent: 0 });
+    }, 250);
     const acquired = await pool.acquire({
       holder: jobId,
       style: gen.style.name,
@@ -332,6 +335,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       signal: cancelCtl.signal,
       ...(deps.slotWaitMs === undefined ? {} : { maxWaitMs: deps.slotWaitMs }),
     });
+    clearTimeout(waitingNote);
     if (!acquired.ok) {
       bullSignal?.removeEventListener('abort', onBullAbort);
       if (cancelCtl.signal.aborted) return end(job, data, cancelled());
