@@ -8,6 +8,7 @@
  * the style's time limit) come back as values with a stable code. A backend that cannot be reached or
  * answers nonsense throws a ComfyError: the caller may try another backend.
  */
+import { createHash } from 'node:crypto';
 import type { GenerationBackend, WatchEvent } from './backends/backend.js';
 import { classifyRejection, ComfyPromptRejectedError, type ExecutionErrorKind } from './comfy/errors.js';
 import type { OutputRef } from './backends/backend.js';
@@ -125,10 +126,14 @@ export async function runJob(
   const now = deps.now ?? Date.now;
   const { backend } = deps;
   const marks: TimingMarks = { begun: now() };
+  // ComfyUI file names allow a narrow character set; a prompt id from a chat event id may not fit it.
+  const fileStem = /^[A-Za-z0-9_.-]{1,100}$/.test(input.promptId)
+    ? input.promptId
+    : createHash('sha256').update(input.promptId).digest('hex').slice(0, 32);
   const referenceName =
     input.reference === undefined
       ? undefined
-      : `ref_${input.promptId}.${input.reference.mime === 'image/png' ? 'png' : 'jpg'}`;
+      : `ref_${fileStem}.${input.reference.mime === 'image/png' ? 'png' : 'jpg'}`;
 
   const resolved = resolveRequest(
     deps.catalog,

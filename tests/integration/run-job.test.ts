@@ -167,3 +167,15 @@ describe('running one job on a backend', () => {
     expect(await client.queue()).toEqual({ running: [], pending: [] });
   });
 });
+
+describe('reference file names', () => {
+  it('uploads under a safe name when the prompt id carries characters ComfyUI file names refuse', async () => {
+    const { client } = await setup();
+    const promptId = 'ccb-telegram-%2d100123%3a45';
+    const res = await runJob(
+      { backend: createComfyBackend({ client }), catalog, images },
+      { promptId, request: { prompt: 'me', style: 'portrait', steps: 2 }, reference: await face() },
+    );
+    expect(res.ok).toBe(true);
+  });
+});
