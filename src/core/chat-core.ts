@@ -235,6 +235,11 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       }
       const declared = deps.images.checkDeclaredSize(sub.photo.declaredBytes);
       if (!declared.ok) return say(lang, 'refuse.photo', { message: declared.error.message });
+      // A platform that declares the type (Discord attachments) lets a non-image be refused undownloaded.
+      const mime = sub.photo.declaredMime;
+      if (mime !== undefined && !/^image\//i.test(mime) && !/^application\/octet-stream/i.test(mime)) {
+        return say(lang, 'refuse.photo_not_image');
+      }
       if (ctx.fetchPhoto === undefined) return say(lang, 'refuse.photo_required');
       const raw = await ctx.fetchPhoto(sub.photo);
       const normalized = await deps.images.normalizeReference(raw, {
@@ -402,9 +407,10 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     const steps = num('steps');
     if (steps !== undefined) base.steps = steps;
     if (kind === 'reroll') {
-      const photoKey = d.blobs.reference;
+      // A portrait, variation or upscale rerolls from the same photo or image.
+      const photoKey = d.blobs.reference ?? d.blobs.source;
       return submit(ctx, lang, {
-        kind: d.jobKind === 'portrait' ? 'portrait' : 'reroll',
+        kind: d.jobKind === 'imagine' || d.jobKind === 'reroll' ? 'reroll' : d.jobKind,
         request: { ...base, count: d.request.count, seed: newSeed() },
         ...(photoKey === undefined ? {} : { sourceKey: photoKey }),
         ...(d.png === undefined ? {} : { png: d.png }),

@@ -1,0 +1,285 @@
+/**
+ * The final answer of a job in Telegram, run by the `deliver-telegram` queue (at least once, retried):
+ * - one picture: the status message becomes the photo (editMessageMedia), so a retried delivery edits the
+ *   same message again instead of posting twice; caption ≤ 1024 characters, keyboard from the core;
+ * - a batch: a media group (albums cannot carry keyboards) posted once (a Redis marker guards retries), then
+ *   the status message becomes the caption with the buttons;
+ * - `png`: the lossless original as a document (a single one also replaces the status message);
+ * - failed / cancelled: the status text becomes the localized outcome.
+ * Errors map to the queue's: 429 → RetryableDeliveryError(retry_after); 403 / chat not found → permanent;
+ * status message deleted → permanent with fallback, and the fallback posts a new reply: the one place a
+ * crash between posting and recording can double a post.
+ */
+import { InputFile, type Api } from 'grammy';
+import type { InputMediaDocument, InputMediaPhoto, Message } from 'grammy/types';
+import type { Redis } from 'ioredis';
+import type { ChatCore } from '../../core/chat-core.js';
+import type { Language } from '../../core/intents.js';
+import { allTables, languageOf, t, type MessageKey } from '../../core/messages.js';
+import type { BlobStore } from '../../generation/blob-store.js';
+import type { ImageTools } from '../../generation/images.js';
+import {
+  PermanentDeliveryError,
+  RetryableDeliveryError,
+  type Deliverer,
+  type DeliveryContext,
+  type DeliveryPayload,
+  type PipelineLogger,
+} from '../../generation/pipeline/delivery.js';
+import type { JobRecords } from '../../generation/pipeline/job-records.js';
+import type { ChatBudget } from './chat-budget.js';
+import { inlineKeyboard, NO_KEYBOARD } from './keyboard.js';
+import type { StatusRecord, StatusStore } from './status-store.js';
+import { classifyTelegramError, toDeliveryError } from './telegram-errors.js';
+
+/** Bot API multipart upload limit for photos. */
+export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+export const MAX_CAPTION_CHARS = 1024;
+export const MAX_TEXT_CHARS = 4096;
+
+export interface TelegramDelivererDeps {
+  api: Api;
+  redis: Redis;
+  prefix: string;
+  core: ChatCore;
+  blobs: BlobStore;
+  images: ImageTools;
+  records?: Pick<JobRecords, 'get'> | undefined;
+  status: StatusStore;
+  budget: ChatBudget;
+  /** Called before the final edit so progress stops touching the message. */
+  endProgress: (jobId: string) => void;
+  now: () => number;
+  /** How long one attempt waits for the status message to be recorded before the queue retries. */
+  statusWaitMs: number;
+  /** How long one attempt waits in-process for a group's budget before the queue retries. */
+  maxBudgetWaitMs: number;
+  logger: PipelineLogger;
+}
+
+/** Cuts text to `max` characters, ending with an ellipsis when cut. */
+export function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer {
+  const { api, redis, prefix, status, budget, logger: log } = deps;
+  const markerKey = (jobId: string, what: string): string => `${prefix}:tg:sent:${jobId}:${what}`;
+
+  async function spend(chatId: string, isGroup: boolean, cost: number): Promise<void> {
+    if (!isGroup) return;
+    const r = await budget.waitFor(chatId, cost, deps.maxBudgetWaitMs);
+    if (!r.ok) {
+      throw new RetryableDeliveryError('group flood budget is full', {
+        retryAfterMs: r.waitMs,
+        data: { chatId },
+      });
+    }
+  }
+
+  async function statusOf(payload: DeliveryPayload, ctx: DeliveryContext): Promise<StatusRecord> {
+    const until = deps.now() + deps.statusWaitMs;
+    for (;;) {
+      const rec = await status.get(payload.jobId);
+      if (rec !== undefined) return rec;
+      if (deps.now() >= until) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The reply may still wait for a group's budget: keep waiting while it is marked pending. Otherwise the
+    // bot may have died between queueing and replying: after a few tries, answer with a new message.
+    const pending = await status.isPending(payload.jobId);
+    if (ctx.attempt < (pending ? ctx.maxAttempts - 1 : Math.min(3, ctx.maxAttempts))) {
+      throw new RetryableDeliveryError('status message not recorded yet', {
+        retryAfterMs: pending ? 5000 : 2000,
+      });
+    }
+    throw new PermanentDeliveryError('no status message for this job', {
+      reason: 'message_gone',
+      fallback: true,
+    });
+  }
+
+  async function texts(
+    payload: DeliveryPayload,
+    lang: Language,
+  ): Promise<{ caption: string; failure: string }> {
+    if (payload.outcome === 'cancelled') return { caption: '', failure: t(lang, 'result.cancelled') };
+    if (payload.outcome === 'failed') {
+      const key = `error.${payload.error?.code ?? 'generic'}`;
+      const reason = key in allTables().en ? t(lang, key as MessageKey) : t(lang, 'error.generic');
+      return { caption: '', failure: t(lang, 'result.failed', { reason }) };
+    }
+    const record = await deps.records?.get(payload.jobId);
+    const prompt = record?.data.request.prompt ?? '';
+    const params = {
+      seed: payload.outputs[0]?.seed ?? 0,
+      style: payload.timing?.style ?? record?.data.request.style ?? '',
+      seconds: payload.timing === undefined ? '?' : (payload.timing.totalMs / 1000).toFixed(1),
+    };
+    const without = t(lang, 'result.caption', { ...params, prompt: '' });
+    const room = MAX_CAPTION_CHARS - without.length;
+    return { caption: t(lang, 'result.caption', { ...params, prompt: cut(prompt, room) }), failure: '' };
+  }
+
+  async function bytesOf(blobKey: string): Promise<Buffer> {
+    const bytes = await deps.blobs.get(blobKey);
+    if (bytes === undefined) {
+      throw new PermanentDeliveryError(`output ${blobKey} expired before delivery`, {
+        reason: 'bad_request',
+      });
+    }
+    return bytes;
+  }
+
+  async function photoFile(blobKey: string, i: number): Promise<InputFile> {
+    const enc = await deps.images.encodeForBudget(await bytesOf(blobKey), {
+      maxBytes: MAX_PHOTO_BYTES,
+      formats: ['png', 'jpeg'],
+    });
+    if (!enc.ok) {
+      throw new PermanentDeliveryError(enc.error.message, { reason: 'too_large' });
+    }
+    return new InputFile(enc.value.bytes, `image-${i + 1}.${enc.value.format === 'png' ? 'png' : 'jpg'}`);
+  }
+
+  const isGroupChat = (chatId: string): boolean => chatId.startsWith('-');
+
+  /** Posts the album (or the documents) of a batch once; a retry finds the marker and skips it. */
+  async function postBatch(
+    payload: DeliveryPayload,
+    chatId: string,
+    caption: string,
+    replyTo: number | undefined,
+  ): Promise<void> {
+    const marker = markerKey(payload.jobId, 'album');
+    if ((await redis.exists(marker)) === 1) return;
+    const media: Array<InputMediaPhoto | InputMediaDocument> = [];
+    for (const [i, o] of payload.outputs.entries()) {
+      const first = i === 0 ? { caption } : {};
+      if (payload.png === true) {
+        media.push({
+          type: 'document',
+          media: new InputFile(await bytesOf(o.blobKey), `image-${i + 1}.png`),
+          ...first,
+        });
+      } else {
+        media.push({ type: 'photo', media: await photoFile(o.blobKey, i), ...first });
+      }
+    }
+    await spend(chatId, isGroupChat(chatId), media.length);
+    await api.sendMediaGroup(chatId, media as InputMediaPhoto[], {
+      ...(replyTo === undefined
+        ? {}
+        : { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }),
+    });
+    await redis.set(marker, '1', 'EX', 86_400);
+  }
+
+  async function single(
+    payload: DeliveryPayload,
+    caption: string,
+  ): Promise<InputMediaPhoto | InputMediaDocument> {
+    const o = payload.outputs[0];
+    if (o === undefined) throw new PermanentDeliveryError('no output', { reason: 'bad_request' });
+    if (payload.png === true) {
+      return { type: 'document', media: new InputFile(await bytesOf(o.blobKey), 'image-1.png'), caption };
+    }
+    return { type: 'photo', media: await photoFile(o.blobKey, 0), caption };
+  }
+
+  const replyToOf = (payload: DeliveryPayload): number | undefined =>
+    payload.reply.replyToMessageId === undefined ? undefined : Number(payload.reply.replyToMessageId);
+
+  const deliver = async (payload: DeliveryPayload, ctx: DeliveryContext): Promise<void> => {
+    const rec = await statusOf(payload, ctx);
+    const lang = languageOf(rec.lang);
+    const { caption, failure } = await texts(payload, lang);
+    const chatId = rec.chatId;
+    const group = isGroupChat(chatId);
+    const about = { jobId: payload.jobId, chatId };
+    deps.endProgress(payload.jobId);
+    await status.markFinal(payload.jobId);
+    try {
+      if (payload.outcome !== 'done') {
+        await spend(chatId, group, 1);
+        await api.editMessageText(chatId, rec.messageId, cut(failure, MAX_TEXT_CHARS), {
+          reply_markup: NO_KEYBOARD,
+        });
+        return;
+      }
+      const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
+      if (payload.outputs.length === 1) {
+        const media = await single(payload, caption);
+        await spend(chatId, group, 1);
+        await api.editMessageMedia(chatId, rec.messageId, media, { reply_markup: keyboard });
+        return;
+      }
+      await postBatch(payload, chatId, caption, replyToOf(payload));
+      await spend(chatId, group, 1);
+      await api.editMessageText(chatId, rec.messageId, cut(caption, MAX_TEXT_CHARS), {
+        reply_markup: keyboard,
+      });
+    } catch (err) {
+      if (err instanceof PermanentDeliveryError || err instanceof RetryableDeliveryError) throw err;
+      if (classifyTelegramError(err).kind === 'not_modified') return;
+      const mapped = toDeliveryError(err, about);
+      log.warn({ ...about, err: String(err) }, 'telegram delivery failed');
+      throw mapped;
+    }
+  };
+
+  const fallback = async (
+    payload: DeliveryPayload,
+    _ctx: DeliveryContext,
+    refusal: PermanentDeliveryError,
+  ): Promise<void> => {
+    const rec = await status.get(payload.jobId);
+    const moved = refusal.data['newChatId'];
+    const chatId =
+      typeof moved === 'string' ? moved : await status.currentChat(rec?.chatId ?? payload.reply.chatId);
+    const lang = languageOf(rec?.lang ?? payload.reply.locale);
+    const { caption, failure } = await texts(payload, lang);
+    const group = isGroupChat(chatId);
+    const sameChat = chatId === payload.reply.chatId;
+    const replyTo = sameChat ? replyToOf(payload) : undefined;
+    const replyParams =
+      replyTo === undefined
+        ? {}
+        : { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } };
+    deps.endProgress(payload.jobId);
+    try {
+      let sent: Message | undefined;
+      if (payload.outcome !== 'done') {
+        await spend(chatId, group, 1);
+        sent = await api.sendMessage(chatId, cut(failure, MAX_TEXT_CHARS), replyParams);
+      } else {
+        const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
+        if (payload.outputs.length === 1) {
+          const media = await single(payload, caption);
+          await spend(chatId, group, 1);
+          sent =
+            media.type === 'document'
+              ? await api.sendDocument(chatId, media.media, {
+                  caption,
+                  reply_markup: keyboard,
+                  ...replyParams,
+                })
+              : await api.sendPhoto(chatId, media.media, { caption, reply_markup: keyboard, ...replyParams });
+        } else {
+          await postBatch(payload, chatId, caption, replyTo);
+          await spend(chatId, group, 1);
+          sent = await api.sendMessage(chatId, cut(caption, MAX_TEXT_CHARS), {
+            reply_markup: keyboard,
+            ...replyParams,
+          });
+        }
+      }
+      log.info({ jobId: payload.jobId, chatId, messageId: sent.message_id }, 'delivered as a new message');
+    } catch (err) {
+      if (err instanceof PermanentDeliveryError || err instanceof RetryableDeliveryError) throw err;
+      throw toDeliveryError(err, { jobId: payload.jobId, chatId, route: 'fallback' });
+    }
+  };
+
+  return { deliver, fallback };
+}
