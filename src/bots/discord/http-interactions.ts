@@ -1,0 +1,117 @@
+/**
+ * Discord's "Interactions Endpoint URL": every request is signed with the application's Ed25519 key
+ * (headers X-Signature-Ed25519 and X-Signature-Timestamp over timestamp + raw body); a missing or bad
+ * signature gets 401 and nothing else happens. The answer to the POST is the interaction's initial
+ * response (PONG, the defer), sent as soon as the handler gives it; the work goes on after it.
+ */
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow it. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+/** Interaction payloads are small; anything bigger is not from Discord. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export function ed25519PublicKey(hex: string): KeyObject {
+  const raw = Buffer.from(hex, 'hex');
+  if (raw.length !== 32) throw new RangeError('a Discord public key is 64 hex characters');
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+export function verifySignature(
+  key: KeyObject,
+  signatureHex: string | undefined,
+  timestamp: string | undefined,
+  body: Buffer,
+): boolean {
+  if (signatureHex === undefined || timestamp === undefined || !/^[0-9a-f]{128}$/i.test(signatureHex))
+    return false;
+  try {
+    return verify(
+      null,
+      Buffer.concat([Buffer.from(timestamp, 'utf8'), body]),
+      key,
+      Buffer.from(signatureHex, 'hex'),
+    );
+  } catch {
+    return false;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}
+
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * `(req, res)` for the product's HTTP server. `dispatch` receives the verified JSON and a `respond` that
+ * answers the POST (once); it resolves when the whole interaction is handled.
+ */
+export function createInteractionsHandler(deps: {
+  publicKey: string;
+  dispatch: (raw: unknown, respond: (body: unknown) => Promise<void>) => Promise<void>;
+  onError?: (err: unknown) => void;
+}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const key = ed25519PublicKey(deps.publicKey);
+  return async (req, res) => {
+    const body = await readBody(req);
+    if (body === undefined) {
+      send(res, 413, { error: 'body too large' });
+      return;
+    }
+    if (
+      !verifySignature(key, header(req, 'x-signature-ed25519'), header(req, 'x-signature-timestamp'), body)
+    ) {
+      send(res, 401, { error: 'invalid request signature' });
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(body.toString('utf8'));
+    } catch {
+      send(res, 400, { error: 'invalid json' });
+      return;
+    }
+    let answered = false;
+    let signal: () => void = () => undefined;
+    const responded = new Promise<void>((r) => (signal = r));
+    const respond = (payload: unknown): Promise<void> => {
+      if (answered) return Promise.reject(new Error('interaction already answered'));
+      answered = true;
+      send(res, 200, payload);
+      signal();
+      return Promise.resolve();
+    };
+    const work = deps.dispatch(raw, respond).catch((err: unknown) => {
+      deps.onError?.(err);
+    });
+    await Promise.race([responded, work]);
+    if (!answered) send(res, 500, { error: 'no response' });
+  };
+}

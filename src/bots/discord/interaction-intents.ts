@@ -1,0 +1,341 @@
+/**
+ * Raw interaction payloads (the same JSON from the gateway and the HTTP endpoint) → the core's Intents.
+ * Only the fields the bot reads are validated; Discord adds fields freely, so objects stay loose.
+ */
+import { z } from 'zod';
+import { decodeButton } from '../../core/buttons.js';
+import { IntentSchema, type Intent, type PhotoRef } from '../../core/intents.js';
+import type { Actor } from '../../quota/policy.js';
+import { COMMAND } from './commands.js';
+
+const RawUserSchema = z.looseObject({ id: z.string().min(1) });
+const RawAttachmentSchema = z.looseObject({
+  id: z.string(),
+  filename: z.string(),
+  size: z.number(),
+  url: z.string(),
+  content_type: z.string().optional(),
+  width: z.number().nullish(),
+  height: z.number().nullish(),
+});
+export type RawAttachment = z.infer<typeof RawAttachmentSchema>;
+const RawMessageSchema = z.looseObject({
+  id: z.string(),
+  channel_id: z.string().optional(),
+  author: RawUserSchema.optional(),
+  attachments: z.array(RawAttachmentSchema).optional(),
+  timestamp: z.string().optional(),
+});
+
+interface RawOption {
+  name: string;
+  type: number;
+  value?: string | number | boolean | undefined;
+  options?: RawOption[] | undefined;
+  focused?: boolean | undefined;
+}
+const RawOptionSchema: z.ZodType<RawOption> = z.lazy(() =>
+  z.looseObject({
+    name: z.string(),
+    type: z.number(),
+    value: z.union([z.string(), z.number(), z.boolean()]).optional(),
+    options: z.array(RawOptionSchema).optional(),
+    focused: z.boolean().optional(),
+  }),
+);
+
+export const RawInteractionSchema = z.looseObject({
+  id: z.string().min(1),
+  application_id: z.string().min(1),
+  type: z.number().int(),
+  token: z.string().min(1),
+  guild_id: z.string().optional(),
+  channel_id: z.string().optional(),
+  channel: z.looseObject({ id: z.string() }).optional(),
+  member: z
+    .looseObject({
+      user: RawUserSchema.optional(),
+      roles: z.array(z.string()).optional(),
+      permissions: z.string().optional(),
+    })
+    .optional(),
+  user: RawUserSchema.optional(),
+  locale: z.string().optional(),
+  attachment_size_limit: z.number().optional(),
+  message: RawMessageSchema.optional(),
+  data: z
+    .looseObject({
+      name: z.string().optional(),
+      type: z.number().optional(),
+      options: z.array(RawOptionSchema).optional(),
+      custom_id: z.string().optional(),
+      target_id: z.string().optional(),
+      resolved: z
+        .looseObject({
+          attachments: z.record(z.string(), RawAttachmentSchema).optional(),
+          messages: z.record(z.string(), RawMessageSchema).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+});
+export type RawInteraction = z.infer<typeof RawInteractionSchema>;
+
+export const INTERACTION_TYPE = { ping: 1, command: 2, component: 3, autocomplete: 4, modal: 5 } as const;
+const COMMAND_TYPE_MESSAGE = 3;
+
+// Permission bits (discord topics/permissions): Administrator implies every permission.
+const ADMINISTRATOR = 1n << 3n;
+const MANAGE_GUILD = 1n << 5n;
+
+export function userIdOf(raw: RawInteraction): string {
+  return raw.member?.user?.id ?? raw.user?.id ?? 'unknown';
+}
+
+/**
+ * The actor as Discord reports it in this very interaction: the member's permissions in the channel
+ * (Manage Server or Administrator) or one of the configured moderator roles. Operators are added by the
+ * core. Never cached: a member who lost the permission is refused on the next call.
+ */
+export function actorOf(raw: RawInteraction, moderatorRoleIds: readonly string[]): Actor {
+  const member = raw.member;
+  const roles = member?.roles ?? [];
+  let perms = 0n;
+  try {
+    perms = BigInt(member?.permissions ?? '0');
+  } catch {
+    perms = 0n;
+  }
+  const isModerator =
+    raw.guild_id !== undefined &&
+    member !== undefined &&
+    ((perms & (MANAGE_GUILD | ADMINISTRATOR)) !== 0n || roles.some((r) => moderatorRoleIds.includes(r)));
+  return {
+    platform: 'discord',
+    scopeId: raw.guild_id ?? 'dm',
+    userId: userIdOf(raw),
+    roles,
+    isModerator,
+  };
+}
+
+function flatten(options: readonly RawOption[] | undefined): {
+  sub?: string;
+  values: Map<string, RawOption>;
+} {
+  const values = new Map<string, RawOption>();
+  let sub: string | undefined;
+  for (const o of options ?? []) {
+    // 1 = subcommand, 2 = subcommand group
+    if (o.type === 1 || o.type === 2) {
+      sub = o.type === 1 ? o.name : sub;
+      const inner = flatten(o.options);
+      sub = inner.sub ?? sub;
+      for (const [k, v] of inner.values) values.set(k, v);
+    } else {
+      values.set(o.name, o);
+    }
+  }
+  return sub === undefined ? { values } : { sub, values };
+}
+
+/** The option being typed in an autocomplete interaction. */
+export function focusedOption(raw: RawInteraction): { name: string; value: string } | undefined {
+  for (const o of flatten(raw.data?.options).values.values()) {
+    if (o.focused === true) return { name: o.name, value: typeof o.value === 'string' ? o.value : '' };
+  }
+  return undefined;
+}
+
+function photoOf(a: RawAttachment, ownerId: string | undefined): PhotoRef {
+  return {
+    ref: a.url,
+    declaredBytes: a.size,
+    ...(a.content_type === undefined ? {} : { declaredMime: a.content_type }),
+    fileName: a.filename,
+    ...(ownerId === undefined ? {} : { ownerId }),
+  };
+}
+
+export type IntentResult =
+  | { ok: true; intent: Intent }
+  | { ok: false; reason: 'unknown' }
+  | { ok: false; reason: 'invalid'; message: string };
+
+const list = (s: string | undefined): string[] | undefined =>
+  s === undefined
+    ? undefined
+    : s
+        .split(',')
+        .map((w) => w.trim())
+        .filter((w) => w !== '');
+
+/** A slash or context-menu command → Intent. `defaultPortraitPrompt` is the core's text for the menu. */
+export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string): IntentResult {
+  const data = raw.data;
+  const name = data?.name;
+  const { sub, values } = flatten(data?.options);
+  const str = (k: string): string | undefined => {
+    const v = values.get(k)?.value;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const num = (k: string): number | undefined => {
+    const v = values.get(k)?.value;
+    return typeof v === 'number' ? v : undefined;
+  };
+  const bool = (k: string): boolean | undefined => {
+    const v = values.get(k)?.value;
+    return typeof v === 'boolean' ? v : undefined;
+  };
+  const defined = <T extends Record<string, unknown>>(o: T): T =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  const userId = userIdOf(raw);
+
+  let candidate: unknown;
+  if (data?.type === COMMAND_TYPE_MESSAGE && name === COMMAND.portraitFromMessage) {
+    const target = data.target_id === undefined ? undefined : data.resolved?.messages?.[data.target_id];
+    const attachments = target?.attachments ?? [];
+    const image = attachments.find((a) => a.content_type?.startsWith('image/') === true) ?? attachments[0];
+    candidate = {
+      kind: 'portrait',
+      prompt: defaultPortraitPrompt,
+      options: {},
+      ...(image === undefined
+        ? {}
+        : {
+            photo: {
+              ...photoOf(image, target?.author?.id),
+              ...(attachments.length > 1 ? { more: true } : {}),
+            },
+          }),
+    };
+  } else {
+    const generation = defined({
+      negative: str('negative'),
+      aspect: str('aspect'),
+      style: str('style'),
+      seed: num('seed'),
+      steps: num('steps'),
+      count: num('count'),
+      png: bool('png'),
+    });
+    switch (name) {
+      case COMMAND.imagine:
+        candidate = { kind: 'imagine', prompt: str('prompt') ?? '', options: generation };
+        break;
+      case COMMAND.portrait: {
+        const id = str('photo');
+        const a = id === undefined ? undefined : data?.resolved?.attachments?.[id];
+        candidate = defined({
+          kind: 'portrait',
+          prompt: str('prompt') ?? '',
+          options: generation,
+          strength: num('strength'),
+          photo: a === undefined ? undefined : photoOf(a, userId),
+        });
+        break;
+      }
+      case COMMAND.settings: {
+        const change = defined({
+          style: str('style'),
+          aspect: str('aspect'),
+          negative: str('negative'),
+          language: str('language'),
+          previews: bool('previews'),
+          reset: bool('reset'),
+        });
+        candidate = Object.keys(change).length === 0 ? { kind: 'settings' } : { kind: 'settings', change };
+        break;
+      }
+      case COMMAND.forget:
+      case COMMAND.quota:
+      case COMMAND.styles:
+      case COMMAND.help:
+      case COMMAND.stats:
+        candidate = { kind: name };
+        break;
+      case COMMAND.cancel:
+        candidate = { kind: 'cancel', result: {} };
+        break;
+      case COMMAND.limits:
+        candidate = { kind: 'limits', limits: limitsOp(sub, str, num, bool, defined) };
+        break;
+      default:
+        return { ok: false, reason: 'unknown' };
+    }
+  }
+  const parsed = IntentSchema.safeParse(candidate);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      reason: 'invalid',
+      message: issue === undefined ? 'invalid options' : `${issue.path.join('.')}: ${issue.message}`,
+    };
+  }
+  return { ok: true, intent: parsed.data };
+}
+
+function limitsOp(
+  sub: string | undefined,
+  str: (k: string) => string | undefined,
+  num: (k: string) => number | undefined,
+  bool: (k: string) => boolean | undefined,
+  defined: <T extends Record<string, unknown>>(o: T) => T,
+): unknown {
+  const limits = defined({
+    dailyImages: num('daily'),
+    maxActive: num('active'),
+    burstPerMinute: num('burst'),
+    priority: num('priority'),
+  });
+  const target = str('user');
+  switch (sub) {
+    case 'show':
+    case 'reset':
+    case 'unban':
+      return { op: sub, target };
+    case 'set':
+      return defined({ op: 'set', target, limits, clear: bool('clear') });
+    case 'grant':
+      return { op: 'grant', target, amount: num('amount') };
+    case 'ban': {
+      const minutes = num('minutes');
+      return defined({
+        op: 'ban',
+        target,
+        durationSeconds: minutes === undefined ? undefined : minutes * 60,
+        reason: str('reason') ?? '',
+      });
+    }
+    case 'default':
+      return defined({ op: 'default', limits, clear: bool('clear') });
+    case 'role':
+      return defined({ op: 'role', role: str('role'), limits, clear: bool('clear') });
+    case 'settings': {
+      const change = defined({
+        blockAdd: list(str('block_add')),
+        blockRemove: list(str('block_remove')),
+        allowedStyles: list(str('styles')),
+        defaultStyle: str('default_style'),
+        previews: bool('previews'),
+        portraitsFromOthersPhotos: bool('others_photos'),
+      });
+      return Object.keys(change).length === 0 ? { op: 'settings' } : { op: 'settings', change };
+    }
+    case 'top':
+    case 'audit':
+      return defined({ op: sub, count: num('count') });
+    default:
+      return { op: sub };
+  }
+}
+
+/** A button click → Intent, or undefined for a custom_id this bot did not make (old, forged). */
+export function buttonIntent(raw: RawInteraction): Intent | undefined {
+  const id = raw.data?.custom_id;
+  const b = id === undefined ? undefined : decodeButton(id);
+  if (b === undefined) return undefined;
+  const result = b.index === undefined ? { jobKey: b.jobKey } : { jobKey: b.jobKey, index: b.index };
+  return { kind: b.action, result };
+}
