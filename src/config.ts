@@ -119,8 +119,19 @@ export const EnvSchema = z.object({
   REDIS_SENTINEL_NAME: z.string().default(''),
   REDIS_CLUSTER_NODES: z.string().default(''),
   TELEGRAM_BOT_TOKEN: z.string().default(''),
+  TELEGRAM_API_ROOT: z.url().default('https://api.telegram.org'),
+  TELEGRAM_WEBHOOK_URL: z.string().default(''),
+  TELEGRAM_WEBHOOK_SECRET: z.string().default(''),
   DISCORD_TOKEN: z.string().default(''),
   DISCORD_APPLICATION_ID: z.string().default(''),
+  DISCORD_PUBLIC_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64})?$/, 'the application public key: 64 hex characters')
+    .default(''),
+  DISCORD_TRANSPORT: z.enum(['gateway', 'http']).default('gateway'),
+  DISCORD_API_URL: z.string().default(''),
+  DISCORD_MODERATOR_ROLE_IDS: z.string().default(''),
+  DISCORD_GUILD_ID: z.string().default(''),
   SIMULATOR_STEP_MS: int(0, 10_000).default(50),
   MAX_WAITING_JOBS: int(1, 10_000_000).default(1000),
   JOB_RECORD_TTL: int(60, 365 * 86_400).default(7 * 86_400),
@@ -160,6 +171,13 @@ export interface Config {
     telegram: string | undefined;
     discord: string | undefined;
     discordApplicationId: string | undefined;
+  };
+  telegram: { apiRoot: string; webhookUrl: string | undefined; webhookSecret: string | undefined };
+  discord: {
+    transport: 'gateway' | 'http';
+    publicKey: string | undefined;
+    apiUrl: string | undefined;
+    moderatorRoleIds: string[];
   };
   simulatorStepMs: number;
   pipeline: {
@@ -264,6 +282,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       message: 'required with REDIS_SENTINELS (the monitored master name)',
     });
   }
+  if ((env['TELEGRAM_WEBHOOK_URL'] ?? '') !== '' && (env['TELEGRAM_WEBHOOK_SECRET'] ?? '').length < 16) {
+    issues.push({
+      key: 'TELEGRAM_WEBHOOK_SECRET',
+      message: 'required with TELEGRAM_WEBHOOK_URL: at least 16 characters (A-Z, a-z, 0-9, _ and -)',
+    });
+  }
+  if ((env['DISCORD_TRANSPORT'] ?? '') === 'http' && (env['DISCORD_PUBLIC_KEY'] ?? '') === '') {
+    issues.push({
+      key: 'DISCORD_PUBLIC_KEY',
+      message: 'required with DISCORD_TRANSPORT=http (from the Developer Portal)',
+    });
+  }
   if (sentinels.ok && clusterNodes.ok && sentinels.value.length > 0 && clusterNodes.value.length > 0) {
     issues.push({
       key: 'REDIS_CLUSTER_NODES',
@@ -321,6 +351,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       telegram: opt(e.TELEGRAM_BOT_TOKEN),
       discord: opt(e.DISCORD_TOKEN),
       discordApplicationId: opt(e.DISCORD_APPLICATION_ID),
+    },
+    telegram: {
+      apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
+      webhookUrl: opt(e.TELEGRAM_WEBHOOK_URL),
+      webhookSecret: opt(e.TELEGRAM_WEBHOOK_SECRET),
+    },
+    discord: {
+      transport: e.DISCORD_TRANSPORT,
+      publicKey: opt(e.DISCORD_PUBLIC_KEY),
+      apiUrl: opt(e.DISCORD_API_URL),
+      moderatorRoleIds: e.DISCORD_MODERATOR_ROLE_IDS.split(/[\s,]+/).filter((x) => x !== ''),
     },
     simulatorStepMs: e.SIMULATOR_STEP_MS,
     pipeline: {

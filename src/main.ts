@@ -15,7 +15,7 @@ import { pino, type Logger } from 'pino';
 import { createConsoleBot, type ConsoleBot } from './bots/console/console-bot.js';
 import { ConfigError, loadConfig, readEnvFile, type BackendEntry, type Config } from './config.js';
 import { createChatCore } from './core/chat-core.js';
-import { createProgressRelay, type ProgressRelay } from './core/progress-relay.js';
+import { createProgressRelay, type ProgressRelay, type ProgressSink } from './core/progress-relay.js';
 import { createUserSettingsStore } from './core/user-settings.js';
 import { createBackendSlots } from './generation/backend-slots.js';
 import { createBackendPool, type BackendPool } from './generation/backends/backend-pool.js';
@@ -27,7 +27,7 @@ import { createImageTools } from './generation/images.js';
 import {
   createDeliveryQueues,
   createDeliveryWorker,
-  type DeliveryWorker,
+  type Deliverer,
 } from './generation/pipeline/delivery.js';
 import { createEtaModel, createGenerateQueue } from './generation/pipeline/generate-queue.js';
 import { createGenerationWorker, type GenerationWorker } from './generation/pipeline/generation-worker.js';
@@ -35,7 +35,9 @@ import { createJobControl } from './generation/pipeline/job-control.js';
 import { createJobRecords } from './generation/pipeline/job-records.js';
 import { createRunReport } from './generation/run-report.js';
 import { createWorkflowCatalog } from './generation/workflows/index.js';
-import { createHttpServer, type HttpServer } from './observability/http-server.js';
+import { createHttpServer, type Handler, type HttpServer } from './observability/http-server.js';
+import { createTelegramBot } from './bots/telegram/telegram-bot.js';
+import { createDiscordBot } from './bots/discord/discord-bot.js';
 import { createModeration } from './quota/moderation.js';
 import { createRedisQuota } from './quota/redis-quota.js';
 import { checkRedis, createRedisConnection } from './redis-connection.js';
@@ -172,11 +174,6 @@ export async function main(): Promise<number> {
       throw new StartupError(
         'A chat token is set but COMFYUI_URLS is empty. Refusing to serve simulator pictures to real users: set COMFYUI_URLS to your ComfyUI server(s), or SIMULATE=1 to use the simulator on purpose.',
         2,
-      );
-    }
-    if (hasChatToken) {
-      log.warn(
-        'TELEGRAM_BOT_TOKEN / DISCORD_TOKEN are set, but the Telegram and Discord adapters are not built yet: only the console chat runs',
       );
     }
 
@@ -351,7 +348,8 @@ export async function main(): Promise<number> {
     // ---- bots ----
     let consoleBot: ConsoleBot | undefined;
     let relay: ProgressRelay | undefined;
-    let deliveryWorker: DeliveryWorker | undefined;
+    const bots: string[] = [];
+    const httpRoutes: Array<[string, string, Handler]> = [];
     if (runBots) {
       const core = createChatCore({
         redis,
@@ -372,49 +370,121 @@ export async function main(): Promise<number> {
         healthyCapacity: () => pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0),
         jobRecordTtlSeconds: config.pipeline.jobRecordTtlSeconds,
       });
-      consoleBot = createConsoleBot({
-        core,
-        input: process.stdin,
-        output: process.stdout,
-        blobs,
-        outputDir: resolve(cwd, config.outputDir),
-        cwd,
-        onQueued: (jobId) => {
-          relay?.track(jobId);
-        },
-      });
-      deliveryWorker = createDeliveryWorker({
-        connection: workerRedis,
-        prefix,
-        platform: 'console',
-        deliverer: consoleBot.deliverer,
-        blobs,
-        maxAttempts: config.pipeline.deliveryMaxAttempts,
-        concurrency: 4,
-        outputGraceSeconds: config.pipeline.outputKeepSeconds,
-        logger: log,
-      });
-      relay = createProgressRelay({
-        connection: workerRedis,
-        prefix,
-        platform: 'console',
-        owner: `${process.pid}-${randomBytes(4).toString('hex')}`,
-        sink: consoleBot.sink,
-        positionOf: (jobId) => queue.position(jobId),
-        etaSeconds: (position, style) =>
-          eta.etaSeconds(
-            position,
-            style,
-            pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0),
-          ),
-        onError: (err) => {
-          log.warn({ err: String(err) }, 'progress relay');
-        },
-      });
-      const d = deliveryWorker;
-      const r = relay;
-      closers.push({ name: 'progress relay', close: () => r.close() });
-      closers.push({ name: 'delivery worker', close: () => d.close() });
+      const capacity = (): number =>
+        pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0);
+      /** The durable delivery worker and the progress relay of one platform, in this process. */
+      const servePlatform = (
+        platform: 'console' | 'telegram' | 'discord',
+        deliverer: Deliverer,
+        sink: ProgressSink,
+      ): ProgressRelay => {
+        const delivery = createDeliveryWorker({
+          connection: workerRedis,
+          prefix,
+          platform,
+          deliverer,
+          blobs,
+          maxAttempts: config.pipeline.deliveryMaxAttempts,
+          concurrency: platform === 'console' ? 4 : 8,
+          outputGraceSeconds: config.pipeline.outputKeepSeconds,
+          logger: log,
+        });
+        const platformRelay = createProgressRelay({
+          connection: workerRedis,
+          prefix,
+          platform,
+          owner: `${process.pid}-${randomBytes(4).toString('hex')}`,
+          sink,
+          positionOf: (jobId) => queue.position(jobId),
+          etaSeconds: (position, style) => eta.etaSeconds(position, style, capacity()),
+          onError: (err) => {
+            log.warn({ err: String(err), platform }, 'progress relay');
+          },
+        });
+        closers.push({ name: `${platform} progress relay`, close: () => platformRelay.close() });
+        closers.push({ name: `${platform} delivery worker`, close: () => delivery.close() });
+        bots.push(platform);
+        return platformRelay;
+      };
+
+      if (!hasChatToken) {
+        // With no chat platform configured, this terminal is the chat.
+        consoleBot = createConsoleBot({
+          core,
+          input: process.stdin,
+          output: process.stdout,
+          blobs,
+          outputDir: resolve(cwd, config.outputDir),
+          cwd,
+          onQueued: (jobId) => {
+            relay?.track(jobId);
+          },
+        });
+        relay = servePlatform('console', consoleBot.deliverer, consoleBot.sink);
+      }
+
+      const telegramToken = config.tokens.telegram;
+      if (telegramToken !== undefined) {
+        const tg = createTelegramBot({
+          token: telegramToken,
+          core,
+          blobs,
+          images,
+          records,
+          redis,
+          prefix,
+          apiRoot: config.telegram.apiRoot,
+          logger: log,
+        });
+        servePlatform('telegram', tg.deliverer, tg.sink);
+        await tg.registerCommands().catch((err: unknown) => {
+          log.warn({ err: String(err) }, 'telegram: setMyCommands failed (the command menu may be stale)');
+        });
+        const { webhookUrl, webhookSecret } = config.telegram;
+        if (webhookUrl !== undefined && webhookSecret !== undefined) {
+          httpRoutes.push(['POST', '/telegram/webhook', tg.webhookHandler(webhookSecret)]);
+          await tg.bot.api.setWebhook(webhookUrl, { secret_token: webhookSecret });
+          log.info('telegram: webhook mode');
+        } else {
+          void tg.start().catch((err: unknown) => {
+            log.error({ err: String(err) }, 'telegram: polling stopped');
+          });
+          log.info('telegram: long polling');
+        }
+        closers.push({ name: 'telegram bot', close: () => tg.stop() });
+      }
+
+      const discordToken = config.tokens.discord;
+      if (discordToken !== undefined) {
+        const discordRef: { relay?: ProgressRelay } = {};
+        const dc = createDiscordBot({
+          core,
+          token: discordToken,
+          ...(config.discord.apiUrl === undefined ? {} : { apiUrl: config.discord.apiUrl }),
+          transport: config.discord.transport,
+          ...(config.discord.publicKey === undefined ? {} : { publicKey: config.discord.publicKey }),
+          moderatorRoleIds: config.discord.moderatorRoleIds,
+          runnableStyles: () => pool?.runnableStyles(),
+          publicStyles: () => catalog.publicStyles().map((st) => st.name),
+          blobs,
+          images,
+          logger: log,
+          jobOf: async (id) => {
+            const r = await records.get(id);
+            return r === undefined
+              ? undefined
+              : { prompt: r.data.request.prompt, userId: r.data.actor.userId };
+          },
+          onJobQueued: (id) => {
+            discordRef.relay?.track(id);
+          },
+        });
+        discordRef.relay = servePlatform('discord', dc.deliverer, dc.sink);
+        if (dc.httpHandler !== undefined) httpRoutes.push(['POST', '/discord/interactions', dc.httpHandler]);
+        await dc.start();
+        log.info({ transport: config.discord.transport }, 'discord: started');
+        closers.push({ name: 'discord bot', close: () => dc.close() });
+      }
     }
 
     // ---- HTTP ----
@@ -436,11 +506,12 @@ export async function main(): Promise<number> {
               detail: { styles: s.styles, reason: s.drainedReason },
             };
           }
-          if (runBots) checks['bot:console'] = { ok: true };
+          for (const b of bots) checks[`bot:${b}`] = { ok: true };
           const backendsOk = pool === undefined || pool.status().some((s) => s.healthy);
           return { ok: checks['redis'].ok && backendsOk, checks };
         },
       });
+      for (const [method, path, handler] of httpRoutes) http.route(method, path, handler);
       try {
         const { port } = await http.listen();
         log.info({ port }, 'http server listening (/healthz)');
