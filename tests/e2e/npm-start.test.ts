@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { startFakeTelegram } from '../helpers/fake-telegram.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 let child: ChildProcessWithoutNullStreams | undefined;
@@ -80,4 +81,46 @@ describe('npm start, as a newcomer runs it', () => {
     expect(code).toBe(2);
     expect(err).toMatch(/COMFYUI_URLS is empty.*SIMULATE=1/s);
   });
+});
+
+describe('npm start with a Telegram token', () => {
+  it(
+    'serves /imagine from a Telegram chat end to end through the real entry point',
+    { timeout: 90_000 },
+    async () => {
+      const tg = await startFakeTelegram();
+      try {
+        dir = await mkdtemp(join(tmpdir(), 'telegram-'));
+        const env: Record<string, string> = {
+          PATH: process.env['PATH'] ?? '',
+          HOME: process.env['HOME'] ?? dir,
+          REDIS_URL: inject('redisUrl'),
+          REDIS_PREFIX: `e2e-tg-${process.pid}`,
+          TELEGRAM_BOT_TOKEN: tg.token,
+          TELEGRAM_API_ROOT: tg.apiRoot,
+          SIMULATE: '1',
+          SIMULATOR_STEP_MS: '5',
+          HTTP_PORT: '0',
+        };
+        child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/main.ts')], { cwd: dir, env });
+        let err = '';
+        child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+        const exited = new Promise<number | null>((r) => child?.once('exit', (code) => r(code)));
+        // getUpdates is a long poll the fake records only when it returns: the bot is up once getMe was answered.
+        await tg.waitFor(() => (tg.callsTo('getMe').length > 0 ? true : undefined), 'getMe', 30_000);
+        tg.userSends({ chatId: 501, userId: 501, text: '/imagine a red fox --steps 4' });
+        const media = await tg.waitFor(
+          () => tg.callsTo('editMessageMedia').find((c) => c.ok),
+          `the result in place of the status message; stderr:\n${err}`,
+          30_000,
+        );
+        expect(media).toBeDefined();
+        expect(tg.botMessages(501)).toHaveLength(1);
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+      } finally {
+        await tg.close();
+      }
+    },
+  );
 });
