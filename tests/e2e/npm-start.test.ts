@@ -105,7 +105,11 @@ describe('npm start with a Telegram token', () => {
         child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/main.ts')], { cwd: dir, env });
         let err = '';
         child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-        const exited = new Promise<number | null>((r) => child?.once('exit', (code) => r(code)));
+        const exited = new Promise<number | null>((r) =>
+          child?.once('exit', (code) => {
+            r(code);
+          }),
+        );
         // getUpdates is a long poll the fake records only when it returns: the bot is up once getMe was answered.
         await tg.waitFor(() => (tg.callsTo('getMe').length > 0 ? true : undefined), 'getMe', 30_000);
         tg.userSends({ chatId: 501, userId: 501, text: '/imagine a red fox --steps 4' });
