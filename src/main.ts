@@ -36,6 +36,7 @@ import { createJobRecords } from './generation/pipeline/job-records.js';
 import { createRunReport } from './generation/run-report.js';
 import { createWorkflowCatalog } from './generation/workflows/index.js';
 import { createHttpServer, type Handler, type HttpServer } from './observability/http-server.js';
+import { redactingStream } from './observability/redact.js';
 import { createTelegramBot } from './bots/telegram/telegram-bot.js';
 import { createDiscordBot } from './bots/discord/discord-bot.js';
 import { createModeration } from './quota/moderation.js';
@@ -164,7 +165,17 @@ export async function main(): Promise<number> {
     throw err;
   }
   // Logs go to stderr: stdout is the console chat.
-  const log = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination(2));
+  // Logs go to stderr: stdout is the console chat. Secrets are cut from every line before it is written,
+  // whatever field carries them (Telegram file URLs embed the bot token, errors may echo headers).
+  const log = pino(
+    { level: config.logLevel, base: { pid: process.pid } },
+    redactingStream(process.stderr, [
+      config.tokens.telegram,
+      config.tokens.discord,
+      config.http.adminToken,
+      config.telegram.webhookSecret,
+    ]),
+  );
   const say = (s: string): void => void process.stdout.write(`${s}\n`);
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
 
@@ -562,7 +573,6 @@ export async function main(): Promise<number> {
         log.warn({ part: c.name, err: String(err) }, 'close failed');
       });
     }
-    log.flush();
   }
 }
 
