@@ -164,7 +164,6 @@ export async function main(): Promise<number> {
     }
     throw err;
   }
-  // Logs go to stderr: stdout is the console chat.
   // Logs go to stderr: stdout is the console chat. Secrets are cut from every line before it is written,
   // whatever field carries them (Telegram file URLs embed the bot token, errors may echo headers).
   const log = pino(
@@ -184,6 +183,16 @@ export async function main(): Promise<number> {
     if (hasChatToken && config.backends.length === 0 && !config.simulate) {
       throw new StartupError(
         'A chat token is set but COMFYUI_URLS is empty. Refusing to serve simulator pictures to real users: set COMFYUI_URLS to your ComfyUI server(s), or SIMULATE=1 to use the simulator on purpose.',
+        2,
+      );
+    }
+
+    const needsHttp =
+      (config.tokens.telegram !== undefined && config.telegram.webhookUrl !== undefined) ||
+      (config.tokens.discord !== undefined && config.discord.transport === 'http');
+    if (needsHttp && config.http.port === 0) {
+      throw new StartupError(
+        'The Telegram webhook and the Discord HTTP transport are served by our HTTP server: set HTTP_PORT (and expose it over HTTPS).',
         2,
       );
     }
