@@ -37,6 +37,7 @@ import { createRunReport } from './generation/run-report.js';
 import { createWorkflowCatalog } from './generation/workflows/index.js';
 import { createHttpServer, type Handler, type HttpServer } from './observability/http-server.js';
 import { redactingStream } from './observability/redact.js';
+import { createMetrics } from './observability/metrics.js';
 import { createTelegramBot } from './bots/telegram/telegram-bot.js';
 import { createDiscordBot } from './bots/discord/discord-bot.js';
 import { createModeration } from './quota/moderation.js';
@@ -287,10 +288,19 @@ export async function main(): Promise<number> {
       );
     }
     const runWorker = config.role === 'all' || config.role === 'worker';
+    const slots = createBackendSlots({ redis, prefix });
     const runBots = config.role === 'all' || config.role === 'bots';
 
     let pool: BackendPool | undefined;
     let worker: GenerationWorker | undefined;
+    // Gauges read the pool lazily, so it may be created after the metrics.
+    const poolRef: { current?: BackendPool } = {};
+    const metrics = createMetrics({
+      queue,
+      slots,
+      redis,
+      pool: { status: () => poolRef.current?.status() ?? [] },
+    });
     if (runWorker) {
       const backends = backendEntries.map((b) =>
         createComfyBackend({
@@ -306,7 +316,7 @@ export async function main(): Promise<number> {
       );
       pool = createBackendPool({
         backends,
-        slots: createBackendSlots({ redis, prefix }),
+        slots,
         redis,
         prefix,
         catalog,
@@ -314,6 +324,7 @@ export async function main(): Promise<number> {
         logger: log,
       });
       await pool.start();
+      poolRef.current = pool;
       for (const s of pool.status()) {
         if (!s.healthy) log.warn({ backend: s.name, reason: s.drainedReason }, 'backend not usable at start');
         else log.info({ backend: s.name, styles: s.styles }, 'backend ready');
@@ -340,6 +351,7 @@ export async function main(): Promise<number> {
       });
       const w = worker;
       closers.push({ name: 'backend pool', close: () => p.close() });
+      metrics.observeWorker(worker);
       closers.push({
         name: 'generation worker',
         close: async () => {
@@ -389,6 +401,9 @@ export async function main(): Promise<number> {
         runnableStyles: () => pool?.runnableStyles(),
         healthyCapacity: () => pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0),
         jobRecordTtlSeconds: config.pipeline.jobRecordTtlSeconds,
+        onRefusal: (code) => {
+          metrics.refusal(code);
+        },
       });
       const capacity = (): number =>
         pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0);
@@ -532,6 +547,11 @@ export async function main(): Promise<number> {
         },
       });
       for (const [method, path, handler] of httpRoutes) http.route(method, path, handler);
+      http.route('GET', '/metrics', async (_req, res) => {
+        const body = await metrics.text();
+        res.writeHead(200, { 'content-type': metrics.contentType });
+        res.end(body);
+      });
       try {
         const { port } = await http.listen();
         log.info({ port }, 'http server listening (/healthz)');

@@ -76,6 +76,8 @@ export interface ChatCoreDeps {
   readonly jobRecordTtlSeconds: number;
   readonly now?: () => number;
   readonly randomSeed?: () => number;
+  /** Told the code of every refusal (for metrics). */
+  readonly onRefusal?: (code: string) => void;
 }
 
 export interface ChatCore {
@@ -106,10 +108,11 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     key: MessageKey,
     params?: Params,
     extra: Partial<CoreReply> = {},
-  ): CoreReply => ({
-    text: t(lang, key, params),
-    ...extra,
-  });
+  ): CoreReply => {
+    if (key.startsWith('refuse.') || key.startsWith('error.'))
+      deps.onRefusal?.(key.slice(key.indexOf('.') + 1));
+    return { text: t(lang, key, params), ...extra };
+  };
   const isMod = (a: Actor): boolean => a.isModerator === true || isOperator(deps.quotaConfig, a);
 
   async function languageFor(actor: Actor, locale?: string): Promise<Language> {

@@ -52,6 +52,8 @@ export interface GenerateResult {
   outputs: DeliveryOutput[];
   backend: string;
   adopted: boolean;
+  /** A model was loaded for this run (absent when an earlier attempt already finished the work). */
+  coldStart?: boolean;
 }
 
 export interface GenerationWorkerDeps {
@@ -461,7 +463,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       ),
     ]);
     const value = await end(job, data, { outcome: 'done', outputs, backend: backend.name, timing });
-    return { ...value, adopted: out.adopted };
+    return { ...value, adopted: out.adopted, coldStart: timing.coldStart };
   }
 
   const worker = new Worker<GenerateJobData, GenerateResult>(queueName, processor, {
