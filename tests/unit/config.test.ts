@@ -48,3 +48,15 @@ describe('loadConfig', () => {
     expect([...documented].filter((k) => k && !envKeys().includes(k))).toEqual([]);
   });
 });
+
+describe('README configuration reference', () => {
+  it('names every key of the schema', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Configuration'),
+      readme.indexOf('## Workflows and styles'),
+    );
+    const missing = envKeys().filter((k) => !section.includes(`| \`${k}\` |`));
+    expect(missing).toEqual([]);
+  });
+});
