@@ -287,6 +287,7 @@ export async function main(): Promise<number> {
         `No COMFYUI_URLS configured: using the built-in ComfyUI simulator at ${sim.url} (synthetic images, no GPU). Set COMFYUI_URLS to use your GPU servers.`,
       );
     }
+    const configuredCapacity = backendEntries.reduce((n, b) => n + b.capacity, 0);
     const runWorker = config.role === 'all' || config.role === 'worker';
     const slots = createBackendSlots({ redis, prefix });
     const runBots = config.role === 'all' || config.role === 'bots';
@@ -342,7 +343,7 @@ export async function main(): Promise<number> {
         report,
         eta,
         records,
-        concurrency: config.pipeline.workerConcurrency || backendEntries.reduce((n, b) => n + b.capacity, 0),
+        concurrency: config.pipeline.workerConcurrency || configuredCapacity,
         lockDurationMs: config.pipeline.lockDurationMs,
         stalledIntervalMs: config.pipeline.stalledIntervalMs,
         queuedTimeoutSeconds: config.pipeline.queuedTimeoutSeconds,
@@ -383,6 +384,7 @@ export async function main(): Promise<number> {
     const bots: string[] = [];
     const httpRoutes: Array<[string, string, Handler]> = [];
     if (runBots) {
+      const capacity = (): number => pool?.healthyCapacity() ?? configuredCapacity;
       const core = createChatCore({
         redis,
         prefix,
@@ -399,14 +401,12 @@ export async function main(): Promise<number> {
         report,
         eta,
         runnableStyles: () => pool?.runnableStyles(),
-        healthyCapacity: () => pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0),
+        healthyCapacity: capacity,
         jobRecordTtlSeconds: config.pipeline.jobRecordTtlSeconds,
         onRefusal: (code) => {
           metrics.refusal(code);
         },
       });
-      const capacity = (): number =>
-        pool?.healthyCapacity() ?? backendEntries.reduce((n, b) => n + b.capacity, 0);
       /** The durable delivery worker and the progress relay of one platform, in this process. */
       const servePlatform = (
         platform: 'console' | 'telegram' | 'discord',

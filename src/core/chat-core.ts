@@ -11,7 +11,13 @@ import type { BlobStore } from '../generation/blob-store.js';
 import type { ImageTools } from '../generation/images.js';
 import type { EtaModel, GenerateQueue } from '../generation/pipeline/generate-queue.js';
 import type { JobControl } from '../generation/pipeline/job-control.js';
-import type { GenerateJobData, JobKind, ReplyHandle } from '../generation/pipeline/job-data.js';
+import {
+  paramsOfRequest,
+  requestOfJob,
+  type GenerateJobData,
+  type JobKind,
+  type ReplyHandle,
+} from '../generation/pipeline/job-data.js';
 import type { JobRecords } from '../generation/pipeline/job-records.js';
 import { formatReport, type RunReport } from '../generation/run-report.js';
 import {
@@ -275,17 +281,6 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         blobs = { source: sub.sourceKey };
       }
       const p = gen.params;
-      const params: Record<string, number | string> = {};
-      const copy = (k: string, v: number | string | undefined): void => {
-        if (v !== undefined) params[k] = v;
-      };
-      copy('steps', request.steps);
-      copy('cfg', request.cfg);
-      copy('aspect', request.aspect);
-      copy('width', request.width);
-      copy('height', request.height);
-      copy('denoise', request.denoise);
-      copy('strength', request.strength);
       const data: GenerateJobData = {
         eventId: ctx.eventId,
         jobKind: sub.kind,
@@ -294,7 +289,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           prompt: request.prompt,
           ...(request.workflow === undefined ? {} : { workflow: request.workflow }),
           ...(request.negative === undefined ? {} : { negative: request.negative }),
-          params,
+          params: paramsOfRequest(request),
           seed: p.seed ?? 0,
           count: p.batch,
         },
@@ -399,22 +394,14 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     const found = await findJob(ctx, lang, ref);
     if (!found.ok) return found.reply;
     const d = found.data;
-    const num = (k: string): number | undefined =>
-      typeof d.request.params[k] === 'number' ? d.request.params[k] : undefined;
-    const str = (k: string): string | undefined =>
-      typeof d.request.params[k] === 'string' ? d.request.params[k] : undefined;
-    const base: GenerationRequest = { prompt: d.request.prompt, style: d.request.style };
-    if (d.request.negative !== undefined) base.negative = d.request.negative;
-    const aspect = str('aspect');
-    if (aspect !== undefined) base.aspect = aspect;
-    const steps = num('steps');
-    if (steps !== undefined) base.steps = steps;
+    // Reroll repeats every setting of the job but the seed.
+    const base = requestOfJob(d.request);
     if (kind === 'reroll') {
       // A portrait, variation or upscale rerolls from the same photo or image.
       const photoKey = d.blobs.reference ?? d.blobs.source;
       return submit(ctx, lang, {
         kind: d.jobKind === 'imagine' || d.jobKind === 'reroll' ? 'reroll' : d.jobKind,
-        request: { ...base, count: d.request.count, seed: newSeed() },
+        request: { ...base, seed: newSeed() },
         ...(photoKey === undefined ? {} : { sourceKey: photoKey }),
         ...(d.png === undefined ? {} : { png: d.png }),
       });

@@ -22,7 +22,7 @@ import type { ImageTools } from '../images.js';
 import type { RunReport } from '../run-report.js';
 import { runJob, type RunProgress } from '../run-job.js';
 import type { TimingRecord } from '../timing.js';
-import { resolveRequest, type GenerationRequest, type WorkflowCatalog } from '../workflows/index.js';
+import { resolveRequest, type WorkflowCatalog } from '../workflows/index.js';
 import {
   enqueueDelivery,
   type DeliveryOutput,
@@ -31,7 +31,7 @@ import {
   type UserErrorCode,
 } from './delivery.js';
 import type { EtaModel } from './generate-queue.js';
-import { GenerateJobDataSchema, type GenerateJobData, type GenerateRequest } from './job-data.js';
+import { GenerateJobDataSchema, requestOfJob, type GenerateJobData } from './job-data.js';
 import type { JobRecords } from './job-records.js';
 
 export type ProgressStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
@@ -116,37 +116,6 @@ export function cancelChannel(prefix: string): string {
 }
 export function cancelKey(prefix: string, jobId: string): string {
   return `${prefix}:generate:cancel:${jobId}`;
-}
-
-function toGenerationRequest(r: GenerateRequest): GenerationRequest {
-  const num = (k: string): number | undefined => {
-    const v = r.params[k];
-    return typeof v === 'number' ? v : undefined;
-  };
-  const str = (k: string): string | undefined => {
-    const v = r.params[k];
-    return typeof v === 'string' ? v : undefined;
-  };
-  const out: GenerationRequest = { prompt: r.prompt, style: r.style, seed: r.seed, count: r.count };
-  const set = <K extends keyof GenerationRequest>(k: K, v: GenerationRequest[K] | undefined): void => {
-    if (v !== undefined) out[k] = v;
-  };
-  set('workflow', r.workflow);
-  set('negative', r.negative);
-  for (const k of [
-    'width',
-    'height',
-    'steps',
-    'cfg',
-    'denoise',
-    'clipSkip',
-    'strength',
-    'guidance',
-  ] as const) {
-    set(k, num(k));
-  }
-  for (const k of ['aspect', 'sampler', 'scheduler'] as const) set(k, str(k));
-  return out;
 }
 
 export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWorker {
@@ -262,7 +231,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       );
     }
 
-    const request = toGenerationRequest(data.request);
+    const request = requestOfJob(data.request);
     const probe = resolveRequest(deps.catalog, {
       ...request,
       ...((data.blobs.reference ?? data.blobs.source) ? { referenceImage: 'probe.png' } : {}),
