@@ -71,8 +71,10 @@ function workerConfig(
     prefix: tr.prefix,
     backends: backends.map((s, i) => ({ url: s.url, name: `gpu-${i}` })),
     concurrency: 2,
-    lockDurationMs: 1_000,
-    stalledIntervalMs: 500,
+    // Long enough that a busy event loop on 2 shared cores never loses a live job's lock (a false stall
+    // would run the job twice); short enough to keep the kill tests quick.
+    lockDurationMs: 3_000,
+    stalledIntervalMs: 1_000,
     operatorDir: TINY,
     ...over,
   };
