@@ -78,6 +78,105 @@ export function parseBackendList(
   return { ok: true, value: out };
 }
 
+/** A serverless job-API deployment of ComfyUI (JOBS_API_BACKENDS). The key is never logged. */
+export interface JobsApiEntry {
+  readonly name: string;
+  readonly url: string;
+  readonly apiKey: string;
+  /** The environment key the API key came from, named in errors instead of the key. */
+  readonly keySetting: string;
+  readonly capacity: number;
+  readonly pricePerSecond: number;
+  /** Styles the deployment runs (it cannot be asked); 'all' when not declared. */
+  readonly styles: readonly string[] | 'all';
+}
+
+/**
+ * JOBS_API_BACKENDS: job-API backends separated by commas or whitespace, each
+ * `[name=]URL[#key_env=ENV_NAME&capacity=N&price_per_second=X&styles=a+b]`. The key is read from the
+ * environment key `key_env` names (default JOBS_API_KEY), never from the URL. Names must differ from the
+ * COMFYUI_URLS ones (`taken`).
+ */
+export function parseJobsApiList(
+  raw: string,
+  env: Readonly<Record<string, string | undefined>>,
+  taken: ReadonlySet<string> = new Set(),
+): { ok: true; value: JobsApiEntry[] } | { ok: false; message: string } {
+  const items = raw
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const out: JobsApiEntry[] = [];
+  const names = new Set(taken);
+  const usage = '[name=]https://host[#key_env=JOBS_API_KEY&capacity=2&price_per_second=0.0005&styles=a+b]';
+  for (const [index, item] of items.entries()) {
+    const eq = item.indexOf('=');
+    const scheme = item.indexOf('://');
+    const hasName = eq > 0 && (scheme < 0 || eq < scheme);
+    const name = hasName ? item.slice(0, eq) : `jobs-api-${index + 1}`;
+    let url: URL;
+    try {
+      url = new URL(hasName ? item.slice(eq + 1) : item);
+    } catch {
+      return { ok: false, message: `"${item}" is not a URL (expected ${usage})` };
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return { ok: false, message: `"${item}" must use http:// or https://` };
+    }
+    if (url.username !== '' || url.password !== '') {
+      return {
+        ok: false,
+        message: `"${name}": put the API key in JOBS_API_KEY (or key_env), not in the URL`,
+      };
+    }
+    const opts = new URLSearchParams(url.hash.replace(/^#/, '').replaceAll('+', '%2B'));
+    url.hash = '';
+    let keySetting = 'JOBS_API_KEY';
+    let capacity = 2;
+    let pricePerSecond = 0;
+    let styles: string[] | 'all' = 'all';
+    for (const [k, v] of opts) {
+      const n = Number(v);
+      if (k === 'key_env') {
+        if (!/^[A-Z_][A-Z0-9_]*$/.test(v)) {
+          return { ok: false, message: `"${name}": key_env must name an environment key (A-Z, 0-9, _)` };
+        }
+        keySetting = v;
+      } else if (k === 'capacity') {
+        if (!Number.isInteger(n) || n < 1 || n > 64)
+          return { ok: false, message: `"${name}": capacity must be an integer 1–64` };
+        capacity = n;
+      } else if (k === 'price_per_second') {
+        if (!Number.isFinite(n) || n < 0)
+          return { ok: false, message: `"${name}": price_per_second must be a number ≥ 0 (per GPU second)` };
+        pricePerSecond = n;
+      } else if (k === 'styles') {
+        styles = v.split('+').filter((x) => x !== '');
+        if (styles.length === 0) return { ok: false, message: `"${name}": styles needs at least one style` };
+      } else {
+        return {
+          ok: false,
+          message: `"${name}": unknown option "${k}" (known: key_env, capacity, price_per_second, styles)`,
+        };
+      }
+    }
+    const apiKey = env[keySetting] ?? '';
+    if (apiKey === '') return { ok: false, message: `"${name}": ${keySetting} is empty (the job API's key)` };
+    if (names.has(name)) return { ok: false, message: `backend name "${name}" is used twice` };
+    names.add(name);
+    out.push({
+      name,
+      url: url.toString().replace(/\/$/, ''),
+      apiKey,
+      keySetting,
+      capacity,
+      pricePerSecond,
+      styles,
+    });
+  }
+  return { ok: true, value: out };
+}
+
 const boolish = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off', ''])
   .transform((v) => v === '1' || v === 'true' || v === 'yes' || v === 'on');
@@ -145,6 +244,12 @@ export const EnvSchema = z.object({
   OUTPUT_TTL_SECONDS: int(60, 30 * 86_400).default(86_400),
   OUTPUT_KEEP_SECONDS: int(0, 30 * 86_400).default(3600),
   HEALTH_INTERVAL_MS: int(500, 600_000).default(10_000),
+  JOBS_API_BACKENDS: z.string().default(''),
+  JOBS_API_KEY: z.string().default(''),
+  JOBS_API_POLL_MIN_MS: int(10, 60_000).default(250),
+  JOBS_API_POLL_MAX_MS: int(10, 600_000).default(2000),
+  JOBS_API_WEBHOOK_URL: z.string().default(''),
+  JOBS_API_WEBHOOK_SECRET: z.string().default(''),
   SHUTDOWN_GRACE_SECONDS: int(0, 3600).default(30),
 });
 
@@ -154,6 +259,13 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   redis: { url: string; prefix: string };
   backends: BackendEntry[];
+  jobsApi: {
+    backends: JobsApiEntry[];
+    pollMinMs: number;
+    pollMaxMs: number;
+    /** Callbacks to POST /webhooks/jobs-api on our HTTP server, signed with the secret. */
+    webhook: { url: string; secret: string } | undefined;
+  };
   comfyTimeoutMs: number;
   workflowsDir: string | undefined;
   outputDir: string;
@@ -268,6 +380,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   const backends = parseBackendList(env['COMFYUI_URLS'] ?? '');
   if (!backends.ok) issues.push({ key: 'COMFYUI_URLS', message: backends.message });
+  const jobsApi = parseJobsApiList(
+    env['JOBS_API_BACKENDS'] ?? '',
+    env,
+    new Set(backends.ok ? backends.value.map((b) => b.name) : []),
+  );
+  if (!jobsApi.ok) issues.push({ key: 'JOBS_API_BACKENDS', message: jobsApi.message });
   const operators = parseIdList(env['OPERATOR_USER_IDS'] ?? '');
   if (!operators.ok) issues.push({ key: 'OPERATOR_USER_IDS', message: operators.message });
   const scopes = parseIdList(env['ALLOWED_SCOPES'] ?? '');
@@ -288,6 +406,19 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       message: 'required with TELEGRAM_WEBHOOK_URL: at least 16 characters (A-Z, a-z, 0-9, _ and -)',
     });
   }
+  const jobsWebhookUrl = env['JOBS_API_WEBHOOK_URL'] ?? '';
+  if (jobsWebhookUrl !== '' && !URL.canParse(jobsWebhookUrl)) {
+    issues.push({
+      key: 'JOBS_API_WEBHOOK_URL',
+      message: 'must be an absolute URL reaching /webhooks/jobs-api',
+    });
+  }
+  if (jobsWebhookUrl !== '' && (env['JOBS_API_WEBHOOK_SECRET'] ?? '').length < 16) {
+    issues.push({
+      key: 'JOBS_API_WEBHOOK_SECRET',
+      message: 'required with JOBS_API_WEBHOOK_URL: at least 16 characters, shared with the job API',
+    });
+  }
   if ((env['DISCORD_TRANSPORT'] ?? '') === 'http' && (env['DISCORD_PUBLIC_KEY'] ?? '') === '') {
     issues.push({
       key: 'DISCORD_PUBLIC_KEY',
@@ -304,6 +435,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     issues.length > 0 ||
     !parsed.success ||
     !backends.ok ||
+    !jobsApi.ok ||
     !operators.ok ||
     !scopes.ok ||
     !sentinels.ok ||
@@ -317,6 +449,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logLevel: e.LOG_LEVEL,
     redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
     backends: backends.value,
+    jobsApi: {
+      backends: jobsApi.value,
+      pollMinMs: e.JOBS_API_POLL_MIN_MS,
+      pollMaxMs: Math.max(e.JOBS_API_POLL_MIN_MS, e.JOBS_API_POLL_MAX_MS),
+      webhook:
+        e.JOBS_API_WEBHOOK_URL === ''
+          ? undefined
+          : { url: e.JOBS_API_WEBHOOK_URL, secret: e.JOBS_API_WEBHOOK_SECRET },
+    },
     comfyTimeoutMs: e.COMFYUI_TIMEOUT_MS,
     workflowsDir: e.WORKFLOWS_DIR === '' ? undefined : e.WORKFLOWS_DIR,
     outputDir: e.OUTPUT_DIR,

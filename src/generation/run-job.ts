@@ -9,12 +9,13 @@
  * answers nonsense throws a ComfyError: the caller may try another backend.
  */
 import { createHash } from 'node:crypto';
-import type { GenerationBackend, WatchEvent } from './backends/backend.js';
+import type { BackendEvent, GenerationBackend } from './backends/backend.js';
 import { classifyRejection, ComfyPromptRejectedError, type ExecutionErrorKind } from './comfy/errors.js';
 import type { OutputRef } from './backends/backend.js';
 import type { ImageTools } from './images.js';
 import { timingFromMarks, type TimingMarks, type TimingRecord } from './timing.js';
 import {
+  boundInputs,
   resolveRequest,
   type GenerationRequest,
   type ResolvedGeneration,
@@ -33,6 +34,10 @@ export interface RunProgress {
   readonly percent: number;
   /** Prompts ahead of this one inside ComfyUI's own queue. */
   readonly ahead?: number;
+  /** 'gpu_starting': the backend is starting a GPU for this job (a job API's cold start). */
+  readonly note?: 'gpu_starting';
+  /** Learnt seconds until that GPU starts, when known. */
+  readonly etaSeconds?: number;
 }
 
 export interface RunPreview {
@@ -78,6 +83,11 @@ export interface RunJobDeps {
   readonly now?: () => number;
   /** Largest output file accepted from the backend. */
   readonly maxOutputBytes?: number;
+  /**
+   * Longest wait for an on-demand backend to start a GPU (its `provisioning` time, which the style's
+   * limit does not count); default 10 min. Past it the run fails as a retryable timeout.
+   */
+  readonly maxStartupMs?: number;
   readonly randomSeed?: () => number;
 }
 
@@ -144,7 +154,22 @@ export async function runJob(
   const gen = resolved.value;
 
   const limitMs = gen.timeLimitSeconds * 1000;
-  const limit = AbortSignal.timeout(limitMs);
+  // The style's limit counts GPU time; a backend starting a GPU on demand ('provisioning') pauses it, under
+  // its own cap, and restarts it when the job runs (a cold start may take minutes).
+  const limitCtl = new AbortController();
+  const limit = limitCtl.signal;
+  let startupTimedOut = false;
+  let provisioningSince: number | undefined;
+  const arm = (ms: number, onFire?: () => void): NodeJS.Timeout => {
+    const t = setTimeout(() => {
+      onFire?.();
+      limitCtl.abort(new DOMException('time limit', 'TimeoutError'));
+    }, ms);
+    t.unref();
+    return t;
+  };
+  let limitTimer = arm(limitMs);
+  const maxStartupMs = deps.maxStartupMs ?? 10 * 60_000;
   const signal = opts.signal === undefined ? limit : AbortSignal.any([opts.signal, limit]);
   const samplers = Object.entries(gen.graph)
     .filter(([, node]) => SAMPLER.test(node.class_type))
@@ -161,7 +186,7 @@ export async function runJob(
     await opts.beforeSubmit?.();
     marks.submitted = now();
     try {
-      await backend.submit(gen.graph, input.promptId);
+      await backend.submit(gen.graph, input.promptId, { inputs: boundInputs(gen.workflow.graph, gen.graph) });
     } catch (err) {
       if (err instanceof ComfyPromptRejectedError) {
         const kind = classifyRejection(err);
@@ -194,6 +219,14 @@ export async function runJob(
     if (signal.aborted) {
       // Free the GPU: stop the prompt if it runs, drop it if it still waits.
       await backend.cancel(input.promptId).catch(() => undefined);
+      if (limit.aborted && startupTimedOut) {
+        return fail(
+          'timeout',
+          `No GPU became available within ${Math.round(maxStartupMs / 1000)} s.`,
+          true,
+          err,
+        );
+      }
       if (limit.aborted) {
         return fail(
           'timeout',
@@ -205,20 +238,41 @@ export async function runJob(
       return fail('interrupted', 'The generation was cancelled.', false, err);
     }
     throw err;
+  } finally {
+    clearTimeout(limitTimer);
   }
   if (outputs === undefined) return fail('no_output', 'The GPU server ended the run without a result.', true);
 
-  function onEvent(event: WatchEvent): RunResult | undefined {
+  function gpuStarted(): void {
+    if (provisioningSince === undefined || startupTimedOut || limit.aborted) return;
+    provisioningSince = undefined;
+    clearTimeout(limitTimer);
+    limitTimer = arm(limitMs);
+  }
+
+  function onEvent(event: BackendEvent): RunResult | undefined {
     switch (event.type) {
+      case 'provisioning':
+        if (provisioningSince === undefined) {
+          provisioningSince = now();
+          clearTimeout(limitTimer);
+          limitTimer = arm(maxStartupMs, () => {
+            startupTimedOut = true;
+          });
+        }
+        progress.provisioning(event.expectedSeconds);
+        return undefined;
       case 'queued':
         progress.queued(event.ahead);
         return undefined;
       case 'started':
       case 'cached':
+        gpuStarted();
         marks.started ??= now();
         progress.stage('starting');
         return undefined;
       case 'node': {
+        gpuStarted();
         marks.started ??= now();
         const cls = gen.graph[event.node]?.class_type ?? '';
         if (LOADER.test(cls)) progress.stage('loading');
@@ -226,6 +280,7 @@ export async function runJob(
         return undefined;
       }
       case 'progress':
+        gpuStarted();
         marks.started ??= now();
         marks.firstStep ??= now();
         progress.step(event.node, event.value, event.max);
@@ -283,24 +338,36 @@ function createProgressTracker(
   onProgress: ((p: RunProgress) => void) | undefined,
 ): {
   queued(ahead: number): void;
+  provisioning(expectedSeconds: number | undefined): void;
   stage(stage: RunStage): void;
   step(node: string | null, value: number, max: number): void;
 } {
   let percent = 0;
   let current: RunStage | undefined;
+  let gpuStarting = false;
   const passes = Math.max(1, samplers.length);
   // Sampling spans 10–90 %; loading before it, decoding and upload after it.
   const emit = (p: RunProgress): void => {
     percent = Math.max(percent, p.percent);
     current = p.stage;
+    gpuStarting = p.note === 'gpu_starting';
     onProgress?.({ ...p, percent: Math.round(percent) });
   };
   return {
     queued(ahead) {
       if (current === undefined || current === 'queued') emit({ stage: 'queued', percent: 0, ahead });
     },
+    provisioning(expectedSeconds) {
+      if (current !== undefined && current !== 'queued' && current !== 'starting') return;
+      emit({
+        stage: 'starting',
+        percent: 2,
+        note: 'gpu_starting',
+        ...(expectedSeconds === undefined ? {} : { etaSeconds: Math.ceil(expectedSeconds) }),
+      });
+    },
     stage(stage) {
-      if (stage === current) return;
+      if (stage === current && !gpuStarting) return;
       const floor = { queued: 0, starting: 2, loading: 5, sampling: 10, decoding: 90, uploading: 95 }[stage];
       emit({ stage, percent: floor });
     },

@@ -70,6 +70,11 @@ export interface BackendPool {
   runnableStyles(): string[];
   /** Sum of the capacities of healthy backends. */
   healthyCapacity(): number;
+  /**
+   * Learnt seconds from submit until a GPU starts on a job (cold starts of on-demand backends), averaged
+   * over the healthy backends weighted by capacity; 0 when nothing was learnt (always-on servers).
+   */
+  expectedStartupSeconds(): Promise<number>;
   acquire(req: AcquireRequest): Promise<AcquireResult>;
   /** Drains a backend after a failure until its next passing health check. */
   reportFailure(name: string, reason: string): Promise<void>;
@@ -142,7 +147,23 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       e.drainedReason = health.error ?? 'health check failed';
       return;
     }
-    if (e.report === undefined || Date.now() - e.capabilitiesAt >= capabilityIntervalMs) {
+    const declared = e.backend.declaredStyles;
+    if (declared !== undefined && e.report === undefined) {
+      // No inventory to read (a job API): the operator's declaration is all there is to trust.
+      e.report = declaredReport(deps.catalog, declared);
+      const unknown = declared === 'all' ? [] : declared.filter((name) => !deps.catalog.styles.has(name));
+      if (unknown.length > 0) {
+        deps.logger?.warn(
+          { backend: e.backend.name, unknown },
+          'declared styles not in the catalogue: ignored',
+        );
+      }
+      e.styles = new Set(e.report.styles.filter((s) => s.ok).map((s) => s.name));
+      e.capabilitiesAt = Date.now();
+    } else if (
+      declared === undefined &&
+      (e.report === undefined || Date.now() - e.capabilitiesAt >= capabilityIntervalMs)
+    ) {
       try {
         const report = checkBackendCapabilities(deps.catalog, await e.backend.inventory());
         e.report = report;
@@ -287,6 +308,15 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       for (const e of entries.values()) if (e.healthy) n += e.backend.capacity;
       return n;
     },
+    async expectedStartupSeconds() {
+      const healthy = [...entries.values()].filter((e) => e.healthy);
+      const capacity = healthy.reduce((n, e) => n + e.backend.capacity, 0);
+      if (capacity === 0) return 0;
+      const learnt = await Promise.all(
+        healthy.map(async (e) => ((await e.backend.startupSeconds?.()) ?? 0) * e.backend.capacity),
+      );
+      return learnt.reduce((a, b) => a + b, 0) / capacity;
+    },
     acquire,
     async reportFailure(name, reason) {
       const e = entries.get(name);
@@ -309,4 +339,21 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       await Promise.all([...entries.values()].map((e) => e.backend.close()));
     },
   };
+}
+
+/** A capability report from an operator's list of styles: listed styles are runnable, nothing was checked. */
+function declaredReport(catalog: WorkflowCatalog, declared: readonly string[] | 'all'): CapabilityReport {
+  const listed = declared === 'all' ? undefined : new Set(declared);
+  const styles = [...catalog.styles.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((style) => ({
+      kind: 'style' as const,
+      name: style.name,
+      workflow: style.workflow,
+      ok: listed === undefined || listed.has(style.name),
+      missingNodes: [],
+      missingModels: [],
+      invalidInputs: [],
+    }));
+  return { ok: styles.every((s) => s.ok), workflows: [], styles };
 }

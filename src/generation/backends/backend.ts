@@ -5,13 +5,24 @@
  */
 import type { WatchEvent } from '../comfy/client.js';
 import type { ImageRef } from '../comfy/schemas.js';
-import type { BackendInventory } from '../workflows/index.js';
+import type { BackendInventory, BoundInput } from '../workflows/index.js';
 
 export type { WatchEvent };
 /** Where an output can be fetched from; backends other than ComfyUI may add a `url`. */
 export type OutputRef = ImageRef;
 
 export type PromptState = 'finished' | 'running' | 'queued' | 'absent';
+
+export interface SubmitExtras {
+  /** The request's bound values; the graph already carries them. */
+  readonly inputs?: readonly BoundInput[];
+}
+
+/**
+ * What `watch` yields: ComfyUI's events, plus `provisioning` from backends that start a GPU on demand
+ * (a job API holding the job while a container boots); `expectedSeconds` is the learnt start-up delay left.
+ */
+export type BackendEvent = WatchEvent | { type: 'provisioning'; expectedSeconds?: number };
 
 export interface BackendHealth {
   readonly ok: boolean;
@@ -34,13 +45,21 @@ export interface GenerationBackend {
   /** Stores an input image; returns the name to bind in the graph. */
   uploadImage(bytes: Uint8Array, filename: string): Promise<string>;
   /** Throws ComfyPromptRejectedError when validation refuses the graph. */
-  submit(graph: Record<string, unknown>, promptId: string): Promise<void>;
+  submit(graph: Record<string, unknown>, promptId: string, extras?: SubmitExtras): Promise<void>;
   find(promptId: string): Promise<PromptState>;
-  watch(promptId: string, opts?: { signal?: AbortSignal }): AsyncIterable<WatchEvent>;
+  watch(promptId: string, opts?: { signal?: AbortSignal }): AsyncIterable<BackendEvent>;
   fetchOutput(ref: OutputRef, opts: { maxBytes: number }): Promise<Buffer>;
   /** Stops the prompt if it runs, removes it if it still waits. */
   cancel(promptId: string): Promise<void>;
   health(): Promise<BackendHealth>;
   inventory(): Promise<BackendInventory>;
+  /**
+   * Styles the operator declared this backend runs, for backends that cannot list their nodes and models
+   * (a job API has no `/object_info`): the pool trusts it instead of calling `inventory`. 'all' = every
+   * style of the catalogue.
+   */
+  readonly declaredStyles?: readonly string[] | 'all';
+  /** Learnt seconds from submit until the GPU starts on it (cold starts), when the backend measures it. */
+  startupSeconds?(): Promise<number | undefined>;
   close(): Promise<void>;
 }

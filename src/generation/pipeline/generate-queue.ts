@@ -273,8 +273,16 @@ export interface EtaModel {
   record(style: string, seconds: number): Promise<void>;
   /** Moving average of a style's run seconds; undefined before its first run. */
   estimate(style: string): Promise<number | undefined>;
-  /** Seconds until the result of a job at `position` (1-based) of `style`; undefined when unknown. */
-  etaSeconds(position: number | null, style: string, healthyCapacity: number): Promise<number | undefined>;
+  /**
+   * Seconds until the result of a job at `position` (1-based) of `style`; undefined when unknown.
+   * `startupSeconds`: the backends' expected start-up delay (cold GPU starts), added once.
+   */
+  etaSeconds(
+    position: number | null,
+    style: string,
+    healthyCapacity: number,
+    startupSeconds?: number,
+  ): Promise<number | undefined>;
 }
 
 const ETA_RECORD_LUA = `
@@ -328,17 +336,18 @@ export function createEtaModel(deps: {
       await evalScript(redis, ETA_RECORD_LUA, 1, key, seconds, alpha, ttlMs, `style:${style}`, ALL_STYLES);
     },
     estimate: (style) => read(`style:${style}`),
-    async etaSeconds(position, style, healthyCapacity) {
+    async etaSeconds(position, style, healthyCapacity, startupSeconds = 0) {
       if (position === null) return undefined;
       const [own, all] = await Promise.all([read(`style:${style}`), read(ALL_STYLES)]);
       const ownSeconds = own ?? all;
       if (ownSeconds === undefined) return undefined;
-      return estimateEtaSeconds({
+      const eta = estimateEtaSeconds({
         position,
         capacity: healthyCapacity,
         aheadSeconds: all ?? ownSeconds,
         ownSeconds,
       });
+      return eta === undefined ? undefined : eta + Math.ceil(Math.max(0, startupSeconds));
     },
   };
 }

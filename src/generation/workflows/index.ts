@@ -1,4 +1,5 @@
 export { BUILTIN_STYLES, DEFAULT_STYLE } from './builtin-styles.js';
+export { boundInputs, type BoundInput } from './bound-inputs.js';
 export { BUILTIN_WORKFLOWS } from './builtin-workflows.js';
 export type {
   BackendInventory,
