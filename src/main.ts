@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fstatSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -20,6 +21,8 @@ import { createUserSettingsStore } from './core/user-settings.js';
 import { createBackendSlots } from './generation/backend-slots.js';
 import { createBackendPool, type BackendPool } from './generation/backends/backend-pool.js';
 import { createComfyBackend } from './generation/backends/comfy-backend.js';
+import { createJobsApiBackend } from './generation/backends/jobs-api-backend.js';
+import { createJobWakeups, createWebhookReceiver, type JobWakeups } from './generation/jobs-api/webhook.js';
 import { createBlobStore } from './generation/blob-store.js';
 import { createComfyClient } from './generation/comfy/client.js';
 import { startSimulator, type Simulator } from './generation/comfy/simulator.js';
@@ -35,6 +38,7 @@ import { createJobControl } from './generation/pipeline/job-control.js';
 import { createJobRecords } from './generation/pipeline/job-records.js';
 import { createRunReport } from './generation/run-report.js';
 import { createWorkflowCatalog } from './generation/workflows/index.js';
+import { createAdminDashboard } from './observability/admin-dashboard.js';
 import { createHttpServer, type Handler, type HttpServer } from './observability/http-server.js';
 import { redactingStream } from './observability/redact.js';
 import { createMetrics } from './observability/metrics.js';
@@ -69,6 +73,19 @@ function freePort(): Promise<number> {
       });
     });
   });
+}
+
+/**
+ * Nobody can type here: stdin is /dev/null or closed, as in a container started without `-i` (docker
+ * compose's default). A pipe is still a console (scripts and tests feed commands and end with EOF).
+ */
+function stdinIsEmpty(): boolean {
+  if (process.stdin.isTTY) return false;
+  try {
+    return fstatSync(0).isCharacterDevice();
+  } catch {
+    return true;
+  }
 }
 
 async function reachable(url: string): Promise<boolean> {
@@ -181,7 +198,8 @@ export async function main(): Promise<number> {
 
   try {
     const hasChatToken = config.tokens.telegram !== undefined || config.tokens.discord !== undefined;
-    if (hasChatToken && config.backends.length === 0 && !config.simulate) {
+    const hasBackends = config.backends.length > 0 || config.jobsApi.backends.length > 0;
+    if (hasChatToken && !hasBackends && !config.simulate) {
       throw new StartupError(
         'A chat token is set but COMFYUI_URLS is empty. Refusing to serve simulator pictures to real users: set COMFYUI_URLS to your ComfyUI server(s), or SIMULATE=1 to use the simulator on purpose.',
         2,
@@ -278,7 +296,7 @@ export async function main(): Promise<number> {
     // ---- backends ----
     let backendEntries: BackendEntry[] = config.backends;
     let sim: Simulator | undefined;
-    if (backendEntries.length === 0) {
+    if (!hasBackends) {
       sim = await startSimulator({ port: 0, stepMs: config.simulatorStepMs, modelSwitchMs: 500 });
       const s = sim;
       closers.push({ name: 'simulator', close: () => s.close() });
@@ -287,13 +305,17 @@ export async function main(): Promise<number> {
         `No COMFYUI_URLS configured: using the built-in ComfyUI simulator at ${sim.url} (synthetic images, no GPU). Set COMFYUI_URLS to use your GPU servers.`,
       );
     }
-    const configuredCapacity = backendEntries.reduce((n, b) => n + b.capacity, 0);
+    const configuredCapacity = [...backendEntries, ...config.jobsApi.backends].reduce(
+      (n, b) => n + b.capacity,
+      0,
+    );
     const runWorker = config.role === 'all' || config.role === 'worker';
     const slots = createBackendSlots({ redis, prefix });
     const runBots = config.role === 'all' || config.role === 'bots';
 
     let pool: BackendPool | undefined;
     let worker: GenerationWorker | undefined;
+    let jobsApiWakeups: JobWakeups | undefined;
     // Gauges read the pool lazily, so it may be created after the metrics.
     const poolRef: { current?: BackendPool } = {};
     const metrics = createMetrics({
@@ -315,6 +337,33 @@ export async function main(): Promise<number> {
           pricePerHour: b.pricePerHour,
         }),
       );
+      const jobsWebhook = config.jobsApi.webhook;
+      if (jobsWebhook !== undefined && config.jobsApi.backends.length > 0) {
+        const wakeups = createJobWakeups({ redis, prefix });
+        await wakeups.ready();
+        jobsApiWakeups = wakeups;
+        closers.push({ name: 'job-API wakeups', close: () => wakeups.close() });
+      }
+      for (const j of config.jobsApi.backends) {
+        backends.push(
+          createJobsApiBackend({
+            name: j.name,
+            baseUrl: j.url,
+            apiKey: j.apiKey,
+            keySetting: j.keySetting,
+            capacity: j.capacity,
+            pricePerSecond: j.pricePerSecond,
+            styles: j.styles,
+            redis,
+            prefix,
+            pollMinMs: config.jobsApi.pollMinMs,
+            pollMaxMs: config.jobsApi.pollMaxMs,
+            requestTimeoutMs: config.comfyTimeoutMs,
+            ...(jobsWebhook === undefined ? {} : { webhookUrl: jobsWebhook.url }),
+            ...(jobsApiWakeups === undefined ? {} : { wakeups: jobsApiWakeups }),
+          }),
+        );
+      }
       pool = createBackendPool({
         backends,
         slots,
@@ -383,6 +432,15 @@ export async function main(): Promise<number> {
     let relay: ProgressRelay | undefined;
     const bots: string[] = [];
     const httpRoutes: Array<[string, string, Handler]> = [];
+    if (config.jobsApi.webhook !== undefined && config.jobsApi.backends.length > 0) {
+      // Any process with the HTTP server may receive a callback; it wakes the polling worker through Redis.
+      const wakeups = jobsApiWakeups ?? createJobWakeups({ redis, prefix });
+      httpRoutes.push([
+        'POST',
+        '/webhooks/jobs-api',
+        createWebhookReceiver({ secret: config.jobsApi.webhook.secret, wakeups }),
+      ]);
+    }
     if (runBots) {
       const capacity = (): number => pool?.healthyCapacity() ?? configuredCapacity;
       const core = createChatCore({
@@ -402,6 +460,7 @@ export async function main(): Promise<number> {
         eta,
         runnableStyles: () => pool?.runnableStyles(),
         healthyCapacity: capacity,
+        startupSeconds: async () => (await pool?.expectedStartupSeconds()) ?? 0,
         jobRecordTtlSeconds: config.pipeline.jobRecordTtlSeconds,
         onRefusal: (code) => {
           metrics.refusal(code);
@@ -431,7 +490,8 @@ export async function main(): Promise<number> {
           owner: `${process.pid}-${randomBytes(4).toString('hex')}`,
           sink,
           positionOf: (jobId) => queue.position(jobId),
-          etaSeconds: (position, style) => eta.etaSeconds(position, style, capacity()),
+          etaSeconds: async (position, style) =>
+            eta.etaSeconds(position, style, capacity(), await (pool?.expectedStartupSeconds() ?? 0)),
           onError: (err) => {
             log.warn({ err: String(err), platform }, 'progress relay');
           },
@@ -442,7 +502,12 @@ export async function main(): Promise<number> {
         return platformRelay;
       };
 
-      if (!hasChatToken) {
+      if (!hasChatToken && stdinIsEmpty()) {
+        // Headless (a container with no chat token yet): keep the pipeline and the HTTP server running.
+        log.warn(
+          'no chat platform configured (TELEGRAM_BOT_TOKEN, DISCORD_TOKEN) and no terminal on stdin: running headless, without a chat; stop with SIGTERM',
+        );
+      } else if (!hasChatToken) {
         // With no chat platform configured, this terminal is the chat.
         consoleBot = createConsoleBot({
           core,
@@ -470,6 +535,9 @@ export async function main(): Promise<number> {
           prefix,
           apiRoot: config.telegram.apiRoot,
           logger: log,
+          onApiCall: (method, status) => {
+            metrics.platformCall('telegram', method, status);
+          },
         });
         servePlatform('telegram', tg.deliverer, tg.sink);
         await tg.registerCommands().catch((err: unknown) => {
@@ -513,6 +581,9 @@ export async function main(): Promise<number> {
           onJobQueued: (id) => {
             discordRef.relay?.track(id);
           },
+          onApiCall: (method, status) => {
+            metrics.platformCall('discord', method, status);
+          },
         });
         discordRef.relay = servePlatform('discord', dc.deliverer, dc.sink);
         if (dc.httpHandler !== undefined) httpRoutes.push(['POST', '/discord/interactions', dc.httpHandler]);
@@ -547,6 +618,18 @@ export async function main(): Promise<number> {
         },
       });
       for (const [method, path, handler] of httpRoutes) http.route(method, path, handler);
+      if (config.http.adminToken !== undefined) {
+        const platforms = [
+          ...(config.tokens.telegram === undefined ? [] : (['telegram'] as const)),
+          ...(config.tokens.discord === undefined ? [] : (['discord'] as const)),
+          ...(hasChatToken ? [] : (['console'] as const)),
+        ];
+        const board = createAdminDashboard({
+          generate: queue.queue,
+          deliveries: platforms.map((p) => deliveries.get(p)),
+        });
+        http.mount(board.path, board.handler, { admin: true });
+      }
       http.route('GET', '/metrics', async (_req, res) => {
         const body = await metrics.text();
         res.writeHead(200, { 'content-type': metrics.contentType });

@@ -9,9 +9,11 @@ import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
 import type { BlobStore } from '../generation/blob-store.js';
 import type { ImageTools } from '../generation/images.js';
+import { createFailedJobs, type FailedJob, type FailedJobs } from '../generation/pipeline/failed-jobs.js';
 import type { EtaModel, GenerateQueue } from '../generation/pipeline/generate-queue.js';
 import type { JobControl } from '../generation/pipeline/job-control.js';
 import {
+  jobIdFromEvent,
   paramsOfRequest,
   requestOfJob,
   type GenerateJobData,
@@ -76,9 +78,13 @@ export interface ChatCoreDeps {
   readonly settings: UserSettingsStore;
   readonly report?: RunReport;
   readonly eta?: EtaModel;
+  /** Failed jobs for /failed and /requeue (default: the worker's record under `prefix`). */
+  readonly failedJobs?: FailedJobs;
   /** Styles a healthy backend can run now (the pool's view); undefined = do not filter. */
   readonly runnableStyles?: () => readonly string[] | undefined;
   readonly healthyCapacity?: () => number;
+  /** Expected start-up delay of the backends (cold serverless GPUs), added once to the first ETA. */
+  readonly startupSeconds?: () => Promise<number>;
   readonly jobRecordTtlSeconds: number;
   readonly now?: () => number;
   readonly randomSeed?: () => number;
@@ -94,6 +100,22 @@ export interface ChatCore {
   resultButtons(lang: Language, jobId: string, images: number): ReplyButton[];
 }
 
+/** The audit action of each /limits variant: the names moderation.ts gives the same operations. */
+const LIMITS_AUDIT_ACTION: { readonly [K in LimitsIntent['op']]: (li: LimitsIntent) => string } = {
+  show: () => 'show_user',
+  set: () => 'set_user_override',
+  grant: () => 'grant_credits',
+  reset: () => 'reset_today',
+  ban: () => 'ban',
+  unban: () => 'unban',
+  default: () => 'set_scope_defaults',
+  role: () => 'set_role_tier',
+  settings: (li) =>
+    li.op === 'settings' && li.change !== undefined ? 'set_scope_settings' : 'show_scope_settings',
+  top: () => 'top_users',
+  audit: () => 'read_audit',
+};
+
 function seed(): number {
   return randomInt(0, 2 ** 21) * 2 ** 32 + randomInt(0, 2 ** 32);
 }
@@ -103,6 +125,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
   const now = deps.now ?? Date.now;
   const newSeed = deps.randomSeed ?? seed;
   const ttl = deps.jobRecordTtlSeconds;
+  const failedJobs = deps.failedJobs ?? createFailedJobs({ redis, prefix, now });
   const keys = {
     jobKey: (key: string) => `${prefix}:core:jobkey:${key}`,
     last: (a: Actor) =>
@@ -318,7 +341,12 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         ]);
       }
       const position = enq.position ?? 1;
-      const etaSeconds = await deps.eta?.etaSeconds(position, style, deps.healthyCapacity?.() ?? 1);
+      const etaSeconds = await deps.eta?.etaSeconds(
+        position,
+        style,
+        deps.healthyCapacity?.() ?? 1,
+        (await deps.startupSeconds?.()) ?? 0,
+      );
       const text =
         t(lang, 'queued', {
           position,
@@ -379,7 +407,13 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         reply: say(lang, 'refuse.expired', { days: Math.round(ttl / 86_400) }, { private: true }),
       };
     const owner = record.data.actor;
-    if ((owner.userId !== ctx.actor.userId || owner.platform !== ctx.actor.platform) && !isMod(ctx.actor)) {
+    const a = ctx.actor;
+    // A moderator's say reaches the jobs of their own chat or server only (Telegram callback data can be
+    // forged by a client, so a button naming a job elsewhere is no proof of being there); operators, anywhere.
+    const modOfJob =
+      isOperator(deps.quotaConfig, a) ||
+      (a.isModerator === true && owner.platform === a.platform && owner.scopeId === a.scopeId);
+    if ((owner.userId !== a.userId || owner.platform !== a.platform) && !modOfJob) {
       return { ok: false, reply: say(lang, 'refuse.not_yours', {}, { private: true }) };
     }
     return { ok: true, jobId, data: record.data, outputs: record.outputs };
@@ -428,7 +462,12 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
 
   async function limits(ctx: ChatContext, lang: Language, li: LimitsIntent): Promise<CoreReply> {
     const mod = ctx.actor;
-    if (!isMod(mod)) return say(lang, 'refuse.not_moderator', {}, { private: true });
+    if (!isMod(mod)) {
+      const scopeTarget = `${mod.platform}:${mod.scopeId}`;
+      const target = 'target' in li ? li.target : li.op === 'role' ? `role:${li.role}` : scopeTarget;
+      await deps.moderation.recordNotModerator(mod, LIMITS_AUDIT_ACTION[li.op](li), target);
+      return say(lang, 'refuse.not_moderator', {}, { private: true });
+    }
     const m = deps.moderation;
     const refusal = (r: { code: string; field?: string; max?: number; reason?: string }): CoreReply =>
       r.code === 'not_moderator'
@@ -560,6 +599,98 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     }
   }
 
+  // ---------- operators: failed jobs ----------
+
+  /** Moderators see the failures of their own chat or server; operators see every one. */
+  const canSee = (a: Actor, f: FailedJob): boolean =>
+    isOperator(deps.quotaConfig, a) || (f.platform === a.platform && f.scopeId === a.scopeId);
+
+  async function refuseNonModerator(ctx: ChatContext, lang: Language, action: string): Promise<CoreReply> {
+    const a = ctx.actor;
+    await deps.moderation.recordNotModerator(a, action, `${a.platform}:${a.scopeId}`);
+    return say(lang, 'refuse.not_moderator', {}, { private: true });
+  }
+
+  async function listFailed(ctx: ChatContext, lang: Language): Promise<CoreReply> {
+    if (!isMod(ctx.actor)) return refuseNonModerator(ctx, lang, 'failed');
+    // The whole record (at most 1,000 entries), so the count per chat is exact.
+    const all = await failedJobs.list({ sinceMs: now() - 86_400_000, limit: 1000 });
+    const visible = all.filter((f) => canSee(ctx.actor, f));
+    if (visible.length === 0) return say(lang, 'failed.none', {}, { private: true });
+    const lines: string[] = [];
+    let chars = 0;
+    // Discord refuses messages over 2000 characters; the newest failures come first.
+    for (const f of visible.slice(0, 10)) {
+      const message = f.message.length > 120 ? `${f.message.slice(0, 119)}…` : f.message;
+      const line = t(lang, 'failed.line', {
+        time: new Date(f.at).toISOString().slice(11, 16),
+        id: f.jobId,
+        code: f.code,
+        message,
+        style: f.style,
+        user: `${f.platform}:${f.userId}`,
+        backend: f.backend ?? '-',
+      });
+      if (chars + line.length > 1500) break;
+      chars += line.length + 1;
+      lines.push(line);
+    }
+    return say(
+      lang,
+      'failed.list',
+      { count: visible.length, shown: lines.length, lines: lines.join('\n') },
+      { private: true },
+    );
+  }
+
+  /**
+   * Runs a failed job again as a new job of the same user, through the same checks and reservation as
+   * any request. The failed run was refunded when it failed, so the user pays once for the image they
+   * get; a requeue that is refused (quota, queue full…) gives its claim back.
+   */
+  async function requeue(ctx: ChatContext, lang: Language, jobId: string): Promise<CoreReply> {
+    if (!isMod(ctx.actor)) return refuseNonModerator(ctx, lang, 'requeue');
+    const failure = await failedJobs.get(jobId);
+    if (failure === undefined || !canSee(ctx.actor, failure)) {
+      return say(lang, 'requeue.unknown', { id: jobId }, { private: true });
+    }
+    const record = await deps.records.get(jobId);
+    if (record === undefined) return say(lang, 'requeue.expired', { id: jobId }, { private: true });
+    const d = record.data;
+    const eventId = `requeue-${ctx.eventId}`;
+    const newJobId = jobIdFromEvent(d.actor.platform, eventId);
+    const claim = await failedJobs.claimRequeue(jobId, newJobId);
+    // The same command delivered twice goes on (the queue keeps it one job); another requeue does not.
+    if (!claim.ok && claim.requeuedAs !== newJobId) {
+      return say(lang, 'requeue.already', { id: jobId, newId: claim.requeuedAs }, { private: true });
+    }
+    const photoKey = d.blobs.reference ?? d.blobs.source;
+    if (photoKey !== undefined && !(await deps.blobs.extend(photoKey, ttl))) {
+      await failedJobs.releaseRequeue(jobId, newJobId);
+      return say(lang, 'requeue.expired', { id: jobId }, { private: true });
+    }
+    let reply: CoreReply;
+    try {
+      reply = await submit({ ...ctx, actor: d.actor, eventId }, lang, {
+        kind: d.jobKind,
+        request: requestOfJob(d.request),
+        ...(photoKey === undefined ? {} : { sourceKey: photoKey }),
+        ...(d.png === undefined ? {} : { png: d.png }),
+      });
+    } catch (err) {
+      await failedJobs.releaseRequeue(jobId, newJobId).catch(() => undefined);
+      throw err;
+    }
+    if (reply.job === undefined) {
+      await failedJobs.releaseRequeue(jobId, newJobId);
+      return reply;
+    }
+    return {
+      ...reply,
+      text: `${t(lang, 'requeue.done', { id: jobId, user: `${d.actor.platform}:${d.actor.userId}` })}\n${reply.text}`,
+    };
+  }
+
   // ---------- dispatch ----------
 
   async function handle(intent: Intent, ctx: ChatContext): Promise<CoreReply> {
@@ -667,7 +798,11 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       case 'help':
         return { text: t(lang, 'help') + (isMod(ctx.actor) ? `\n${t(lang, 'help.mod')}` : '') };
       case 'stats': {
-        if (!isMod(ctx.actor)) return say(lang, 'refuse.not_moderator', {}, { private: true });
+        if (!isMod(ctx.actor)) {
+          const a = ctx.actor;
+          await deps.moderation.recordNotModerator(a, 'stats', `${a.platform}:${a.scopeId}`);
+          return say(lang, 'refuse.not_moderator', {}, { private: true });
+        }
         const rows = (await deps.report?.read()) ?? [];
         return say(lang, 'stats', {
           lines: rows.length === 0 ? t(lang, 'limits.empty') : formatReport(rows),
@@ -675,6 +810,10 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       }
       case 'limits':
         return limits(ctx, lang, intent.limits);
+      case 'failed':
+        return listFailed(ctx, lang);
+      case 'requeue':
+        return requeue(ctx, lang, intent.jobId);
     }
   }
 

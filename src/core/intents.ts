@@ -141,6 +141,10 @@ export const IntentSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('styles') }),
   z.object({ kind: z.literal('help'), topic: z.string().optional() }),
   z.object({ kind: z.literal('stats') }),
+  /** Operators: failed jobs of the last day with their reasons. */
+  z.object({ kind: z.literal('failed') }),
+  /** Operators: run a failed job again, as a new job for the same user. */
+  z.object({ kind: z.literal('requeue'), jobId: z.string().min(1).max(200) }),
   z.object({ kind: z.literal('limits'), limits: LimitsIntentSchema }),
 ]);
 export type Intent = z.infer<typeof IntentSchema>;

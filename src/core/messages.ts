@@ -13,6 +13,7 @@ const en = {
   'stage.sampling': 'Drawing',
   'stage.decoding': 'Finishing',
   'stage.uploading': 'Sending',
+  'stage.gpu_starting': 'Starting a GPU…',
   'progress.position': '#{position} in line',
   'progress.eta': 'about {eta}',
   'progress.elapsed': '{elapsed} elapsed',
@@ -80,7 +81,8 @@ const en = {
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} units per image)',
   help: 'Make images:\n/imagine a fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n/portrait (with a photo) smiling knight --strength 0.8\nThen use the buttons: Reroll, Variation, Upscale.\n/quota · /styles · /settings · /cancel · /forget',
-  'help.mod': 'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats',
+  'help.mod':
+    'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
     'User {user}: {used} of {allowed} today, credits {credits}, active {active}/{maxActive}, priority {priority}{ban}.',
   'limits.ban': ', banned{until}: {reason}',
@@ -114,6 +116,17 @@ const en = {
   'command.help': 'How to use the bot',
   'command.limits': 'Moderators: limits and settings here',
   'command.stats': 'Moderators: recent runs',
+  'failed.list':
+    'Failed jobs of the last 24 h: {count} (newest {shown} shown)\n{lines}\nRun one again for its user: /requeue <id>',
+  'failed.line': '{time} UTC {id} · {code}: {message} · {style} · {user} · {backend}',
+  'failed.none': 'No job failed here in the last 24 h.',
+  'requeue.done':
+    'Requeued {id} as a new job for {user}. It counts once on their quota (the failed run was refunded).',
+  'requeue.unknown': 'No failed job {id} here in the last 24 h. /failed lists them.',
+  'requeue.already': 'Job {id} was already requeued as {newId}.',
+  'requeue.expired': 'The request or photo of job {id} has expired: ask the user to send it again.',
+  'command.failed': 'Moderators: failed jobs of the last day',
+  'command.requeue': 'Moderators: run a failed job again',
   'button.reroll': 'Reroll',
   'button.variation': 'Vary {n}',
   'button.upscale': 'Upscale {n}',
@@ -131,6 +144,7 @@ const es: Table = {
   'stage.sampling': 'Dibujando',
   'stage.decoding': 'Terminando',
   'stage.uploading': 'Enviando',
+  'stage.gpu_starting': 'Arrancando una GPU…',
   'progress.position': 'n.º {position} en la cola',
   'progress.eta': 'unos {eta}',
   'progress.elapsed': '{elapsed} transcurridos',
@@ -198,7 +212,8 @@ const es: Table = {
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagen)',
   help: 'Crea imágenes:\n/imagine un zorro en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n/portrait (con una foto) caballero sonriente --strength 0.8\nLuego usa los botones: Repetir, Variación, Ampliar.\n/quota · /styles · /settings · /cancel · /forget',
-  'help.mod': 'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats',
+  'help.mod':
+    'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
     'Usuario {user}: {used} de {allowed} hoy, créditos {credits}, en curso {active}/{maxActive}, prioridad {priority}{ban}.',
   'limits.ban': ', bloqueado{until}: {reason}',
@@ -232,6 +247,17 @@ const es: Table = {
   'command.help': 'Cómo usar el bot',
   'command.limits': 'Moderadores: límites y ajustes aquí',
   'command.stats': 'Moderadores: últimas ejecuciones',
+  'failed.list':
+    'Trabajos fallidos en las últimas 24 h: {count} (se muestran los {shown} más recientes)\n{lines}\nPara repetir uno para su usuario: /requeue <id>',
+  'failed.line': '{time} UTC {id} · {code}: {message} · {style} · {user} · {backend}',
+  'failed.none': 'Ningún trabajo falló aquí en las últimas 24 h.',
+  'requeue.done':
+    'Se volvió a encolar {id} como un trabajo nuevo para {user}. Cuenta una vez en su cuota (el intento fallido se devolvió).',
+  'requeue.unknown': 'No hay ningún trabajo fallido {id} aquí en las últimas 24 h. /failed los muestra.',
+  'requeue.already': 'El trabajo {id} ya se volvió a encolar como {newId}.',
+  'requeue.expired': 'La solicitud o la foto del trabajo {id} caducó: pide al usuario que la envíe de nuevo.',
+  'command.failed': 'Moderadores: trabajos fallidos del último día',
+  'command.requeue': 'Moderadores: repetir un trabajo fallido',
   'button.reroll': 'Repetir',
   'button.variation': 'Variar {n}',
   'button.upscale': 'Ampliar {n}',
@@ -246,6 +272,7 @@ const pt: Table = {
   'stage.sampling': 'Desenhando',
   'stage.decoding': 'Finalizando',
   'stage.uploading': 'Enviando',
+  'stage.gpu_starting': 'Iniciando uma GPU…',
   'progress.position': 'n.º {position} na fila',
   'progress.eta': 'cerca de {eta}',
   'progress.elapsed': '{elapsed} decorridos',
@@ -312,7 +339,8 @@ const pt: Table = {
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagem)',
   help: 'Crie imagens:\n/imagine uma raposa na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n/portrait (com uma foto) cavaleiro sorrindo --strength 0.8\nDepois use os botões: Refazer, Variação, Ampliar.\n/quota · /styles · /settings · /cancel · /forget',
-  'help.mod': 'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats',
+  'help.mod':
+    'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
     'Usuário {user}: {used} de {allowed} hoje, créditos {credits}, em andamento {active}/{maxActive}, prioridade {priority}{ban}.',
   'limits.ban': ', banido{until}: {reason}',
@@ -346,6 +374,17 @@ const pt: Table = {
   'command.help': 'Como usar o bot',
   'command.limits': 'Moderadores: limites e configurações aqui',
   'command.stats': 'Moderadores: últimas execuções',
+  'failed.list':
+    'Trabalhos com falha nas últimas 24 h: {count} (os {shown} mais recentes abaixo)\n{lines}\nPara repetir um para o usuário: /requeue <id>',
+  'failed.line': '{time} UTC {id} · {code}: {message} · {style} · {user} · {backend}',
+  'failed.none': 'Nenhum trabalho falhou aqui nas últimas 24 h.',
+  'requeue.done':
+    '{id} foi reenfileirado como um novo trabalho para {user}. Conta uma vez na cota (a tentativa com falha foi devolvida).',
+  'requeue.unknown': 'Nenhum trabalho com falha {id} aqui nas últimas 24 h. /failed lista todos.',
+  'requeue.already': 'O trabalho {id} já foi reenfileirado como {newId}.',
+  'requeue.expired': 'O pedido ou a foto do trabalho {id} expirou: peça ao usuário para enviar de novo.',
+  'command.failed': 'Moderadores: trabalhos com falha do último dia',
+  'command.requeue': 'Moderadores: repetir um trabalho com falha',
   'button.reroll': 'Refazer',
   'button.variation': 'Variar {n}',
   'button.upscale': 'Ampliar {n}',

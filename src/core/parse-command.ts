@@ -67,6 +67,8 @@ export const COMMANDS = [
   'start',
   'stats',
   'limits',
+  'failed',
+  'requeue',
 ] as const;
 type CommandName = (typeof COMMANDS)[number];
 
@@ -221,6 +223,19 @@ function buildIntent(command: CommandName, args: string, opts: ParseCommandOptio
       return done({ kind: 'help' });
     case 'limits':
       return mapStep(parseLimits(args), (limits) => ({ kind: 'limits' as const, limits }));
+    case 'failed':
+      return noArguments(command, args, { kind: 'failed' });
+    case 'requeue': {
+      // Job ids are [A-Za-z0-9_.-] (job-data's jobIdFromEvent); /failed prints them.
+      const jobId = /^[A-Za-z0-9_.-]{1,200}$/.exec(args)?.[0];
+      if (jobId === undefined) {
+        return fail(
+          'bad_argument',
+          '/requeue takes the id of a failed job, as /failed lists it: for example /requeue console-abc-1.',
+        );
+      }
+      return done({ kind: 'requeue', jobId });
+    }
   }
 }
 

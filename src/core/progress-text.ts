@@ -9,7 +9,8 @@ export function progressBar(percent: number, width = 12): string {
 }
 
 export function renderProgress(lang: Language, p: JobProgress, elapsedMs: number): string {
-  const parts = [`${t(lang, `stage.${p.stage}`)} ${progressBar(p.percent)} ${Math.round(p.percent)}%`];
+  const label = p.note === 'gpu_starting' ? t(lang, 'stage.gpu_starting') : t(lang, `stage.${p.stage}`);
+  const parts = [`${label} ${progressBar(p.percent)} ${Math.round(p.percent)}%`];
   if (p.step !== undefined && p.of !== undefined) parts.push(`${p.step}/${p.of}`);
   if (p.stage === 'queued' && p.queuePosition !== undefined) {
     parts.push(t(lang, 'progress.position', { position: p.queuePosition }));

@@ -234,7 +234,15 @@ export function createModeration(deps: ModerationDeps) {
         await audit(mod, 'read_audit', scopeName(mod), null, null, 'not_moderator');
         return { ok: false, code: 'not_moderator' };
       }
-      return { ok: true, value: await readAuditLog(redis, auditKey, count) };
+      // One stream serves every server and chat; a moderator reads only their own scope's entries.
+      return { ok: true, value: await readAuditLog(redis, auditKey, count, scopeName(mod)) };
+    },
+    /**
+     * A moderator command refused by the chat core's own check before it reached an operation here (every
+     * /limits variant, /stats): audited like the refusals of `act`, so each attempt leaves a trace.
+     */
+    async recordNotModerator(actor: Actor, action: string, target: string): Promise<void> {
+      await audit(actor, action, target, null, null, 'not_moderator');
     },
     /** A blocked prompt takes no quota; the chat core calls this so the refusal lands in the audit log. */
     async recordBlockedPrompt(actor: Actor, matched: string): Promise<void> {
@@ -245,20 +253,32 @@ export function createModeration(deps: ModerationDeps) {
 
 export type Moderation = ReturnType<typeof createModeration>;
 
-async function readAuditLog(redis: Redis, key: string, count: number): Promise<AuditEntry[]> {
-  const rows = await redis.xrevrange(key, '+', '-', 'COUNT', count);
-  return rows.map(([id, fields]) => {
-    const f: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
-    return {
-      id,
-      at: Number(f['at'] ?? 0),
-      by: f['by'] ?? '',
-      action: f['action'] ?? '',
-      target: f['target'] ?? '',
-      before: f['before'] ?? 'null',
-      after: f['after'] ?? 'null',
-      outcome: f['outcome'] ?? '',
-    };
-  });
+/** Newest first, the `count` latest entries of one scope; pages back through the (trimmed) stream. */
+async function readAuditLog(redis: Redis, key: string, count: number, scope: string): Promise<AuditEntry[]> {
+  const out: AuditEntry[] = [];
+  const page = Math.max(500, count * 4);
+  let end = '+';
+  for (;;) {
+    const rows = await redis.xrevrange(key, end, '-', 'COUNT', page);
+    for (const [id, fields] of rows) {
+      if (id === end) continue;
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+      if (f['scope'] !== scope) continue;
+      out.push({
+        id,
+        at: Number(f['at'] ?? 0),
+        by: f['by'] ?? '',
+        action: f['action'] ?? '',
+        target: f['target'] ?? '',
+        before: f['before'] ?? 'null',
+        after: f['after'] ?? 'null',
+        outcome: f['outcome'] ?? '',
+      });
+      if (out.length === count) return out;
+    }
+    const last = rows.at(-1);
+    if (last === undefined || rows.length < page) return out;
+    end = last[0];
+  }
 }

@@ -20,6 +20,7 @@ import {
   createDeliveryQueues,
   createDeliveryWorker,
   type DeliveryWorker,
+  type PipelineLogger,
 } from '../../src/generation/pipeline/delivery.js';
 import { createEtaModel, createGenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
 import { createGenerationWorker } from '../../src/generation/pipeline/generation-worker.js';
@@ -103,7 +104,13 @@ function publicKeyHex(key: KeyObject): string {
 
 export async function createDiscordHarness(
   r: TestRedis,
-  opts: { stepMs?: number; env?: Record<string, string>; moderatorRoleIds?: string[] } = {},
+  opts: {
+    stepMs?: number;
+    env?: Record<string, string>;
+    moderatorRoleIds?: string[];
+    logger?: PipelineLogger;
+    onApiCall?: (method: string, status: number) => void;
+  } = {},
 ): Promise<DiscordHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
@@ -200,6 +207,8 @@ export async function createDiscordHarness(
       transport: 'http',
       publicKey: publicKeyHex(publicKey),
       ...(opts.moderatorRoleIds === undefined ? {} : { moderatorRoleIds: opts.moderatorRoleIds }),
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+      ...(opts.onApiCall === undefined ? {} : { onApiCall: opts.onApiCall }),
       runnableStyles: () => pool.runnableStyles(),
       publicStyles: () => catalog.publicStyles().map((s) => s.name),
       blobs,

@@ -11,7 +11,7 @@ import { createChatCore, type ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay, type ProgressRelay } from '../../src/core/progress-relay.js';
 import { createUserSettingsStore } from '../../src/core/user-settings.js';
 import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { createBackendPool } from '../../src/generation/backends/backend-pool.js';
+import { createBackendPool, type BackendPool } from '../../src/generation/backends/backend-pool.js';
 import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
 import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
 import { createComfyClient } from '../../src/generation/comfy/client.js';
@@ -27,7 +27,10 @@ import {
   createGenerateQueue,
   type GenerateQueue,
 } from '../../src/generation/pipeline/generate-queue.js';
-import { createGenerationWorker } from '../../src/generation/pipeline/generation-worker.js';
+import {
+  createGenerationWorker,
+  type GenerationWorker,
+} from '../../src/generation/pipeline/generation-worker.js';
 import { createJobControl } from '../../src/generation/pipeline/job-control.js';
 import { createJobRecords } from '../../src/generation/pipeline/job-records.js';
 import { createRunReport } from '../../src/generation/run-report.js';
@@ -53,6 +56,9 @@ export interface TelegramHarness {
   readonly queue: GenerateQueue;
   readonly blobs: BlobStore;
   readonly quotaConfig: QuotaConfig;
+  /** The backend pool and generation worker (for metrics over a run). */
+  readonly pool: BackendPool;
+  readonly worker: GenerationWorker;
   /** The running bot; replaced by restart(). */
   bot: BotInstance;
   /** Stops the bot process (polling, delivery, progress) and starts a new one on the same Redis. */
@@ -67,7 +73,17 @@ export interface TelegramHarnessOptions {
   readonly env?: Record<string, string>;
   readonly fake?: FakeTelegramOptions;
   readonly bot?: Partial<
-    Pick<TelegramBotDeps, 'budget' | 'groupProgressIntervalMs' | 'retry' | 'statusWaitMs' | 'maxBudgetWaitMs'>
+    Pick<
+      TelegramBotDeps,
+      | 'budget'
+      | 'groupProgressIntervalMs'
+      | 'retry'
+      | 'statusWaitMs'
+      | 'maxBudgetWaitMs'
+      | 'logger'
+      | 'fetch'
+      | 'onApiCall'
+    >
   >;
   readonly workerConcurrency?: number;
   readonly progressIntervalMs?: number;
@@ -206,6 +222,8 @@ export async function createTelegramHarness(
     queue,
     blobs,
     quotaConfig: config.quota,
+    pool,
+    worker,
     bot: await startBot(),
     async restart() {
       await h.bot.stop();

@@ -152,11 +152,13 @@ describe('moderator commands on Discord', () => {
     await c.post(stats.payload);
     await c.bot.settled();
     expect(ephemeralText(c, stats.token)).toBe('Only moderators can do that.');
-    // Nothing was changed: the moderator's audit log is empty.
+    // Nothing was changed, and every refusal is in the moderators' audit log.
     const audit = c.command('limits', [sub('audit')], { member: { id: USER, permissions: MANAGE_GUILD } });
     await c.post(audit.payload);
     await c.bot.settled();
-    expect(ephemeralText(c, audit.token)).toMatch(/Recent moderator actions:\n\(none\)/);
+    const log = ephemeralText(c, audit.token);
+    expect(log).toMatch(/\(not_moderator\)/);
+    expect(log).not.toMatch(/\(ok\)/);
   });
 
   it('accepts /limits from Manage Server or the moderator role, audits it, and checks the role again on every call', async () => {

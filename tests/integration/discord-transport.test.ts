@@ -81,13 +81,15 @@ describe('discord:register', () => {
         DISCORD_GUILD_ID: '42',
         DISCORD_API_URL: fake.apiUrl,
       });
-      expect(msg).toMatch(/Registered 11 commands in guild 42/);
+      expect(msg).toMatch(/Registered 13 commands in guild 42/);
       const put = fake.callsTo('PUT', new RegExp(`^/applications/${APP_ID}/guilds/42/commands$`));
       expect(put).toHaveLength(1);
       const defs = commandDefinitions();
       const byName = new Map(defs.map((d) => [d.name, d]));
       expect(byName.get('limits')?.default_member_permissions).toBe(String(1 << 5));
       expect(byName.get('stats')?.default_member_permissions).toBe(String(1 << 5));
+      expect(byName.get('failed')?.default_member_permissions).toBe(String(1 << 5));
+      expect(byName.get('requeue')?.default_member_permissions).toBe(String(1 << 5));
       expect(byName.get('imagine')?.default_member_permissions).toBeUndefined();
     } finally {
       await fake.close();

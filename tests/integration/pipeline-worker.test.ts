@@ -79,6 +79,22 @@ describe('generation worker', () => {
     expect(sims[0]!.stats().promptsExecuted).toBe(1);
   });
 
+  it('settles and explains a job whose every attempt throws an unexpected error', async () => {
+    const { h, sims } = await setup([{}], 2);
+    const { jobId, actor } = await h.submit({ prompt: 'a fox in snow' });
+    // A key of the wrong type makes the worker's first Redis read of the job fail on every attempt.
+    await h.redis.set(`${h.prefix}:generate:job:{${jobId}}:failed-on`, 'not a set');
+    await h.startWorker(sims.map((s) => s.url));
+    const d = await waitForDelivery(h, jobId);
+    expect(d.outcome).toBe('failed');
+    expect(d.error?.code).toBe('internal');
+    expect(d.error?.message).toMatch(/went wrong on our side/);
+    const view = await h.quota.view(actor, LIMITS);
+    expect(view.used).toBe(0);
+    expect(view.active).toBe(0);
+    expect(sims[0]!.stats().promptsExecuted).toBe(0);
+  });
+
   it('finishes on another backend when the first is killed mid-run, settling the quota once', async () => {
     const { h, sims } = await setup([{ stepMs: 20 }, { stepMs: 2 }]);
     // Only the first backend is known at first, so the job surely starts there.

@@ -30,6 +30,8 @@ export const COMMAND = {
   help: 'help',
   stats: 'stats',
   limits: 'limits',
+  failed: 'failed',
+  requeue: 'requeue',
 } as const;
 
 /** Commands answered only to the user who ran them (Discord cannot change that after the defer). */
@@ -42,6 +44,7 @@ export const PRIVATE_COMMANDS: ReadonlySet<string> = new Set([
   COMMAND.help,
   COMMAND.stats,
   COMMAND.limits,
+  COMMAND.failed,
 ]);
 
 /** Discord locales our languages cover. */
@@ -166,6 +169,19 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     .setContexts(InteractionContextType.Guild)
     .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
 
+  const failed = describe(new SlashCommandBuilder(), 'command.failed')
+    .setName(COMMAND.failed)
+    .setContexts(InteractionContextType.Guild)
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
+
+  const requeue = describe(new SlashCommandBuilder(), 'command.requeue')
+    .setName(COMMAND.requeue)
+    .setContexts(InteractionContextType.Guild)
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+    .addStringOption((o) =>
+      o.setName('job').setDescription('Job id, as /failed lists it').setRequired(true).setMaxLength(200),
+    );
+
   const limits = describe(new SlashCommandBuilder(), 'command.limits')
     .setName(COMMAND.limits)
     .setContexts(InteractionContextType.Guild)
@@ -270,5 +286,7 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     simple(COMMAND.help, 'command.help').toJSON(),
     stats.toJSON(),
     limits.toJSON(),
+    failed.toJSON(),
+    requeue.toJSON(),
   ];
 }

@@ -56,9 +56,26 @@ export interface DiscordApi {
 /** Nobody gets pinged by a prompt that contains `@everyone` or a mention. */
 const NO_MENTIONS = { parse: [] as string[] };
 
+/**
+ * A request's route as a metrics label: ids and interaction/webhook tokens become `:id`, so the label set
+ * stays small (`PATCH /webhooks/:id/:id/messages/@original`).
+ */
+export function routeLabel(method: string, path: string): string {
+  const route = path
+    .split('?')[0]
+    ?.split('/')
+    .map((s) => (/\d/.test(s) || s.length > 32 ? ':id' : s))
+    .join('/');
+  return `${method.toUpperCase()} ${route ?? ''}`;
+}
+
 export function createDiscordRest(opts: { token: string; apiUrl?: string; timeoutMs?: number }): REST {
   return new REST({
     version: '10',
+    // Node's fetch, not @discordjs/rest's own undici 6 `request`: our undici 7 (the ComfyUI client) claims
+    // the process-wide dispatcher when it loads, and undici 6 bodies sent through it break every multipart
+    // upload (results with pictures) with "action is not a function" (nodejs/undici#5520).
+    makeRequest: (url, init) => fetch(url, init as unknown as RequestInit),
     ...(opts.apiUrl === undefined ? {} : { api: opts.apiUrl }),
     rejectOnRateLimit: () => true,
     ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs }),

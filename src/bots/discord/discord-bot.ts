@@ -14,7 +14,9 @@ import {
   GatewayIntentBits,
   InteractionResponseType,
   MessageFlags,
+  RESTEvents,
   type APIInteractionResponse,
+  type REST,
 } from 'discord.js';
 import type { ChatCore, CoreReply } from '../../core/chat-core.js';
 import type { Intent, Language, PhotoRef } from '../../core/intents.js';
@@ -26,7 +28,7 @@ import type { Deliverer, PipelineLogger } from '../../generation/pipeline/delive
 import type { ReplyHandle } from '../../generation/pipeline/job-data.js';
 import type { Actor } from '../../quota/policy.js';
 import { PRIVATE_COMMANDS } from './commands.js';
-import { createDiscordApi, createDiscordRest, type DiscordApi } from './discord-api.js';
+import { createDiscordApi, createDiscordRest, routeLabel, type DiscordApi } from './discord-api.js';
 import { createDiscordDeliverer } from './discord-deliverer.js';
 import { createInteractionsHandler } from './http-interactions.js';
 import {
@@ -79,6 +81,8 @@ export interface DiscordBotDeps {
   readonly maxDownloadBytes?: number;
   /** @discordjs/rest request timeout; default 15 s. */
   readonly restTimeoutMs?: number;
+  /** Told every REST response (each retry too): `METHOD /route` with ids as `:id`, and the HTTP status. */
+  readonly onApiCall?: (method: string, status: number) => void;
 }
 
 export type InteractionResponder = (body: APIInteractionResponse) => Promise<void>;
@@ -134,6 +138,14 @@ export function createDiscordBot(deps: DiscordBotDeps): DiscordBot {
     ...(deps.apiUrl === undefined ? {} : { apiUrl: deps.apiUrl }),
     ...(deps.restTimeoutMs === undefined ? {} : { timeoutMs: deps.restTimeoutMs }),
   });
+  const countResponses = (r: REST): void => {
+    const onApiCall = deps.onApiCall;
+    if (onApiCall === undefined) return;
+    r.on(RESTEvents.Response, (request, response) => {
+      onApiCall(routeLabel(request.method, request.path), response.status);
+    });
+  };
+  countResponses(rest);
   const api = createDiscordApi(rest);
   const route = createStatusRoute({ api, now, marginMs: deps.tokenMarginMs ?? 60_000 });
   const editor = createProgressEditor({
@@ -403,6 +415,7 @@ export function createDiscordBot(deps: DiscordBotDeps): DiscordBot {
         shards: 'auto',
         ...(deps.apiUrl === undefined ? {} : { rest: { api: deps.apiUrl } }),
       });
+      countResponses(client.rest);
       attachGateway(client);
       client.on('error', (err) => {
         log.error({ err: String(err) }, 'discord gateway error');

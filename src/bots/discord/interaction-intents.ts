@@ -252,7 +252,11 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
       case COMMAND.styles:
       case COMMAND.help:
       case COMMAND.stats:
+      case COMMAND.failed:
         candidate = { kind: name };
+        break;
+      case COMMAND.requeue:
+        candidate = { kind: 'requeue', jobId: str('job') ?? '' };
         break;
       case COMMAND.cancel:
         candidate = { kind: 'cancel', result: {} };

@@ -16,7 +16,7 @@
  */
 import { run, sequentialize, type RunnerHandle } from '@grammyjs/runner';
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Api, Bot, webhookCallback, type Context } from 'grammy';
+import { Api, Bot, webhookCallback, type Context, type Transformer } from 'grammy';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BotCommand, Message, UserFromGetMe } from 'grammy/types';
 import type { Redis } from 'ioredis';
@@ -63,6 +63,8 @@ export interface TelegramBotDeps {
   /** How long status-message records live; default 7 days (the life of result buttons). */
   readonly statusTtlSeconds?: number;
   readonly adminCacheSeconds?: number;
+  /** Deliverer: longest wait for one Bot API call before the queue retries (default 30 s). */
+  readonly callTimeoutMs?: number;
   /** getUpdates long-poll timeout; default 30 s. */
   readonly pollTimeoutSeconds?: number;
   /** Deliverer: wait for a status message being recorded (default 3 s) and for group budget (default 20 s). */
@@ -70,6 +72,8 @@ export interface TelegramBotDeps {
   readonly maxBudgetWaitMs?: number;
   /** Downloads a Bot API file URL; default global fetch. */
   readonly fetch?: typeof fetch;
+  /** Told every Bot API request (each retry too): the method and Telegram's error_code, 200 when ok, 0 without an answer. */
+  readonly onApiCall?: (method: string, status: number) => void;
 }
 
 export interface TelegramBot {
@@ -105,7 +109,7 @@ const USER_COMMANDS = [
   'forget',
   'help',
 ] as const;
-const MOD_COMMANDS = ['limits', 'stats'] as const;
+const MOD_COMMANDS = ['limits', 'stats', 'failed', 'requeue'] as const;
 
 export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
   const { core, redis, prefix } = deps;
@@ -118,6 +122,18 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
     client,
     ...(deps.botInfo === undefined ? {} : { botInfo: deps.botInfo }),
   });
+  // Installed first, so it runs innermost: once per HTTP request, retries of auto-retry included.
+  const counting: Transformer = async (prev, method, payload, signal) => {
+    let status = 0;
+    try {
+      const res = await prev(method, payload, signal);
+      status = res.ok ? 200 : res.error_code;
+      return res;
+    } finally {
+      deps.onApiCall?.(method, status);
+    }
+  };
+  if (deps.onApiCall !== undefined) bot.api.config.use(counting);
   bot.api.config.use(
     autoRetry({
       maxDelaySeconds: deps.retry?.maxDelaySeconds ?? 5,
@@ -128,6 +144,7 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
   );
   // Progress never waits behind a 429: its own Api, without auto-retry.
   const progressApi = new Api(deps.token, client);
+  if (deps.onApiCall !== undefined) progressApi.config.use(counting);
   const status = createStatusStore({ redis, prefix, ttlSeconds: deps.statusTtlSeconds ?? 7 * 86_400 });
   const budget = createChatBudget({ redis, prefix, now, ...(deps.budget ? { options: deps.budget } : {}) });
   const sink = createTelegramProgressSink({
@@ -157,6 +174,7 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
     statusWaitMs: deps.statusWaitMs ?? 3000,
     maxBudgetWaitMs: deps.maxBudgetWaitMs ?? 20_000,
     logger: log,
+    ...(deps.callTimeoutMs === undefined ? {} : { callTimeoutMs: deps.callTimeoutMs }),
   });
   const adminTtl = deps.adminCacheSeconds ?? 60;
 
@@ -229,8 +247,13 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
     if (file.file_path === undefined) throw new Error('Telegram gave no file_path');
     // A local Bot API server (--local) answers with an absolute path on its disk.
     if (file.file_path.startsWith('/')) return readFile(file.file_path);
-    // The URL carries the token: never log it.
-    const res = await doFetch(`${apiRoot}/file/bot${deps.token}/${file.file_path}`);
+    // The URL carries the token: never log it, nor an error that quotes it (undici: "Failed to parse URL from …").
+    let res: Response;
+    try {
+      res = await doFetch(`${apiRoot}/file/bot${deps.token}/${file.file_path}`);
+    } catch (err) {
+      throw new Error(`file download failed: ${String(err).split(deps.token).join('[redacted]')}`);
+    }
     if (!res.ok) throw new Error(`file download failed with HTTP ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
   }

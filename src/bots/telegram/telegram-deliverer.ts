@@ -27,10 +27,12 @@ import {
   type PipelineLogger,
 } from '../../generation/pipeline/delivery.js';
 import type { JobRecords } from '../../generation/pipeline/job-records.js';
-import type { ChatBudget } from './chat-budget.js';
+import { createChatBudget, type ChatBudget } from './chat-budget.js';
 import { inlineKeyboard, NO_KEYBOARD } from './keyboard.js';
 import type { StatusRecord, StatusStore } from './status-store.js';
 import { classifyTelegramError, toDeliveryError } from './telegram-errors.js';
+
+type GrammySignal = Parameters<Api['sendMessage']>[3];
 
 /** Bot API multipart upload limit for photos. */
 export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
@@ -55,6 +57,13 @@ export interface TelegramDelivererDeps {
   /** How long one attempt waits in-process for a group's budget before the queue retries. */
   maxBudgetWaitMs: number;
   logger: PipelineLogger;
+  /** Longest wait for one Bot API call before it counts as failed and the queue retries (default 30 s). */
+  callTimeoutMs?: number;
+  /**
+   * Bot-wide pace shared by every process of the token (Telegram: ~30 messages per second in all);
+   * default 25 per second, counted in Redis.
+   */
+  globalBudget?: ChatBudget;
 }
 
 /** Cuts text to `max` characters, ending with an ellipsis when cut. */
@@ -65,8 +74,25 @@ export function cut(text: string, max: number): string {
 export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer {
   const { api, redis, prefix, status, budget, logger: log } = deps;
   const markerKey = (jobId: string, what: string): string => `${prefix}:tg:sent:${jobId}:${what}`;
+  // grammY waits 500 s for an answer by default: a hung request would hold the delivery (and its lock
+  // renewals) that long instead of failing over to the queue's retry.
+  const callTimeoutMs = deps.callTimeoutMs ?? 30_000;
+  // grammY types its signal with the abort-controller shim; Node's AbortSignal is what it gets at run time.
+  const timeout = (): GrammySignal => AbortSignal.timeout(callTimeoutMs) as unknown as GrammySignal;
+  const globalBudget =
+    deps.globalBudget ??
+    createChatBudget({
+      redis,
+      prefix,
+      now: deps.now,
+      options: { groupLimit: 25, windowMs: 1_000, slackMs: 50, resultReserve: 0 },
+    });
 
   async function spend(chatId: string, isGroup: boolean, cost: number): Promise<void> {
+    const g = await globalBudget.waitFor('bot-wide', cost, deps.maxBudgetWaitMs);
+    if (!g.ok) {
+      throw new RetryableDeliveryError('bot-wide send budget is full', { retryAfterMs: g.waitMs });
+    }
     if (!isGroup) return;
     const r = await budget.waitFor(chatId, cost, deps.maxBudgetWaitMs);
     if (!r.ok) {
@@ -167,11 +193,16 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
       }
     }
     await spend(chatId, isGroupChat(chatId), media.length);
-    await api.sendMediaGroup(chatId, media as InputMediaPhoto[], {
-      ...(replyTo === undefined
-        ? {}
-        : { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }),
-    });
+    await api.sendMediaGroup(
+      chatId,
+      media as InputMediaPhoto[],
+      {
+        ...(replyTo === undefined
+          ? {}
+          : { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }),
+      },
+      timeout(),
+    );
     await redis.set(marker, '1', 'EX', 86_400);
   }
 
@@ -202,23 +233,31 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
     try {
       if (payload.outcome !== 'done') {
         await spend(chatId, group, 1);
-        await api.editMessageText(chatId, rec.messageId, cut(failure, MAX_TEXT_CHARS), {
-          reply_markup: NO_KEYBOARD,
-        });
+        await api.editMessageText(
+          chatId,
+          rec.messageId,
+          cut(failure, MAX_TEXT_CHARS),
+          { reply_markup: NO_KEYBOARD },
+          timeout(),
+        );
         return;
       }
       const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
       if (payload.outputs.length === 1) {
         const media = await single(payload, caption);
         await spend(chatId, group, 1);
-        await api.editMessageMedia(chatId, rec.messageId, media, { reply_markup: keyboard });
+        await api.editMessageMedia(chatId, rec.messageId, media, { reply_markup: keyboard }, timeout());
         return;
       }
       await postBatch(payload, chatId, caption, replyToOf(payload));
       await spend(chatId, group, 1);
-      await api.editMessageText(chatId, rec.messageId, cut(caption, MAX_TEXT_CHARS), {
-        reply_markup: keyboard,
-      });
+      await api.editMessageText(
+        chatId,
+        rec.messageId,
+        cut(caption, MAX_TEXT_CHARS),
+        { reply_markup: keyboard },
+        timeout(),
+      );
     } catch (err) {
       if (err instanceof PermanentDeliveryError || err instanceof RetryableDeliveryError) throw err;
       if (classifyTelegramError(err).kind === 'not_modified') return;
@@ -251,7 +290,7 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
       let sent: Message | undefined;
       if (payload.outcome !== 'done') {
         await spend(chatId, group, 1);
-        sent = await api.sendMessage(chatId, cut(failure, MAX_TEXT_CHARS), replyParams);
+        sent = await api.sendMessage(chatId, cut(failure, MAX_TEXT_CHARS), replyParams, timeout());
       } else {
         const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
         if (payload.outputs.length === 1) {
@@ -259,19 +298,27 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
           await spend(chatId, group, 1);
           sent =
             media.type === 'document'
-              ? await api.sendDocument(chatId, media.media, {
-                  caption,
-                  reply_markup: keyboard,
-                  ...replyParams,
-                })
-              : await api.sendPhoto(chatId, media.media, { caption, reply_markup: keyboard, ...replyParams });
+              ? await api.sendDocument(
+                  chatId,
+                  media.media,
+                  { caption, reply_markup: keyboard, ...replyParams },
+                  timeout(),
+                )
+              : await api.sendPhoto(
+                  chatId,
+                  media.media,
+                  { caption, reply_markup: keyboard, ...replyParams },
+                  timeout(),
+                );
         } else {
           await postBatch(payload, chatId, caption, replyTo);
           await spend(chatId, group, 1);
-          sent = await api.sendMessage(chatId, cut(caption, MAX_TEXT_CHARS), {
-            reply_markup: keyboard,
-            ...replyParams,
-          });
+          sent = await api.sendMessage(
+            chatId,
+            cut(caption, MAX_TEXT_CHARS),
+            { reply_markup: keyboard, ...replyParams },
+            timeout(),
+          );
         }
       }
       log.info({ jobId: payload.jobId, chatId, messageId: sent.message_id }, 'delivered as a new message');

@@ -288,6 +288,11 @@ export interface DeliveryWorkerDeps {
   deliveredMarkerSeconds?: number;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /**
+   * Lost bot processes (crashes, kills) a delivery survives before BullMQ fails it; default 10, as many as
+   * the attempts: with BullMQ's default of 1, a result whose bot died twice mid-send was never posted.
+   */
+  maxStalledCount?: number;
 }
 
 export type DeliveryResult = { status: 'delivered' | 'fallback' | 'already_delivered' };
@@ -406,6 +411,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     concurrency: deps.concurrency,
     ...(deps.lockDurationMs === undefined ? {} : { lockDuration: deps.lockDurationMs }),
     ...(deps.stalledIntervalMs === undefined ? {} : { stalledInterval: deps.stalledIntervalMs }),
+    maxStalledCount: deps.maxStalledCount ?? 10,
     settings: {
       backoffStrategy: (attemptsMade, _type, err) =>
         deliveryBackoffMs(attemptsMade, err, backoffMs, maxBackoffMs),

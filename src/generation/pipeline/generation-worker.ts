@@ -30,6 +30,7 @@ import {
   type PipelineLogger,
   type UserErrorCode,
 } from './delivery.js';
+import { createFailedJobs, type FailedJobs } from './failed-jobs.js';
 import type { EtaModel } from './generate-queue.js';
 import { GenerateJobDataSchema, requestOfJob, type GenerateJobData } from './job-data.js';
 import type { JobRecords } from './job-records.js';
@@ -46,6 +47,8 @@ export interface JobProgress {
   etaSeconds?: number;
   previewKey?: string;
   backend?: string;
+  /** 'gpu_starting': an on-demand backend is starting a GPU for this job (etaSeconds: until it runs). */
+  note?: 'gpu_starting';
 }
 
 export interface GenerateResult {
@@ -69,6 +72,8 @@ export interface GenerationWorkerDeps {
   readonly report?: RunReport;
   readonly eta?: EtaModel;
   readonly records?: JobRecords;
+  /** Where failed jobs are listed for operators (default: the record under `prefix`). */
+  readonly failedJobs?: FailedJobs;
   readonly concurrency: number;
   readonly lockDurationMs?: number;
   readonly stalledIntervalMs?: number;
@@ -108,6 +113,36 @@ type Outcome = z.infer<typeof OutcomeSchema>;
 
 const silent: PipelineLogger = { info() {}, warn() {}, error() {} };
 
+/** Thrown by a job that ended without an image after settling it, so BullMQ records it as failed. */
+class JobEndedError extends UnrecoverableError {}
+
+/**
+ * This attempt no longer holds the job's BullMQ lock (its renewals lapsed: an event-loop stall longer than
+ * the lock, a lost Redis connection), so another worker may be running the same job. Thrown before the
+ * submit: the live attempt decides, and this one must leave the GPU, the job and its slot alone.
+ */
+export class JobLockLostError extends Error {
+  override readonly name = 'JobLockLostError';
+  constructor(
+    message: string,
+    readonly data: { jobId: string; backend: string },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** BullMQ's reason for a job that stalled more than maxStalledCount times. */
+const STALLED_LIMIT = 'job stalled more than allowable limit';
+/**
+ * A stalled job is one whose worker died or froze; the next attempt adopts its prompt, so a stall costs
+ * little. Three stalls are allowed before the job is failed (with a message and a refund): a job that
+ * keeps killing its workers must not loop forever, but two crashes in a row must not cost the user.
+ */
+const DEFAULT_MAX_STALLED = 3;
+/** How long one wait for the earlier attempt's backend lasts before its health is looked at again. */
+const ORIGIN_WAIT_MS = 2_000;
+
 /** ComfyUI accepts any string as prompt id; a prefix keeps ours recognisable in its queue and history. */
 export const promptIdOf = (jobId: string): string => `ccb-${jobId}`;
 
@@ -128,6 +163,9 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
   const previewTtl = deps.previewTtlSeconds ?? 120;
   const progressIntervalMs = deps.progressIntervalMs ?? 500;
   const renewIntervalMs = deps.renewIntervalMs ?? 15_000;
+  const failedJobs = deps.failedJobs ?? createFailedJobs({ redis, prefix, now });
+  // BullMQ's default lock duration, when none is given.
+  const lockDurationMs = deps.lockDurationMs ?? 30_000;
   const keys = {
     submitted: (jobId: string) => `${prefix}:generate:job:{${jobId}}:backend`,
     failedOn: (jobId: string) => `${prefix}:generate:job:{${jobId}}:failed-on`,
@@ -155,6 +193,25 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     });
     if (outcome.outcome === 'done') await quota.commit(data.reservationId);
     else await quota.refund(data.reservationId);
+    if (outcome.outcome === 'failed') {
+      // After the settlement: the list for operators must never hold the ledger back.
+      await failedJobs
+        .record({
+          jobId,
+          at: now(),
+          code: outcome.error?.code ?? 'internal',
+          message: outcome.error?.message ?? '',
+          style: data.request.style,
+          jobKind: data.jobKind,
+          platform: data.actor.platform,
+          scopeId: data.actor.scopeId,
+          userId: data.actor.userId,
+          ...(outcome.backend === undefined ? {} : { backend: outcome.backend }),
+        })
+        .catch((err: unknown) => {
+          log.warn({ jobId, err: String(err) }, 'could not record the failed job');
+        });
+    }
     await redis.del(keys.submitted(jobId), keys.failedOn(jobId));
   }
 
@@ -169,7 +226,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       return { outputs: outcome.outputs, backend: outcome.backend ?? '', adopted: false };
     }
     log.info({ jobId, outcome: outcome.outcome, code: outcome.error?.code }, 'job ended without an image');
-    throw new UnrecoverableError(
+    throw new JobEndedError(
       `${outcome.outcome}: ${outcome.error?.code ?? ''} ${outcome.error?.message ?? ''}`,
     );
   }
@@ -190,7 +247,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
 
   async function processor(
     job: Job<GenerateJobData, GenerateResult>,
-    _token?: string,
+    token?: string,
     bullSignal?: AbortSignal,
   ): Promise<GenerateResult> {
     const jobId = job.id;
@@ -297,15 +354,33 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const waitingNote = setTimeout(() => {
       progress({ stage: 'queued', percent: 0 });
     }, 250);
-    const acquired = await pool.acquire({
-      holder: jobId,
-      style: gen.style.name,
-      family: gen.family,
-      ...(submittedOn === null ? {} : { prefer: submittedOn }),
-      avoid: new Set(failedOnList.filter((b) => b !== submittedOn)),
-      signal: cancelCtl.signal,
-      ...(deps.slotWaitMs === undefined ? {} : { maxWaitMs: deps.slotWaitMs }),
-    });
+    const avoid = new Set(failedOnList.filter((b) => b !== submittedOn));
+    const acquireOn = (only: string | undefined, maxWaitMs: number | undefined) =>
+      pool.acquire({
+        holder: jobId,
+        style: gen.style.name,
+        family: gen.family,
+        ...(submittedOn === null ? {} : { prefer: submittedOn }),
+        avoid:
+          only === undefined
+            ? avoid
+            : new Set(pool.status().flatMap((b) => (b.name === only ? [] : [b.name]))),
+        signal: cancelCtl.signal,
+        ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
+      });
+    let acquired: Awaited<ReturnType<typeof acquireOn>> | undefined;
+    // An earlier attempt's prompt may still be queued or running on its backend: wait for a slot there
+    // rather than submit it to another GPU too, for as long as that backend stays healthy.
+    const healthyOrigin = (): boolean =>
+      submittedOn !== null &&
+      !failedOnList.includes(submittedOn) &&
+      pool.status().some((b) => b.name === submittedOn && b.healthy);
+    const originUntil = now() + (deps.slotWaitMs ?? 10 * 60_000);
+    while (acquired === undefined && healthyOrigin() && !cancelCtl.signal.aborted && now() < originUntil) {
+      const r = await acquireOn(submittedOn ?? undefined, ORIGIN_WAIT_MS);
+      if (r.ok || r.code === 'style_unavailable') acquired = r;
+    }
+    acquired ??= await acquireOn(undefined, deps.slotWaitMs);
     clearTimeout(waitingNote);
     if (!acquired.ok) {
       bullSignal?.removeEventListener('abort', onBullAbort);
@@ -331,6 +406,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     renew.unref();
 
     let result;
+    let lockLost = false;
     try {
       result = await runJob(
         { backend, catalog: deps.catalog, images: deps.images, now },
@@ -339,9 +415,19 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
           signal: cancelCtl.signal,
           adopt: submittedOn === backend.name,
           beforeSubmit: async () => {
+            await pool.noteFamily(backend.name, gen.family);
+            // The last moment to learn that our lock lapsed and the job was handed to another worker,
+            // which then read no submit record and will submit itself: submitting here too would pay the
+            // GPU twice. A successful extension also gives this attempt a whole lock period for the
+            // two round trips left before the prompt exists.
+            if (token !== undefined && (await job.extendLock(token, lockDurationMs)) !== 1) {
+              throw new JobLockLostError(`job ${jobId} lost its lock before the submit`, {
+                jobId,
+                backend: backend.name,
+              });
+            }
             // Recorded before the prompt exists, so a crash right after the submit still finds it.
             await redis.set(keys.submitted(jobId), backend.name, 'EX', 86_400);
-            await pool.noteFamily(backend.name, gen.family);
           },
           onProgress: (p: RunProgress) => {
             progress({
@@ -351,6 +437,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
               ...(p.step === undefined ? {} : { step: p.step }),
               ...(p.of === undefined ? {} : { of: p.of }),
               ...(p.ahead === undefined ? {} : { queuePosition: p.ahead + 1 }),
+              ...(p.note === undefined ? {} : { note: p.note }),
+              ...(p.etaSeconds === undefined ? {} : { etaSeconds: p.etaSeconds }),
             });
           },
           ...(data.previews === true
@@ -366,6 +454,10 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
         },
       );
     } catch (err) {
+      if (err instanceof JobLockLostError) {
+        lockLost = true;
+        log.warn(err.data, 'job lock lost before the submit; leaving the job to its new holder');
+      }
       if (!(err instanceof ComfyError)) throw err;
       // The backend failed us (unreachable, HTTP errors, lost prompt): drain it and try elsewhere.
       await pool.reportFailure(backend.name, err.message);
@@ -383,7 +475,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       clearInterval(renew);
       if (flushTimer) clearTimeout(flushTimer);
       bullSignal?.removeEventListener('abort', onBullAbort);
-      await lease.release().catch(() => undefined);
+      // The slot's holder is the job id, shared with the attempt that now owns the job: keep it.
+      if (!lockLost) await lease.release().catch(() => undefined);
     }
 
     if (!result.ok) {
@@ -442,10 +535,42 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     autorun: deps.autorun ?? true,
     ...(deps.lockDurationMs === undefined ? {} : { lockDuration: deps.lockDurationMs }),
     ...(deps.stalledIntervalMs === undefined ? {} : { stalledInterval: deps.stalledIntervalMs }),
-    ...(deps.maxStalledCount === undefined ? {} : { maxStalledCount: deps.maxStalledCount }),
+    maxStalledCount: deps.maxStalledCount ?? DEFAULT_MAX_STALLED,
   });
   worker.on('error', (err) => {
     log.error({ err: err.message }, 'generate worker error');
+  });
+  // A job that lost its worker more than maxStalledCount times (crashes, kills) is failed by BullMQ
+  // itself, without our processor: settle it here, or its user would wait forever and its quota stay held
+  // until the lease sweeper. An outcome an earlier attempt recorded wins (its delivery and settle repeat).
+  // The same holds for an unexpected error (a bug, a Redis error) thrown by the last attempt: BullMQ sets
+  // `finishedOn` only when the job is failed for good, not when it will be retried.
+  worker.on('failed', (job, err) => {
+    if (job?.id === undefined || err instanceof JobEndedError) return;
+    const stalled = err.message === STALLED_LIMIT;
+    if (!stalled && job.finishedOn === undefined) return;
+    const jobId = job.id;
+    void (async () => {
+      const parsed = GenerateJobDataSchema.safeParse(job.data);
+      if (!parsed.success) return;
+      const previous = await redis.get(keys.outcome(jobId));
+      const outcome =
+        previous === null
+          ? failed(
+              'internal',
+              stalled
+                ? 'The job was interrupted too many times by worker crashes.'
+                : 'Something went wrong on our side while making your picture. Try again.',
+            )
+          : OutcomeSchema.parse(JSON.parse(previous));
+      await finish(jobId, parsed.data, outcome);
+      log.warn(
+        { jobId, outcome: outcome.outcome, err: err.message },
+        stalled ? 'job failed by the stalled limit; settled' : 'job failed by an unexpected error; settled',
+      );
+    })().catch((e: unknown) => {
+      log.error({ jobId, err: String(e) }, 'could not settle a failed job');
+    });
   });
 
   // Cancels reach whichever process holds the job: a pub/sub message, plus a key for jobs not yet started.
