@@ -84,6 +84,15 @@ const COUNTED = new Set([
 export interface FakeTelegramOptions {
   /** Enforce Telegram's group limit: at most `limit` messages + edits per `windowMs` per group chat. */
   readonly groupFlood?: { readonly limit: number; readonly windowMs: number };
+  /**
+   * Awaited around every Bot API method call (not getUpdates): 'before' the fake acts on it, 'after' it
+   * acted but before the answer is sent, so a test can kill the caller with the call in flight. 'drop'
+   * answers nothing (the connection is cut) and, before, leaves the call undone.
+   */
+  readonly gate?: (
+    call: { method: string; payload: Record<string, unknown> },
+    phase: 'before' | 'after',
+  ) => Promise<'drop' | undefined> | 'drop' | undefined;
 }
 
 export interface FakeTelegram {
@@ -91,6 +100,8 @@ export interface FakeTelegram {
   readonly token: string;
   readonly botInfo: UserFromGetMe;
   readonly calls: ApiCall[];
+  /** File paths fetched from the download route (`/file/bot<token>/<path>`), in order. */
+  readonly downloads: string[];
   callsTo(method: string): ApiCall[];
   /** Bot messages of a chat (not deleted), oldest first. */
   botMessages(chatId: number): FakeMessage[];
@@ -203,6 +214,7 @@ function parsePayload(
 
 export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise<FakeTelegram> {
   const calls: ApiCall[] = [];
+  const downloads: string[] = [];
   const chats = new Map<number, { nextId: number; messages: Map<number, FakeMessage> }>();
   const files = new Map<string, FakeFile & { path: string }>();
   const updates: Array<Record<string, unknown> & { update_id: number }> = [];
@@ -519,6 +531,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
     const fileMatch = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
     if (fileMatch !== null) {
       const f = [...files.values()].find((x) => x.path === fileMatch[2]);
+      downloads.push(fileMatch[2] ?? '');
       if (fileMatch[1] !== FAKE_TOKEN || f === undefined) {
         res.writeHead(404).end();
         return;
@@ -559,6 +572,10 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       send(res, 200, { ok: true, result: take() });
       return;
     }
+    if ((await opts.gate?.({ method, payload }, 'before')) === 'drop') {
+      res.destroy();
+      return;
+    }
     const at = Date.now();
     try {
       const inj = injections.find((i) => i.method === method && i.times > 0 && (i.when?.(payload) ?? true));
@@ -570,6 +587,10 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       if (impl === undefined) fail(404, `Not Found: method ${method} not found`);
       const result = impl?.(payload, uploads, res);
       calls.push({ method, payload, at, ok: true });
+      if ((await opts.gate?.({ method, payload }, 'after')) === 'drop') {
+        res.destroy();
+        return;
+      }
       send(res, 200, { ok: true, result });
     } catch (err) {
       if (!(err instanceof ApiFailure)) throw err;
@@ -591,6 +612,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
     token: FAKE_TOKEN,
     botInfo,
     calls,
+    downloads,
     callsTo: (method) => calls.filter((c) => c.method === method),
     botMessages: (chatId) => [...chat(chatId).messages.values()].filter((m) => m.fromBot && !m.deleted),
     message: (chatId, id) => chat(chatId).messages.get(id),

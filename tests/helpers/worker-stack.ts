@@ -37,6 +37,8 @@ export interface WorkerStackConfig {
   readonly deliveryRetention?: DeliveryRetention;
   readonly slotLeaseMs?: number;
   readonly healthIntervalMs?: number;
+  /** Stalls (lost workers) a job survives before BullMQ fails it (default: the worker's). */
+  readonly maxStalledCount?: number;
 }
 
 export interface WorkerStack {
@@ -103,6 +105,7 @@ export async function startWorkerStack(
     stalledIntervalMs: cfg.stalledIntervalMs,
     progressIntervalMs: 100,
     renewIntervalMs: 1_000,
+    ...(cfg.maxStalledCount === undefined ? {} : { maxStalledCount: cfg.maxStalledCount }),
     ...(cfg.outputTtlSeconds === undefined ? {} : { outputTtlSeconds: cfg.outputTtlSeconds }),
   });
   listen?.(worker);
