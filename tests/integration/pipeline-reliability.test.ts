@@ -145,7 +145,8 @@ function countingDelivery(
 
 describe('a worker SIGKILLed mid-job', () => {
   it('is replaced by a worker that adopts its running and queued prompts: one GPU run each, one delivery, one commit', async () => {
-    const { h, r, sims } = await setup([{ stepMs: 60 }]);
+    // 30 steps of 150 ms: both prompts (9 s) outlast the dead worker's 3 s lock plus a 1 s stall check.
+    const { h, r, sims } = await setup([{ stepMs: 150 }]);
     const sim = sims[0]!;
     const cfg = workerConfig(r, sims);
     const child = await spawnWorkerProcess(cfg);
@@ -171,6 +172,8 @@ describe('a worker SIGKILLed mid-job', () => {
       });
     });
     await waitForDeliveries(h, 2);
+    // The delivery is added before the processor returns: wait for BullMQ's completion events too.
+    await expect.poll(() => adopted.length, { timeout: 10_000, interval: 10 }).toBe(2);
 
     const ds = await h.deliveriesFor();
     for (const j of jobs) expect(ds.get(j.jobId)?.outcome).toBe('done');
@@ -216,6 +219,7 @@ describe('a worker SIGKILLed mid-job', () => {
       });
     });
     await waitForDeliveries(h, 1);
+    await expect.poll(() => adopted.length, { timeout: 10_000, interval: 10 }).toBe(1);
     expect((await h.deliveriesFor()).get(job.jobId)?.outcome).toBe('done');
     // The next worker looked on the recorded backend, found nothing and submitted: exactly one run.
     expect(adopted).toEqual([false]);
@@ -254,6 +258,7 @@ describe('a worker SIGKILLed mid-job', () => {
       });
     });
     await waitForDeliveries(h, 1);
+    await expect.poll(() => adopted.length, { timeout: 10_000, interval: 10 }).toBe(1);
     expect((await h.deliveriesFor()).get(job.jobId)?.outcome).toBe('done');
     expect(adopted).toEqual([true]);
     expect(sim.stats().promptsExecuted).toBe(1);
