@@ -4,7 +4,7 @@
 // crash matters. Each case prints one `[survival]` line with what was tried and what held.
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator, type SimulatorTrace } from '../../src/generation/comfy/simulator.js';
 import sharp from 'sharp';
 import { createStatusStore } from '../../src/bots/telegram/status-store.js';
 import { createBlobStore } from '../../src/generation/blob-store.js';
@@ -170,15 +170,22 @@ describe('a job whose worker dies more often than the stalled limit allows', () 
 describe('generate workers SIGKILLed at random moments, and a backend killed mid-run', () => {
   it('every job is delivered once, committed once, and no adopted prompt runs twice', async () => {
     const seed = survivalSeed();
+    console.log(`[survival] random worker SIGKILLs: seed=${seed} (SURVIVAL_SEED=${seed} replays it)`);
     const rand = seededRandom(seed);
     const N = 60;
     const KILLS = 8;
     const users = Array.from({ length: 6 }, (_, i) => `u${i}`);
-    const { h, r, sims } = await setup([
-      { stepMs: 25, previews: false },
-      { stepMs: 25, previews: false },
-      { stepMs: 25, previews: false },
-    ]);
+    // Every prompt start, by backend: a prompt id is derived from its job, so a repeat shows here.
+    const starts: Array<{ backend: number; promptId: string }> = [];
+    const { h, r, sims } = await setup(
+      [0, 1, 2].map((backend) => ({
+        stepMs: 25,
+        previews: false,
+        onTrace: (e: SimulatorTrace) => {
+          if (e.type === 'start') starts.push({ backend, promptId: e.promptId });
+        },
+      })),
+    );
     // A killed worker's backend slots stay taken until their lease runs out (renewed every second here):
     // a lease of 3 s frees them soon, as the product's 60 s default (15 s renewals) does in production.
     const cfg = workerConfig(r, sims, { concurrency: 3, slotLeaseMs: 3_000 });
@@ -248,20 +255,29 @@ describe('generate workers SIGKILLed at random moments, and a backend killed mid
     let used = 0;
     for (const u of users) used += (await h.quota.view({ ...jobs[0]!.actor, userId: u }, LIMITS)).used;
     expect(used).toBe(done);
-    // GPU runs: one per job, plus at most what the killed backend held when it died (a prompt sampling and
-    // one queued inside it), which no one can adopt from a dead server.
+    // GPU runs: one per job, plus what the killed backend held when it died (prompts running, or finished
+    // but not yet fetched), which no one can adopt from a dead server. No prompt ever ran twice on a live
+    // backend, and every repeat of a prompt involves the dead one.
     const runs = executed(sims);
-    // The dead backend held at most its capacity (2) of prompts running or finished but not yet fetched.
     expect(victimAtKill).toBeDefined();
+    expect(runs).toBe(starts.length);
     expect(runs).toBeGreaterThanOrEqual(done);
-    expect(runs).toBeLessThanOrEqual(N + 2);
+    const byPrompt = new Map<string, number[]>();
+    for (const st of starts) byPrompt.set(st.promptId, [...(byPrompt.get(st.promptId) ?? []), st.backend]);
+    const repeated = [...byPrompt.entries()].filter(([, on]) => on.length > 1);
+    for (const [promptId, on] of repeated) {
+      expect({ promptId, liveRuns: on.filter((b) => b !== 0).length }).toEqual({ promptId, liveRuns: 1 });
+      expect({ promptId, deadRuns: on.filter((b) => b === 0).length }).toEqual({ promptId, deadRuns: 1 });
+    }
+    expect(runs - byPrompt.size).toBe(repeated.length);
     survivalLine('random worker SIGKILLs + backend kill', {
       seed,
       jobs: N,
       workerKills: kills,
       backendKills: 1,
       gpuRuns: runs,
-      extraRunsFromDeadBackend: runs - N,
+      extraRunsFromDeadBackend: runs - byPrompt.size,
+      promptsRepeatedOnLiveBackend: 0,
       deliveredDone: done,
       failedWithMessageRefunded: failed.length,
       settledOnce: N,
