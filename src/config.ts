@@ -406,6 +406,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       message: 'required with TELEGRAM_WEBHOOK_URL: at least 16 characters (A-Z, a-z, 0-9, _ and -)',
     });
   }
+  const adminToken = env['ADMIN_TOKEN'] ?? '';
+  if (adminToken !== '' && adminToken.length < 16) {
+    issues.push({
+      key: 'ADMIN_TOKEN',
+      message: 'at least 16 characters (it guards the queue dashboard); empty turns the admin routes off',
+    });
+  }
   const jobsWebhookUrl = env['JOBS_API_WEBHOOK_URL'] ?? '';
   if (jobsWebhookUrl !== '' && !URL.canParse(jobsWebhookUrl)) {
     issues.push({

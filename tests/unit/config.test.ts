@@ -41,6 +41,14 @@ describe('loadConfig', () => {
     expect(keys).toEqual(['COMFYUI_TIMEOUT_MS', 'COMFYUI_URLS', 'LOG_LEVEL']);
   });
 
+  it('refuses an admin token too short to guard the dashboard, and accepts none or a long one', () => {
+    expect(() => loadConfig({ ADMIN_TOKEN: 'short' })).toThrow(ConfigError);
+    expect(loadConfig({}).http.adminToken).toBeUndefined();
+    expect(loadConfig({ ADMIN_TOKEN: 'a-long-enough-token-1' }).http.adminToken).toBe(
+      'a-long-enough-token-1',
+    );
+  });
+
   it('documents every key of the schema in .env.example', () => {
     const example = readFileSync(resolve(import.meta.dirname, '../../.env.example'), 'utf8');
     const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
