@@ -4,8 +4,10 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from '../config.js';
 import { fetchInventory } from '../generation/backend-inventory.js';
+import { createJobsApiBackend } from '../generation/backends/jobs-api-backend.js';
 import { createComfyClient } from '../generation/comfy/client.js';
 import { ComfyError } from '../generation/comfy/errors.js';
 import { startSimulator, type Simulator } from '../generation/comfy/simulator.js';
@@ -17,7 +19,8 @@ import {
 import type { CliIo } from './generate-command.js';
 
 export const DOCTOR_USAGE = `usage: npm run doctor -- [--backend <url>]... [--simulate]
-  Checks every workflow and style against each backend (default: COMFYUI_URLS, else http://127.0.0.1:8188).
+  Checks every workflow and style against each backend (default: COMFYUI_URLS, else http://127.0.0.1:8188),
+  and, without --backend, each job API of JOBS_API_BACKENDS (reachable, key accepted, declared styles known).
   Exit codes: 0 everything can run, 1 something cannot run, 2 bad arguments or config, 3 a backend is unreachable.`;
 
 export async function runDoctorCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -76,9 +79,13 @@ export async function runDoctorCli(argv: readonly string[], io: CliIo): Promise<
       sim = await startSimulator({ port: 0, stepMs: 0 });
       targets.push({ name: 'simulator', url: sim.url });
     }
-    if (targets.length === 0) {
+    const fromConfig = targets.length === 0;
+    const jobApis = fromConfig ? config.jobsApi.backends : [];
+    if (fromConfig) {
       for (const b of config.backends) targets.push({ name: b.name, url: b.url });
-      if (targets.length === 0) targets.push({ name: '127.0.0.1:8188', url: 'http://127.0.0.1:8188' });
+      if (targets.length === 0 && jobApis.length === 0) {
+        targets.push({ name: '127.0.0.1:8188', url: 'http://127.0.0.1:8188' });
+      }
     }
     let exit = problems.length > 0 ? 1 : 0;
     for (const t of targets) {
@@ -101,6 +108,47 @@ export async function runDoctorCli(argv: readonly string[], io: CliIo): Promise<
         exit = 3;
       } finally {
         await client.close();
+      }
+    }
+    for (const j of jobApis) {
+      // The backend keeps job ids in Redis while jobs run; a health check never touches it, so the
+      // connection is never opened and the doctor works without Redis.
+      const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      const backend = createJobsApiBackend({
+        name: j.name,
+        baseUrl: j.url,
+        apiKey: j.apiKey,
+        keySetting: j.keySetting,
+        styles: j.styles,
+        redis,
+        prefix: config.redis.prefix,
+        requestTimeoutMs: config.comfyTimeoutMs,
+      });
+      try {
+        const health = await backend.health();
+        if (!health.ok) {
+          print(`\n${j.name} (${j.url}): job API not usable: ${health.error ?? 'health check failed'}`);
+          exit = 3;
+          continue;
+        }
+        print(`\n${j.name} (${j.url}): job API reachable, key accepted (${health.latencyMs} ms)`);
+        const declared = j.styles === 'all' ? [...catalog.styles.keys()].sort() : [...j.styles];
+        const unknown = declared.filter((s) => !catalog.styles.has(s));
+        print(
+          `  Declared styles: ${declared.join(', ')}${j.styles === 'all' ? ' (all: none declared)' : ''}`,
+        );
+        if (unknown.length > 0) {
+          print(
+            `  Unknown styles: ${unknown.join(', ')} (not in the catalogue: fix styles= in JOBS_API_BACKENDS)`,
+          );
+          exit = Math.max(exit, 1);
+        }
+        print(
+          '  A job API lists no nodes or models: make sure its image has what those styles need (README, Workflows and styles).',
+        );
+      } finally {
+        await backend.close();
+        redis.disconnect();
       }
     }
     print(

@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runDoctorCli } from '../../src/cli/doctor-command.js';
+import { startJobsApiSimulator } from '../../src/generation/jobs-api/simulator.js';
 import { runGenerateCli, type CliIo } from '../../src/cli/generate-command.js';
 import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
@@ -240,6 +241,35 @@ describe('npm run doctor', () => {
     const dead = await run(runDoctorCli, ['--backend', 'http://127.0.0.1:1']);
     expect(dead.code).toBe(3);
     expect(dead.out).toContain('unreachable');
+  });
+
+  it('checks each job API of the configuration: reachable, key accepted, declared styles known', async () => {
+    const api = await startJobsApiSimulator({ apiKey: 'sk-doctor-good-key-000' });
+    try {
+      const env = {
+        JOBS_API_BACKENDS: `cloud=${api.url}#styles=sdxl+portrait`,
+        JOBS_API_KEY: 'sk-doctor-good-key-000',
+      };
+      const ok = await run(runDoctorCli, [], env);
+      expect(ok.code).toBe(0);
+      expect(ok.out).toContain('cloud');
+      expect(ok.out).toContain('key accepted');
+      expect(ok.out).toContain('Declared styles: sdxl, portrait');
+
+      const unknown = await run(runDoctorCli, [], {
+        ...env,
+        JOBS_API_BACKENDS: `cloud=${api.url}#styles=sdxl+nope`,
+      });
+      expect(unknown.code).toBe(1);
+      expect(unknown.out).toContain('Unknown styles: nope');
+
+      const badKey = await run(runDoctorCli, [], { ...env, JOBS_API_KEY: 'sk-wrong-key-0000000' });
+      expect(badKey.code).toBe(3);
+      expect(badKey.out).toContain('JOBS_API_KEY');
+      expect(badKey.out).not.toContain('sk-wrong-key-0000000');
+    } finally {
+      await api.close();
+    }
   });
 
   it('passes on a backend with every node and model', async () => {
