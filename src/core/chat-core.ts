@@ -798,11 +798,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       case 'help':
         return { text: t(lang, 'help') + (isMod(ctx.actor) ? `\n${t(lang, 'help.mod')}` : '') };
       case 'stats': {
-        if (!isMod(ctx.actor)) {
-          const a = ctx.actor;
-          await deps.moderation.recordNotModerator(a, 'stats', `${a.platform}:${a.scopeId}`);
-          return say(lang, 'refuse.not_moderator', {}, { private: true });
-        }
+        if (!isMod(ctx.actor)) return refuseNonModerator(ctx, lang, 'stats');
         const rows = (await deps.report?.read()) ?? [];
         return say(lang, 'stats', {
           lines: rows.length === 0 ? t(lang, 'limits.empty') : formatReport(rows),
