@@ -21,7 +21,7 @@ import { createUserSettingsStore } from './core/user-settings.js';
 import { createBackendSlots } from './generation/backend-slots.js';
 import { createBackendPool, type BackendPool } from './generation/backends/backend-pool.js';
 import { createComfyBackend } from './generation/backends/comfy-backend.js';
-import { createJobsApiBackend, startupKey } from './generation/backends/jobs-api-backend.js';
+import { createJobsApiBackend, expectedStartupFromRedis } from './generation/backends/jobs-api-backend.js';
 import { createJobWakeups, createWebhookReceiver, type JobWakeups } from './generation/jobs-api/webhook.js';
 import { createBlobStore } from './generation/blob-store.js';
 import { createComfyClient } from './generation/comfy/client.js';
@@ -445,14 +445,10 @@ export async function main(): Promise<number> {
       const capacity = (): number => pool?.healthyCapacity() ?? configuredCapacity;
       // A bots-only process has no pool: it weighs the start-up delays the workers learnt (Redis) by the
       // configured capacities, without knowing which backends are healthy right now.
-      const jobApis = config.jobsApi.backends;
-      const startupSeconds = async (): Promise<number> => {
-        if (pool !== undefined) return pool.expectedStartupSeconds();
-        if (jobApis.length === 0 || configuredCapacity === 0) return 0;
-        const learnt = await redis.hmget(startupKey(prefix), ...jobApis.map((j) => j.name));
-        const sum = jobApis.reduce((n, j, i) => n + Number(learnt[i] ?? 0) * j.capacity, 0);
-        return Number.isFinite(sum) ? sum / configuredCapacity : 0;
-      };
+      const startupSeconds = (): Promise<number> =>
+        pool !== undefined
+          ? pool.expectedStartupSeconds()
+          : expectedStartupFromRedis(redis, prefix, config.jobsApi.backends, configuredCapacity);
       const core = createChatCore({
         redis,
         prefix,

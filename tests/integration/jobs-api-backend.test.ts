@@ -3,7 +3,10 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBackendSlots } from '../../src/generation/backend-slots.js';
 import { createBackendPool } from '../../src/generation/backends/backend-pool.js';
 import type { OutputRef } from '../../src/generation/backends/backend.js';
-import { JOBS_API_OUTPUT_KEY } from '../../src/generation/backends/jobs-api-backend.js';
+import {
+  expectedStartupFromRedis,
+  JOBS_API_OUTPUT_KEY,
+} from '../../src/generation/backends/jobs-api-backend.js';
 import { ComfyExecutionError } from '../../src/generation/comfy/errors.js';
 import { createImageTools } from '../../src/generation/images.js';
 import { JobsApiAuthError, JobsApiOutputError } from '../../src/generation/jobs-api/errors.js';
@@ -271,5 +274,19 @@ describe('jobs-api backend against the job API simulator', () => {
     );
     expect(res.ok).toBe(true);
     expect(await pool.expectedStartupSeconds()).toBeGreaterThanOrEqual(0.2);
+    // A process without a pool (bots only) reads the same learnt delay, weighed over every configured
+    // backend: here this API (capacity 3) and a ComfyUI server (capacity 2, 0 s).
+    const learnt = (await backend.startupSeconds?.()) ?? 0;
+    expect(learnt).toBeGreaterThanOrEqual(0.2);
+    const fromRedis = await expectedStartupFromRedis(
+      r.redis,
+      r.prefix,
+      [{ name: backend.name, capacity: 3 }],
+      5,
+    );
+    expect(fromRedis).toBeCloseTo((learnt * 3) / 5, 6);
+    expect(await expectedStartupFromRedis(r.redis, r.prefix, [{ name: 'never-ran', capacity: 2 }], 2)).toBe(
+      0,
+    );
   });
 });

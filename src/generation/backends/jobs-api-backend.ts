@@ -87,6 +87,27 @@ const isAbortError = (err: unknown): boolean =>
 /** Key of the learnt start-up delays (seconds), one hash field per backend. */
 export const startupKey = (prefix: string): string => `${prefix}:backend:startup`;
 
+/**
+ * The start-up delay a job can expect, from what the workers learnt, for a process without a backend
+ * pool (a bots-only process): each job API's learnt delay weighed by its capacity over the capacity of
+ * every configured backend (a ComfyUI server counts 0 s; one not learnt yet counts 0 s too).
+ */
+export async function expectedStartupFromRedis(
+  redis: Redis,
+  prefix: string,
+  jobApis: ReadonlyArray<{ readonly name: string; readonly capacity: number }>,
+  totalCapacity: number,
+): Promise<number> {
+  if (jobApis.length === 0 || totalCapacity <= 0) return 0;
+  const learnt = await redis.hmget(startupKey(prefix), ...jobApis.map((j) => j.name));
+  let sum = 0;
+  for (const [i, j] of jobApis.entries()) {
+    const v = Number(learnt[i] ?? 0);
+    if (Number.isFinite(v) && v > 0) sum += v * j.capacity;
+  }
+  return sum / totalCapacity;
+}
+
 export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBackend {
   const { name, redis } = deps;
   const base = deps.baseUrl.replace(/\/+$/, '');
