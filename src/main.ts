@@ -19,7 +19,7 @@ import { createChatCore } from './core/chat-core.js';
 import { createProgressRelay, type ProgressRelay, type ProgressSink } from './core/progress-relay.js';
 import { createUserSettingsStore } from './core/user-settings.js';
 import { createBackendSlots } from './generation/backend-slots.js';
-import { createBackendPool, type BackendPool } from './generation/backends/backend-pool.js';
+import { createBackendPool, slotLeaseMsFor, type BackendPool } from './generation/backends/backend-pool.js';
 import { createComfyBackend } from './generation/backends/comfy-backend.js';
 import { createJobsApiBackend, expectedStartupFromRedis } from './generation/backends/jobs-api-backend.js';
 import { createJobWakeups, createWebhookReceiver, type JobWakeups } from './generation/jobs-api/webhook.js';
@@ -371,6 +371,7 @@ export async function main(): Promise<number> {
         prefix,
         catalog,
         healthIntervalMs: config.pipeline.healthIntervalMs,
+        slotLeaseMs: slotLeaseMsFor(config.pipeline),
         logger: log,
       });
       await pool.start();

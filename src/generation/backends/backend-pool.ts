@@ -110,6 +110,17 @@ interface Entry {
   family: ModelFamily | undefined;
 }
 
+/**
+ * How long a backend slot outlives its holder's last renewal. A dead worker's prompt stays queued or
+ * running on its GPU until the job is taken again, which BullMQ does after the lock lapses and up to two
+ * stall checks (the first marks, the second moves); the next attempt then takes the same slot (same
+ * holder) and adopts the prompt. A shorter lease would free the slot while the prompt still occupies the
+ * GPU and let another job overfill it.
+ */
+export function slotLeaseMsFor(pipeline: { lockDurationMs: number; stalledIntervalMs: number }): number {
+  return Math.max(60_000, pipeline.lockDurationMs + 2 * pipeline.stalledIntervalMs + 30_000);
+}
+
 export function createBackendPool(deps: BackendPoolDeps): BackendPool {
   const healthIntervalMs = deps.healthIntervalMs ?? 10_000;
   const capabilityIntervalMs = deps.capabilityIntervalMs ?? 5 * 60_000;
