@@ -254,6 +254,20 @@ describe('jobs-api backend against the job API simulator', () => {
     expect(sim.stats().created).toBe(1);
   });
 
+  it('finds and adopts a job whose creation answer was lost, instead of paying for it twice', async () => {
+    const { backend, sim } = await setup({ stepMs: 20 });
+    sim.faults.loseNextCreateAnswer();
+    await expect(backend.submit(graph(), 'p-lost')).rejects.toThrow();
+    expect(sim.stats().created).toBe(1);
+    // Another process (the retry) has no record of the job id, only the prompt id.
+    const other = await startJobsApi(r.redis, r.prefix, {}, { apiKey: sim.apiKey, baseUrl: sim.url });
+    cleanups.push(() => other.close());
+    expect(['queued', 'running']).toContain(await other.backend.find('p-lost'));
+    const refs = await outputsOf(other.backend, 'p-lost');
+    expect(refs).toHaveLength(1);
+    expect(sim.stats().created).toBe(1);
+  });
+
   it('is a pool backend with the declared styles and feeds the pool start-up estimate', async () => {
     const { backend } = await setup({ coldStartMs: 200 }, { styles: ['sdxl'], capacity: 3 });
     const pool = createBackendPool({

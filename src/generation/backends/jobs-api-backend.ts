@@ -23,6 +23,7 @@ import type { JobWakeups } from '../jobs-api/webhook.js';
 import {
   CreateJobResponseSchema,
   imageContentType,
+  JobListSchema,
   JobStateSchema,
   mediaItem,
   type CreateJobRequest,
@@ -176,6 +177,25 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
     return r.data;
   }
 
+  /**
+   * A job created by a submit whose answer never arrived (its worker died, or the request timed out
+   * after the API took it) has no record: look it up by the prompt id we sent as `user_id`, and record it.
+   */
+  async function recoverRecord(promptId: string): Promise<JobRecord | undefined> {
+    const path = `/v1/jobs?user_id=${encodeURIComponent(promptId)}&limit=1`;
+    const res = await call('GET', path);
+    if (res.status !== 200) throw new ComfyHttpError(name, 'GET', path, res.status, res.text);
+    const found = parse(res.text, JobListSchema, 'GET', path, res.status)[0];
+    if (found === undefined) return undefined;
+    const created = typeof found['created_at'] === 'string' ? Date.parse(found['created_at']) : NaN;
+    const record: JobRecord = {
+      jobId: found.job_id,
+      submittedAt: Number.isFinite(created) ? created : now(),
+    };
+    await redis.set(jobKey(promptId), JSON.stringify(record), 'EX', 86_400);
+    return record;
+  }
+
   async function readRecord(promptId: string): Promise<JobRecord | undefined> {
     const raw = await redis.get(jobKey(promptId));
     if (raw === null) return undefined;
@@ -277,7 +297,7 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
 
   async function* watch(promptId: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<BackendEvent> {
     const { signal } = opts;
-    const rec = await readRecord(promptId);
+    const rec = (await readRecord(promptId)) ?? (await recoverRecord(promptId));
     if (rec === undefined)
       throw new ComfyDisconnectedError(name, `watch ${promptId}: no job was submitted for it`);
     let delay = pollMinMs;
@@ -414,6 +434,9 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
         })),
         media: takeMedia(graph),
         ...(deps.webhookUrl === undefined ? {} : { webhook_url: deps.webhookUrl }),
+        // Our prompt id, so a job whose creation answer was lost (the worker died mid-request) can be
+        // found again with GET /v1/jobs?user_id= and adopted rather than paid for twice.
+        user_id: promptId,
       };
       const submittedAt = now();
       const res = await call('POST', '/v1/jobs', { body });
@@ -430,7 +453,7 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
       await redis.set(jobKey(promptId), JSON.stringify(record), 'EX', 86_400);
     },
     async find(promptId): Promise<PromptState> {
-      const rec = await readRecord(promptId);
+      const rec = (await readRecord(promptId)) ?? (await recoverRecord(promptId));
       if (rec === undefined) return 'absent';
       const st = await getJob(rec.jobId);
       if (st === undefined) return 'absent';
@@ -485,7 +508,7 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
       );
     },
     async cancel(promptId) {
-      const rec = await readRecord(promptId);
+      const rec = (await readRecord(promptId)) ?? (await recoverRecord(promptId));
       if (rec === undefined) return;
       const path = `/v1/jobs/${encodeURIComponent(rec.jobId)}`;
       const res = await call('DELETE', path);

@@ -49,6 +49,8 @@ export interface JobsApiFaults {
   healthy(): void;
   /** No GPU can be had: jobs stay queued (until the queued timeout). */
   gpuUnavailable(on: boolean): void;
+  /** The next POST /v1/jobs creates its job, then drops the connection instead of answering. */
+  loseNextCreateAnswer(): void;
 }
 
 export interface JobsApiSimulatorStats {
@@ -125,6 +127,7 @@ export async function startJobsApiSimulator(opts: JobsApiSimulatorOptions = {}):
   let failNext: string | undefined;
   let outage: { status: number; left: number } | undefined;
   let noGpu = false;
+  let loseCreateAnswer = false;
   // Every signed URL gets a serial number; expireUrls revokes every one issued so far.
   let signed = 0;
   let revokedUpTo = 0;
@@ -440,6 +443,11 @@ export async function startJobsApiSimulator(opts: JobsApiSimulatorOptions = {}):
       });
       waiting.push(job);
       dispatch();
+      if (loseCreateAnswer) {
+        loseCreateAnswer = false;
+        res.socket?.destroy();
+        return;
+      }
       send(res, 200, { job_id: job.id, status: 'queued', created_at: new Date(job.createdAt).toISOString() });
       return;
     }
@@ -509,6 +517,9 @@ export async function startJobsApiSimulator(opts: JobsApiSimulatorOptions = {}):
       gpuUnavailable(on) {
         noGpu = on;
         if (!on) dispatch();
+      },
+      loseNextCreateAnswer() {
+        loseCreateAnswer = true;
       },
     },
     stats: () => ({ ...stats }),
