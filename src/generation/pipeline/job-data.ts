@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ActorSchema, PlatformSchema, type Platform } from '../../quota/policy.js';
-import type { GenerationRequest } from '../workflows/index.js';
+import { ENUM_PARAMS, NUMERIC_PARAMS, type GenerationRequest } from '../workflows/index.js';
 
 export const JOB_KINDS = ['imagine', 'portrait', 'variation', 'upscale', 'reroll'] as const;
 export const JobKindSchema = z.enum(JOB_KINDS);
@@ -117,22 +117,12 @@ export type GenerateProgress = z.infer<typeof GenerateProgressSchema>;
 
 // The request's optional settings travel in `params`; these two functions are the only mapping between
 // the catalogue's GenerationRequest and the job record, used by the chat core and the worker alike.
-const NUMBER_PARAMS = [
-  'width',
-  'height',
-  'steps',
-  'cfg',
-  'denoise',
-  'clipSkip',
-  'strength',
-  'guidance',
-] as const;
-const STRING_PARAMS = ['aspect', 'sampler', 'scheduler'] as const;
+const STRING_PARAMS = ['aspect', ...ENUM_PARAMS] as const;
 
 /** The optional settings of a request, as stored in a job's `params`. */
 export function paramsOfRequest(r: GenerationRequest): Record<string, number | string> {
   const params: Record<string, number | string> = {};
-  for (const k of NUMBER_PARAMS) {
+  for (const k of NUMERIC_PARAMS) {
     const v = r[k];
     if (v !== undefined) params[k] = v;
   }
@@ -148,7 +138,7 @@ export function requestOfJob(r: GenerateRequest): GenerationRequest {
   const out: GenerationRequest = { prompt: r.prompt, style: r.style, seed: r.seed, count: r.count };
   if (r.workflow !== undefined) out.workflow = r.workflow;
   if (r.negative !== undefined) out.negative = r.negative;
-  for (const k of NUMBER_PARAMS) {
+  for (const k of NUMERIC_PARAMS) {
     const v = r.params[k];
     if (typeof v === 'number') out[k] = v;
   }

@@ -53,6 +53,8 @@ export type {
 export {
   ApiPromptSchema,
   ASPECTS,
+  ENUM_PARAMS,
+  NUMERIC_PARAMS,
   StyleSchema,
   WorkflowFileSchema,
   WorkflowManifestSchema,
