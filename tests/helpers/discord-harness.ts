@@ -5,33 +5,20 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { expect } from 'vitest';
 import { createDiscordBot, type DiscordBot } from '../../src/bots/discord/discord-bot.js';
-import { loadConfig, type QuotaConfig } from '../../src/config.js';
-import { createChatCore, type ChatCore } from '../../src/core/chat-core.js';
+import type { QuotaConfig } from '../../src/config.js';
+import type { ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay, type ProgressRelay } from '../../src/core/progress-relay.js';
-import { createUserSettingsStore } from '../../src/core/user-settings.js';
-import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { createBackendPool } from '../../src/generation/backends/backend-pool.js';
-import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
-import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
-import { createComfyClient } from '../../src/generation/comfy/client.js';
+import type { BlobStore } from '../../src/generation/blob-store.js';
 import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
-import { createImageTools } from '../../src/generation/images.js';
 import {
-  createDeliveryQueues,
   createDeliveryWorker,
   type DeliveryWorker,
   type PipelineLogger,
 } from '../../src/generation/pipeline/delivery.js';
-import { createEtaModel, createGenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
-import { createGenerationWorker } from '../../src/generation/pipeline/generation-worker.js';
-import { createJobControl } from '../../src/generation/pipeline/job-control.js';
-import { createJobRecords } from '../../src/generation/pipeline/job-records.js';
-import { createRunReport } from '../../src/generation/run-report.js';
-import { createWorkflowCatalog } from '../../src/generation/workflows/index.js';
 import { createHttpServer, type HttpServer } from '../../src/observability/http-server.js';
-import { createModeration } from '../../src/quota/moderation.js';
 import { resolveLimits, type Actor } from '../../src/quota/policy.js';
-import { createRedisQuota, type RedisQuota } from '../../src/quota/redis-quota.js';
+import type { RedisQuota } from '../../src/quota/redis-quota.js';
+import { createChatStack } from './chat-stack.js';
 import { startFakeDiscord, type FakeDiscord } from './fake-discord.js';
 import type { TestRedis } from './redis.js';
 
@@ -114,73 +101,15 @@ export async function createDiscordHarness(
 ): Promise<DiscordHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
-  const config = loadConfig({ QUOTA_DAILY_IMAGES: '10', ...opts.env });
   const fake = await startFakeDiscord();
   const sim = await startSimulator({ port: 0, stepMs: opts.stepMs ?? 2 });
-  const { catalog } = await createWorkflowCatalog({});
-  const images = createImageTools();
-  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 256 * 1024 * 1024 });
-  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: config.quota });
-  const moderation = createModeration({ redis, prefix, clock: Date.now, config: config.quota, quota });
-  const records = createJobRecords({ redis, prefix, blobs, ttlSeconds: 3600 });
-  const eta = createEtaModel({ redis, prefix });
-  const report = createRunReport({ redis, prefix });
-  const deliveries = createDeliveryQueues({ connection: redis, prefix });
-  const queue = createGenerateQueue({
-    connection: redis,
-    prefix,
-    maxWaiting: 100,
-    retention: { completeAgeSeconds: 3600, completeCount: 1000, failAgeSeconds: 3600, failCount: 1000 },
-    attempts: 2,
-    backoffMs: 50,
+  const stack = await createChatStack(redis, prefix, () => r.connect(), {
+    env: opts.env,
+    backend: { url: sim.url },
   });
-  const control = createJobControl({ redis, prefix, queue, quota, deliveries });
-  const pool = createBackendPool({
-    backends: [
-      createComfyBackend({ client: createComfyClient({ baseUrl: sim.url, name: 'sim', pollMs: 50 }) }),
-    ],
-    slots: createBackendSlots({ redis, prefix }),
-    redis,
-    prefix,
-    catalog,
-    healthIntervalMs: 1000,
-    pollMs: 10,
-  });
-  await pool.start();
-  const worker = createGenerationWorker({
-    connection: r.connect(),
-    prefix,
-    pool,
-    catalog,
-    images,
-    blobs,
-    quota,
-    deliveries,
-    report,
-    eta,
-    records,
-    concurrency: 2,
-    progressIntervalMs: 100,
-  });
-  const realCore = createChatCore({
-    redis,
-    prefix,
-    quotaConfig: config.quota,
-    quota,
-    moderation,
-    queue,
-    control,
-    records,
-    blobs,
-    images,
-    catalog,
-    settings: createUserSettingsStore({ redis, prefix }),
-    report,
-    eta,
-    runnableStyles: () => pool.runnableStyles(),
-    healthyCapacity: () => pool.healthyCapacity(),
-    jobRecordTtlSeconds: 3600,
-  });
+  const { config, catalog, images, blobs, quota, records } = stack;
+  const realCore = stack.core;
+  const pool = stack.pool!;
   const events: Array<{ what: string; at: number }> = [];
   let hold: Promise<void> | undefined;
   // The real core, with a record of when it is first touched (every path into Redis starts here).
@@ -387,10 +316,7 @@ export async function createDiscordHarness(
       await http.close();
       await relay.close();
       await delivery.close();
-      await worker.close();
-      await pool.close();
-      await queue.close();
-      await deliveries.close();
+      await stack.close();
       await sim.close();
       await fake.close();
     },

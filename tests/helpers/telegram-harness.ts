@@ -1,43 +1,23 @@
 // The product as main.ts should wire it for Telegram (chat core, Telegram adapter, generation worker,
 // `deliver-telegram` worker, progress relay), on a test Redis, the ComfyUI simulator and the fake Bot API.
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type QuotaConfig } from '../../src/config.js';
+import type { QuotaConfig } from '../../src/config.js';
 import {
   createTelegramBot,
   type TelegramBot,
   type TelegramBotDeps,
 } from '../../src/bots/telegram/telegram-bot.js';
-import { createChatCore, type ChatCore } from '../../src/core/chat-core.js';
+import type { ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay, type ProgressRelay } from '../../src/core/progress-relay.js';
-import { createUserSettingsStore } from '../../src/core/user-settings.js';
-import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { createBackendPool, type BackendPool } from '../../src/generation/backends/backend-pool.js';
-import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
-import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
-import { createComfyClient } from '../../src/generation/comfy/client.js';
+import type { BackendPool } from '../../src/generation/backends/backend-pool.js';
+import type { BlobStore } from '../../src/generation/blob-store.js';
 import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
-import { createImageTools } from '../../src/generation/images.js';
-import {
-  createDeliveryQueues,
-  createDeliveryWorker,
-  type DeliveryWorker,
-} from '../../src/generation/pipeline/delivery.js';
-import {
-  createEtaModel,
-  createGenerateQueue,
-  type GenerateQueue,
-} from '../../src/generation/pipeline/generate-queue.js';
-import {
-  createGenerationWorker,
-  type GenerationWorker,
-} from '../../src/generation/pipeline/generation-worker.js';
-import { createJobControl } from '../../src/generation/pipeline/job-control.js';
-import { createJobRecords } from '../../src/generation/pipeline/job-records.js';
-import { createRunReport } from '../../src/generation/run-report.js';
-import { createWorkflowCatalog } from '../../src/generation/workflows/index.js';
-import { createModeration } from '../../src/quota/moderation.js';
+import { createDeliveryWorker, type DeliveryWorker } from '../../src/generation/pipeline/delivery.js';
+import type { GenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
+import type { GenerationWorker } from '../../src/generation/pipeline/generation-worker.js';
 import { resolveLimits, type Actor } from '../../src/quota/policy.js';
-import { createRedisQuota, type RedisQuota } from '../../src/quota/redis-quota.js';
+import type { RedisQuota } from '../../src/quota/redis-quota.js';
+import { createChatStack } from './chat-stack.js';
 import { startFakeTelegram, type FakeTelegram, type FakeTelegramOptions } from './fake-telegram.js';
 import type { TestRedis } from './redis.js';
 
@@ -98,76 +78,22 @@ export async function createTelegramHarness(
 ): Promise<TelegramHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
-  const config = loadConfig({ QUOTA_DAILY_IMAGES: '10', ...opts.env });
   const fake = await startFakeTelegram(opts.fake);
   const sim = await startSimulator({ port: 0, stepMs: opts.stepMs ?? 2 });
-  const { catalog } = await createWorkflowCatalog({});
-  const images = createImageTools();
-  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 256 * 1024 * 1024 });
-  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: config.quota });
-  const moderation = createModeration({ redis, prefix, clock: Date.now, config: config.quota, quota });
-  const records = createJobRecords({ redis, prefix, blobs, ttlSeconds: 3600 });
-  const eta = createEtaModel({ redis, prefix });
-  const report = createRunReport({ redis, prefix });
-  const deliveries = createDeliveryQueues({ connection: redis, prefix });
-  const queue = createGenerateQueue({
-    connection: redis,
-    prefix,
+  const stack = await createChatStack(redis, prefix, () => r.connect(), {
+    env: opts.env,
     maxWaiting: opts.maxWaiting ?? 100,
-    retention: { completeAgeSeconds: 3600, completeCount: 1000, failAgeSeconds: 3600, failCount: 1000 },
-    attempts: 2,
-    backoffMs: 50,
+    backend: {
+      url: sim.url,
+      capacity: opts.workerConcurrency ?? 2,
+      concurrency: opts.workerConcurrency ?? 2,
+      progressIntervalMs: opts.progressIntervalMs ?? 100,
+    },
   });
-  const control = createJobControl({ redis, prefix, queue, quota, deliveries });
-  const pool = createBackendPool({
-    backends: [
-      createComfyBackend({
-        client: createComfyClient({ baseUrl: sim.url, name: 'sim', pollMs: 50 }),
-        capacity: opts.workerConcurrency ?? 2,
-      }),
-    ],
-    slots: createBackendSlots({ redis, prefix }),
-    redis,
-    prefix,
-    catalog,
-    healthIntervalMs: 1000,
-    pollMs: 10,
-  });
-  await pool.start();
-  const worker = createGenerationWorker({
-    connection: r.connect(),
-    prefix,
-    pool,
-    catalog,
-    images,
-    blobs,
-    quota,
-    deliveries,
-    report,
-    eta,
-    records,
-    concurrency: opts.workerConcurrency ?? 2,
-    progressIntervalMs: opts.progressIntervalMs ?? 100,
-  });
-  const core = createChatCore({
-    redis,
-    prefix,
-    quotaConfig: config.quota,
-    quota,
-    moderation,
-    queue,
-    control,
-    records,
-    blobs,
-    images,
-    catalog,
-    settings: createUserSettingsStore({ redis, prefix }),
-    report,
-    eta,
-    runnableStyles: () => pool.runnableStyles(),
-    healthyCapacity: () => pool.healthyCapacity(),
-    jobRecordTtlSeconds: 3600,
-  });
+  const { config, images, blobs, quota, records, queue } = stack;
+  const core = stack.core;
+  const pool = stack.pool!;
+  const worker = stack.worker!;
 
   async function startBot(): Promise<BotInstance> {
     const tg = createTelegramBot({
@@ -236,10 +162,7 @@ export async function createTelegramHarness(
     },
     async close() {
       await h.bot.stop();
-      await worker.close();
-      await pool.close();
-      await queue.close();
-      await deliveries.close();
+      await stack.close();
       await sim.close();
       await fake.close();
     },
