@@ -10,6 +10,39 @@ export const CONFIG_ENV = 'WORKER_PROCESS_CONFIG';
 
 export type WorkerProcessConfig = WorkerStackConfig & { readonly redisUrl: string };
 
+/** The `tiny` operator workflow (64×64): kill tests run many jobs fast with it. */
+export const TINY_WORKFLOWS = resolve(import.meta.dirname, '../fixtures/workflows/tiny');
+
+/**
+ * Worker settings shared by the child processes and in-process workers of a kill test: the same backend
+ * names for the same URLs. The lock is long enough that a busy event loop on 2 shared cores never loses
+ * a live job's lock (a false stall would run the job twice), short enough to keep the kill tests quick.
+ */
+export function killTestWorkerConfig(
+  tr: { readonly url: string; readonly prefix: string },
+  backends: ReadonlyArray<{ readonly url: string }>,
+  over: Partial<WorkerStackConfig> = {},
+): WorkerProcessConfig {
+  return {
+    redisUrl: tr.url,
+    prefix: tr.prefix,
+    backends: backends.map((s, i) => ({ url: s.url, name: `gpu-${i}` })),
+    concurrency: 2,
+    lockDurationMs: 3_000,
+    stalledIntervalMs: 1_000,
+    operatorDir: TINY_WORKFLOWS,
+    ...over,
+  };
+}
+
+/** A 64×64 job of the tiny style; distinct prompts, so the simulator's node cache cannot skip the sampling. */
+export const tinyJob = (i: number, steps: number, user?: string) => ({
+  style: 'tiny',
+  prompt: `a red fox, take ${i}`,
+  steps,
+  ...(user === undefined ? {} : { user }),
+});
+
 export type WorkerProcessEvent =
   | { event: 'ready'; pid: number }
   | { event: 'active'; jobId: string }

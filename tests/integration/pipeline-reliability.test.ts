@@ -1,7 +1,6 @@
 // Reliability of the generation pipeline with real processes: workers SIGKILLed mid-job, backends killed
 // mid-run, WebSockets dropped, hundreds of jobs over several worker processes, and Redis memory over
 // thousands of jobs. Real Redis, simulator backends, workers in child processes where a crash matters.
-import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
 import {
@@ -19,14 +18,13 @@ import {
 } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import {
+  killTestWorkerConfig,
   killWorkerProcesses,
   spawnWorkerProcess,
+  tinyJob,
   type WorkerProcess,
-  type WorkerProcessConfig,
 } from '../helpers/worker-processes.js';
 import { startWorkerStack, type WorkerStack, type WorkerStackConfig } from '../helpers/worker-stack.js';
-
-const TINY = resolve(import.meta.dirname, '../fixtures/workflows/tiny');
 
 let r: TestRedis | undefined;
 let h: PipelineHarness | undefined;
@@ -61,24 +59,6 @@ async function setup(
 }
 
 /** Worker settings shared by child processes and in-process workers of a test: same backend names. */
-function workerConfig(
-  tr: TestRedis,
-  backends: readonly Simulator[],
-  over: Partial<WorkerStackConfig> = {},
-): WorkerProcessConfig {
-  return {
-    redisUrl: tr.url,
-    prefix: tr.prefix,
-    backends: backends.map((s, i) => ({ url: s.url, name: `gpu-${i}` })),
-    concurrency: 2,
-    // Long enough that a busy event loop on 2 shared cores never loses a live job's lock (a false stall
-    // would run the job twice); short enough to keep the kill tests quick.
-    lockDurationMs: 3_000,
-    stalledIntervalMs: 1_000,
-    operatorDir: TINY,
-    ...over,
-  };
-}
 
 async function inProcessWorker(
   tr: TestRedis,
@@ -89,14 +69,6 @@ async function inProcessWorker(
   stacks.push(stack);
   return stack;
 }
-
-/** A 64×64 job; distinct prompts, so the simulator's node cache cannot skip the sampling. */
-const tiny = (i: number, steps: number, user?: string) => ({
-  style: 'tiny',
-  prompt: `a red fox, take ${i}`,
-  steps,
-  ...(user === undefined ? {} : { user }),
-});
 
 const executed = (list: readonly Simulator[]): number =>
   list.reduce((n, s) => n + s.stats().promptsExecuted, 0);
@@ -148,9 +120,9 @@ describe('a worker SIGKILLed mid-job', () => {
     // 30 steps of 150 ms: both prompts (9 s) outlast the dead worker's 3 s lock plus a 1 s stall check.
     const { h, r, sims } = await setup([{ stepMs: 150 }]);
     const sim = sims[0]!;
-    const cfg = workerConfig(r, sims);
+    const cfg = killTestWorkerConfig(r, sims);
     const child = await spawnWorkerProcess(cfg);
-    const jobs = [await h.submit(tiny(0, 30)), await h.submit(tiny(1, 30))];
+    const jobs = [await h.submit(tinyJob(0, 30)), await h.submit(tinyJob(1, 30))];
     // One prompt sampling, the other waiting inside ComfyUI's own queue.
     await expect
       .poll(() => sim.stats().stepsRun >= 3 && sim.stats().queueRemaining === 2, {
@@ -197,10 +169,10 @@ describe('a worker SIGKILLed mid-job', () => {
     const { h, r, sims } = await setup([{ stepMs: 2 }]);
     const sim = sims[0]!;
     // No health checks in the child: after it is ready, its only request to the backend is the submit.
-    const child = await spawnWorkerProcess(workerConfig(r, sims, { healthIntervalMs: 600_000 }));
+    const child = await spawnWorkerProcess(killTestWorkerConfig(r, sims, { healthIntervalMs: 600_000 }));
     sim.faults.http({ path: /^\/prompt$/, hang: true });
     const before = sim.stats().httpRequests;
-    const job = await h.submit(tiny(0, 4));
+    const job = await h.submit(tinyJob(0, 4));
     // The backend is recorded and the POST /prompt hangs: the prompt never reached the backend.
     await expect
       .poll(
@@ -213,7 +185,7 @@ describe('a worker SIGKILLed mid-job', () => {
     await child.kill('SIGKILL');
 
     const adopted: boolean[] = [];
-    await inProcessWorker(r, workerConfig(r, sims), ({ worker }) => {
+    await inProcessWorker(r, killTestWorkerConfig(r, sims), ({ worker }) => {
       worker.on('completed', (_job, result) => {
         adopted.push(result.adopted);
       });
@@ -234,10 +206,10 @@ describe('a worker SIGKILLed mid-job', () => {
   it('is replaced by a worker that takes the finished prompt from /history when it died downloading the output', async () => {
     const { h, r, sims } = await setup([{ stepMs: 2 }]);
     const sim = sims[0]!;
-    const child = await spawnWorkerProcess(workerConfig(r, sims));
+    const child = await spawnWorkerProcess(killTestWorkerConfig(r, sims));
     // execution_success has happened; the download of the image never answers.
     sim.faults.http({ path: '/view', hang: true });
-    const job = await h.submit(tiny(0, 4));
+    const job = await h.submit(tinyJob(0, 4));
     await expect
       .poll(
         async () => {
@@ -252,7 +224,7 @@ describe('a worker SIGKILLed mid-job', () => {
     expect(await deliveryJobCount(h)).toBe(0);
 
     const adopted: boolean[] = [];
-    await inProcessWorker(r, workerConfig(r, sims), ({ worker }) => {
+    await inProcessWorker(r, killTestWorkerConfig(r, sims), ({ worker }) => {
       worker.on('completed', (_job, result) => {
         adopted.push(result.adopted);
       });
@@ -275,9 +247,11 @@ describe('a backend killed mid-run', () => {
     const { h, r, sims } = await setup([{ stepMs: 10 }, { stepMs: 10 }, { stepMs: 10 }]);
     const [victim, ...survivors] = sims as [Simulator, ...Simulator[]];
     // Three jobs at most per process: both processes must take part.
-    const cfg = workerConfig(r, sims, { concurrency: 3 });
+    const cfg = killTestWorkerConfig(r, sims, { concurrency: 3 });
     const workers = await Promise.all([spawnWorkerProcess(cfg), spawnWorkerProcess(cfg)]);
-    const jobs = await Promise.all(Array.from({ length: 18 }, (_, i) => h.submit(tiny(i, 12, `u${i % 3}`))));
+    const jobs = await Promise.all(
+      Array.from({ length: 18 }, (_, i) => h.submit(tinyJob(i, 12, `u${i % 3}`))),
+    );
     // Kill it while it is sampling one prompt and holds another in its queue.
     await expect
       .poll(() => victim.stats().stepsRun >= 3 && victim.stats().queueRemaining === 2, {
@@ -322,9 +296,9 @@ describe('WebSockets dropped mid-run', () => {
   it('completes running and queued prompts from /history, twice in a row, in a worker process', async () => {
     const { h, r, sims } = await setup([{ stepMs: 10 }]);
     const sim = sims[0]!;
-    const child = await spawnWorkerProcess(workerConfig(r, sims));
+    const child = await spawnWorkerProcess(killTestWorkerConfig(r, sims));
     sim.faults.next({ kind: 'drop-sockets', afterSteps: 2 });
-    const jobs = await Promise.all(Array.from({ length: 6 }, (_, i) => h.submit(tiny(i, 30))));
+    const jobs = await Promise.all(Array.from({ length: 6 }, (_, i) => h.submit(tinyJob(i, 30))));
     // The first drop hits while the next prompt already waits inside ComfyUI. Once the worker has
     // reconnected, arm another drop for the next prompt to start.
     await expect
@@ -361,11 +335,11 @@ describe('200 jobs over 3 backends and 2 worker processes', () => {
       { stepMs: 1, previews: false },
     ]);
     // Three jobs per process: together the six backend slots.
-    const cfg = workerConfig(r, sims, { concurrency: 3 });
+    const cfg = killTestWorkerConfig(r, sims, { concurrency: 3 });
     const workers: WorkerProcess[] = await Promise.all([spawnWorkerProcess(cfg), spawnWorkerProcess(cfg)]);
     const delivered = countingDelivery(r, h);
     const jobs = await Promise.all(
-      Array.from({ length: N }, (_, i) => h.submit(tiny(i, 2, users[i % users.length]))),
+      Array.from({ length: N }, (_, i) => h.submit(tinyJob(i, 2, users[i % users.length]))),
     );
     await expect
       .poll(() => delivered.calls.size, { timeout: 30_000, interval: 5 })
@@ -496,7 +470,7 @@ describe('Redis memory over 2,000 jobs', () => {
     let refused = 0;
     const submit = async (i: number): Promise<'full' | 'ok'> => {
       try {
-        await h.submit(tiny(i, 1, users[i % users.length]));
+        await h.submit(tinyJob(i, 1, users[i % users.length]));
       } catch (err) {
         if (err instanceof Error && err.message === 'queue_full') {
           refused += 1;
@@ -518,7 +492,7 @@ describe('Redis memory over 2,000 jobs', () => {
     let claimed = admitted;
 
     // Three jobs per process: together exactly the six backend slots, so no job polls for a slot.
-    const cfg = workerConfig(r, sims, {
+    const cfg = killTestWorkerConfig(r, sims, {
       concurrency: 3,
       deliveryRetention: retention,
       blobMaxBytes: BLOB_CAP,

@@ -2,7 +2,6 @@
 // mid-run, a job whose lock lapses before its submit, and bot processes SIGKILLed while a Telegram call is
 // in flight. Real Redis, simulator backends, the fake Bot API; workers and bots as child processes where a
 // crash matters. Each case prints one `[survival]` line with what was tried and what held.
-import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator, type SimulatorTrace } from '../../src/generation/comfy/simulator.js';
 import sharp from 'sharp';
@@ -16,14 +15,13 @@ import { createPipelineHarness, LIMITS, type PipelineHarness } from '../helpers/
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { seededRandom, survivalLine, survivalSeed } from '../helpers/survival-crash-common.js';
 import {
+  killTestWorkerConfig,
   killWorkerProcesses,
   spawnWorkerProcess,
+  tinyJob,
   type WorkerProcess,
-  type WorkerProcessConfig,
 } from '../helpers/worker-processes.js';
-import { startWorkerStack, type WorkerStack, type WorkerStackConfig } from '../helpers/worker-stack.js';
-
-const TINY = resolve(import.meta.dirname, '../fixtures/workflows/tiny');
+import { startWorkerStack, type WorkerStack } from '../helpers/worker-stack.js';
 
 let r: TestRedis | undefined;
 let h: PipelineHarness | undefined;
@@ -59,31 +57,6 @@ async function setup(
   return { h, r, sims: started };
 }
 
-function workerConfig(
-  tr: TestRedis,
-  backends: readonly Simulator[],
-  over: Partial<WorkerStackConfig> = {},
-): WorkerProcessConfig {
-  return {
-    redisUrl: tr.url,
-    prefix: tr.prefix,
-    backends: backends.map((s, i) => ({ url: s.url, name: `gpu-${i}` })),
-    concurrency: 2,
-    // As the reliability suite: long enough that 2 busy shared cores never fake a stall.
-    lockDurationMs: 3_000,
-    stalledIntervalMs: 1_000,
-    operatorDir: TINY,
-    ...over,
-  };
-}
-
-const tiny = (i: number, steps: number, user?: string) => ({
-  style: 'tiny',
-  prompt: `a red fox, take ${i}`,
-  steps,
-  ...(user === undefined ? {} : { user }),
-});
-
 const executed = (list: readonly Simulator[]): number =>
   list.reduce((n, s) => n + s.stats().promptsExecuted, 0);
 
@@ -93,7 +66,7 @@ describe('a job whose lock lapses before its submit', () => {
     const sim = sims[0]!;
     // One slot: the job under test waits for it behind a blocker, so both of its attempts are parked in
     // the slot wait, state already read, when the slot frees.
-    const cfg = workerConfig(r, sims, {
+    const cfg = killTestWorkerConfig(r, sims, {
       backends: [{ url: sim.url, name: 'gpu-0', capacity: 1 }],
       stalledIntervalMs: 300,
     });
@@ -107,9 +80,9 @@ describe('a job whose lock lapses before its submit', () => {
     );
     stacks.push(a);
     sim.faults.next({ kind: 'hang' });
-    const blocker = await h.submit(tiny(0, 4));
+    const blocker = await h.submit(tinyJob(0, 4));
     await expect.poll(() => sim.stats().promptsExecuted, { timeout: 10_000, interval: 10 }).toBe(1);
-    const job = await h.submit(tiny(1, 4));
+    const job = await h.submit(tinyJob(1, 4));
     const progressOf = async (): Promise<string | undefined> =>
       ((await h.queue.queue.getJob(job.jobId))?.progress as { stage?: string } | undefined)?.stage;
     // Attempt 1 (worker A) has read the job's state and waits for the slot.
@@ -145,9 +118,9 @@ describe('a job whose worker dies more often than the stalled limit allows', () 
   it('is failed by BullMQ and then settled: a failure message delivered and the quota refunded', async () => {
     const { h, r, sims } = await setup([{ stepMs: 60 }]);
     const sim = sims[0]!;
-    const cfg = workerConfig(r, sims, { maxStalledCount: 0 });
+    const cfg = killTestWorkerConfig(r, sims, { maxStalledCount: 0 });
     const child = await spawnWorkerProcess(cfg);
-    const job = await h.submit(tiny(0, 40));
+    const job = await h.submit(tinyJob(0, 40));
     await expect.poll(() => sim.stats().stepsRun, { timeout: 10_000, interval: 5 }).toBeGreaterThan(2);
     await child.kill('SIGKILL');
     // No stall allowed: the next worker's stalled check fails the job without running it.
@@ -188,11 +161,11 @@ describe('generate workers SIGKILLed at random moments, and a backend killed mid
     );
     // A killed worker's backend slots stay taken until their lease runs out (renewed every second here):
     // a lease of 3 s frees them soon, as the product's 60 s default (15 s renewals) does in production.
-    const cfg = workerConfig(r, sims, { concurrency: 3, slotLeaseMs: 3_000 });
+    const cfg = killTestWorkerConfig(r, sims, { concurrency: 3, slotLeaseMs: 3_000 });
     const live: WorkerProcess[] = await Promise.all([spawnWorkerProcess(cfg), spawnWorkerProcess(cfg)]);
     const spawning: Array<Promise<void>> = [];
     const jobs = await Promise.all(
-      Array.from({ length: N }, (_, i) => h.submit(tiny(i, 6 + Math.floor(rand() * 14), users[i % 6]))),
+      Array.from({ length: N }, (_, i) => h.submit(tinyJob(i, 6 + Math.floor(rand() * 14), users[i % 6]))),
     );
     const delivered = async (): Promise<number> => (await h.deliveriesFor()).size;
 

@@ -2,7 +2,6 @@
 // SHUTDOWN loses nothing; a SIGKILL may lose up to the last second of writes, which is measured: jobs a
 // user was told were queued, reservations, outcomes. Workers run as child processes and reconnect on their
 // own (ioredis retries, BullMQ resumes); producers block while Redis is away and go on after.
-import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
 import { ledgerOf } from '../helpers/ledger.js';
@@ -10,9 +9,12 @@ import { createPipelineHarness, type PipelineHarness } from '../helpers/pipeline
 import type { TestRedis } from '../helpers/redis.js';
 import { survivalLine } from '../helpers/survival-crash-common.js';
 import { startOwnRedis, type OwnRedis } from '../helpers/survival-crash-redis.js';
-import { killWorkerProcesses, spawnWorkerProcess } from '../helpers/worker-processes.js';
-
-const TINY = resolve(import.meta.dirname, '../fixtures/workflows/tiny');
+import {
+  killTestWorkerConfig,
+  killWorkerProcesses,
+  spawnWorkerProcess,
+  tinyJob,
+} from '../helpers/worker-processes.js';
 
 let own: OwnRedis | undefined;
 let h: PipelineHarness | undefined;
@@ -44,16 +46,11 @@ async function underLoad(label: string, N: number) {
   h = await createPipelineHarness(r, { attempts: 5 });
   const sim = await startSimulator({ port: 0, stepMs: 8, previews: false });
   sims.push(sim);
-  const cfg = {
-    redisUrl: own.url,
-    prefix: r.prefix,
+  const cfg = killTestWorkerConfig({ url: own.url, prefix: r.prefix }, [sim], {
     backends: [{ url: sim.url, name: 'gpu-0', capacity: 3 }],
     concurrency: 3,
-    lockDurationMs: 3_000,
-    stalledIntervalMs: 1_000,
     slotLeaseMs: 3_000,
-    operatorDir: TINY,
-  };
+  });
   await spawnWorkerProcess(cfg);
   await spawnWorkerProcess(cfg);
   const acked: Acked[] = [];
@@ -65,12 +62,7 @@ async function underLoad(label: string, N: number) {
       await expect
         .poll(() => deliveredCount(harness), { timeout: 60_000, interval: 10 })
         .toBeGreaterThanOrEqual(i - 12);
-      const j = await harness.submit({
-        style: 'tiny',
-        prompt: `a red fox, take ${i}`,
-        steps: 6,
-        user: `u${i % 5}`,
-      });
+      const j = await harness.submit(tinyJob(i, 6, `u${i % 5}`));
       acked.push({ jobId: j.jobId, reservationId: j.reservationId, at: Date.now() });
     }
   })();
