@@ -50,7 +50,8 @@ import { checkRedis, createRedisConnection } from './redis-connection.js';
 
 const USAGE = `usage: npm start [-- --embedded-redis]
   Runs the roles of ROLE (all, bots, worker). Configuration: .env or the environment (see .env.example).
-  --embedded-redis   start a private redis-server (append-only file under ./data) if none answers at REDIS_URL`;
+  --embedded-redis   start a private redis-server (append-only file under ./data) if none answers at REDIS_URL
+  --check-config     apply the start-up checks of the configuration, print the verdict and exit (0: it would start)`;
 
 class StartupError extends Error {
   constructor(
@@ -158,7 +159,11 @@ export async function main(): Promise<number> {
   try {
     ({ values: args } = parseArgs({
       args: process.argv.slice(2),
-      options: { 'embedded-redis': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        'embedded-redis': { type: 'boolean' },
+        'check-config': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -214,6 +219,12 @@ export async function main(): Promise<number> {
         'The Telegram webhook and the Discord HTTP transport are served by our HTTP server: set HTTP_PORT (and expose it over HTTPS).',
         2,
       );
+    }
+    // A container supervisor restarts a process that exits, so a deployment asks this once, before any
+    // long-running role starts, instead of letting each role refuse in a restart loop.
+    if (args['check-config'] === true) {
+      say(`configuration OK (ROLE=${config.role})`);
+      return 0;
     }
 
     // ---- Redis ----
