@@ -209,6 +209,7 @@ export const EnvSchema = z.object({
   ALLOWED_SCOPES: z.string().default(''),
   MAX_USER_DAILY_IMAGES: int(0, 1_000_000).default(500),
   MAX_PRIORITY: int(0, 100).default(10),
+  MAX_WAITING_JOBS_PER_USER: int(1, 100_000).default(10),
   GLOBAL_DAILY_BUDGET: int(0, 100_000_000).default(0),
   ROLE: z.enum(['all', 'bots', 'worker']).default('all'),
   HTTP_PORT: int(0, 65_535).default(8080),
@@ -250,6 +251,7 @@ export const EnvSchema = z.object({
   JOBS_API_POLL_MAX_MS: int(10, 600_000).default(2000),
   JOBS_API_WEBHOOK_URL: z.string().default(''),
   JOBS_API_WEBHOOK_SECRET: z.string().default(''),
+  JOBS_API_ALLOW_PRIVATE_OUTPUTS: boolish.default(false),
   SHUTDOWN_GRACE_SECONDS: int(0, 3600).default(30),
 });
 
@@ -265,6 +267,8 @@ export interface Config {
     pollMaxMs: number;
     /** Callbacks to POST /webhooks/jobs-api on our HTTP server, signed with the secret. */
     webhook: { url: string; secret: string } | undefined;
+    /** Output URLs off the API's own origin may name private, loopback and link-local addresses. */
+    allowPrivateOutputs: boolean;
   };
   comfyTimeoutMs: number;
   workflowsDir: string | undefined;
@@ -339,6 +343,8 @@ export interface QuotaConfig {
   allowedScopes: string[];
   maxUserDailyImages: number;
   maxPriority: number;
+  /** Jobs one person may have waiting or running at once across every chat: a ceiling on maxActive. */
+  maxJobsPerUser: number;
   /** 0 = unlimited. */
   globalDailyBudget: number;
 }
@@ -464,6 +470,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
         e.JOBS_API_WEBHOOK_URL === ''
           ? undefined
           : { url: e.JOBS_API_WEBHOOK_URL, secret: e.JOBS_API_WEBHOOK_SECRET },
+      allowPrivateOutputs: e.JOBS_API_ALLOW_PRIVATE_OUTPUTS,
     },
     comfyTimeoutMs: e.COMFYUI_TIMEOUT_MS,
     workflowsDir: e.WORKFLOWS_DIR === '' ? undefined : e.WORKFLOWS_DIR,
@@ -485,6 +492,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       allowedScopes: scopes.value,
       maxUserDailyImages: e.MAX_USER_DAILY_IMAGES,
       maxPriority: e.MAX_PRIORITY,
+      maxJobsPerUser: Math.min(e.MAX_WAITING_JOBS_PER_USER, e.MAX_WAITING_JOBS),
       globalDailyBudget: e.GLOBAL_DAILY_BUDGET,
     },
     role: e.ROLE,

@@ -46,7 +46,12 @@ import { createTelegramBot } from './bots/telegram/telegram-bot.js';
 import { createDiscordBot } from './bots/discord/discord-bot.js';
 import { createModeration } from './quota/moderation.js';
 import { createRedisQuota } from './quota/redis-quota.js';
-import { checkRedis, createRedisConnection } from './redis-connection.js';
+import {
+  checkRedis,
+  createRedisConnection,
+  createRedisStatusLog,
+  isRedisConnectionError,
+} from './redis-connection.js';
 
 const USAGE = `usage: npm start [-- --embedded-redis]
   Runs the roles of ROLE (all, bots, worker). Configuration: .env or the environment (see .env.example).
@@ -246,14 +251,9 @@ export async function main(): Promise<number> {
         },
       });
     }
-    const redis = createRedisConnection(config, 'client');
-    const workerRedis = createRedisConnection(config, 'worker');
-    redis.on('error', (err) => {
-      log.error({ err: err.message }, 'redis');
-    });
-    workerRedis.on('error', (err) => {
-      log.error({ err: err.message }, 'redis');
-    });
+    const redisStatus = createRedisStatusLog(log);
+    const redis = redisStatus.watch(createRedisConnection(config, 'client'));
+    const workerRedis = redisStatus.watch(createRedisConnection(config, 'worker'));
     closers.push({ name: 'redis', close: () => Promise.all([redis.quit(), workerRedis.quit()]) });
     await checkRedis(redis, config.redis.url);
     const prefix = config.redis.prefix;
@@ -270,10 +270,14 @@ export async function main(): Promise<number> {
     });
     const blobs = createBlobStore({ redis, prefix, maxTotalBytes: config.pipeline.blobMaxBytes });
     const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: config.quota });
+    // Credits, bans and overrides kept per chat before limits were per person move once, before any request.
+    const migrated = await quota.migrateLegacyKeys();
+    if (migrated > 0) log.info({ keys: migrated }, 'quota: per-chat keys moved to the per-person layout');
     const sweeper = quota.startSweeper({
       intervalMs: 30_000,
       onError: (err) => {
-        log.warn({ err: String(err) }, 'quota sweeper');
+        // An outage is reported once by the Redis status line, not at every sweep.
+        if (!isRedisConnectionError(err)) log.warn({ err: String(err) }, 'quota sweeper');
       },
     });
     closers.push({ name: 'quota sweeper', close: () => sweeper.close() });
@@ -286,7 +290,13 @@ export async function main(): Promise<number> {
     });
     const eta = createEtaModel({ redis, prefix });
     const report = createRunReport({ redis, prefix });
-    const deliveries = createDeliveryQueues({ connection: redis, prefix });
+    const deliveries = createDeliveryQueues({
+      connection: redis,
+      prefix,
+      onError: (err) => {
+        log.error({ err: err.message }, 'delivery queue');
+      },
+    });
     closers.push({ name: 'delivery queues', close: () => deliveries.close() });
     const queue = createGenerateQueue({
       connection: redis,
@@ -300,6 +310,9 @@ export async function main(): Promise<number> {
       },
       attempts: config.pipeline.attempts,
       backoffMs: 2000,
+      onError: (err) => {
+        log.error({ err: err.message }, 'generate queue');
+      },
     });
     closers.push({ name: 'generate queue', close: () => queue.close() });
     const control = createJobControl({ redis, prefix, queue, quota, deliveries });
@@ -370,6 +383,7 @@ export async function main(): Promise<number> {
             pollMinMs: config.jobsApi.pollMinMs,
             pollMaxMs: config.jobsApi.pollMaxMs,
             requestTimeoutMs: config.comfyTimeoutMs,
+            allowPrivateOutputs: config.jobsApi.allowPrivateOutputs,
             ...(jobsWebhook === undefined ? {} : { webhookUrl: jobsWebhook.url }),
             ...(jobsApiWakeups === undefined ? {} : { wakeups: jobsApiWakeups }),
           }),
@@ -511,7 +525,7 @@ export async function main(): Promise<number> {
           etaSeconds: async (position, style) =>
             eta.etaSeconds(position, style, capacity(), await startupSeconds()),
           onError: (err) => {
-            log.warn({ err: String(err), platform }, 'progress relay');
+            if (!isRedisConnectionError(err)) log.warn({ err: String(err), platform }, 'progress relay');
           },
         });
         closers.push({ name: `${platform} progress relay`, close: () => platformRelay.close() });

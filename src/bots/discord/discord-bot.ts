@@ -117,6 +117,14 @@ const GENERATING: ReadonlySet<Intent['kind']> = new Set([
 const MAX_CHOICES = 25;
 const COMMAND_TYPE_MESSAGE = 3;
 
+const hostOf = (raw: string): string => {
+  try {
+    return new URL(raw).host;
+  } catch {
+    return '(not a URL)';
+  }
+};
+
 class DownloadError extends Error {
   override readonly name = 'DownloadError';
   constructor(
@@ -125,6 +133,26 @@ class DownloadError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Hosts Discord serves attachments from. */
+export const DISCORD_CDN_HOSTS: readonly string[] = ['cdn.discordapp.com', 'media.discordapp.net'];
+
+/**
+ * An attachment is fetched only from Discord's CDN over https, or from the origin of a configured
+ * DISCORD_API_URL (a proxy or a test double serving both): the URL comes inside a payload, and nothing
+ * else should make us fetch an address of its choosing.
+ */
+export function attachmentUrlAllowed(raw: string, apiUrl: string | undefined): boolean {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return false;
+  }
+  if (url.username !== '' || url.password !== '') return false;
+  if (apiUrl !== undefined && url.origin === new URL(apiUrl).origin) return true;
+  return url.protocol === 'https:' && url.port === '' && DISCORD_CDN_HOSTS.includes(url.hostname);
 }
 
 export function createDiscordBot(deps: DiscordBotDeps): DiscordBot {
@@ -180,7 +208,14 @@ export function createDiscordBot(deps: DiscordBotDeps): DiscordBot {
 
   async function fetchPhoto(photo: PhotoRef): Promise<Uint8Array> {
     const cap = deps.maxDownloadBytes ?? 25 * 1024 * 1024;
-    const res = await fetchFn(photo.ref, { signal: AbortSignal.timeout(deps.downloadTimeoutMs ?? 15_000) });
+    if (!attachmentUrlAllowed(photo.ref, deps.apiUrl)) {
+      throw new DownloadError('attachment URL outside Discord CDN refused', { host: hostOf(photo.ref) });
+    }
+    const res = await fetchFn(photo.ref, {
+      signal: AbortSignal.timeout(deps.downloadTimeoutMs ?? 15_000),
+      // Discord's CDN answers the file itself; a redirect would lead off the checked host.
+      redirect: 'error',
+    });
     if (!res.ok || res.body === null) {
       throw new DownloadError('attachment download failed', { status: res.status });
     }

@@ -25,7 +25,7 @@ import type { ChatCore, CoreReply } from '../../core/chat-core.js';
 import type { Intent, Language, PhotoRef } from '../../core/intents.js';
 import { decodeButton } from '../../core/buttons.js';
 import { LANGUAGES } from '../../core/intents.js';
-import { languageOf, t, type MessageKey } from '../../core/messages.js';
+import { languageOf, render, t, type MessageKey } from '../../core/messages.js';
 import { parseCommand } from '../../core/parse-command.js';
 import type { BlobStore } from '../../generation/blob-store.js';
 import type { ImageTools } from '../../generation/images.js';
@@ -111,11 +111,42 @@ const USER_COMMANDS = [
 ] as const;
 const MOD_COMMANDS = ['limits', 'stats', 'failed', 'requeue'] as const;
 
+export const TELEGRAM_API_ROOT = 'https://api.telegram.org';
+
+/**
+ * Where a `file_path` from getFile is read: always under `<apiRoot>/file/bot<token>/`, never elsewhere
+ * (no `..`, no query, no other host), or, from a local Bot API server only (an `apiRoot` other than
+ * Telegram's), the absolute path on its disk it answers with (normalised, no `..`).
+ */
+export function telegramFileLocation(
+  apiRoot: string,
+  token: string,
+  filePath: string,
+): { ok: true; url: string; disk?: string } | { ok: false; reason: string } {
+  const segments = filePath.split('/');
+  if (segments.some((seg) => seg === '..' || seg === '.'))
+    return { ok: false, reason: 'it climbs out of its folder' };
+  if (filePath.startsWith('/')) {
+    if (apiRoot === TELEGRAM_API_ROOT) return { ok: false, reason: 'an absolute path from Telegram itself' };
+    if (!/^(\/[^/\0]+)+$/.test(filePath)) return { ok: false, reason: 'not a plain absolute path' };
+    return { ok: true, url: '', disk: filePath };
+  }
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/.test(filePath)) {
+    return { ok: false, reason: 'unexpected characters' };
+  }
+  const root = new URL(`${apiRoot}/file/bot${token}/`);
+  const url = new URL(filePath, root);
+  if (url.origin !== root.origin || !url.pathname.startsWith(root.pathname) || url.search !== '') {
+    return { ok: false, reason: 'it leaves the file route' };
+  }
+  return { ok: true, url: url.toString() };
+}
+
 export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
   const { core, redis, prefix } = deps;
   const log = deps.logger ?? silent;
   const now = deps.now ?? Date.now;
-  const apiRoot = deps.apiRoot ?? 'https://api.telegram.org';
+  const apiRoot = deps.apiRoot ?? TELEGRAM_API_ROOT;
   const doFetch = deps.fetch ?? fetch;
   const client = { apiRoot };
   const bot = new Bot(deps.token, {
@@ -245,12 +276,14 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
   async function fetchPhoto(photo: PhotoRef): Promise<Uint8Array> {
     const file = await bot.api.getFile(photo.ref);
     if (file.file_path === undefined) throw new Error('Telegram gave no file_path');
-    // A local Bot API server (--local) answers with an absolute path on its disk.
-    if (file.file_path.startsWith('/')) return readFile(file.file_path);
+    const where = telegramFileLocation(apiRoot, deps.token, file.file_path);
+    if (!where.ok) throw new Error(`Telegram gave an unusable file_path: ${where.reason}`);
+    if (where.disk !== undefined) return readFile(where.disk);
     // The URL carries the token: never log it, nor an error that quotes it (undici: "Failed to parse URL from …").
     let res: Response;
     try {
-      res = await doFetch(`${apiRoot}/file/bot${deps.token}/${file.file_path}`);
+      // A redirect could lead anywhere: Telegram's file route answers the file itself.
+      res = await doFetch(where.url, { redirect: 'error' });
     } catch (err) {
       throw new Error(`file download failed: ${String(err).split(deps.token).join('[redacted]')}`);
     }
@@ -336,7 +369,15 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
     if (!parsed.ok) {
       // Another bot's command, or chatter: a group is not answered.
       if (!isPrivate && parsed.error.code === 'unknown_command') return;
-      await send(chat.id, parsed.error.message, { replyTo: msg.message_id });
+      // The language is the user's own setting: no need to ask Telegram who administers the chat.
+      const who = {
+        platform: 'telegram' as const,
+        scopeId: 'dm',
+        userId: String(msg.from?.id ?? chat.id),
+        roles: [],
+      };
+      const lang = await core.languageFor(who, locale);
+      await send(chat.id, render(lang, parsed.error), { replyTo: msg.message_id });
       return;
     }
     const actor = await actorOf(chat, msg.from, msg.sender_chat);

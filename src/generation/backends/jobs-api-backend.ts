@@ -19,6 +19,7 @@ import {
   ComfyTimeoutError,
 } from '../comfy/errors.js';
 import { JobsApiAuthError, JobsApiOutputError } from '../jobs-api/errors.js';
+import { createOutboundFetcher, OutboundUrlError } from '../outbound-url.js';
 import type { JobWakeups } from '../jobs-api/webhook.js';
 import {
   CreateJobResponseSchema,
@@ -46,8 +47,13 @@ export interface JobsApiBackendDeps {
   readonly styles?: readonly string[] | 'all';
   readonly redis: Redis;
   readonly prefix: string;
-  /** For the API's own routes; signed output URLs go through the same one. */
+  /** For the API's own routes, and output URLs on the API's own origin. */
   readonly dispatcher?: Dispatcher;
+  /**
+   * Output URLs elsewhere must be https:// on a public address (outbound-url.ts); this allows private,
+   * loopback and link-local addresses too (JOBS_API_ALLOW_PRIVATE_OUTPUTS).
+   */
+  readonly allowPrivateOutputs?: boolean;
   /** Status poll interval: starts here after any change … */
   readonly pollMinMs?: number;
   /** … and backs off up to this while nothing changes. */
@@ -122,6 +128,15 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
   const alpha = deps.startupAlpha ?? 0.3;
   const ownsDispatcher = deps.dispatcher === undefined;
   const dispatcher: Dispatcher = deps.dispatcher ?? new Agent({ connections: 16 });
+  // An output URL comes from the API's answer: only the API's own origin is trusted as configured.
+  const outbound = createOutboundFetcher({
+    policy: {
+      trustedOrigins: [new URL(base).origin],
+      allowPrivate: deps.allowPrivateOutputs === true,
+      allowSetting: 'JOBS_API_ALLOW_PRIVATE_OUTPUTS',
+    },
+    trusted: dispatcher,
+  });
   const jobKey = (promptId: string): string => `${deps.prefix}:jobs-api:{${name}}:job:${promptId}`;
   // Input images wait here between uploadImage and submit (the API takes them inline with the job).
   const media = new Map<string, { bytes: Uint8Array; at: number }>();
@@ -368,11 +383,7 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
     const op = `GET output ${filename}`;
     try {
       // Signed URLs authenticate themselves: our API key is never sent to object storage.
-      const res = await request(url, {
-        method: 'GET',
-        dispatcher,
-        signal: AbortSignal.timeout(downloadTimeoutMs),
-      });
+      const res = await outbound.get(url, { signal: AbortSignal.timeout(downloadTimeoutMs) });
       // Destroying the body on a limit below must not surface as an unhandled stream error.
       res.body.on('error', () => undefined);
       if (res.statusCode !== 200) {
@@ -404,6 +415,9 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
       return { status: 200, bytes: Buffer.concat(chunks, size) };
     } catch (err) {
       if (err instanceof ComfyError) throw err;
+      if (err instanceof OutboundUrlError) {
+        throw new JobsApiOutputError(name, filename, 'forbidden_url', 0, err.message, { cause: err });
+      }
       if (isAbortError(err)) throw new ComfyTimeoutError(name, op, downloadTimeoutMs, { cause: err });
       throw new ComfyDisconnectedError(name, op, { cause: err });
     }
@@ -541,6 +555,7 @@ export function createJobsApiBackend(deps: JobsApiBackendDeps): GenerationBacken
     startupSeconds,
     async close() {
       media.clear();
+      await outbound.close();
       if (ownsDispatcher) await dispatcher.close();
     },
   };

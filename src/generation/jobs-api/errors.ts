@@ -21,13 +21,17 @@ export class JobsApiAuthError extends ComfyError {
   }
 }
 
-/** An output could not be downloaded from its signed URL (too large, refused even after a fresh URL). */
+/**
+ * An output could not be downloaded from its signed URL: too large, refused by its server even after a
+ * fresh URL, or (`forbidden_url`) a URL our outbound rule does not fetch (outbound-url.ts): an internal
+ * address, plain http outside the API's origin. The message says which, for the operator.
+ */
 export class JobsApiOutputError extends ComfyError {
   override name = 'JobsApiOutputError';
   constructor(
     backend: string,
     readonly filename: string,
-    readonly reason: 'too_large' | 'refused',
+    readonly reason: 'too_large' | 'refused' | 'forbidden_url',
     readonly status: number,
     detail: string,
     options?: { cause?: unknown },

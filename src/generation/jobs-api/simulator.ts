@@ -51,6 +51,11 @@ export interface JobsApiFaults {
   gpuUnavailable(on: boolean): void;
   /** The next POST /v1/jobs creates its job, then drops the connection instead of answering. */
   loseNextCreateAnswer(): void;
+  /**
+   * A hostile API: every output URL it hands out is `url` (with `{file}` replaced by the file's name)
+   * instead of its own signed one; `undefined` goes back to honest URLs.
+   */
+  outputUrls(url: string | undefined): void;
 }
 
 export interface JobsApiSimulatorStats {
@@ -128,6 +133,7 @@ export async function startJobsApiSimulator(opts: JobsApiSimulatorOptions = {}):
   let outage: { status: number; left: number } | undefined;
   let noGpu = false;
   let loseCreateAnswer = false;
+  let hostileOutputUrl: string | undefined;
   // Every signed URL gets a serial number; expireUrls revokes every one issued so far.
   let signed = 0;
   let revokedUpTo = 0;
@@ -314,7 +320,9 @@ export async function startJobsApiSimulator(opts: JobsApiSimulatorOptions = {}):
         const serial = ++signed;
         return {
           filename: o.filename,
-          url: `${url}${path}?expires=${expires}&n=${serial}&sig=${sign(path, expires, serial)}`,
+          url:
+            hostileOutputUrl?.replaceAll('{file}', o.filename) ??
+            `${url}${path}?expires=${expires}&n=${serial}&sig=${sign(path, expires, serial)}`,
           ...(opts.omitSizeBytes === true ? {} : { size_bytes: o.bytes.length }),
         };
       }),
@@ -520,6 +528,9 @@ export async function startJobsApiSimulator(opts: JobsApiSimulatorOptions = {}):
       },
       loseNextCreateAnswer() {
         loseCreateAnswer = true;
+      },
+      outputUrls(u) {
+        hostileOutputUrl = u;
       },
     },
     stats: () => ({ ...stats }),
