@@ -24,6 +24,87 @@ export function createRedisConnection(config: Config, purpose: ConnectionPurpose
   return new Redis(config.redis.url, common);
 }
 
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const CONNECTION_MESSAGES =
+  /Connection is closed|Stream isn't writeable|Reached the max retries per request|connect ETIMEDOUT|LOADING Redis is loading|READONLY You can't write|CLUSTERDOWN|ClusterAllFailedError|None of startup nodes is available/;
+
+/**
+ * Whether an error only says that Redis is unreachable right now (refused, reset, a command given up after
+ * the retries, a server still loading its data). Such errors are the outage itself: the process's
+ * {@link RedisStatusLog} reports it once, so the places that meet them one by one stay quiet.
+ */
+export function isRedisConnectionError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+    if (e.name === 'MaxRetriesPerRequestError' || e.name === 'ConnectionClosedError') return true;
+    if (CONNECTION_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
+
+export interface RedisStatusLog {
+  /**
+   * Reports this connection's outages through an 'error' listener (so ioredis never prints its own traces),
+   * and those of every duplicate made from it later: BullMQ's blocking connections, subscribers.
+   */
+  watch(connection: Redis): Redis;
+  readonly reachable: boolean;
+}
+
+/**
+ * One line when Redis goes away and one when it is back, per process, however many connections (clients,
+ * BullMQ's blocking duplicates, subscribers) see the outage and however often they retry. ioredis and BullMQ
+ * reconnect by themselves; the operator needs the state change, not a trace per attempt.
+ */
+export function createRedisStatusLog(
+  log: {
+    warn(obj: object, msg: string): void;
+    info(obj: object, msg: string): void;
+  },
+  clock: () => number = Date.now,
+): RedisStatusLog {
+  let downSince: number | undefined;
+  const down = (err: Error): void => {
+    if (downSince !== undefined) return;
+    downSince = clock();
+    log.warn(
+      { err: err.message },
+      'Redis went away: commands wait or fail while it is gone; reconnecting (one line when it is back)',
+    );
+  };
+  const up = (): void => {
+    if (downSince === undefined) return;
+    log.info({ downForMs: clock() - downSince }, 'Redis is back: reconnected');
+    downSince = undefined;
+  };
+  return {
+    watch(connection) {
+      const watch = (c: Redis): Redis => {
+        c.on('error', down);
+        c.on('ready', up);
+        const duplicate = c.duplicate.bind(c);
+        c.duplicate = (...args: Parameters<Redis['duplicate']>) => watch(duplicate(...args));
+        return c;
+      };
+      return watch(connection);
+    },
+    get reachable() {
+      return downSince === undefined;
+    },
+  };
+}
+
 /** Resolves when Redis answers PING, or rejects with a message fit for an operator. */
 export async function checkRedis(redis: Redis, url: string, timeoutMs = 3000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -61,6 +61,7 @@ export function createProgressRelay(deps: {
   const cache = new Map<string, GenerateJobData | null>();
   const leaseKey = (jobId: string): string => `${deps.prefix}:render:${jobId}`;
   const onError = deps.onError ?? (() => undefined);
+  queue.on('error', onError);
 
   async function dataOf(jobId: string): Promise<GenerateJobData | null> {
     const hit = cache.get(jobId);

@@ -12,6 +12,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { PlatformSchema, type Platform } from '../../quota/policy.js';
+import { isRedisConnectionError } from '../../redis-connection.js';
 import type { BlobStore } from '../blob-store.js';
 import { TimingRecordSchema } from '../timing.js';
 import { JobKindSchema, ReplyHandleSchema } from './job-data.js';
@@ -70,6 +71,11 @@ export const DeliveryPayloadSchema = z
     error: z.object({ code: UserErrorCodeSchema, message: z.string() }).optional(),
     timing: TimingRecordSchema.optional(),
     png: z.boolean().optional(),
+    /**
+     * A member's cancel: `announced` when its reply already said the job was cancelled (it was still
+     * waiting), `too_late` when it reached a job whose images were already made (delivered and charged).
+     */
+    cancel: z.enum(['announced', 'too_late']).optional(),
   })
   .superRefine((p, ctx) => {
     if (p.reply.platform !== p.platform) {
@@ -206,6 +212,8 @@ export function createDeliveryQueues(deps: {
   attempts?: number;
   /** Kept long enough that a late retried caller finds the id; default 1 day / 10,000 and 7 days / 10,000. */
   retention?: DeliveryRetention;
+  /** A queue's own errors other than Redis being unreachable. */
+  onError?: (err: Error) => void;
 }): DeliveryQueues {
   const retention = deps.retention ?? {
     completeAgeSeconds: 86_400,
@@ -228,6 +236,11 @@ export function createDeliveryQueues(deps: {
             removeOnComplete: { age: retention.completeAgeSeconds, count: retention.completeCount },
             removeOnFail: { age: retention.failAgeSeconds, count: retention.failCount },
           },
+        });
+        // Without a listener BullMQ prints each connection error as a trace; the process's Redis status
+        // line reports an outage once, and a command that fails rejects its caller.
+        q.on('error', (err) => {
+          if (!isRedisConnectionError(err)) deps.onError?.(err);
         });
         queues.set(platform, q);
       }
@@ -419,6 +432,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   });
   // Without a listener an 'error' event would crash the process; BullMQ reconnects on its own.
   worker.on('error', (err) => {
+    // The process's Redis status line reports an outage once, not at every reconnection attempt.
+    if (isRedisConnectionError(err)) return;
     log.error({ platform, err }, 'delivery worker error');
   });
 

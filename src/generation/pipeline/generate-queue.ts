@@ -17,6 +17,7 @@
 // prefix with a hash tag keeps them in one slot.
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { isRedisConnectionError } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
 import { evalScript } from '../redis-script.js';
 
@@ -59,6 +60,8 @@ export interface GenerateQueueDeps {
   dedupSeconds?: number;
   admissionLeaseMs?: number;
   now?: () => number;
+  /** The queue's own errors other than Redis being unreachable. */
+  onError?: (err: Error) => void;
 }
 
 export type EnqueueResult =
@@ -188,6 +191,11 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       removeOnComplete: { age: retention.completeAgeSeconds, count: retention.completeCount },
       removeOnFail: { age: retention.failAgeSeconds, count: retention.failCount },
     },
+  });
+  // Without a listener BullMQ prints each connection error as a trace; an outage is reported once by the
+  // process's Redis status line, and a command that fails rejects its caller.
+  queue.on('error', (err) => {
+    if (!isRedisConnectionError(err)) deps.onError?.(err);
   });
 
   const position = async (jobId: string, releaseAdmission = false): Promise<number | null> => {

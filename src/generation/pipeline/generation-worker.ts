@@ -15,6 +15,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { RedisQuota } from '../../quota/redis-quota.js';
+import { isRedisConnectionError } from '../../redis-connection.js';
 import type { BackendPool } from '../backends/backend-pool.js';
 import type { BlobStore } from '../blob-store.js';
 import { ComfyError } from '../comfy/errors.js';
@@ -180,6 +181,11 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       outcome.error === undefined
         ? {}
         : { error: { code: outcome.error.code as UserErrorCode, message: outcome.error.message } };
+    // A cancel that reached a job whose images were already made: delivered and charged, and said so.
+    const tooLate =
+      outcome.outcome === 'done' && (await redis.exists(cancelKey(prefix, jobId))) === 1
+        ? { cancel: 'too_late' as const }
+        : {};
     await enqueueDelivery(deliveries, {
       jobId,
       platform: data.reply.platform,
@@ -190,6 +196,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       ...error,
       ...(outcome.timing === undefined ? {} : { timing: outcome.timing as TimingRecord }),
       ...(data.png === undefined ? {} : { png: data.png }),
+      ...tooLate,
     });
     if (outcome.outcome === 'done') await quota.commit(data.reservationId);
     else await quota.refund(data.reservationId);
@@ -538,6 +545,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     maxStalledCount: deps.maxStalledCount ?? DEFAULT_MAX_STALLED,
   });
   worker.on('error', (err) => {
+    // BullMQ reconnects by itself; the process's Redis status line reports the outage once.
+    if (isRedisConnectionError(err)) return;
     log.error({ err: err.message }, 'generate worker error');
   });
   // A job that lost its worker more than maxStalledCount times (crashes, kills) is failed by BullMQ
