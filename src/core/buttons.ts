@@ -67,3 +67,11 @@ export function decodeButton(s: string): ButtonAction | undefined {
   if (action === undefined || jobKey === undefined) return undefined;
   return m[3] === undefined ? { action, jobKey } : { action, jobKey, index: Number(m[3]) };
 }
+
+/**
+ * The id members type to name a job (`/cancel 3fa9c`), shown in the queued reply and /quota: five hex
+ * characters of its SHA-256. It only has to tell apart the few jobs one member has at a time.
+ */
+export function shortJobId(jobId: string): string {
+  return createHash('sha256').update(jobId, 'utf8').digest('hex').slice(0, 5);
+}

@@ -25,14 +25,23 @@ import { formatReport, type RunReport } from '../generation/run-report.js';
 import {
   resolveRequest,
   type GenerationRequest,
+  type ResolveError,
   type WorkflowCatalog,
 } from '../generation/workflows/index.js';
-import type { Moderation } from '../quota/moderation.js';
-import { checkPrompt, isOperator, isScopeAllowed, resolveLimits, type Actor } from '../quota/policy.js';
+import type { Moderation, ModerationRefusal } from '../quota/moderation.js';
+import {
+  checkPrompt,
+  isOperator,
+  isScopeAllowed,
+  resolveLimits,
+  type Actor,
+  type Limits,
+} from '../quota/policy.js';
 import type { RedisQuota } from '../quota/redis-quota.js';
-import { encodeButton, jobKeyOf } from './buttons.js';
+import { encodeButton, jobKeyOf, shortJobId } from './buttons.js';
 import type { GenerationOptions, Intent, Language, LimitsIntent, PhotoRef, ResultRef } from './intents.js';
-import { formatDuration, languageOf, t, type MessageKey, type Params } from './messages.js';
+import { formatDuration, formatTime, languageOf, t, type MessageKey, type Params } from './messages.js';
+import { checkScopeSettings, fallbackStyle, readAllowedStyles, readDefaultStyle } from './scope-rules.js';
 import type { UserSettingsStore } from './user-settings.js';
 
 export interface ChatContext {
@@ -120,6 +129,26 @@ function seed(): number {
   return randomInt(0, 2 ** 21) * 2 ** 32 + randomInt(0, 2 ** 32);
 }
 
+/** The member's option behind a request field, as they typed it (`--count 4`); undefined for others. */
+function optionText(r: GenerationRequest, field: string): string | undefined {
+  const shown = (flag: string, v: unknown): string | undefined =>
+    v === undefined ? undefined : `${flag} ${String(v)}`;
+  switch (field) {
+    case 'count':
+      return shown('--count', r.count);
+    case 'aspect':
+      return shown('--ar', r.aspect);
+    case 'steps':
+      return shown('--steps', r.steps);
+    case 'seed':
+      return shown('--seed', r.seed);
+    case 'strength':
+      return shown('--strength', r.strength);
+    default:
+      return undefined;
+  }
+}
+
 export function createChatCore(deps: ChatCoreDeps): ChatCore {
   const { redis, prefix, quota, catalog } = deps;
   const now = deps.now ?? Date.now;
@@ -130,6 +159,9 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     jobKey: (key: string) => `${prefix}:core:jobkey:${key}`,
     last: (a: Actor) =>
       `${prefix}:core:last:${a.platform}:${encodeURIComponent(a.scopeId)}:${encodeURIComponent(a.userId)}`,
+    /** The member's jobs here, scored by when they were queued: what /cancel and /quota look through. */
+    jobs: (a: Actor) =>
+      `${prefix}:core:jobs:${a.platform}:${encodeURIComponent(a.scopeId)}:${encodeURIComponent(a.userId)}`,
   };
 
   const say = (
@@ -172,13 +204,19 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     return out;
   }
 
-  /** The refusal text of a quota code. */
-  function quotaRefusal(
+  /**
+   * The refusal text of a quota code, with the figures that make it true: how many images are left and
+   * how many the request needs, how many jobs run against how many allowed.
+   */
+  async function quotaRefusal(
     lang: Language,
-    r: { code: string; retryAt?: number | undefined; reason?: string | undefined },
-    allowed: number,
-    maxActive: number,
-  ): CoreReply {
+    r: { code: string; retryAt?: number | undefined; reason?: string | undefined; limit?: number | undefined },
+    actor: Actor,
+    limits: Limits,
+    needed: number,
+  ): Promise<CoreReply> {
+    const allowed = limits.dailyImages;
+    const maxActive = limits.maxActive;
     const inMs = (at: number | undefined): string => formatDuration(Math.max(0, (at ?? now()) - now()));
     switch (r.code) {
       case 'banned':
@@ -186,15 +224,20 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           until:
             r.retryAt === undefined || r.retryAt === 0
               ? ''
-              : t(lang, 'refuse.banned.until', {
-                  until: `${new Date(r.retryAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-                }),
+              : t(lang, 'refuse.banned.until', { until: formatTime(r.retryAt) }),
           reason: r.reason ? ` (${r.reason})` : '',
         });
-      case 'daily_limit':
-        return say(lang, 'refuse.daily_limit', { allowed, resetIn: inMs(r.retryAt) });
-      case 'too_many_active':
-        return say(lang, 'refuse.too_many_active', { max: maxActive });
+      case 'daily_limit': {
+        const v = await quota.view(actor, limits);
+        const left = Math.max(0, v.left);
+        return left > 0
+          ? say(lang, 'refuse.daily_short', { left, needed, resetIn: inMs(r.retryAt ?? v.resetAt) })
+          : say(lang, 'refuse.daily_limit', { allowed: r.limit ?? allowed, resetIn: inMs(r.retryAt) });
+      }
+      case 'too_many_active': {
+        const v = await quota.view(actor, limits);
+        return say(lang, 'refuse.too_many_active', { active: v.active, max: r.limit ?? maxActive });
+      }
       case 'burst':
         return say(lang, 'refuse.burst', { retryIn: inMs(r.retryAt) });
       case 'budget_exhausted':
@@ -219,7 +262,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     const { actor } = ctx;
     if (!isScopeAllowed(deps.quotaConfig, actor)) return say(lang, 'refuse.scope_not_allowed');
     const scope = await quota.getScopeSettings(actor.platform, actor.scopeId);
-    const style = sub.request.style ?? scope.defaultStyle ?? catalog.defaultStyle.name;
+    const style = sub.request.style ?? fallbackStyle(catalog, scope);
     const request: GenerationRequest = { ...sub.request, style };
 
     // Prompt rules first: a blocked prompt costs nothing and is audited.
@@ -241,6 +284,12 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       if (runnable.length === 0) return say(lang, 'refuse.unavailable');
       if (!runnable.includes(style)) return say(lang, 'error.style_unavailable');
     }
+    // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
+    let notice: string | undefined;
+    if (request.negative !== undefined && catalog.workflow(styleDef.workflow)?.manifest.params.negative === undefined) {
+      if (request.negative.trim() !== '' && !internal) notice = t(lang, 'notice.negative_dropped', { style });
+      delete request.negative;
+    }
     const needsImage = sub.photo !== undefined || sub.sourceKey !== undefined;
     const resolved = resolveRequest(
       catalog,
@@ -249,14 +298,20 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     );
     if (!resolved.ok) {
       if (resolved.error.code === 'reference_required') return say(lang, 'refuse.photo_required');
-      return say(lang, 'refuse.invalid_params', { message: resolved.error.message });
+      return refuseParams(lang, request, resolved.error, scope.allowedStyles, needsImage);
     }
     const gen = resolved.value;
+    const layers = await quota.loadLayers(actor);
+    const limits = resolveLimits(deps.quotaConfig, layers);
 
     // The photo is checked and normalised before any quota is taken.
     let photoBytes: Buffer | undefined;
     let albumNote = false;
     if (sub.photo !== undefined) {
+      // Cheap refusals first: a banned, busy or spent member costs no download and no decode. The
+      // reservation below stays the real gate (this read can be overtaken by a concurrent request).
+      const pre = await quota.check(actor, gen.units, ctx.eventId, limits);
+      if (!pre.ok) return quotaRefusal(lang, pre, actor, limits, gen.units);
       if (
         sub.photo.ownerId !== undefined &&
         sub.photo.ownerId !== actor.userId &&
@@ -283,10 +338,8 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       albumNote = sub.photo.more === true;
     }
 
-    const layers = await quota.loadLayers(actor);
-    const limits = resolveLimits(deps.quotaConfig, layers);
     const reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits);
-    if (!reserved.ok) return quotaRefusal(lang, reserved, limits.dailyImages, limits.maxActive);
+    if (!reserved.ok) return quotaRefusal(lang, reserved, actor, limits, gen.units);
 
     const refund = async (): Promise<void> => {
       await quota.refund(reserved.reservationId);
@@ -338,6 +391,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           deps.records.save(enq.jobId, data),
           redis.set(keys.jobKey(jobKey), enq.jobId, 'EX', ttl),
           redis.set(keys.last(actor), enq.jobId, 'EX', ttl),
+          redis.multi().zadd(keys.jobs(actor), now(), enq.jobId).expire(keys.jobs(actor), ttl).exec(),
         ]);
       }
       const position = enq.position ?? 1;
@@ -350,14 +404,51 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       const text =
         t(lang, 'queued', {
           position,
+          id: shortJobId(enq.jobId),
           eta:
             etaSeconds === undefined ? '' : t(lang, 'queued.eta', { eta: formatDuration(etaSeconds * 1000) }),
-        }) + (albumNote ? `\n${t(lang, 'refuse.album')}` : '');
+        }) +
+        (albumNote ? `\n${t(lang, 'refuse.album')}` : '') +
+        (notice === undefined ? '' : `\n${notice}`);
       return { text, job: { jobId: enq.jobId, jobKey }, buttons: [cancelButton(lang, jobKey)] };
     } catch (err) {
       await refund().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * A request the style cannot serve: when the fault is one of the member's options (`--count 4` on a
+   * one-image style), the reply names that option and the styles that can take it.
+   */
+  function refuseParams(
+    lang: Language,
+    request: GenerationRequest,
+    error: ResolveError,
+    allowedStyles: readonly string[],
+    needsImage: boolean,
+  ): CoreReply {
+    const style = request.style ?? catalog.defaultStyle.name;
+    const issue = error.issues?.find((i) => optionText(request, i.field) !== undefined);
+    const what = issue === undefined ? undefined : optionText(request, issue.field);
+    if (issue === undefined || what === undefined) {
+      return say(lang, 'refuse.invalid_params', { message: error.message });
+    }
+    const able = catalog
+      .publicStyles()
+      .map((s) => s.name)
+      .filter((n) => n !== style && (allowedStyles.length === 0 || allowedStyles.includes(n)))
+      .filter((n) => {
+        const r = resolveRequest(
+          catalog,
+          { ...request, style: n, ...(needsImage ? { referenceImage: 'probe.png' } : {}) },
+          { randomSeed: () => 0 },
+        );
+        return r.ok || (r.error.code === 'invalid_params' && !r.error.issues?.some((i) => i.field === issue.field));
+      });
+    return able.length > 0
+      ? say(lang, 'refuse.style_cannot', { style, what, styles: able.join(', ') })
+      : say(lang, 'refuse.option_unsupported', { what, style, detail: issue.message });
   }
 
   function requestFrom(
@@ -441,8 +532,19 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       });
     }
     const index = ref.index ?? 0;
+    const count = found.outputs.length;
+    if (count === 0) {
+      // No images: the job is still on its way, or it failed or was cancelled.
+      const [state] = await deps.control.states([found.jobId]);
+      return say(lang, state === 'finished' ? 'refuse.no_images' : 'refuse.not_ready', {}, { private: true });
+    }
     const output = found.outputs[index];
-    if (output === undefined || !(await deps.blobs.extend(output, ttl))) {
+    if (output === undefined) {
+      return count === 1
+        ? say(lang, 'refuse.image_range_one', { command: kind }, { private: true })
+        : say(lang, 'refuse.image_range', { count, command: kind }, { private: true });
+    }
+    if (!(await deps.blobs.extend(output, ttl))) {
       return say(lang, 'refuse.expired', { days: Math.round(ttl / 86_400) }, { private: true });
     }
     const style = kind === 'variation' ? 'variation' : 'upscale';
@@ -458,10 +560,111 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     });
   }
 
+  // ---------- cancelling ----------
+
+  interface ActiveJob {
+    readonly jobId: string;
+    readonly id: string;
+    readonly state: 'waiting' | 'running' | 'stopping';
+  }
+
+  /** The member's jobs here still waiting or running, newest first; finished ones are forgotten. */
+  async function activeJobs(actor: Actor): Promise<ActiveJob[]> {
+    const key = keys.jobs(actor);
+    const jobIds = await redis.zrange(key, '0', '-1');
+    const states = await deps.control.states(jobIds);
+    const gone = jobIds.filter((_, i) => states[i] === 'finished');
+    if (gone.length > 0) await redis.zrem(key, ...gone);
+    const out: ActiveJob[] = [];
+    jobIds.forEach((jobId, i) => {
+      const state = states[i];
+      if (state !== undefined && state !== 'finished') out.push({ jobId, id: shortJobId(jobId), state });
+    });
+    return out.reverse();
+  }
+
+  const jobList = (lang: Language, jobs: readonly ActiveJob[]): string =>
+    jobs.map((j) => t(lang, `job.${j.state}`, { id: j.id })).join(', ');
+
+  /** Cancels one job; the sentence says what happened to it. */
+  async function cancelOne(lang: Language, jobId: string): Promise<string> {
+    const id = shortJobId(jobId);
+    const outcome = await deps.control.cancel(jobId);
+    if (outcome === 'removed') return t(lang, 'cancel.waiting', { id });
+    if (outcome === 'signalled') return t(lang, 'cancel.running', { id });
+    return t(lang, 'cancel.finished', { id });
+  }
+
+  /**
+   * `/cancel` stops the newest job (and lists the others), `/cancel <id>` the one named, `/cancel all`
+   * every one. A job already being stopped is not stopped twice: its outcome is on its way.
+   */
+  async function cancelCommand(
+    ctx: ChatContext,
+    lang: Language,
+    intent: Extract<Intent, { kind: 'cancel' }>,
+  ): Promise<CoreReply> {
+    const jobs = await activeJobs(ctx.actor);
+    if (jobs.length === 0) {
+      return intent.id === undefined
+        ? say(lang, 'cancel.none')
+        : say(lang, 'cancel.unknown', { id: intent.id, jobs: t(lang, 'cancel.no_jobs') });
+    }
+    const stoppingLines = (list: readonly ActiveJob[]): string[] =>
+      list.map((j) => t(lang, 'cancel.stopping', { id: j.id }));
+    if (intent.all === true) {
+      const byOutcome = { removed: [] as string[], signalled: [] as string[], finished: [] as string[] };
+      for (const j of jobs.filter((x) => x.state !== 'stopping')) {
+        const outcome = await deps.control.cancel(j.jobId);
+        byOutcome[outcome === 'removed' || outcome === 'signalled' ? outcome : 'finished'].push(j.id);
+      }
+      const lines = [
+        ...(byOutcome.removed.length > 0
+          ? [t(lang, 'cancel.all_waiting', { ids: byOutcome.removed.join(', ') })]
+          : []),
+        ...(byOutcome.signalled.length > 0
+          ? [t(lang, 'cancel.all_running', { ids: byOutcome.signalled.join(', ') })]
+          : []),
+        ...(byOutcome.finished.length > 0
+          ? [t(lang, 'cancel.all_finished', { ids: byOutcome.finished.join(', ') })]
+          : []),
+        ...stoppingLines(jobs.filter((x) => x.state === 'stopping')),
+      ];
+      return { text: lines.join('\n') };
+    }
+    const target =
+      intent.id === undefined
+        ? jobs.find((j) => j.state !== 'stopping')
+        : jobs.find((j) => j.id === intent.id);
+    if (target === undefined) {
+      if (intent.id !== undefined) {
+        return say(lang, 'cancel.unknown', {
+          id: intent.id,
+          jobs: t(lang, 'cancel.your_jobs', { jobs: jobList(lang, jobs) }),
+        });
+      }
+      return { text: stoppingLines(jobs).join('\n') };
+    }
+    const text =
+      target.state === 'stopping'
+        ? t(lang, 'cancel.stopping', { id: target.id })
+        : await cancelOne(lang, target.jobId);
+    const others = jobs.filter((j) => j.jobId !== target.jobId);
+    return {
+      text:
+        others.length === 0 ? text : `${text}\n${t(lang, 'cancel.others', { jobs: jobList(lang, others) })}`,
+    };
+  }
+
   // ---------- moderators ----------
 
-  async function limits(ctx: ChatContext, lang: Language, li: LimitsIntent): Promise<CoreReply> {
+  async function limits(ctx: ChatContext, lang: Language, typed: LimitsIntent): Promise<CoreReply> {
     const mod = ctx.actor;
+    // `@me` is the caller anywhere; `@local` is the console's one user (as /limits top shows it).
+    const named = 'target' in typed ? typed.target : undefined;
+    if (named === '@local' && mod.platform !== 'console') return say(lang, 'refuse.target_local');
+    const li =
+      named === '@me' || named === '@local' ? ({ ...typed, target: mod.userId } as LimitsIntent) : typed;
     if (!isMod(mod)) {
       const scopeTarget = `${mod.platform}:${mod.scopeId}`;
       const target = 'target' in li ? li.target : li.op === 'role' ? `role:${li.role}` : scopeTarget;
@@ -469,12 +672,14 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       return say(lang, 'refuse.not_moderator', {}, { private: true });
     }
     const m = deps.moderation;
-    const refusal = (r: { code: string; field?: string; max?: number; reason?: string }): CoreReply =>
+    const refusal = (r: ModerationRefusal): CoreReply =>
       r.code === 'not_moderator'
         ? say(lang, 'refuse.not_moderator', {}, { private: true })
         : r.code === 'above_ceiling'
-          ? say(lang, 'refuse.above_ceiling', { field: r.field ?? '', max: r.max ?? 0 })
-          : say(lang, 'refuse.invalid', { reason: r.reason ?? '' });
+          ? say(lang, 'refuse.above_ceiling', { field: r.field, max: r.max })
+          : r.code === 'rejected'
+            ? say(lang, r.key as MessageKey, r.params)
+            : say(lang, 'refuse.invalid', { reason: r.reason });
     const onOff = (b: boolean): string => t(lang, b ? 'word.on' : 'word.off');
     switch (li.op) {
       case 'show': {
@@ -483,8 +688,9 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         const v = r.value;
         return say(lang, 'limits.user', {
           user: li.target,
-          used: v.view.used,
+          used: v.view.usedHere,
           allowed: v.view.allowed,
+          usedAll: v.view.used,
           credits: v.view.credits,
           active: v.view.active,
           maxActive: v.view.maxActive,
@@ -496,7 +702,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
                   until:
                     v.ban.until === 0
                       ? ''
-                      : t(lang, 'refuse.banned.until', { until: new Date(v.ban.until).toISOString() }),
+                      : t(lang, 'refuse.banned.until', { until: formatTime(v.ban.until) }),
                   reason: v.ban.reason,
                 }),
         });
@@ -526,9 +732,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
               until:
                 until === undefined
                   ? ''
-                  : t(lang, 'refuse.banned.until', {
-                      until: new Date(until).toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-                    }),
+                  : t(lang, 'refuse.banned.until', { until: formatTime(until) }),
             })
           : refusal(r);
       }
@@ -538,7 +742,9 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       }
       case 'default': {
         const r = await m.setScopeDefaults(mod, li.clear === true ? undefined : li.limits);
-        return r.ok ? say(lang, 'limits.saved') : refusal(r);
+        if (!r.ok) return refusal(r);
+        // Deliberate, but never silent: a community-wide daily=0 stops every member.
+        return say(lang, r.value?.dailyImages === 0 ? 'limits.saved_zero_daily' : 'limits.saved');
       }
       case 'role': {
         const r = await m.setRoleTier(mod, li.role, li.clear === true ? undefined : li.limits);
@@ -554,19 +760,37 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           const cur = await m.getScopeSettings(mod);
           if (!cur.ok) return refusal(cur);
           const c = li.change;
+          // Style words are checked against the catalogue before anything is saved.
+          const styles = c.allowedStyles === undefined ? undefined : readAllowedStyles(catalog, c.allowedStyles);
+          if (styles?.ok === false) return say(lang, styles.refusal.key, styles.refusal.params);
+          const defaultStyle =
+            c.defaultStyle === undefined ? undefined : readDefaultStyle(catalog, c.defaultStyle);
+          if (defaultStyle?.ok === false) return say(lang, defaultStyle.refusal.key, defaultStyle.refusal.params);
+          const missing = (c.blockRemove ?? []).find((w) => !cur.value.blocklist.includes(w));
+          if (missing !== undefined) {
+            return say(lang, 'refuse.settings.block_missing', {
+              word: missing,
+              words: cur.value.blocklist.length === 0 ? t(lang, 'word.none') : cur.value.blocklist.join(', '),
+            });
+          }
           const blocklist = [
             ...cur.value.blocklist.filter((w) => !(c.blockRemove ?? []).includes(w)),
             ...(c.blockAdd ?? []),
           ];
-          const r = await m.updateScopeSettings(mod, {
-            blocklist: [...new Set(blocklist)],
-            ...(c.allowedStyles === undefined ? {} : { allowedStyles: c.allowedStyles }),
-            ...(c.defaultStyle === undefined ? {} : { defaultStyle: c.defaultStyle }),
-            ...(c.previews === undefined ? {} : { previews: c.previews }),
-            ...(c.portraitsFromOthersPhotos === undefined
-              ? {}
-              : { portraitsFromOthersPhotos: c.portraitsFromOthersPhotos }),
-          });
+          const added = (c.blockAdd ?? []).filter((w) => !cur.value.blocklist.includes(w));
+          const r = await m.updateScopeSettings(
+            mod,
+            {
+              blocklist: [...new Set(blocklist)],
+              ...(styles === undefined ? {} : { allowedStyles: styles.styles }),
+              ...(defaultStyle === undefined ? {} : { defaultStyle: defaultStyle.style }),
+              ...(c.previews === undefined ? {} : { previews: c.previews }),
+              ...(c.portraitsFromOthersPhotos === undefined
+                ? {}
+                : { portraitsFromOthersPhotos: c.portraitsFromOthersPhotos }),
+            },
+            (next) => checkScopeSettings(catalog, next, added),
+          );
           if (!r.ok) return refusal(r);
           settings = r.value;
         }
@@ -591,7 +815,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         const lines = r.value
           .map(
             (e) =>
-              `${new Date(e.at).toISOString().slice(0, 16).replace('T', ' ')} ${e.by} ${e.action} ${e.target}: ${e.before} → ${e.after} (${e.outcome})`,
+              `${formatTime(e.at)} ${e.by} ${e.action} ${e.target}: ${e.before} → ${e.after} (${e.outcome})`,
           )
           .join('\n');
         return say(lang, 'limits.audit', { lines: lines === '' ? t(lang, 'limits.empty') : lines });
@@ -623,13 +847,15 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     for (const f of visible.slice(0, 10)) {
       const message = f.message.length > 120 ? `${f.message.slice(0, 119)}…` : f.message;
       const line = t(lang, 'failed.line', {
-        time: new Date(f.at).toISOString().slice(11, 16),
+        time: formatTime(f.at),
         id: f.jobId,
         code: f.code,
         message,
         style: f.style,
         user: `${f.platform}:${f.userId}`,
         backend: f.backend ?? '-',
+        // A failure already requeued stays listed (it did fail) but says where it went.
+        requeued: f.requeuedAs === undefined ? '' : t(lang, 'failed.requeued', { id: f.requeuedAs }),
       });
       if (chars + line.length > 1500) break;
       chars += line.length + 1;
@@ -727,14 +953,13 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         return say(lang, 'delete.done', {}, { private: true, deleteResult: true });
       }
       case 'cancel': {
+        if (intent.result.jobKey === undefined) return cancelCommand(ctx, lang, intent);
+        // A Cancel button: the job it was posted under, whoever's it is (findJob checks who may).
         const found = await findJob(ctx, lang, intent.result);
-        if (!found.ok)
-          return found.reply.text === t(lang, 'refuse.no_previous') ? say(lang, 'cancel.none') : found.reply;
-        const outcome = await deps.control.cancel(found.jobId);
-        if (outcome === 'removed') return say(lang, 'cancel.waiting');
-        if (outcome === 'signalled') return say(lang, 'cancel.running');
-        if (outcome === 'finished') return say(lang, 'cancel.finished');
-        return say(lang, 'cancel.none');
+        if (!found.ok) return found.reply;
+        const [state] = await deps.control.states([found.jobId]);
+        if (state === 'stopping') return say(lang, 'cancel.stopping', { id: shortJobId(found.jobId) });
+        return { text: await cancelOne(lang, found.jobId) };
       }
       case 'settings': {
         const { actor } = ctx;
@@ -770,14 +995,23 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       case 'quota': {
         const limitsNow = resolveLimits(deps.quotaConfig, await quota.loadLayers(ctx.actor));
         const v = await quota.view(ctx.actor, limitsNow);
-        return say(lang, 'quota.view', {
+        const jobs = await activeJobs(ctx.actor);
+        // The person's allowance spans every chat; a stricter community's own count is shown beside it.
+        const reply = say(lang, 'quota.view', {
           used: v.used,
-          allowed: v.allowed,
+          allowed: v.allowedPersonal,
+          here:
+            v.allowed < v.allowedPersonal
+              ? t(lang, 'quota.here', { used: v.usedHere, allowed: v.allowed })
+              : '',
           credits: v.credits > 0 ? t(lang, 'quota.credits', { credits: v.credits }) : '',
           active: v.active,
           maxActive: v.maxActive,
           resetIn: formatDuration(v.msToReset),
         });
+        return jobs.length === 0
+          ? reply
+          : { ...reply, text: `${reply.text}\n${t(lang, 'quota.jobs', { jobs: jobList(lang, jobs) })}` };
       }
       case 'styles': {
         const scope = await quota.getScopeSettings(ctx.actor.platform, ctx.actor.scopeId);
@@ -795,8 +1029,12 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           );
         return { text: [t(lang, 'styles.header'), ...lines].join('\n') };
       }
-      case 'help':
-        return { text: t(lang, 'help') + (isMod(ctx.actor) ? `\n${t(lang, 'help.mod')}` : '') };
+      case 'help': {
+        // Each platform's own commands: the console has no buttons, Discord has options instead of flags.
+        const platform = ctx.actor.platform;
+        const key = platform === 'console' ? 'help.console' : platform === 'discord' ? 'help.discord' : 'help';
+        return { text: t(lang, key) + (isMod(ctx.actor) ? `\n${t(lang, 'help.mod')}` : '') };
+      }
       case 'stats': {
         if (!isMod(ctx.actor)) return refuseNonModerator(ctx, lang, 'stats');
         const rows = (await deps.report?.read()) ?? [];

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ASPECTS } from '../generation/workflows/index.js';
+import type { MessageKey, Params } from './messages.js';
 
 export const MAX_PROMPT_CHARS = 1500;
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
@@ -134,7 +135,18 @@ export const IntentSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('variation'), result: ResultRefSchema }),
   z.object({ kind: z.literal('upscale'), result: ResultRefSchema }),
   z.object({ kind: z.literal('delete'), result: ResultRefSchema }),
-  z.object({ kind: z.literal('cancel'), result: ResultRefSchema }),
+  z.object({
+    kind: z.literal('cancel'),
+    /** A Cancel button names its job here; a text command leaves it empty. */
+    result: ResultRefSchema,
+    /** `/cancel all`: every job of the user waiting or running here. */
+    all: z.boolean().optional(),
+    /** `/cancel <id>`: the short job id the queued reply and /quota show. */
+    id: z
+      .string()
+      .regex(/^[a-z0-9]{1,16}$/)
+      .optional(),
+  }),
   z.object({ kind: z.literal('settings'), change: SettingsChangeSchema.optional() }),
   z.object({ kind: z.literal('forget') }),
   z.object({ kind: z.literal('quota') }),
@@ -160,8 +172,9 @@ export interface UserError {
     | 'bad_flag_value'
     | 'missing_argument'
     | 'bad_argument';
-  /** English text naming the problem and the fix; adapters localise by code where they can. */
-  readonly message: string;
+  /** The text naming the problem and the fix, rendered in the reader's language (messages.ts `render`). */
+  readonly key: MessageKey;
+  readonly params: Params;
   readonly flag?: string;
 }
 

@@ -4,7 +4,12 @@
  */
 import type { Language } from './intents.js';
 
-export type Params = Readonly<Record<string, string | number>>;
+/** A message inside another one's parameter: rendered in the same language. */
+export interface MessageRef {
+  readonly key: MessageKey;
+  readonly params?: Params;
+}
+export type Params = Readonly<Record<string, string | number | MessageRef>>;
 
 const en = {
   'stage.queued': 'Queued',
@@ -17,12 +22,13 @@ const en = {
   'progress.position': '#{position} in line',
   'progress.eta': 'about {eta}',
   'progress.elapsed': '{elapsed} elapsed',
-  queued: 'Queued #{position}{eta}. Type /cancel to stop it.',
+  queued: 'Queued #{position}{eta} as job {id}. /cancel stops it.',
   'queued.eta': ', about {eta}',
   'result.caption': '{prompt}\nseed {seed} · {style} · {seconds} s',
   'result.saved': 'Saved: {paths}',
   'result.failed': 'Could not make your image: {reason} Your quota was not charged.',
-  'result.cancelled': 'Cancelled. Your quota was not charged.',
+  'result.cancelled': 'Job {id} was cancelled; your quota was not charged.',
+  'result.cancel_too_late': 'Job {id} had already finished when the cancel arrived: delivered and charged.',
   'error.no_face': 'no face was found in the photo. Send a clear, front-facing photo of one face.',
   'error.out_of_memory': 'the GPU ran out of memory. Try fewer images or a smaller size.',
   'error.missing_model':
@@ -37,9 +43,9 @@ const en = {
   'error.generic': 'the GPU server failed while drawing.',
   'refuse.banned': 'You are banned from making images here{until}.{reason}',
   'refuse.banned.until': ' until {until}',
-  'refuse.daily_limit': 'You have used your {allowed} images for today. Your allowance resets in {resetIn}.',
+  'refuse.daily_limit': 'No images left today (daily allowance {allowed}). Your allowance resets in {resetIn}.',
   'refuse.too_many_active':
-    'You already have {max} images in progress. Wait for one to finish or /cancel it.',
+    'Jobs in progress: {active} of {max} allowed at once. Wait for one to finish or /cancel it.',
   'refuse.burst': 'Slow down a little: try again in {retryIn}.',
   'refuse.budget_exhausted': "Today's image budget for this bot is used up. It resets in {resetIn}.",
   'refuse.scope_not_allowed': 'This bot is not enabled for this server or group.',
@@ -63,28 +69,152 @@ const en = {
   'refuse.photo_not_image': 'That file is not a picture. Attach a JPEG, PNG or WebP photo.',
   'refuse.unknown_button': 'This button no longer works. Start a new /imagine.',
   'refuse.internal': 'Something went wrong on our side. Try again in a moment.',
+  // Parser errors: each says what is wrong and how to write it instead.
+  'parse.empty': 'Type a command, for example /imagine a fox in snow. /help lists them all.',
+  'parse.no_slash':
+    'Commands start with a slash: /imagine … makes a picture, for example /imagine a fox in snow. /help lists them all.',
+  'parse.unknown_command': 'Unknown command {command}.{hint} Commands: {commands}.',
+  'parse.did_you_mean': ' Did you mean /{command}?',
+  'parse.other_bot': '/{command}@{bot} is for another bot (@{bot}).',
+  'parse.requeue_id':
+    '/requeue takes the id of a failed job, as /failed lists it: for example /requeue console-abc-1.',
+  'parse.no_arguments': '/{command} takes no arguments; send just /{command}.',
+  'parse.image_number': '/{command} takes the image number, 1 to {max}: for example /{command} 2.',
+  'parse.message_too_long': 'The message is {length} characters; a prompt may have {max}. Shorten it.',
+  'parse.flag_twice': '{flag} is given twice; keep one ({example}).',
+  'parse.empty_prompt.imagine': 'Say what to draw: /imagine a fox in snow --ar 16:9.',
+  'parse.empty_prompt.portrait': 'Say what the portrait shows: /portrait smiling knight in armour.',
+  'parse.prompt_too_long': 'The prompt is {length} characters; the limit is {max}. Shorten it.',
+  'parse.unknown_flag':
+    'Unknown flag {flag}. Flags of /{command}: {flags}. For "--" in your text, put a space after it.',
+  'parse.portrait_only': '{flag} only works with /portrait.',
+  'parse.flag_takes_no_value': '{flag} takes no value: just {example}.',
+  'parse.flag_needs_value': '{flag} needs a value, for example {example}.',
+  'parse.flag_unclosed_quote': '{flag}: close the quote you opened ({quote}).',
+  'parse.flag_one_of': '{flag} must be one of {values}; you wrote "{raw}".',
+  'parse.flag_whole': '{flag} must be a whole number from {min} to {max}; you wrote "{raw}".',
+  'parse.flag_style': '{flag} takes a style name like flux or sdxl (/styles lists them); you wrote "{raw}".',
+  'parse.flag_strength': '{flag} must be a number from 0 to {max}, like 0.8; you wrote "{raw}".',
+  'parse.negative_too_long': 'The {flag} text is {length} characters; the limit is {max}. Shorten it.',
+  'parse.unclosed_quote': 'Close the quote you opened ({quote}).',
+  'parse.settings_reset_alone': '/settings reset stands alone: it forgets every saved default.',
+  'parse.not_key_value': '"{word}" is not key=value. Use {keys}; put a value with spaces in quotes.',
+  'parse.unknown_setting': 'Unknown setting "{key}". Settings: {keys}.',
+  'parse.given_twice': '{key} is given twice; keep one.',
+  'parse.setting_style': 'style takes a style name like flux or sdxl (/styles lists them).',
+  'parse.one_of': '{key} must be one of {values}.',
+  'parse.setting_too_long': '{key} is {length} characters; the limit is {max}.',
+  'parse.on_off': '{key} must be on or off.',
+  'parse.limits_missing_op': '/limits needs a subcommand: {ops}.',
+  'parse.limits_unknown_op': 'Unknown /limits subcommand "{op}". Use one of: {ops}.',
+  'parse.usage': 'Usage: {example}.',
+  'parse.usage_ban': 'Usage: {example} (without a duration the ban lasts until /limits unban).',
+  'parse.whose_limits': 'Say whose limits. {usage}',
+  'parse.only_user': 'Only a user goes here. {usage}',
+  'parse.grant_amount': 'The amount is a whole number from 1 to {max}. {usage}',
+  'parse.which_role': 'Say which role. {usage}',
+  'parse.list_count': 'The count is a whole number from 1 to {max}. {usage}',
+  'parse.unknown_user': "Can't tell who {who} is: give the numeric user id (@123) or a mention. {usage}",
+  'parse.not_user': '"{who}" is not a user. {usage}',
+  'parse.not_role': '"{who}" is not a role id. {usage}',
+  'parse.which_limits': 'Say which limits to set. {usage}',
+  'parse.clear_alone': 'clear stands alone: it removes every override. {usage}',
+  'parse.not_limit': '"{word}" is not one of daily=, active=, burst=, priority=. {usage}',
+  'parse.limit_range': '{key} must be a whole number from {min} to {max}.',
+  'parse.who_to_ban': 'Say who to ban. {usage}',
+  'parse.ban_too_short': 'A ban lasts at least 1 minute (1m). {usage}',
+  'parse.ban_too_long':
+    'A ban lasts at most 3650 days; leave the duration out to ban until unbanned. {usage}',
+  'parse.reason_too_long': 'The reason is limited to {max} characters. {usage}',
+  'parse.not_scope_setting': '"{word}" is not a setting here. Use {keys}.',
+  'parse.block_op': 'Add or remove blocked words with block+= and block-=. {usage}',
+  'parse.block_needs_word': '{key}{op} needs a word. {usage}',
+  'parse.takes_equals': '{key} takes {key}=value. {usage}',
+  'parse.styles_list':
+    'styles takes style names separated by commas, like styles=sdxl,flux, or styles=all for every style.',
+  'parse.cancel_argument':
+    '/cancel takes nothing (your newest job), all, or a job id as /quota shows it: /cancel, /cancel all, /cancel <id>.',
+  'parse.default_style': 'default_style takes a style name like sdxl.',
+  'parse.invalid': 'Invalid command: {detail}.',
+  // Refusals that name the true reason and the fix.
+  'refuse.daily_short':
+    'Images left today: {left}; this request needs {needed}. Ask for fewer (--count) or wait {resetIn} for the daily reset.',
+  'refuse.image_range': 'That result has {count} images: choose one from 1 to {count}, for example /{command} {count}.',
+  'refuse.image_range_one': 'That result has one image: use /{command} 1.',
+  'refuse.not_ready': 'Your last job has no images yet: wait for it to finish, then try again.',
+  'refuse.no_images': 'Your last job made no images (it failed or was cancelled). Start a new /imagine.',
+  'refuse.style_cannot':
+    'The "{style}" style cannot do {what}. Styles that can: {styles}. Add --style with one of them, or leave {what} out.',
+  'refuse.option_unsupported': '{what} does not work with the "{style}" style ({detail}). Change it or leave it out.',
+  'notice.negative_dropped': 'The "{style}" style does not use a negative prompt: yours was left out.',
+  'console.photo_missing':
+    'There is no file {path}. Give the path of a photo of a face: /portrait ./me.jpg smiling knight.',
+  'console.photo_unreadable': 'Cannot read {path} ({reason}). Give the path of a JPEG, PNG or WebP photo.',
+  'console.photo_not_file': '{path} is a folder, not a photo. Give the path of a JPEG, PNG or WebP photo.',
+  'console.result': '  seed {seed} · {style} · {seconds} s',
+  'help.console':
+    'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png\n/portrait ./me.jpg smiling knight --strength 0.8   (the path of a photo of one face)\nOn your last result: /reroll (new seed) · /variation 2 · /upscale 1 (the image number)\n/cancel · /quota · /styles · /settings · /forget',
+  'help.discord':
+    'Make images:\n/imagine prompt: a red fox in snow, with the options aspect, seed, steps, count (1–4), negative, style and png\n/portrait with a photo of one face and a prompt (strength 0–1.5), or on a photo: Apps → Portrait from this photo\nUnder each result: Reroll, Vary, Upscale and Delete buttons.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'a portrait photo',
   'command.portrait_menu': 'Portrait from this photo',
-  'cancel.none': 'Nothing to cancel.',
-  'cancel.waiting': 'Cancelled. Your quota was not charged.',
-  'cancel.running': 'Stopping it…',
-  'cancel.finished': 'That job has already finished.',
+  'cancel.none': 'Nothing to cancel: you have no job waiting or running here.',
+  'cancel.waiting': 'Cancelled job {id} (it was waiting in line); your quota was not charged.',
+  'cancel.running':
+    'Stopping job {id} (it was running). I will tell you here how it ends: if its images are already made, they are delivered and charged.',
+  'cancel.stopping': 'Job {id} is already being stopped; I will tell you here how it ends.',
+  'cancel.finished': 'Job {id} had already finished; nothing was cancelled.',
+  'cancel.unknown': 'You have no job {id} waiting or running here. {jobs}',
+  'cancel.others': 'You still have: {jobs}. /cancel all stops them all; /cancel <id> stops one.',
+  'cancel.all_waiting': 'Cancelled (they were waiting; not charged): {ids}.',
+  'cancel.all_running': 'Stopping (they were running; I will tell you here how each ends): {ids}.',
+  'cancel.all_finished': 'Already finished, nothing cancelled: {ids}.',
+  'cancel.your_jobs': 'Your jobs here: {jobs}.',
+  'cancel.no_jobs': 'You have no job waiting or running here.',
+  'job.running': '{id} (running)',
+  'job.waiting': '{id} (waiting)',
+  'job.stopping': '{id} (stopping)',
+  'quota.jobs': 'Your jobs: {jobs}. /cancel <id> stops one.',
+  'command.cancel.job': 'all, or a job id from /quota (leave empty: your newest job)',
+  'refuse.settings.unknown_style':
+    'There is no style "{style}". Known styles: {styles}. styles=all allows every style.',
+  'refuse.settings.all_alone':
+    'styles={value} allows every style and stands alone: send styles=all, or list the styles (styles=sdxl,flux).',
+  'refuse.settings.styles_none':
+    'styles={value} would leave members no style to draw with. List the styles to allow (styles=sdxl,flux), or send styles=all for every style.',
+  'refuse.settings.photo_only':
+    'With only {styles} allowed, members could not /imagine: those styles need a photo. Add a style that draws from text: {suggest}.',
+  'refuse.settings.default_not_allowed':
+    'The default style {style} is not among the allowed styles ({styles}): add it to styles= or change default_style= (default_style=clear uses the bot\u2019s default).',
+  'refuse.settings.default_photo':
+    'default_style={style} needs a photo, so a plain /imagine would always be refused. Pick a style that draws from text: {styles}.',
+  'refuse.settings.block_missing': '"{word}" is not on the blocklist here. Blocked now: {words}.',
+  'refuse.settings.block_everything':
+    'The pattern {pattern} would block every prompt. Block words or a narrower pattern.',
+  'refuse.settings.bad_pattern':
+    'The pattern {pattern} is not a valid regular expression: check its brackets and escapes.',
+  'limits.saved_zero_daily':
+    'Saved. Note: with daily=0, members here can make no images (except through a role tier or override that allows more). /limits default clear undoes it.',
+  'refuse.target_local':
+    '@local names the console\u2019s own user. Here, use @me for yourself or a numeric user id (@123).',
+  'failed.requeued': ' · requeued as {id}',
   'delete.done': 'Deleted.',
   'forget.done': 'Done: deleted {records} saved jobs and {photos} photos, and your settings.',
   'settings.saved': 'Saved your settings.',
   'settings.show':
     'Your settings: style {style}, aspect {aspect}, negative "{negative}", language {language}, previews {previews}.\nChange with /settings style=flux ar=16:9 negative="blurry" lang=es previews=off, or /settings reset.',
   'quota.view':
-    'Today: {used} of {allowed} images used{credits}. In progress: {active} of {maxActive}. Resets in {resetIn}.',
+    'Today: {used} of {allowed} images used{here}{credits}. In progress: {active} of {maxActive}. Resets in {resetIn}.',
   'quota.credits': ', {credits} bonus credits',
+  'quota.here': ' (in this chat: {used} of {allowed})',
   'styles.header': 'Styles you can use:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} units per image)',
-  help: 'Make images:\n/imagine a fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n/portrait (with a photo) smiling knight --strength 0.8\nThen use the buttons: Reroll, Variation, Upscale.\n/quota · /styles · /settings · /cancel · /forget',
+  help: 'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png (a lossless file)\n/portrait smiling knight --strength 0.8 as the caption of a photo of one face (or in reply to one)\nUnder each result: Reroll, Vary, Upscale and Delete buttons; /reroll, /variation 2 and /upscale 1 work too.\n/cancel · /quota · /styles · /settings · /forget',
   'help.mod':
     'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
-    'User {user}: {used} of {allowed} today, credits {credits}, active {active}/{maxActive}, priority {priority}{ban}.',
+    'User {user}: {used} of {allowed} today here ({usedAll} in every chat), credits {credits}, active {active}/{maxActive}, priority {priority}{ban}.',
   'limits.ban': ', banned{until}: {reason}',
   'limits.saved': 'Saved.',
   'limits.granted': 'Granted. {user} now has {credits} bonus credits.',
@@ -110,7 +240,7 @@ const en = {
   'command.upscale': 'Upscale your last image',
   'command.settings': 'Your defaults: style, aspect, language',
   'command.quota': 'Images left today',
-  'command.cancel': 'Stop your last job',
+  'command.cancel': 'Stop your newest job (or all, or one by id)',
   'command.styles': 'Styles you can use',
   'command.forget': 'Delete your saved jobs and settings',
   'command.help': 'How to use the bot',
@@ -118,7 +248,7 @@ const en = {
   'command.stats': 'Moderators: recent runs',
   'failed.list':
     'Failed jobs of the last 24 h: {count} (newest {shown} shown)\n{lines}\nRun one again for its user: /requeue <id>',
-  'failed.line': '{time} UTC {id} · {code}: {message} · {style} · {user} · {backend}',
+  'failed.line': '{time} {id} · {code}: {message} · {style} · {user} · {backend}{requeued}',
   'failed.none': 'No job failed here in the last 24 h.',
   'requeue.done':
     'Requeued {id} as a new job for {user}. It counts once on their quota (the failed run was refunded).',
@@ -148,12 +278,14 @@ const es: Table = {
   'progress.position': 'n.º {position} en la cola',
   'progress.eta': 'unos {eta}',
   'progress.elapsed': '{elapsed} transcurridos',
-  queued: 'En cola, n.º {position}{eta}. Escribe /cancel para detenerlo.',
+  queued: 'En cola, n.º {position}{eta}, trabajo {id}. /cancel lo detiene.',
   'queued.eta': ', unos {eta}',
   'result.caption': '{prompt}\nsemilla {seed} · {style} · {seconds} s',
   'result.saved': 'Guardado: {paths}',
   'result.failed': 'No se pudo crear tu imagen: {reason} No se descontó de tu cuota.',
-  'result.cancelled': 'Cancelado. No se descontó de tu cuota.',
+  'result.cancelled': 'El trabajo {id} se canceló; no se descontó de tu cuota.',
+  'result.cancel_too_late':
+    'El trabajo {id} ya había terminado cuando llegó la cancelación: entregado y descontado.',
   'error.no_face':
     'no se encontró ninguna cara en la foto. Envía una foto nítida y de frente de una sola cara.',
   'error.out_of_memory': 'la GPU se quedó sin memoria. Prueba con menos imágenes o un tamaño menor.',
@@ -168,8 +300,9 @@ const es: Table = {
   'error.generic': 'el servidor GPU falló al dibujar.',
   'refuse.banned': 'Tienes prohibido crear imágenes aquí{until}.{reason}',
   'refuse.banned.until': ' hasta {until}',
-  'refuse.daily_limit': 'Ya usaste tus {allowed} imágenes de hoy. Tu cupo se renueva en {resetIn}.',
-  'refuse.too_many_active': 'Ya tienes {max} imágenes en curso. Espera a que termine una o usa /cancel.',
+  'refuse.daily_limit': 'No te quedan imágenes hoy (cupo diario: {allowed}). Tu cupo se renueva en {resetIn}.',
+  'refuse.too_many_active':
+    'Trabajos en curso: {active} de {max} permitidos a la vez. Espera a que termine uno o usa /cancel.',
   'refuse.burst': 'Más despacio: inténtalo de nuevo en {retryIn}.',
   'refuse.budget_exhausted': 'El presupuesto de imágenes de hoy se agotó. Se renueva en {resetIn}.',
   'refuse.scope_not_allowed': 'Este bot no está habilitado en este servidor o grupo.',
@@ -194,28 +327,157 @@ const es: Table = {
   'refuse.photo_not_image': 'Ese archivo no es una imagen. Adjunta una foto JPEG, PNG o WebP.',
   'refuse.unknown_button': 'Este botón ya no funciona. Empieza un nuevo /imagine.',
   'refuse.internal': 'Algo falló de nuestro lado. Inténtalo de nuevo en un momento.',
+  'parse.empty': 'Escribe un comando, por ejemplo /imagine un zorro en la nieve. /help los muestra todos.',
+  'parse.no_slash':
+    'Los comandos empiezan con una barra: /imagine … crea una imagen, por ejemplo /imagine un zorro en la nieve. /help los muestra todos.',
+  'parse.unknown_command': 'No conozco el comando {command}.{hint} Comandos: {commands}.',
+  'parse.did_you_mean': ' ¿Querías decir /{command}?',
+  'parse.other_bot': '/{command}@{bot} es para otro bot (@{bot}).',
+  'parse.requeue_id':
+    '/requeue lleva el id de un trabajo fallido, tal como lo muestra /failed: por ejemplo /requeue console-abc-1.',
+  'parse.no_arguments': '/{command} no lleva nada más; envía solo /{command}.',
+  'parse.image_number': '/{command} lleva el número de la imagen, del 1 al {max}: por ejemplo /{command} 2.',
+  'parse.message_too_long':
+    'El mensaje tiene {length} caracteres; un texto puede tener {max}. Acórtalo.',
+  'parse.flag_twice': '{flag} aparece dos veces; deja solo uno ({example}).',
+  'parse.empty_prompt.imagine': 'Di qué quieres dibujar: /imagine un zorro en la nieve --ar 16:9.',
+  'parse.empty_prompt.portrait': 'Di qué muestra el retrato: /portrait caballero sonriente con armadura.',
+  'parse.prompt_too_long': 'El texto tiene {length} caracteres; el límite es {max}. Acórtalo.',
+  'parse.unknown_flag':
+    'No conozco la opción {flag}. Opciones de /{command}: {flags}. Si quieres escribir "--" en el texto, pon un espacio después.',
+  'parse.portrait_only': '{flag} solo funciona con /portrait.',
+  'parse.flag_takes_no_value': '{flag} no lleva valor: escribe solo {example}.',
+  'parse.flag_needs_value': '{flag} necesita un valor, por ejemplo {example}.',
+  'parse.flag_unclosed_quote': '{flag}: cierra las comillas que abriste ({quote}).',
+  'parse.flag_one_of': '{flag} debe ser uno de {values}; escribiste "{raw}".',
+  'parse.flag_whole': '{flag} debe ser un número entero del {min} al {max}; escribiste "{raw}".',
+  'parse.flag_style':
+    '{flag} lleva el nombre de un estilo, como flux o sdxl (/styles los muestra); escribiste "{raw}".',
+  'parse.flag_strength': '{flag} debe ser un número del 0 al {max}, como 0,8; escribiste "{raw}".',
+  'parse.negative_too_long': 'El texto de {flag} tiene {length} caracteres; el límite es {max}. Acórtalo.',
+  'parse.unclosed_quote': 'Cierra las comillas que abriste ({quote}).',
+  'parse.settings_reset_alone': '/settings reset va solo: olvida todos tus valores guardados.',
+  'parse.not_key_value':
+    '"{word}" no tiene la forma clave=valor. Usa {keys}; pon entre comillas un valor con espacios.',
+  'parse.unknown_setting': 'No conozco el ajuste "{key}". Ajustes: {keys}.',
+  'parse.given_twice': '{key} aparece dos veces; deja solo uno.',
+  'parse.setting_style': 'style lleva el nombre de un estilo, como flux o sdxl (/styles los muestra).',
+  'parse.one_of': '{key} debe ser uno de {values}.',
+  'parse.setting_too_long': '{key} tiene {length} caracteres; el límite es {max}.',
+  'parse.on_off': '{key} debe ser on u off.',
+  'parse.limits_missing_op': '/limits necesita un subcomando: {ops}.',
+  'parse.limits_unknown_op': 'No conozco el subcomando "{op}" de /limits. Usa uno de: {ops}.',
+  'parse.usage': 'Uso: {example}.',
+  'parse.usage_ban': 'Uso: {example} (sin duración, el bloqueo dura hasta /limits unban).',
+  'parse.whose_limits': 'Di de quién son los límites. {usage}',
+  'parse.only_user': 'Aquí solo va un usuario. {usage}',
+  'parse.grant_amount': 'La cantidad es un número entero del 1 al {max}. {usage}',
+  'parse.which_role': 'Di qué rol. {usage}',
+  'parse.list_count': 'La cantidad es un número entero del 1 al {max}. {usage}',
+  'parse.unknown_user':
+    'No sé quién es {who}: da el id numérico del usuario (@123) o una mención. {usage}',
+  'parse.not_user': '"{who}" no es un usuario. {usage}',
+  'parse.not_role': '"{who}" no es un id de rol. {usage}',
+  'parse.which_limits': 'Di qué límites quieres fijar. {usage}',
+  'parse.clear_alone': 'clear va solo: quita todos los valores propios. {usage}',
+  'parse.not_limit': '"{word}" no es ninguno de daily=, active=, burst=, priority=. {usage}',
+  'parse.limit_range': '{key} debe ser un número entero del {min} al {max}.',
+  'parse.who_to_ban': 'Di a quién bloquear. {usage}',
+  'parse.ban_too_short': 'Un bloqueo dura al menos 1 minuto (1m). {usage}',
+  'parse.ban_too_long':
+    'Un bloqueo dura como máximo 3650 días; sin duración, dura hasta que lo levantes. {usage}',
+  'parse.reason_too_long': 'El motivo admite como máximo {max} caracteres. {usage}',
+  'parse.not_scope_setting': '"{word}" no es un ajuste de aquí. Usa {keys}.',
+  'parse.block_op': 'Añade o quita palabras bloqueadas con block+= y block-=. {usage}',
+  'parse.block_needs_word': '{key}{op} necesita una palabra. {usage}',
+  'parse.takes_equals': '{key} se escribe {key}=valor. {usage}',
+  'parse.styles_list':
+    'styles lleva nombres de estilos separados por comas, como styles=sdxl,flux, o styles=all para todos.',
+  'parse.cancel_argument':
+    '/cancel va solo (tu trabajo más reciente), con all o con el id de un trabajo tal como lo muestra /quota: /cancel, /cancel all, /cancel <id>.',
+  'parse.default_style': 'default_style lleva el nombre de un estilo, como sdxl.',
+  'parse.invalid': 'Comando no válido: {detail}.',
+  'refuse.daily_short':
+    'Imágenes que te quedan hoy: {left}; esta petición necesita {needed}. Pide menos (--count) o espera {resetIn} a que se renueve tu cupo.',
+  'refuse.image_range':
+    'Ese resultado tiene {count} imágenes: elige una del 1 al {count}, por ejemplo /{command} {count}.',
+  'refuse.image_range_one': 'Ese resultado tiene una sola imagen: usa /{command} 1.',
+  'refuse.not_ready': 'Tu último trabajo aún no tiene imágenes: espera a que termine y vuelve a intentarlo.',
+  'refuse.no_images': 'Tu último trabajo no produjo imágenes (falló o se canceló). Empieza un nuevo /imagine.',
+  'refuse.style_cannot':
+    'El estilo "{style}" no admite {what}. Estilos que sí: {styles}. Añade --style con uno de ellos o quita {what}.',
+  'refuse.option_unsupported':
+    '{what} no funciona con el estilo "{style}" ({detail}). Cámbialo o quítalo.',
+  'notice.negative_dropped': 'El estilo "{style}" no usa prompt negativo: se omitió el tuyo.',
+  'console.photo_missing':
+    'No existe el archivo {path}. Da la ruta de una foto de una cara: /portrait ./yo.jpg caballero sonriente.',
+  'console.photo_unreadable': 'No puedo leer {path} ({reason}). Da la ruta de una foto JPEG, PNG o WebP.',
+  'console.photo_not_file': '{path} es una carpeta, no una foto. Da la ruta de una foto JPEG, PNG o WebP.',
+  'console.result': '  semilla {seed} · {style} · {seconds} s',
+  'help.console':
+    'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png\n/portrait ./yo.jpg caballero sonriente --strength 0.8   (la ruta de una foto de una sola cara)\nSobre tu último resultado: /reroll (otra semilla) · /variation 2 · /upscale 1 (el número de la imagen)\n/cancel · /quota · /styles · /settings · /forget',
+  'help.discord':
+    'Crea imágenes:\n/imagine prompt: un zorro rojo en la nieve, con las opciones aspect, seed, steps, count (1–4), negative, style y png\n/portrait con la foto de una sola cara y un texto (strength 0–1.5), o sobre una foto: Apps → Retrato con esta foto\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'un retrato fotográfico',
   'command.portrait_menu': 'Retrato con esta foto',
-  'cancel.none': 'No hay nada que cancelar.',
-  'cancel.waiting': 'Cancelado. No se descontó de tu cuota.',
-  'cancel.running': 'Deteniéndolo…',
-  'cancel.finished': 'Ese trabajo ya terminó.',
+  'cancel.none': 'No hay nada que cancelar: no tienes ningún trabajo en cola ni en curso aquí.',
+  'cancel.waiting': 'Cancelé el trabajo {id} (estaba en cola); no se descontó de tu cuota.',
+  'cancel.running':
+    'Deteniendo el trabajo {id} (estaba en curso). Te diré aquí cómo termina: si sus imágenes ya están hechas, se entregan y se descuentan.',
+  'cancel.stopping': 'El trabajo {id} ya se está deteniendo; te diré aquí cómo termina.',
+  'cancel.finished': 'El trabajo {id} ya había terminado; no se canceló nada.',
+  'cancel.unknown': 'No tienes ningún trabajo {id} en cola ni en curso aquí. {jobs}',
+  'cancel.others': 'Aún tienes: {jobs}. /cancel all los detiene todos; /cancel <id> detiene uno.',
+  'cancel.all_waiting': 'Cancelados (estaban en cola; sin descontar): {ids}.',
+  'cancel.all_running': 'Deteniendo (estaban en curso; te diré aquí cómo termina cada uno): {ids}.',
+  'cancel.all_finished': 'Ya terminados, no se canceló nada: {ids}.',
+  'cancel.your_jobs': 'Tus trabajos aquí: {jobs}.',
+  'cancel.no_jobs': 'No tienes ningún trabajo en cola ni en curso aquí.',
+  'job.running': '{id} (en curso)',
+  'job.waiting': '{id} (en cola)',
+  'job.stopping': '{id} (deteniéndose)',
+  'quota.jobs': 'Tus trabajos: {jobs}. /cancel <id> detiene uno.',
+  'command.cancel.job': 'all, o un id de trabajo de /quota (vacío: tu trabajo más reciente)',
+  'refuse.settings.unknown_style':
+    'No existe el estilo "{style}". Estilos conocidos: {styles}. styles=all permite todos los estilos.',
+  'refuse.settings.all_alone':
+    'styles={value} permite todos los estilos y va solo: envía styles=all o enumera los estilos (styles=sdxl,flux).',
+  'refuse.settings.styles_none':
+    'styles={value} dejaría a los miembros sin ningún estilo. Enumera los estilos permitidos (styles=sdxl,flux) o envía styles=all para todos.',
+  'refuse.settings.photo_only':
+    'Con solo {styles} permitidos, nadie podría usar /imagine: esos estilos necesitan una foto. Añade un estilo que dibuje a partir de texto: {suggest}.',
+  'refuse.settings.default_not_allowed':
+    'El estilo por defecto {style} no está entre los permitidos ({styles}): añádelo a styles= o cambia default_style= (default_style=clear usa el del bot).',
+  'refuse.settings.default_photo':
+    'default_style={style} necesita una foto, así que un /imagine sin más siempre se rechazaría. Elige un estilo que dibuje a partir de texto: {styles}.',
+  'refuse.settings.block_missing':
+    '"{word}" no está en la lista de bloqueo de aquí. Bloqueado ahora: {words}.',
+  'refuse.settings.block_everything':
+    'El patrón {pattern} bloquearía cualquier prompt. Bloquea palabras o un patrón más concreto.',
+  'refuse.settings.bad_pattern':
+    'El patrón {pattern} no es una expresión regular válida: revisa sus corchetes y escapes.',
+  'limits.saved_zero_daily':
+    'Guardado. Ojo: con daily=0, los miembros de aquí no pueden crear imágenes (salvo con un nivel de rol o una excepción que permita más). /limits default clear lo deshace.',
+  'refuse.target_local':
+    '@local designa al usuario de la consola. Aquí usa @me para ti o un id numérico de usuario (@123).',
+  'failed.requeued': ' · reencolado como {id}',
   'delete.done': 'Borrado.',
   'forget.done': 'Hecho: borré {records} trabajos guardados, {photos} fotos y tus ajustes.',
   'settings.saved': 'Ajustes guardados.',
   'settings.show':
     'Tus ajustes: estilo {style}, formato {aspect}, negativo "{negative}", idioma {language}, vistas previas {previews}.\nCambia con /settings style=flux ar=16:9 negative="borroso" lang=es previews=off, o /settings reset.',
   'quota.view':
-    'Hoy: {used} de {allowed} imágenes usadas{credits}. En curso: {active} de {maxActive}. Se renueva en {resetIn}.',
+    'Hoy: {used} de {allowed} imágenes usadas{here}{credits}. En curso: {active} de {maxActive}. Se renueva en {resetIn}.',
   'quota.credits': ', {credits} créditos extra',
+  'quota.here': ' (en este chat: {used} de {allowed})',
   'styles.header': 'Estilos disponibles:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagen)',
-  help: 'Crea imágenes:\n/imagine un zorro en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n/portrait (con una foto) caballero sonriente --strength 0.8\nLuego usa los botones: Repetir, Variación, Ampliar.\n/quota · /styles · /settings · /cancel · /forget',
+  help: 'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png (un archivo sin pérdida)\n/portrait caballero sonriente --strength 0.8 como pie de la foto de una sola cara (o respondiendo a una)\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar; también sirven /reroll, /variation 2 y /upscale 1.\n/cancel · /quota · /styles · /settings · /forget',
   'help.mod':
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
-    'Usuario {user}: {used} de {allowed} hoy, créditos {credits}, en curso {active}/{maxActive}, prioridad {priority}{ban}.',
+    'Usuario {user}: {used} de {allowed} hoy aquí ({usedAll} en todos los chats), créditos {credits}, en curso {active}/{maxActive}, prioridad {priority}{ban}.',
   'limits.ban': ', bloqueado{until}: {reason}',
   'limits.saved': 'Guardado.',
   'limits.granted': 'Concedido. {user} tiene ahora {credits} créditos extra.',
@@ -241,7 +503,7 @@ const es: Table = {
   'command.upscale': 'Amplía tu última imagen',
   'command.settings': 'Tus valores: estilo, formato, idioma',
   'command.quota': 'Imágenes que te quedan hoy',
-  'command.cancel': 'Detén tu último trabajo',
+  'command.cancel': 'Detén tu trabajo más reciente (o todos, o uno por id)',
   'command.styles': 'Estilos disponibles',
   'command.forget': 'Borra tus trabajos guardados y ajustes',
   'command.help': 'Cómo usar el bot',
@@ -249,7 +511,7 @@ const es: Table = {
   'command.stats': 'Moderadores: últimas ejecuciones',
   'failed.list':
     'Trabajos fallidos en las últimas 24 h: {count} (se muestran los {shown} más recientes)\n{lines}\nPara repetir uno para su usuario: /requeue <id>',
-  'failed.line': '{time} UTC {id} · {code}: {message} · {style} · {user} · {backend}',
+  'failed.line': '{time} {id} · {code}: {message} · {style} · {user} · {backend}{requeued}',
   'failed.none': 'Ningún trabajo falló aquí en las últimas 24 h.',
   'requeue.done':
     'Se volvió a encolar {id} como un trabajo nuevo para {user}. Cuenta una vez en su cuota (el intento fallido se devolvió).',
@@ -276,12 +538,14 @@ const pt: Table = {
   'progress.position': 'n.º {position} na fila',
   'progress.eta': 'cerca de {eta}',
   'progress.elapsed': '{elapsed} decorridos',
-  queued: 'Na fila, n.º {position}{eta}. Digite /cancel para parar.',
+  queued: 'Na fila, n.º {position}{eta}, trabalho {id}. /cancel o interrompe.',
   'queued.eta': ', cerca de {eta}',
   'result.caption': '{prompt}\nsemente {seed} · {style} · {seconds} s',
   'result.saved': 'Salvo: {paths}',
   'result.failed': 'Não foi possível criar sua imagem: {reason} Sua cota não foi cobrada.',
-  'result.cancelled': 'Cancelado. Sua cota não foi cobrada.',
+  'result.cancelled': 'O trabalho {id} foi cancelado; sua cota não foi cobrada.',
+  'result.cancel_too_late':
+    'O trabalho {id} já tinha terminado quando o cancelamento chegou: entregue e cobrado.',
   'error.no_face': 'nenhum rosto foi encontrado na foto. Envie uma foto nítida e de frente de um só rosto.',
   'error.out_of_memory': 'a GPU ficou sem memória. Tente menos imagens ou um tamanho menor.',
   'error.missing_model': 'falta no servidor GPU um modelo de que este estilo precisa. Tente outro estilo.',
@@ -295,8 +559,10 @@ const pt: Table = {
   'error.generic': 'o servidor GPU falhou ao desenhar.',
   'refuse.banned': 'Você está proibido de criar imagens aqui{until}.{reason}',
   'refuse.banned.until': ' até {until}',
-  'refuse.daily_limit': 'Você já usou suas {allowed} imagens de hoje. Sua cota renova em {resetIn}.',
-  'refuse.too_many_active': 'Você já tem {max} imagens em andamento. Espere uma terminar ou use /cancel.',
+  'refuse.daily_limit':
+    'Não restam imagens para você hoje (cota diária: {allowed}). Sua cota renova em {resetIn}.',
+  'refuse.too_many_active':
+    'Trabalhos em andamento: {active} de {max} permitidos ao mesmo tempo. Espere um terminar ou use /cancel.',
   'refuse.burst': 'Mais devagar: tente de novo em {retryIn}.',
   'refuse.budget_exhausted': 'O orçamento de imagens de hoje acabou. Renova em {resetIn}.',
   'refuse.scope_not_allowed': 'Este bot não está habilitado neste servidor ou grupo.',
@@ -321,28 +587,158 @@ const pt: Table = {
   'refuse.photo_not_image': 'Esse arquivo não é uma imagem. Anexe uma foto JPEG, PNG ou WebP.',
   'refuse.unknown_button': 'Este botão não funciona mais. Comece um novo /imagine.',
   'refuse.internal': 'Algo deu errado do nosso lado. Tente de novo em instantes.',
+  'parse.empty': 'Digite um comando, por exemplo /imagine uma raposa na neve. /help mostra todos.',
+  'parse.no_slash':
+    'Os comandos começam com uma barra: /imagine … cria uma imagem, por exemplo /imagine uma raposa na neve. /help mostra todos.',
+  'parse.unknown_command': 'Não conheço o comando {command}.{hint} Comandos: {commands}.',
+  'parse.did_you_mean': ' Você quis dizer /{command}?',
+  'parse.other_bot': '/{command}@{bot} é para outro bot (@{bot}).',
+  'parse.requeue_id':
+    '/requeue recebe o id de um trabalho com falha, como /failed o mostra: por exemplo /requeue console-abc-1.',
+  'parse.no_arguments': '/{command} não recebe mais nada; envie só /{command}.',
+  'parse.image_number': '/{command} recebe o número da imagem, de 1 a {max}: por exemplo /{command} 2.',
+  'parse.message_too_long':
+    'A mensagem tem {length} caracteres; um texto pode ter {max}. Encurte-a.',
+  'parse.flag_twice': '{flag} aparece duas vezes; deixe só um ({example}).',
+  'parse.empty_prompt.imagine': 'Diga o que desenhar: /imagine uma raposa na neve --ar 16:9.',
+  'parse.empty_prompt.portrait': 'Diga o que o retrato mostra: /portrait cavaleiro sorrindo de armadura.',
+  'parse.prompt_too_long': 'O texto tem {length} caracteres; o limite é {max}. Encurte-o.',
+  'parse.unknown_flag':
+    'Não conheço a opção {flag}. Opções de /{command}: {flags}. Para escrever "--" no texto, coloque um espaço depois.',
+  'parse.portrait_only': '{flag} só funciona com /portrait.',
+  'parse.flag_takes_no_value': '{flag} não recebe valor: escreva só {example}.',
+  'parse.flag_needs_value': '{flag} precisa de um valor, por exemplo {example}.',
+  'parse.flag_unclosed_quote': '{flag}: feche as aspas que você abriu ({quote}).',
+  'parse.flag_one_of': '{flag} deve ser um de {values}; você escreveu "{raw}".',
+  'parse.flag_whole': '{flag} deve ser um número inteiro de {min} a {max}; você escreveu "{raw}".',
+  'parse.flag_style':
+    '{flag} recebe o nome de um estilo, como flux ou sdxl (/styles mostra todos); você escreveu "{raw}".',
+  'parse.flag_strength': '{flag} deve ser um número de 0 a {max}, como 0,8; você escreveu "{raw}".',
+  'parse.negative_too_long': 'O texto de {flag} tem {length} caracteres; o limite é {max}. Encurte-o.',
+  'parse.unclosed_quote': 'Feche as aspas que você abriu ({quote}).',
+  'parse.settings_reset_alone': '/settings reset vai sozinho: esquece todos os seus padrões salvos.',
+  'parse.not_key_value':
+    '"{word}" não está na forma chave=valor. Use {keys}; coloque entre aspas um valor com espaços.',
+  'parse.unknown_setting': 'Não conheço a configuração "{key}". Configurações: {keys}.',
+  'parse.given_twice': '{key} aparece duas vezes; deixe só um.',
+  'parse.setting_style': 'style recebe o nome de um estilo, como flux ou sdxl (/styles mostra todos).',
+  'parse.one_of': '{key} deve ser um de {values}.',
+  'parse.setting_too_long': '{key} tem {length} caracteres; o limite é {max}.',
+  'parse.on_off': '{key} deve ser on ou off.',
+  'parse.limits_missing_op': '/limits precisa de um subcomando: {ops}.',
+  'parse.limits_unknown_op': 'Não conheço o subcomando "{op}" de /limits. Use um destes: {ops}.',
+  'parse.usage': 'Uso: {example}.',
+  'parse.usage_ban': 'Uso: {example} (sem duração, o banimento vale até /limits unban).',
+  'parse.whose_limits': 'Diga de quem são os limites. {usage}',
+  'parse.only_user': 'Aqui vai só um usuário. {usage}',
+  'parse.grant_amount': 'A quantidade é um número inteiro de 1 a {max}. {usage}',
+  'parse.which_role': 'Diga qual cargo. {usage}',
+  'parse.list_count': 'A quantidade é um número inteiro de 1 a {max}. {usage}',
+  'parse.unknown_user':
+    'Não sei quem é {who}: informe o id numérico do usuário (@123) ou uma menção. {usage}',
+  'parse.not_user': '"{who}" não é um usuário. {usage}',
+  'parse.not_role': '"{who}" não é um id de cargo. {usage}',
+  'parse.which_limits': 'Diga quais limites definir. {usage}',
+  'parse.clear_alone': 'clear vai sozinho: remove todos os valores próprios. {usage}',
+  'parse.not_limit': '"{word}" não é nenhum de daily=, active=, burst=, priority=. {usage}',
+  'parse.limit_range': '{key} deve ser um número inteiro de {min} a {max}.',
+  'parse.who_to_ban': 'Diga quem banir. {usage}',
+  'parse.ban_too_short': 'Um banimento dura pelo menos 1 minuto (1m). {usage}',
+  'parse.ban_too_long':
+    'Um banimento dura no máximo 3650 dias; sem duração, vale até ser desfeito. {usage}',
+  'parse.reason_too_long': 'O motivo aceita no máximo {max} caracteres. {usage}',
+  'parse.not_scope_setting': '"{word}" não é uma configuração daqui. Use {keys}.',
+  'parse.block_op': 'Adicione ou remova palavras bloqueadas com block+= e block-=. {usage}',
+  'parse.block_needs_word': '{key}{op} precisa de uma palavra. {usage}',
+  'parse.takes_equals': '{key} se escreve {key}=valor. {usage}',
+  'parse.styles_list':
+    'styles recebe nomes de estilos separados por vírgulas, como styles=sdxl,flux, ou styles=all para todos.',
+  'parse.cancel_argument':
+    '/cancel vai sozinho (seu trabalho mais recente), com all ou com o id de um trabalho como /quota mostra: /cancel, /cancel all, /cancel <id>.',
+  'parse.default_style': 'default_style recebe o nome de um estilo, como sdxl.',
+  'parse.invalid': 'Comando inválido: {detail}.',
+  'refuse.daily_short':
+    'Imagens que restam hoje: {left}; este pedido precisa de {needed}. Peça menos (--count) ou espere {resetIn} até a cota renovar.',
+  'refuse.image_range':
+    'Esse resultado tem {count} imagens: escolha uma de 1 a {count}, por exemplo /{command} {count}.',
+  'refuse.image_range_one': 'Esse resultado tem uma só imagem: use /{command} 1.',
+  'refuse.not_ready': 'Seu último trabalho ainda não tem imagens: espere terminar e tente de novo.',
+  'refuse.no_images': 'Seu último trabalho não gerou imagens (falhou ou foi cancelado). Comece um novo /imagine.',
+  'refuse.style_cannot':
+    'O estilo "{style}" não aceita {what}. Estilos que aceitam: {styles}. Adicione --style com um deles ou tire {what}.',
+  'refuse.option_unsupported':
+    '{what} não funciona com o estilo "{style}" ({detail}). Mude ou tire essa opção.',
+  'notice.negative_dropped': 'O estilo "{style}" não usa prompt negativo: o seu foi deixado de fora.',
+  'console.photo_missing':
+    'O arquivo {path} não existe. Informe o caminho de uma foto de um rosto: /portrait ./eu.jpg cavaleiro sorrindo.',
+  'console.photo_unreadable':
+    'Não consigo ler {path} ({reason}). Informe o caminho de uma foto JPEG, PNG ou WebP.',
+  'console.photo_not_file':
+    '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
+  'console.result': '  semente {seed} · {style} · {seconds} s',
+  'help.console':
+    'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png\n/portrait ./eu.jpg cavaleiro sorrindo --strength 0.8   (o caminho de uma foto de um só rosto)\nSobre o seu último resultado: /reroll (outra semente) · /variation 2 · /upscale 1 (o número da imagem)\n/cancel · /quota · /styles · /settings · /forget',
+  'help.discord':
+    'Crie imagens:\n/imagine prompt: uma raposa vermelha na neve, com as opções aspect, seed, steps, count (1–4), negative, style e png\n/portrait com a foto de um só rosto e um texto (strength 0–1.5), ou sobre uma foto: Apps → Retrato com esta foto\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'um retrato fotográfico',
   'command.portrait_menu': 'Retrato com esta foto',
-  'cancel.none': 'Não há nada para cancelar.',
-  'cancel.waiting': 'Cancelado. Sua cota não foi cobrada.',
-  'cancel.running': 'Parando…',
-  'cancel.finished': 'Esse trabalho já terminou.',
+  'cancel.none': 'Não há nada para cancelar: você não tem trabalho na fila nem em andamento aqui.',
+  'cancel.waiting': 'Cancelei o trabalho {id} (estava na fila); sua cota não foi cobrada.',
+  'cancel.running':
+    'Parando o trabalho {id} (estava em andamento). Vou avisar aqui como termina: se as imagens já estiverem prontas, são entregues e cobradas.',
+  'cancel.stopping': 'O trabalho {id} já está sendo parado; vou avisar aqui como termina.',
+  'cancel.finished': 'O trabalho {id} já tinha terminado; nada foi cancelado.',
+  'cancel.unknown': 'Você não tem trabalho {id} na fila nem em andamento aqui. {jobs}',
+  'cancel.others': 'Você ainda tem: {jobs}. /cancel all para todos; /cancel <id> para um.',
+  'cancel.all_waiting': 'Cancelados (estavam na fila; sem cobrança): {ids}.',
+  'cancel.all_running': 'Parando (estavam em andamento; vou avisar aqui como cada um termina): {ids}.',
+  'cancel.all_finished': 'Já terminados, nada cancelado: {ids}.',
+  'cancel.your_jobs': 'Seus trabalhos aqui: {jobs}.',
+  'cancel.no_jobs': 'Você não tem trabalho na fila nem em andamento aqui.',
+  'job.running': '{id} (em andamento)',
+  'job.waiting': '{id} (na fila)',
+  'job.stopping': '{id} (parando)',
+  'quota.jobs': 'Seus trabalhos: {jobs}. /cancel <id> para um.',
+  'command.cancel.job': 'all, ou um id de trabalho do /quota (vazio: seu trabalho mais recente)',
+  'refuse.settings.unknown_style':
+    'Não existe o estilo "{style}". Estilos conhecidos: {styles}. styles=all permite todos os estilos.',
+  'refuse.settings.all_alone':
+    'styles={value} permite todos os estilos e vai sozinho: envie styles=all ou liste os estilos (styles=sdxl,flux).',
+  'refuse.settings.styles_none':
+    'styles={value} deixaria os membros sem nenhum estilo. Liste os estilos permitidos (styles=sdxl,flux) ou envie styles=all para todos.',
+  'refuse.settings.photo_only':
+    'Com apenas {styles} permitidos, ninguém conseguiria usar /imagine: esses estilos precisam de uma foto. Adicione um estilo que desenhe a partir de texto: {suggest}.',
+  'refuse.settings.default_not_allowed':
+    'O estilo padrão {style} não está entre os permitidos ({styles}): adicione-o a styles= ou mude default_style= (default_style=clear usa o padrão do bot).',
+  'refuse.settings.default_photo':
+    'default_style={style} precisa de uma foto, então um /imagine simples seria sempre recusado. Escolha um estilo que desenhe a partir de texto: {styles}.',
+  'refuse.settings.block_missing': '"{word}" não está na lista de bloqueio daqui. Bloqueado agora: {words}.',
+  'refuse.settings.block_everything':
+    'O padrão {pattern} bloquearia qualquer prompt. Bloqueie palavras ou um padrão mais específico.',
+  'refuse.settings.bad_pattern':
+    'O padrão {pattern} não é uma expressão regular válida: confira os colchetes e escapes.',
+  'limits.saved_zero_daily':
+    'Salvo. Atenção: com daily=0, os membros daqui não podem criar imagens (exceto por um nível de cargo ou exceção que permita mais). /limits default clear desfaz isso.',
+  'refuse.target_local':
+    '@local designa o usuário do console. Aqui, use @me para você ou um id numérico de usuário (@123).',
+  'failed.requeued': ' · reenfileirado como {id}',
   'delete.done': 'Apagado.',
   'forget.done': 'Pronto: apaguei {records} trabalhos salvos, {photos} fotos e suas configurações.',
   'settings.saved': 'Configurações salvas.',
   'settings.show':
     'Suas configurações: estilo {style}, formato {aspect}, negativo "{negative}", idioma {language}, prévias {previews}.\nMude com /settings style=flux ar=16:9 negative="borrado" lang=pt previews=off, ou /settings reset.',
   'quota.view':
-    'Hoje: {used} de {allowed} imagens usadas{credits}. Em andamento: {active} de {maxActive}. Renova em {resetIn}.',
+    'Hoje: {used} de {allowed} imagens usadas{here}{credits}. Em andamento: {active} de {maxActive}. Renova em {resetIn}.',
   'quota.credits': ', {credits} créditos extras',
+  'quota.here': ' (neste chat: {used} de {allowed})',
   'styles.header': 'Estilos disponíveis:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagem)',
-  help: 'Crie imagens:\n/imagine uma raposa na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n/portrait (com uma foto) cavaleiro sorrindo --strength 0.8\nDepois use os botões: Refazer, Variação, Ampliar.\n/quota · /styles · /settings · /cancel · /forget',
+  help: 'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png (um arquivo sem perda)\n/portrait cavaleiro sorrindo --strength 0.8 como legenda da foto de um só rosto (ou em resposta a uma)\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar; /reroll, /variation 2 e /upscale 1 também funcionam.\n/cancel · /quota · /styles · /settings · /forget',
   'help.mod':
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
-    'Usuário {user}: {used} de {allowed} hoje, créditos {credits}, em andamento {active}/{maxActive}, prioridade {priority}{ban}.',
+    'Usuário {user}: {used} de {allowed} hoje aqui ({usedAll} em todos os chats), créditos {credits}, em andamento {active}/{maxActive}, prioridade {priority}{ban}.',
   'limits.ban': ', banido{until}: {reason}',
   'limits.saved': 'Salvo.',
   'limits.granted': 'Concedido. {user} agora tem {credits} créditos extras.',
@@ -368,7 +764,7 @@ const pt: Table = {
   'command.upscale': 'Amplie sua última imagem',
   'command.settings': 'Seus padrões: estilo, formato, idioma',
   'command.quota': 'Imagens que restam hoje',
-  'command.cancel': 'Pare seu último trabalho',
+  'command.cancel': 'Pare seu trabalho mais recente (ou todos, ou um pelo id)',
   'command.styles': 'Estilos disponíveis',
   'command.forget': 'Apague seus trabalhos salvos e configurações',
   'command.help': 'Como usar o bot',
@@ -376,7 +772,7 @@ const pt: Table = {
   'command.stats': 'Moderadores: últimas execuções',
   'failed.list':
     'Trabalhos com falha nas últimas 24 h: {count} (os {shown} mais recentes abaixo)\n{lines}\nPara repetir um para o usuário: /requeue <id>',
-  'failed.line': '{time} UTC {id} · {code}: {message} · {style} · {user} · {backend}',
+  'failed.line': '{time} {id} · {code}: {message} · {style} · {user} · {backend}{requeued}',
   'failed.none': 'Nenhum trabalho falhou aqui nas últimas 24 h.',
   'requeue.done':
     '{id} foi reenfileirado como um novo trabalho para {user}. Conta uma vez na cota (a tentativa com falha foi devolvida).',
@@ -399,8 +795,19 @@ export function t(lang: Language, key: MessageKey, params: Params = {}): string 
   const template = TABLES[lang][key];
   return template.replace(/\{(\w+)\}/g, (m, name: string) => {
     const v = params[name];
-    return v === undefined ? m : String(v);
+    if (v === undefined) return m;
+    return typeof v === 'object' ? t(lang, v.key, v.params) : String(v);
   });
+}
+
+/** A parser error (or any code + params value) in the reader's language. */
+export function render(lang: Language, ref: MessageRef): string {
+  return t(lang, ref.key, ref.params);
+}
+
+/** The one way a moment is shown to users: `2026-12-11 18:09 UTC`. */
+export function formatTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 /** A platform locale (`pt-BR`, `es-419`, `en-US`) → one of our languages; English otherwise. */

@@ -36,6 +36,7 @@ import {
   type SettingsChange,
   type UserError,
 } from './intents.js';
+import type { MessageKey, MessageRef, Params } from './messages.js';
 
 export interface ParseCommandOptions {
   /** The bot's own username (with or without `@`), so `/imagine@OtherBot` in a group is left alone. */
@@ -47,9 +48,15 @@ export interface ParseCommandOptions {
 type Step<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: UserError };
 
 const done = <T>(value: T): Step<T> => ({ ok: true, value });
-const fail = (code: UserError['code'], message: string, flag?: string): { ok: false; error: UserError } => ({
+/** Errors are codes and parameters; messages.ts words them in the reader's language. */
+const fail = (
+  code: UserError['code'],
+  key: MessageKey,
+  params: Params = {},
+  flag?: string,
+): { ok: false; error: UserError } => ({
   ok: false,
-  error: flag === undefined ? { code, message } : { code, message, flag },
+  error: flag === undefined ? { code, key, params } : { code, key, params, flag },
 });
 
 export const COMMANDS = [
@@ -93,7 +100,9 @@ export function parseCommand(text: string, opts: ParseCommandOptions = {}): Pars
   const checked = IntentSchema.safeParse(built.value);
   if (!checked.success) {
     const issue = checked.error.issues[0];
-    return fail('bad_argument', `Invalid command: ${issue === undefined ? 'bad value' : issue.message}.`);
+    return fail('bad_argument', 'parse.invalid', {
+      detail: issue === undefined ? 'bad value' : issue.message,
+    });
   }
   return { ok: true, intent: checked.data };
 }
@@ -109,43 +118,44 @@ function splitHead(
 ): Step<{ command: CommandName; args: string }> {
   const trimmed = text.trim();
   if (trimmed === '') {
-    return fail(
-      'unknown_command',
-      'Type a command, for example /imagine a fox in snow. /help lists them all.',
-    );
+    return fail('unknown_command', 'parse.empty');
   }
   if (!trimmed.startsWith('/')) {
-    return fail(
-      'unknown_command',
-      'Commands start with a slash: /imagine … to make a picture, for example /imagine a fox in snow. /help lists them all.',
-    );
+    return fail('unknown_command', 'parse.no_slash');
   }
   const m = HEAD_RE.exec(trimmed);
   const typed = m?.[1]?.toLowerCase();
   if (m === null || typed === undefined) {
     const word = trimmed.split(/\s/u, 1)[0] ?? trimmed;
-    return fail('unknown_command', `Unknown command ${clip(word, 40)}. ${commandListHint()}`);
+    return fail('unknown_command', 'parse.unknown_command', {
+      command: clip(word, 40),
+      hint: '',
+      commands: commandList(),
+    });
   }
   const addressee = m[2];
   const own = botUsername?.replace(/^@/, '');
   if (addressee !== undefined && own !== undefined && own !== '') {
     if (addressee.toLowerCase() !== own.toLowerCase()) {
-      return fail('unknown_command', `/${typed}@${addressee} is for another bot (@${addressee}).`);
+      return fail('unknown_command', 'parse.other_bot', { command: typed, bot: addressee });
     }
   }
   const command = COMMANDS.find((c) => c === typed);
   if (command === undefined) {
     const near = nearestCommand(typed);
-    const hint = near === undefined ? '' : ` Did you mean /${near}?`;
-    return fail('unknown_command', `Unknown command /${clip(typed, 40)}.${hint} ${commandListHint()}`);
+    return fail('unknown_command', 'parse.unknown_command', {
+      command: `/${clip(typed, 40)}`,
+      hint: near === undefined ? '' : { key: 'parse.did_you_mean', params: { command: near } },
+      commands: commandList(),
+    });
   }
   return done({ command, args: trimmed.slice(m[0].length).trim() });
 }
 
-function commandListHint(): string {
-  return `Commands: ${COMMANDS.filter((c) => c !== 'start')
+function commandList(): string {
+  return COMMANDS.filter((c) => c !== 'start')
     .map((c) => `/${c}`)
-    .join(', ')}.`;
+    .join(', ');
 }
 
 function nearestCommand(typed: string): CommandName | undefined {
@@ -199,8 +209,9 @@ function buildIntent(command: CommandName, args: string, opts: ParseCommandOptio
         ...(opts.photo === undefined ? {} : { photo: opts.photo }),
       }));
     case 'reroll':
-    case 'cancel':
       return noArguments(command, args, { kind: command, result: {} });
+    case 'cancel':
+      return parseCancel(args);
     case 'variation':
     case 'upscale':
       return mapStep(parseImageNumber(command, args), (index) => ({
@@ -229,10 +240,7 @@ function buildIntent(command: CommandName, args: string, opts: ParseCommandOptio
       // Job ids are [A-Za-z0-9_.-] (job-data's jobIdFromEvent); /failed prints them.
       const jobId = /^[A-Za-z0-9_.-]{1,200}$/.exec(args)?.[0];
       if (jobId === undefined) {
-        return fail(
-          'bad_argument',
-          '/requeue takes the id of a failed job, as /failed lists it: for example /requeue console-abc-1.',
-        );
+        return fail('bad_argument', 'parse.requeue_id');
       }
       return done({ kind: 'requeue', jobId });
     }
@@ -244,8 +252,17 @@ function mapStep<T, U>(step: Step<T>, f: (value: T) => U): Step<U> {
 }
 
 function noArguments(command: CommandName, args: string, intent: Intent): Step<Intent> {
-  if (args !== '') return fail('bad_argument', `/${command} takes no arguments; send just /${command}.`);
+  if (args !== '') return fail('bad_argument', 'parse.no_arguments', { command });
   return done(intent);
+}
+
+/** `/cancel` (the newest job), `/cancel all`, `/cancel <id>` (a short id from the queued reply or /quota). */
+function parseCancel(args: string): Step<Intent> {
+  if (args === '') return done({ kind: 'cancel', result: {} });
+  const word = args.toLowerCase().replace(/^#/, '');
+  if (word === 'all' || word === '*') return done({ kind: 'cancel', result: {}, all: true });
+  if (/^[a-z0-9]{1,16}$/.test(word)) return done({ kind: 'cancel', result: {}, id: word });
+  return fail('bad_argument', 'parse.cancel_argument');
 }
 
 function helpIntent(args: string): Intent {
@@ -261,10 +278,7 @@ function parseImageNumber(command: 'variation' | 'upscale', args: string): Step<
   const m = /^#?(\d{1,3})$/.exec(args);
   const n = m?.[1] === undefined ? Number.NaN : Number(m[1]);
   if (!(n >= 1 && n <= MAX_BATCH)) {
-    return fail(
-      'bad_argument',
-      `/${command} takes the image number, 1 to ${MAX_BATCH}: for example /${command} 2.`,
-    );
+    return fail('bad_argument', 'parse.image_number', { command, max: MAX_BATCH });
   }
   return done(n - 1);
 }
@@ -371,10 +385,10 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
   // Nothing this long can hold a prompt and negative within their limits; refusing it early also bounds
   // the work spent on a pasted wall of text.
   if (args.length > MAX_GENERATION_ARGS_CHARS) {
-    return fail(
-      'prompt_too_long',
-      `The message is ${args.length} characters; a prompt may have ${MAX_PROMPT_CHARS}. Shorten it.`,
-    );
+    return fail('prompt_too_long', 'parse.message_too_long', {
+      length: args.length,
+      max: MAX_PROMPT_CHARS,
+    });
   }
   const pieces: string[] = [];
   const seen = new Set<FlagName>();
@@ -404,7 +418,8 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
     if (seen.has(spec.name)) {
       return fail(
         'bad_flag_value',
-        `--${spec.name} is given twice; keep one (${spec.example}).`,
+        'parse.flag_twice',
+        { flag: `--${spec.name}`, example: spec.example },
         `--${spec.name}`,
       );
     }
@@ -421,16 +436,13 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
     .filter((p) => p !== '')
     .join(' ');
   if (prompt === '') {
-    return fail(
-      'empty_prompt',
-      `Say what to draw: /${command} ${portrait ? 'smiling knight in armour' : 'a fox in snow --ar 16:9'}.`,
-    );
+    return fail('empty_prompt', portrait ? 'parse.empty_prompt.portrait' : 'parse.empty_prompt.imagine');
   }
   if (prompt.length > MAX_PROMPT_CHARS) {
-    return fail(
-      'prompt_too_long',
-      `The prompt is ${prompt.length} characters; the limit is ${MAX_PROMPT_CHARS}. Shorten it.`,
-    );
+    return fail('prompt_too_long', 'parse.prompt_too_long', {
+      length: prompt.length,
+      max: MAX_PROMPT_CHARS,
+    });
   }
   return done(strength === undefined ? { prompt, options } : { prompt, options, strength });
 }
@@ -450,29 +462,31 @@ function readFlag(
   if (spec === undefined) {
     return fail(
       'unknown_flag',
-      `Unknown flag ${shown}. Flags of /${command}: ${knownFlagsText(portrait)}. ` +
-        'For "--" in your text, put a space after it.',
+      'parse.unknown_flag',
+      { flag: shown, command, flags: knownFlagsText(portrait) },
       shown,
     );
   }
   const flag = `--${spec.name}`;
   if (spec.portraitOnly && !portrait) {
-    return fail('unknown_flag', `${flag} only works with /portrait.`, flag);
+    return fail('unknown_flag', 'parse.portrait_only', { flag }, flag);
   }
   const hasEquals = s[nameEnd] === '=';
   if (spec.takes === 'none') {
-    if (hasEquals) return fail('bad_flag_value', `${flag} takes no value: just ${spec.example}.`, flag);
+    if (hasEquals) {
+      return fail('bad_flag_value', 'parse.flag_takes_no_value', { flag, example: spec.example }, flag);
+    }
     return done({ spec, value: '', end: nameEnd });
   }
   let v = hasEquals ? nameEnd + 1 : nameEnd;
   if (!hasEquals) while (v < s.length && isSpace(s[v])) v++;
   if (v >= s.length || isSpace(s[v]) || flagIntroAt(s, v) > 0) {
-    return fail('bad_flag_value', `${flag} needs a value, for example ${spec.example}.`, flag);
+    return fail('bad_flag_value', 'parse.flag_needs_value', { flag, example: spec.example }, flag);
   }
   if (QUOTES.has(s[v] ?? '')) {
     const q = quotedAt(s, v);
     if (q === undefined) {
-      return fail('bad_flag_value', `${flag}: close the quote you opened (${s[v] ?? ''}).`, flag);
+      return fail('bad_flag_value', 'parse.flag_unclosed_quote', { flag, quote: s[v] ?? '' }, flag);
     }
     return done({ spec, value: q.content, end: q.end });
   }
@@ -488,30 +502,30 @@ function readFlag(
 /** Stores the flag's value in options; for --strength, returns the number instead. */
 function applyFlag(spec: FlagSpec, raw: string, options: GenerationOptions): Step<number | undefined> {
   const flag = `--${spec.name}`;
-  const bad = (what: string) =>
-    fail('bad_flag_value', `${flag} ${what}; you wrote "${clip(raw, 40)}".`, flag);
+  const bad = (key: MessageKey, params: Params = {}) =>
+    fail('bad_flag_value', key, { flag, raw: clip(raw, 40), ...params }, flag);
   switch (spec.name) {
     case 'ar': {
       const aspect = parseAspect(raw);
-      if (aspect === undefined) return bad(`must be one of ${ASPECTS.join(', ')}`);
+      if (aspect === undefined) return bad('parse.flag_one_of', { values: ASPECTS.join(', ') });
       options.aspect = aspect;
       return done(undefined);
     }
     case 'seed': {
       const seed = parseWhole(raw, 0, MAX_SEED);
-      if (seed === undefined) return bad(`must be a whole number from 0 to ${MAX_SEED}`);
+      if (seed === undefined) return bad('parse.flag_whole', { min: 0, max: MAX_SEED });
       options.seed = seed;
       return done(undefined);
     }
     case 'steps': {
       const steps = parseWhole(raw, 1, MAX_STEPS);
-      if (steps === undefined) return bad(`must be a whole number from 1 to ${MAX_STEPS}`);
+      if (steps === undefined) return bad('parse.flag_whole', { min: 1, max: MAX_STEPS });
       options.steps = steps;
       return done(undefined);
     }
     case 'count': {
       const count = parseWhole(raw, 1, MAX_BATCH);
-      if (count === undefined) return bad(`must be a whole number from 1 to ${MAX_BATCH}`);
+      if (count === undefined) return bad('parse.flag_whole', { min: 1, max: MAX_BATCH });
       options.count = count;
       return done(undefined);
     }
@@ -519,7 +533,8 @@ function applyFlag(spec: FlagSpec, raw: string, options: GenerationOptions): Ste
       if (raw.length > MAX_PROMPT_CHARS) {
         return fail(
           'prompt_too_long',
-          `${flag} text is ${raw.length} characters; the limit is ${MAX_PROMPT_CHARS}. Shorten it.`,
+          'parse.negative_too_long',
+          { flag, length: raw.length, max: MAX_PROMPT_CHARS },
           flag,
         );
       }
@@ -528,7 +543,7 @@ function applyFlag(spec: FlagSpec, raw: string, options: GenerationOptions): Ste
     }
     case 'style': {
       const style = parseStyleName(raw);
-      if (style === undefined) return bad('takes a style name like flux or sdxl (/styles lists them)');
+      if (style === undefined) return bad('parse.flag_style');
       options.style = style;
       return done(undefined);
     }
@@ -537,7 +552,7 @@ function applyFlag(spec: FlagSpec, raw: string, options: GenerationOptions): Ste
       return done(undefined);
     case 'strength': {
       const strength = parseDecimal(raw, 0, MAX_STRENGTH);
-      if (strength === undefined) return bad(`must be a number from 0 to ${MAX_STRENGTH}, like 0.8`);
+      if (strength === undefined) return bad('parse.flag_strength', { max: MAX_STRENGTH });
       return done(strength);
     }
   }
@@ -611,7 +626,7 @@ function splitWords(s: string): Step<Word[]> {
       const ch = s[i] ?? '';
       if (QUOTES.has(ch) && (text === '' || text.endsWith('='))) {
         const q = quotedAt(s, i);
-        if (q === undefined) return fail('bad_argument', `Close the quote you opened (${ch}).`);
+        if (q === undefined) return fail('bad_argument', 'parse.unclosed_quote', { quote: ch });
         text += q.content;
         quoted = true;
         i = q.end;
@@ -654,43 +669,43 @@ function parseSettings(args: string): Step<SettingsChange | undefined> {
   for (const word of words.value) {
     const pair = toPair(word);
     if (word.text.toLowerCase() === 'reset' && !word.quoted) {
-      return fail('bad_argument', '/settings reset stands alone: it forgets every saved default.');
+      return fail('bad_argument', 'parse.settings_reset_alone');
     }
     if (pair === undefined || pair.op !== '=') {
-      return fail(
-        'bad_argument',
-        `"${clip(word.text, 40)}" is not key=value. Use ${SETTINGS_KEYS}; quote values with spaces.`,
-      );
+      return fail('bad_argument', 'parse.not_key_value', { word: clip(word.text, 40), keys: SETTINGS_KEYS });
     }
     const key = SETTING_ALIASES.get(pair.key);
     if (key === undefined) {
-      return fail('bad_argument', `Unknown setting "${clip(pair.key, 40)}". Settings: ${SETTINGS_KEYS}.`);
+      return fail('bad_argument', 'parse.unknown_setting', { key: clip(pair.key, 40), keys: SETTINGS_KEYS });
     }
-    if (seen.has(key)) return fail('bad_argument', `${key} is given twice; keep one.`);
+    if (seen.has(key)) return fail('bad_argument', 'parse.given_twice', { key });
     seen.add(key);
     const v = pair.value;
     switch (key) {
       case 'style': {
         const style = parseStyleName(v);
         if (style === undefined) {
-          return fail('bad_argument', 'style takes a style name like flux or sdxl (/styles lists them).');
+          return fail('bad_argument', 'parse.setting_style');
         }
         change.style = style;
         break;
       }
       case 'ar': {
         const aspect = parseAspect(v);
-        if (aspect === undefined) return fail('bad_argument', `ar must be one of ${ASPECTS.join(', ')}.`);
+        if (aspect === undefined) {
+          return fail('bad_argument', 'parse.one_of', { key: 'ar', values: ASPECTS.join(', ') });
+        }
         change.aspect = aspect;
         break;
       }
       case 'negative': {
         const negative = v.trim();
         if (negative.length > MAX_PROMPT_CHARS) {
-          return fail(
-            'prompt_too_long',
-            `negative is ${negative.length} characters; the limit is ${MAX_PROMPT_CHARS}.`,
-          );
+          return fail('prompt_too_long', 'parse.setting_too_long', {
+            key: 'negative',
+            length: negative.length,
+            max: MAX_PROMPT_CHARS,
+          });
         }
         change.negative = negative;
         break;
@@ -698,13 +713,13 @@ function parseSettings(args: string): Step<SettingsChange | undefined> {
       case 'lang': {
         const language = parseLanguage(v);
         if (language === undefined)
-          return fail('bad_argument', `lang must be one of ${LANGUAGES.join(', ')}.`);
+          return fail('bad_argument', 'parse.one_of', { key: 'lang', values: LANGUAGES.join(', ') });
         change.language = language;
         break;
       }
       case 'previews': {
         const on = parseBool(v);
-        if (on === undefined) return fail('bad_argument', 'previews must be on or off.');
+        if (on === undefined) return fail('bad_argument', 'parse.on_off', { key: 'previews' });
         change.previews = on;
         break;
       }
@@ -763,36 +778,39 @@ function parseLimits(args: string): Step<LimitsIntent> {
   const typed = first.toLowerCase();
   const rest = args.slice(first.length).trim();
   if (typed === '') {
-    return fail('missing_argument', `/limits needs a subcommand: ${LIMITS_OPS.join(', ')}.`);
+    return fail('missing_argument', 'parse.limits_missing_op', { ops: LIMITS_OPS.join(', ') });
   }
   const op = LIMITS_OPS.find((o) => o === typed);
   if (op === undefined) {
-    return fail(
-      'bad_argument',
-      `Unknown /limits subcommand "${clip(first, 40)}". Use one of: ${LIMITS_OPS.join(', ')}.`,
-    );
+    return fail('bad_argument', 'parse.limits_unknown_op', {
+      op: clip(first, 40),
+      ops: LIMITS_OPS.join(', '),
+    });
   }
-  const usage = `Usage: ${LIMITS_USAGE[op]}.`;
+  const usage: MessageRef = {
+    key: op === 'ban' ? 'parse.usage_ban' : 'parse.usage',
+    params: { example: LIMITS_USAGE[op] },
+  };
   switch (op) {
     case 'show':
     case 'reset':
     case 'unban': {
       if (restWords.length !== 1) {
         return rest === ''
-          ? fail('missing_argument', `Say whose limits. ${usage}`)
-          : fail('bad_argument', `Only a user goes here. ${usage}`);
+          ? fail('missing_argument', 'parse.whose_limits', { usage })
+          : fail('bad_argument', 'parse.only_user', { usage });
       }
       return mapStep(parseTarget(rest, usage), (target) => ({ op, target }));
     }
     case 'grant': {
       const [who = '', amountRaw, ...extra] = rest.split(/\s+/u);
-      if (who === '' || amountRaw === undefined) return fail('missing_argument', usage);
-      if (extra.length > 0) return fail('bad_argument', usage);
+      if (who === '' || amountRaw === undefined) return fail('missing_argument', usage.key, usage.params);
+      if (extra.length > 0) return fail('bad_argument', usage.key, usage.params);
       const target = parseTarget(who, usage);
       if (!target.ok) return target;
       const amount = parseWhole(amountRaw.replace(/^\+/, ''), 1, MAX_GRANT);
       if (amount === undefined) {
-        return fail('bad_argument', `The amount is a whole number from 1 to ${MAX_GRANT}. ${usage}`);
+        return fail('bad_argument', 'parse.grant_amount', { max: MAX_GRANT, usage });
       }
       return done({ op, target: target.value, amount });
     }
@@ -802,7 +820,7 @@ function parseLimits(args: string): Step<LimitsIntent> {
     case 'role': {
       const [who = ''] = rest.split(/\s+/u, 1);
       if (who === '')
-        return fail('missing_argument', `Say ${op === 'role' ? 'which role' : 'whose limits'}. ${usage}`);
+        return fail('missing_argument', op === 'role' ? 'parse.which_role' : 'parse.whose_limits', { usage });
       const target = op === 'role' ? parseRole(who, usage) : parseTarget(who, usage);
       if (!target.ok) return target;
       const values = parseLimitValues(rest.slice(who.length).trim(), usage);
@@ -824,7 +842,7 @@ function parseLimits(args: string): Step<LimitsIntent> {
       if (rest === '') return done({ op, count: DEFAULT_LIST_COUNT });
       const count = parseWhole(rest, 1, MAX_LIST_COUNT);
       if (count === undefined) {
-        return fail('bad_argument', `The count is a whole number from 1 to ${MAX_LIST_COUNT}. ${usage}`);
+        return fail('bad_argument', 'parse.list_count', { max: MAX_LIST_COUNT, usage });
       }
       return done({ op, count });
     }
@@ -833,27 +851,27 @@ function parseLimits(args: string): Step<LimitsIntent> {
 
 /**
  * A user: `@123`, `123`, a Discord mention `<@123>` / `<@!123>`, or an id the adapter already resolved
- * (`telegram:123`). A bare `@name` is refused: a username is not an id and could belong to anyone later.
+ * (`telegram:123`), or `@me` / `@local`. Any other bare `@name` is refused: a username is not an id and could
+ * belong to anyone later.
  */
-function parseTarget(raw: string, usage: string): Step<string> {
+function parseTarget(raw: string, usage: MessageRef): Step<string> {
+  // The caller (`@me`) and the console's user (`@local`): the chat core resolves them, knowing who asks.
+  if (/^@(?:me|local)$/i.test(raw)) return done(raw.toLowerCase());
   const mention = /^<@!?(\d{1,30})>$/.exec(raw) ?? /^@(\d{1,30})$/.exec(raw);
   if (mention?.[1] !== undefined) return done(mention[1]);
   if (raw.startsWith('@')) {
-    return fail(
-      'bad_argument',
-      `Can't tell who ${clip(raw, 40)} is: give the numeric user id (@123) or a mention. ${usage}`,
-    );
+    return fail('bad_argument', 'parse.unknown_user', { who: clip(raw, 40), usage });
   }
   if (/^[A-Za-z0-9_][A-Za-z0-9_:.-]{0,127}$/.test(raw)) return done(raw);
-  return fail('bad_argument', `"${clip(raw, 40)}" is not a user. ${usage}`);
+  return fail('bad_argument', 'parse.not_user', { who: clip(raw, 40), usage });
 }
 
 /** A role: its id, or a Discord role mention `<@&123>`. */
-function parseRole(raw: string, usage: string): Step<string> {
+function parseRole(raw: string, usage: MessageRef): Step<string> {
   const mention = /^<@&(\d{1,30})>$/.exec(raw) ?? /^@?(\d{1,30})$/.exec(raw);
   if (mention?.[1] !== undefined) return done(mention[1]);
   if (/^[A-Za-z0-9_][A-Za-z0-9_:.-]{0,127}$/.test(raw)) return done(raw);
-  return fail('bad_argument', `"${clip(raw, 40)}" is not a role id. ${usage}`);
+  return fail('bad_argument', 'parse.not_role', { who: clip(raw, 40), usage });
 }
 
 type LimitKey = 'dailyImages' | 'maxActive' | 'burstPerMinute' | 'priority';
@@ -872,10 +890,10 @@ const LIMIT_ALIASES: ReadonlyMap<string, LimitKey> = new Map([
   ['priority', 'priority'],
 ]);
 
-function parseLimitValues(args: string, usage: string): Step<LimitValues> {
+function parseLimitValues(args: string, usage: MessageRef): Step<LimitValues> {
   const words = splitWords(args);
   if (!words.ok) return words;
-  if (words.value.length === 0) return fail('missing_argument', `Say which limits to set. ${usage}`);
+  if (words.value.length === 0) return fail('missing_argument', 'parse.which_limits', { usage });
   if (words.value.length === 1 && words.value[0]?.text.toLowerCase() === 'clear') {
     return done({ limits: {}, clear: true });
   }
@@ -883,48 +901,42 @@ function parseLimitValues(args: string, usage: string): Step<LimitValues> {
   for (const word of words.value) {
     const pair = toPair(word);
     if (word.text.toLowerCase() === 'clear') {
-      return fail('bad_argument', `clear stands alone: it removes every override. ${usage}`);
+      return fail('bad_argument', 'parse.clear_alone', { usage });
     }
     const key = pair === undefined || pair.op !== '=' ? undefined : LIMIT_ALIASES.get(pair.key);
     if (pair === undefined || key === undefined) {
-      return fail(
-        'bad_argument',
-        `"${clip(word.text, 40)}" is not one of daily=, active=, burst=, priority=. ${usage}`,
-      );
+      return fail('bad_argument', 'parse.not_limit', { word: clip(word.text, 40), usage });
     }
-    if (limits[key] !== undefined) return fail('bad_argument', `${pair.key} is given twice; keep one.`);
+    if (limits[key] !== undefined) return fail('bad_argument', 'parse.given_twice', { key: pair.key });
     const min = key === 'maxActive' ? 1 : 0;
     const n = parseWhole(pair.value, min, MAX_LIMIT_VALUE);
     if (n === undefined) {
-      return fail('bad_argument', `${pair.key} must be a whole number from ${min} to ${MAX_LIMIT_VALUE}.`);
+      return fail('bad_argument', 'parse.limit_range', { key: pair.key, min, max: MAX_LIMIT_VALUE });
     }
     limits[key] = n;
   }
   return done({ limits });
 }
 
-function parseBan(rest: string, usage: string): Step<LimitsIntent> {
+function parseBan(rest: string, usage: MessageRef): Step<LimitsIntent> {
   const m = /^(\S+)(?:\s+(\S+))?(?:\s+([\s\S]*))?$/u.exec(rest);
   const who = m?.[1];
-  if (m === null || who === undefined) return fail('missing_argument', `Say who to ban. ${usage}`);
+  if (m === null || who === undefined) return fail('missing_argument', 'parse.who_to_ban', { usage });
   const target = parseTarget(who, usage);
   if (!target.ok) return target;
   const second = m[2];
   const duration = second === undefined ? undefined : parseDuration(second);
   if (duration === 'too_short' || duration === 'too_long') {
-    return fail(
-      'bad_argument',
-      duration === 'too_short'
-        ? `A ban lasts at least 1 minute (1m). ${usage}`
-        : `A ban lasts at most 3650 days; leave the duration out to ban until unbanned. ${usage}`,
-    );
+    return fail('bad_argument', duration === 'too_short' ? 'parse.ban_too_short' : 'parse.ban_too_long', {
+      usage,
+    });
   }
   const permanent =
     duration === undefined && second !== undefined && PERMANENT_WORDS.includes(second.toLowerCase());
   const reasonText = duration === undefined && !permanent ? rest.slice(who.length) : (m[3] ?? '');
   const reason = reasonText.trim();
   if (reason.length > MAX_REASON_CHARS) {
-    return fail('bad_argument', `The reason is limited to ${MAX_REASON_CHARS} characters. ${usage}`);
+    return fail('bad_argument', 'parse.reason_too_long', { max: MAX_REASON_CHARS, usage });
   }
   return done(
     duration === undefined
@@ -972,7 +984,7 @@ function listOf(pair: Pair): string[] {
   return items.map((x) => x.trim()).filter((x) => x !== '');
 }
 
-function parseScopeSettings(args: string, usage: string): Step<ScopeSettingsChange | undefined> {
+function parseScopeSettings(args: string, usage: MessageRef): Step<ScopeSettingsChange | undefined> {
   if (args === '') return done(undefined);
   const words = splitWords(args);
   if (!words.ok) return words;
@@ -982,40 +994,42 @@ function parseScopeSettings(args: string, usage: string): Step<ScopeSettingsChan
     const pair = toPair(word);
     const key = pair === undefined ? undefined : SCOPE_ALIASES.get(pair.key);
     if (pair === undefined || key === undefined) {
-      return fail('bad_argument', `"${clip(word.text, 40)}" is not a scope setting. Use ${SCOPE_KEYS}.`);
+      return fail('bad_argument', 'parse.not_scope_setting', { word: clip(word.text, 40), keys: SCOPE_KEYS });
     }
     if (key === 'block') {
       if (pair.op === '=')
-        return fail('bad_argument', `Add or remove blocked words with block+= and block-=. ${usage}`);
+        return fail('bad_argument', 'parse.block_op', { usage });
       const items = listOf(pair);
-      if (items.length === 0) return fail('bad_argument', `${pair.key}${pair.op} needs a word. ${usage}`);
+      if (items.length === 0) {
+        return fail('bad_argument', 'parse.block_needs_word', { key: pair.key, op: pair.op, usage });
+      }
       if (pair.op === '+=') change.blockAdd = [...(change.blockAdd ?? []), ...items];
       else change.blockRemove = [...(change.blockRemove ?? []), ...items];
       continue;
     }
-    if (pair.op !== '=') return fail('bad_argument', `${pair.key} takes ${pair.key}=value. ${usage}`);
-    if (seen.has(key)) return fail('bad_argument', `${pair.key} is given twice; keep one.`);
+    if (pair.op !== '=') return fail('bad_argument', 'parse.takes_equals', { key: pair.key, usage });
+    if (seen.has(key)) return fail('bad_argument', 'parse.given_twice', { key: pair.key });
     seen.add(key);
     switch (key) {
       case 'styles': {
         const names = listOf(pair).map((n) => n.toLowerCase());
-        const badName = names.find((n) => !WORKFLOW_NAME_RE.test(n));
+        const badName = names.find((n) => n !== '*' && !WORKFLOW_NAME_RE.test(n));
         if (names.length === 0 || badName !== undefined) {
-          return fail('bad_argument', `styles takes style names separated by commas, like styles=sdxl,flux.`);
+          return fail('bad_argument', 'parse.styles_list');
         }
         change.allowedStyles = names;
         break;
       }
       case 'default_style': {
         const style = parseStyleName(pair.value);
-        if (style === undefined) return fail('bad_argument', 'default_style takes a style name like sdxl.');
+        if (style === undefined) return fail('bad_argument', 'parse.default_style');
         change.defaultStyle = style;
         break;
       }
       case 'previews':
       case 'portraits_from_others': {
         const on = parseBool(pair.value);
-        if (on === undefined) return fail('bad_argument', `${pair.key} must be on or off.`);
+        if (on === undefined) return fail('bad_argument', 'parse.on_off', { key: pair.key });
         if (key === 'previews') change.previews = on;
         else change.portraitsFromOthersPhotos = on;
         break;

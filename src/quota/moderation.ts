@@ -16,8 +16,16 @@ import type { BanInfo, QuotaView, RedisQuota, UserRef } from './redis-quota.js';
 
 export type ModerationRefusal =
   | { ok: false; code: 'not_moderator' }
-  | { ok: false; code: 'above_ceiling'; field: 'dailyImages' | 'priority'; max: number }
-  | { ok: false; code: 'invalid'; reason: string };
+  | { ok: false; code: 'above_ceiling'; field: 'dailyImages' | 'maxActive' | 'priority'; max: number }
+  | { ok: false; code: 'invalid'; reason: string }
+  /** Refused by the caller's own rules (`check`): a message key of the chat core, with its parameters. */
+  | { ok: false; code: 'rejected'; key: string; params: Readonly<Record<string, string | number>> };
+
+/** A caller's rule on the settings a save would leave; a refusal names its message and parameters. */
+export type ScopeSettingsCheck = (
+  next: ScopeSettings,
+  before: ScopeSettings,
+) => { key: string; params: Readonly<Record<string, string | number>> } | undefined;
 
 export type ModResult<T> = { ok: true; value: T } | ModerationRefusal;
 
@@ -121,10 +129,17 @@ export function createModeration(deps: ModerationDeps) {
         const u = ref(mod, t);
         const layers = await quota.loadLayers({ ...u, roles: t.roles ?? [] });
         const limits = resolveLimits(config, layers);
-        const [view, ban] = await Promise.all([quota.view(u, limits), quota.getBan(u)]);
-        return { result: { ok: true, value: { view, limits, override: layers.user, ban } } };
+        const [view, personBan, ban] = await Promise.all([
+          quota.view(u, limits),
+          quota.getPersonBan(u),
+          quota.getBan(u),
+        ]);
+        return {
+          result: { ok: true, value: { view, limits, override: layers.user, ban: personBan ?? ban } },
+        };
       });
     },
+    // An operator's reset, ban and unban reach the person in every chat; a moderator's stay in their scope.
     async setUserOverride(
       mod: Actor,
       t: Target,
@@ -154,24 +169,35 @@ export function createModeration(deps: ModerationDeps) {
       return act(mod, 'reset_today', t.userId, async () => {
         const before = await quota.usedToday(ref(mod, t));
         await quota.resetToday(ref(mod, t));
+        if (isOperator(config, mod)) await quota.resetPersonToday(ref(mod, t));
         return { result: { ok: true, value: 0 }, before, after: 0 };
       });
     },
     async ban(mod: Actor, t: Target, reason: string, untilMs?: number): Promise<ModResult<BanInfo>> {
       return act(mod, 'ban', t.userId, async () => {
-        const before = await quota.getBan(ref(mod, t));
+        const everywhere = isOperator(config, mod);
+        const u = ref(mod, t);
+        const before = everywhere ? await quota.getPersonBan(u) : await quota.getBan(u);
         if (untilMs !== undefined && untilMs <= clock()) {
           return { result: { ok: false, code: 'invalid', reason: 'expiry is in the past' }, before };
         }
         const ban: BanInfo = { reason, until: untilMs ?? 0, by: who(mod), at: clock() };
-        await quota.setBan(ref(mod, t), ban);
+        if (everywhere) await quota.setPersonBan(u, ban);
+        else await quota.setBan(u, ban);
         return { result: { ok: true, value: ban }, before, after: ban };
       });
     },
     async unban(mod: Actor, t: Target): Promise<ModResult<boolean>> {
       return act(mod, 'unban', t.userId, async () => {
-        const before = await quota.getBan(ref(mod, t));
-        await quota.setBan(ref(mod, t), undefined);
+        const u = ref(mod, t);
+        const everywhere = isOperator(config, mod);
+        const [scoped, personal] = await Promise.all([
+          quota.getBan(u),
+          everywhere ? quota.getPersonBan(u) : undefined,
+        ]);
+        await quota.setBan(u, undefined);
+        if (everywhere) await quota.setPersonBan(u, undefined);
+        const before = personal ?? scoped;
         return { result: { ok: true, value: before !== undefined }, before, after: null };
       });
     },
@@ -210,12 +236,18 @@ export function createModeration(deps: ModerationDeps) {
         result: { ok: true, value: await quota.getScopeSettings(mod.platform, mod.scopeId) },
       }));
     },
-    async updateScopeSettings(mod: Actor, change: Partial<ScopeSettings>): Promise<ModResult<ScopeSettings>> {
+    async updateScopeSettings(
+      mod: Actor,
+      change: Partial<ScopeSettings>,
+      check?: ScopeSettingsCheck,
+    ): Promise<ModResult<ScopeSettings>> {
       return act(mod, 'set_scope_settings', scopeName(mod), async () => {
         const before = await quota.getScopeSettings(mod.platform, mod.scopeId);
         const parsed = ScopeSettingsSchema.safeParse({ ...before, ...change });
         if (!parsed.success)
           return { result: { ok: false, code: 'invalid', reason: parsed.error.message }, before };
+        const rejected = check?.(parsed.data, before);
+        if (rejected !== undefined) return { result: { ok: false, code: 'rejected', ...rejected }, before };
         for (const entry of parsed.data.blocklist) {
           const m = /^\/(.+)\/([a-z]*)$/.exec(entry);
           try {

@@ -35,7 +35,13 @@ export interface ConsoleHarness {
 
 export async function createConsoleHarness(
   r: TestRedis,
-  opts: { stepMs?: number; env?: Record<string, string> } = {},
+  opts: {
+    stepMs?: number;
+    env?: Record<string, string>;
+    /** Slots on the simulator and jobs the worker runs at once (default 2 and 2). */
+    capacity?: number;
+    concurrency?: number;
+  } = {},
 ): Promise<ConsoleHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
@@ -44,7 +50,11 @@ export async function createConsoleHarness(
   const sim = await startSimulator({ port: 0, stepMs: opts.stepMs ?? 2 });
   const stack = await createChatStack(redis, prefix, () => r.connect(), {
     env: opts.env,
-    backend: { url: sim.url },
+    backend: {
+      url: sim.url,
+      ...(opts.capacity === undefined ? {} : { capacity: opts.capacity }),
+      ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+    },
   });
   const { config, blobs, quota, eta, queue } = stack;
   const core = stack.core;

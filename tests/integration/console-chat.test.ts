@@ -112,15 +112,17 @@ describe('console chat through the chat core', () => {
     await c.waitFor(/Queued ░+ 0% · #1 in line/);
     let mark = c.output().length;
     c.type('/cancel');
-    await c.waitFor(/Cancelled\. Your quota was not charged\./, { from: mark });
+    await c.waitFor(/Cancelled job [0-9a-f]{5} \(it was waiting in line\); your quota was not charged\./, {
+      from: mark,
+    });
     expect(await used(c)).toBe(2);
     c.type('/imagine four --steps 40');
     await c.waitFor(/Queued #/, { from: mark + 1 });
     await expect.poll(() => c.sim.stats().promptsExecuted, { timeout: 10_000, interval: 10 }).toBe(3);
     mark = c.output().length;
     c.type('/cancel');
-    await c.waitFor(/Stopping it…/, { from: mark });
-    await c.waitFor(/Cancelled\. Your quota was not charged\./, { from: mark });
+    await c.waitFor(/Stopping job [0-9a-f]{5} \(it was running\)/, { from: mark });
+    await c.waitFor(/Job [0-9a-f]{5} was cancelled; your quota was not charged\./, { from: mark });
     await expect.poll(() => c.sim.stats().promptsInterrupted, { timeout: 10_000, interval: 10 }).toBe(1);
   });
 
@@ -130,7 +132,7 @@ describe('console chat through the chat core', () => {
     await c.waitFor(/Saved: /);
     const mark = c.output().length;
     c.type('/imagine two --steps 2');
-    await c.waitFor(/You have used your 1 images for today\. Your allowance resets in \d+/, { from: mark });
+    await c.waitFor(/No images left today \(daily allowance 1\)\. Your allowance resets in \d+/, { from: mark });
     expect(c.sim.stats().promptsExecuted).toBe(1);
   });
 

@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore, CoreReply } from '../../core/chat-core.js';
 import type { Language, PhotoRef } from '../../core/intents.js';
-import { allTables, t, type MessageKey } from '../../core/messages.js';
+import { allTables, render, t, type MessageKey, type MessageRef } from '../../core/messages.js';
 import { parseCommand } from '../../core/parse-command.js';
 import { renderProgress } from '../../core/progress-text.js';
 import type { ProgressSink } from '../../core/progress-relay.js';
@@ -70,8 +71,13 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
     if (pendingJobs.size === 0) drained?.();
   }
 
-  /** `/portrait ./me.jpg smiling`: a first word that names an existing file is the photo. */
-  async function photoFrom(line: string): Promise<{ text: string; photo?: PhotoRef }> {
+  /**
+   * `/portrait ./me.jpg smiling`: a first word that looks like a path is the photo. A path that names no
+   * readable file is refused by name; read as prompt text, it would only earn "attach a photo".
+   */
+  async function photoFrom(
+    line: string,
+  ): Promise<{ text: string; photo?: PhotoRef } | { refusal: MessageRef }> {
     const m = /^(\/portrait(?:@\S+)?)\s+("[^"]+"|\S+)(.*)$/s.exec(line.trim());
     if (!m?.[2]) return { text: line };
     const candidate = m[2].replace(/^"|"$/g, '');
@@ -79,11 +85,23 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
     const path = isAbsolute(candidate)
       ? candidate
       : resolve(deps.cwd, candidate.replace(/^~\//, `${process.env['HOME'] ?? ''}/`));
-    const size = await stat(path).then(
-      (s) => (s.isFile() ? s.size : undefined),
-      () => undefined,
+    const found = await stat(path).then(
+      (s) => s,
+      (err: unknown) => err as NodeJS.ErrnoException,
     );
-    if (size === undefined) return { text: line };
+    if (found instanceof Error) {
+      return {
+        refusal:
+          found.code === 'ENOENT' || found.code === 'ENOTDIR'
+            ? { key: 'console.photo_missing', params: { path: candidate } }
+            : {
+                key: 'console.photo_unreadable',
+                params: { path: candidate, reason: found.code ?? found.message },
+              },
+      };
+    }
+    if (!found.isFile()) return { refusal: { key: 'console.photo_not_file', params: { path: candidate } } };
+    const size = found.size;
     return {
       text: `${m[1]}${m[3] ?? ''}`,
       photo: { ref: path, declaredBytes: size, fileName: path, ownerId: userId },
@@ -93,10 +111,15 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
   async function handleLine(raw: string): Promise<void> {
     const line = raw.trim();
     if (line === '') return;
-    const { text, photo } = await photoFrom(line);
+    const read = await photoFrom(line);
+    if ('refusal' in read) {
+      write(render(await lang(), read.refusal));
+      return;
+    }
+    const { text, photo } = read;
     const parsed = parseCommand(text, photo === undefined ? {} : { photo });
     if (!parsed.ok) {
-      write(parsed.error.message);
+      write(render(await lang(), parsed.error));
       return;
     }
     const res: CoreReply = await core.handle(parsed.intent, {
@@ -145,13 +168,18 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
           const seed = payload.outputs[0]?.seed ?? 0;
           const seconds = payload.timing === undefined ? '?' : (payload.timing.totalMs / 1000).toFixed(1);
           write(t(l, 'result.saved', { paths: shown.join(', ') }));
-          write(`  seed ${seed} · ${payload.timing?.style ?? ''} · ${seconds} s`);
+          write(t(l, 'console.result', { seed, style: payload.timing?.style ?? '', seconds }));
           const n = payload.outputs.length;
           write(
             `  /reroll${n > 0 ? ` · /variation 1${n > 1 ? `…${n}` : ''} · /upscale 1${n > 1 ? `…${n}` : ''}` : ''}`,
           );
+          if (payload.cancel === 'too_late') {
+            write(t(l, 'result.cancel_too_late', { id: shortJobId(payload.jobId) }));
+          }
         } else if (payload.outcome === 'cancelled') {
-          write(t(l, 'result.cancelled'));
+          // A job cancelled while waiting was already reported by the /cancel reply, on this same screen.
+          if (payload.cancel !== 'announced')
+            write(t(l, 'result.cancelled', { id: shortJobId(payload.jobId) }));
         } else {
           const code = payload.error?.code ?? 'generic';
           const key = `error.${code}`;

@@ -164,6 +164,15 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
   const simple = (name: string, key: MessageKey): SlashCommandBuilder =>
     describe(new SlashCommandBuilder(), key).setName(name).setContexts(everywhere);
 
+  // The same choices as the text command: empty = the newest job, `all`, or a short id from /quota.
+  const cancel = simple(COMMAND.cancel, 'command.cancel').addStringOption((o) =>
+    o
+      .setName('job')
+      .setDescription(t('en', 'command.cancel.job'))
+      .setDescriptionLocalizations(localized('command.cancel.job'))
+      .setMaxLength(16),
+  );
+
   const stats = describe(new SlashCommandBuilder(), 'command.stats')
     .setName(COMMAND.stats)
     .setContexts(InteractionContextType.Guild)
@@ -248,7 +257,9 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
         .addStringOption((o) =>
           o.setName('block_remove').setDescription('Words to unblock (comma-separated)'),
         )
-        .addStringOption((o) => o.setName('styles').setDescription('Allowed styles (comma-separated)'))
+        .addStringOption((o) =>
+          o.setName('styles').setDescription('Allowed styles (comma-separated), or all for every style'),
+        )
         .addStringOption((o) =>
           o.setName('default_style').setDescription('Default style').setAutocomplete(true),
         )
@@ -281,7 +292,7 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     settings.toJSON(),
     simple(COMMAND.forget, 'command.forget').toJSON(),
     simple(COMMAND.quota, 'command.quota').toJSON(),
-    simple(COMMAND.cancel, 'command.cancel').toJSON(),
+    cancel.toJSON(),
     simple(COMMAND.styles, 'command.styles').toJSON(),
     simple(COMMAND.help, 'command.help').toJSON(),
     stats.toJSON(),

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RawFile } from 'discord.js';
+import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore } from '../../core/chat-core.js';
 import { allTables, languageOf, t, type MessageKey } from '../../core/messages.js';
 import type { ImageTools } from '../../generation/images.js';
@@ -53,7 +54,12 @@ export function createDiscordDeliverer(deps: {
     const lang = languageOf(payload.reply.locale);
     if (payload.outcome === 'cancelled') {
       return {
-        body: { content: content(t(lang, 'result.cancelled')), embeds: [], components: [], attachments: [] },
+        body: {
+          content: content(t(lang, 'result.cancelled', { id: shortJobId(payload.jobId) })),
+          embeds: [],
+          components: [],
+          attachments: [],
+        },
         files: [],
       };
     }
@@ -98,12 +104,17 @@ export function createDiscordDeliverer(deps: {
     const seed = payload.outputs[0]?.seed ?? 0;
     const seconds = payload.timing === undefined ? '?' : (payload.timing.totalMs / 1000).toFixed(1);
     const prompt = (await deps.jobOf?.(payload.jobId))?.prompt ?? '';
-    const caption = t(lang, 'result.caption', {
-      prompt: clip(prompt, 1000),
-      seed,
-      style: payload.timing?.style ?? '',
-      seconds,
-    }).replace(/^\n/, '');
+    const lateNote =
+      payload.cancel === 'too_late'
+        ? `\n${t(lang, 'result.cancel_too_late', { id: shortJobId(payload.jobId) })}`
+        : '';
+    const caption =
+      t(lang, 'result.caption', {
+        prompt: clip(prompt, 1000),
+        seed,
+        style: payload.timing?.style ?? '',
+        seconds,
+      }).replace(/^\n/, '') + lateNote;
     const embed: Record<string, unknown> = { description: description(caption), color: BRAND_COLOR };
     const first = files[0];
     if (n === 1 && first !== undefined) embed['image'] = { url: `attachment://${first.name}` };

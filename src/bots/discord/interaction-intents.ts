@@ -258,9 +258,16 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
       case COMMAND.requeue:
         candidate = { kind: 'requeue', jobId: str('job') ?? '' };
         break;
-      case COMMAND.cancel:
-        candidate = { kind: 'cancel', result: {} };
+      case COMMAND.cancel: {
+        const job = str('job')?.trim().toLowerCase().replace(/^#/, '');
+        candidate =
+          job === undefined || job === ''
+            ? { kind: 'cancel', result: {} }
+            : job === 'all' || job === '*'
+              ? { kind: 'cancel', result: {}, all: true }
+              : { kind: 'cancel', result: {}, id: job };
         break;
+      }
       case COMMAND.limits:
         candidate = { kind: 'limits', limits: limitsOp(sub, str, num, bool, defined) };
         break;

@@ -13,6 +13,7 @@
 import { InputFile, type Api } from 'grammy';
 import type { InputMediaDocument, InputMediaPhoto, Message } from 'grammy/types';
 import type { Redis } from 'ioredis';
+import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore } from '../../core/chat-core.js';
 import type { Language } from '../../core/intents.js';
 import { allTables, languageOf, t, type MessageKey } from '../../core/messages.js';
@@ -129,7 +130,8 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
     payload: DeliveryPayload,
     lang: Language,
   ): Promise<{ caption: string; failure: string }> {
-    if (payload.outcome === 'cancelled') return { caption: '', failure: t(lang, 'result.cancelled') };
+    const id = shortJobId(payload.jobId);
+    if (payload.outcome === 'cancelled') return { caption: '', failure: t(lang, 'result.cancelled', { id }) };
     if (payload.outcome === 'failed') {
       const key = `error.${payload.error?.code ?? 'generic'}`;
       const reason = key in allTables().en ? t(lang, key as MessageKey) : t(lang, 'error.generic');
@@ -142,9 +144,13 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
       style: payload.timing?.style ?? record?.data.request.style ?? '',
       seconds: payload.timing === undefined ? '?' : (payload.timing.totalMs / 1000).toFixed(1),
     };
-    const without = t(lang, 'result.caption', { ...params, prompt: '' });
+    const lateNote = payload.cancel === 'too_late' ? `\n${t(lang, 'result.cancel_too_late', { id })}` : '';
+    const without = t(lang, 'result.caption', { ...params, prompt: '' }) + lateNote;
     const room = MAX_CAPTION_CHARS - without.length;
-    return { caption: t(lang, 'result.caption', { ...params, prompt: cut(prompt, room) }), failure: '' };
+    return {
+      caption: t(lang, 'result.caption', { ...params, prompt: cut(prompt, room) }) + lateNote,
+      failure: '',
+    };
   }
 
   async function bytesOf(blobKey: string): Promise<Buffer> {

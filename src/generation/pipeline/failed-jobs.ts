@@ -22,12 +22,14 @@ export const FailedJobSchema = z.object({
   backend: z.string().optional(),
 });
 export type FailedJob = z.infer<typeof FailedJobSchema>;
+/** A listed failure, with the job it was requeued as (when it was). */
+export type ListedFailedJob = FailedJob & { readonly requeuedAs?: string };
 
 export interface FailedJobs {
   /** Records a failure; a second record of the same job is ignored. */
   record(entry: FailedJob): Promise<void>;
-  /** Failures since `sinceMs`, newest first, at most `limit`. */
-  list(opts: { sinceMs: number; limit: number }): Promise<FailedJob[]>;
+  /** Failures since `sinceMs`, newest first, at most `limit`; a requeued one names its new job. */
+  list(opts: { sinceMs: number; limit: number }): Promise<ListedFailedJob[]>;
   get(jobId: string): Promise<FailedJob | undefined>;
   /** Marks the failed job as requeued as `newJobId`; the id it was requeued as before when already claimed. */
   claimRequeue(jobId: string, newJobId: string): Promise<{ ok: true } | { ok: false; requeuedAs: string }>;
@@ -117,8 +119,16 @@ export function createFailedJobs(deps: {
         limit,
       );
       if (ids.length === 0) return [];
-      const raws = await redis.hmget(k.entries, ...ids);
-      return raws.map(parse).filter((e): e is FailedJob => e !== undefined);
+      const [raws, requeued] = await Promise.all([
+        redis.hmget(k.entries, ...ids),
+        redis.hmget(k.requeued, ...ids),
+      ]);
+      return raws.flatMap((raw, i): ListedFailedJob[] => {
+        const e = parse(raw);
+        const newId = requeued[i];
+        if (e === undefined) return [];
+        return [newId === null || newId === undefined ? e : { ...e, requeuedAs: newId }];
+      });
     },
     async get(jobId) {
       const [score, raw] = await Promise.all([redis.zscore(k.index, jobId), redis.hget(k.entries, jobId)]);

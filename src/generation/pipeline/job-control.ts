@@ -3,6 +3,10 @@
  * "cancelled" delivery). A running job belongs to whichever worker holds it: a key marks it cancelled
  * (seen by a worker that has not started it yet) and a pub/sub message tells the holder to interrupt it
  * on its backend; that worker then settles it.
+ *
+ * The cut-off for a running job: if its images were already made when the cancel reaches its worker, the
+ * job is delivered and charged (the delivery says the cancel came too late); otherwise it ends cancelled
+ * and refunded. Either way the member hears the outcome from the delivery, after the cancel's own reply.
  */
 import type { Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
@@ -13,8 +17,13 @@ import { GenerateJobDataSchema } from './job-data.js';
 
 export type CancelOutcome = 'removed' | 'signalled' | 'finished' | 'unknown';
 
+/** Where a job stands for its member: `stopping` is running with a cancel requested. */
+export type JobState = 'waiting' | 'running' | 'stopping' | 'finished';
+
 export interface JobControl {
   cancel(jobId: string): Promise<CancelOutcome>;
+  /** The state of each job, in order; a job BullMQ no longer knows is `finished`. */
+  states(jobIds: readonly string[]): Promise<JobState[]>;
 }
 
 export function createJobControl(deps: {
@@ -42,12 +51,26 @@ export function createJobControl(deps: {
           jobKind: data.jobKind,
           outputs: [],
           error: { code: 'cancelled', message: 'Cancelled.' },
+          // The cancel's reply already told the member; the status message still changes.
+          cancel: 'announced',
         });
         await deps.quota.refund(data.reservationId);
         return 'removed';
       }
       await redis.publish(cancelChannel(prefix), jobId);
       return 'signalled';
+    },
+    async states(jobIds) {
+      if (jobIds.length === 0) return [];
+      const [bull, marks] = await Promise.all([
+        Promise.all(jobIds.map((id) => queue.queue.getJobState(id))),
+        Promise.all(jobIds.map(async (id) => (await redis.exists(cancelKey(prefix, id))) === 1)),
+      ]);
+      return bull.map((state, i): JobState => {
+        if (state === 'completed' || state === 'failed' || state === 'unknown') return 'finished';
+        if (marks[i] === true) return 'stopping';
+        return state === 'active' ? 'running' : 'waiting';
+      });
     },
   };
 }
