@@ -11,21 +11,35 @@
 #    the same base with Debian's redis-server.
 # 3. Product image: BuildKit build; the host's CA bundle reaches `npm ci` as a build secret only.
 # 4. Refusal: a chat token without a GPU backend stops `up` at the preflight, and no role starts.
-# 5. Run: no .env and HTTP_HOST=127.0.0.1 in the environment (both former traps), the product's own
+# 5. First try: no .env, nothing set: the bots run headless, the worker on its built-in simulator.
+# 6. Run: no .env and HTTP_HOST=127.0.0.1 in the environment (both former traps), the product's own
 #    simulator as the GPU backend: /healthz 200 on the published port, one /imagine through the
 #    containers gives a PNG on the host, a waiting job survives a Redis restart (AOF) and then runs,
-#    `docker-compose stop` ends each service within its grace period.
+#    no role restarted, and `docker-compose stop` ends each service within its grace period.
 # It stops everything it started (compose down -v; dockerd if it started it) and prints a summary.
 #
 # Environment: DOCKER_CHECK_REF (a commit: build and run that commit's files instead of the work tree,
-# e.g. HEAD while work in progress does not compile), DOCKER (client, default docker), COMPOSE (default docker-compose if present, else
+# e.g. HEAD while work in progress does not compile), DOCKER (client; default: the first docker on the
+# PATH that builds with BuildKit), COMPOSE (default docker-compose if present, else
 # "docker compose"), DOCKER_CHECK_CACHE (default /var/cache/comfy-chat-bot-docker), DEBIAN_MIRROR
 # (default: the first Debian mirror in /etc/apt/sources.list*), CA_BUNDLE
 # (default /etc/ssl/certs/ca-certificates.crt), PUBLISHED_HTTP_PORT (default: a free port).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DOCKER=${DOCKER:-docker}
+# A client that builds with BuildKit: the buildx plugin, or the builder built into clients before 23.
+buildkit_client() {
+  "$1" buildx version >/dev/null 2>&1 && return
+  local v
+  v=$("$1" version -f '{{.Client.Version}}' 2>/dev/null || true)
+  [ "${v%%.*}" -lt 23 ] 2>/dev/null
+}
+if [ -z "${DOCKER:-}" ]; then
+  for c in $(which -a docker 2>/dev/null | awk '!seen[$0]++'); do
+    if buildkit_client "$c"; then DOCKER=$c && break; fi
+  done
+  DOCKER=${DOCKER:-docker}
+fi
 if [ -n "${COMPOSE:-}" ]; then
   read -r -a COMPOSE_CMD <<<"$COMPOSE"
 elif command -v docker-compose >/dev/null; then
@@ -161,15 +175,25 @@ EOF
 standin_redis() {
   local ctx="$WORK/redis-standin"
   mkdir -p "$ctx"
+  # As the official image's entrypoint does: without a config file, protected mode would refuse every
+  # client from another container.
+  cat >"$ctx/entrypoint.sh" <<'EOF'
+#!/bin/sh
+case "$1" in redis-server) case "$2" in *.conf) ;; *) shift; set -- redis-server --protected-mode no "$@" ;; esac ;; esac
+exec "$@"
+EOF
+  chmod 0755 "$ctx/entrypoint.sh"
   cat >"$ctx/Dockerfile" <<EOF
 FROM $STANDIN_ROOT
 RUN apt-get update && apt-get install -y --no-install-recommends redis-server \\
  && rm -rf /var/lib/apt/lists/* && mkdir /data && chown redis:redis /data
+COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 VOLUME /data
 WORKDIR /data
 USER redis
 EXPOSE 6379
 LABEL org.opencontainers.image.description="stand-in for $REDIS_BASE built by scripts/docker-check.sh"
+ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["redis-server"]
 EOF
   DOCKER_BUILDKIT=1 "$DOCKER" build -q -t "$REDIS_BASE" "$ctx" >"$WORK/redis-standin.log" 2>&1 ||
@@ -201,7 +225,7 @@ t=$(now)
 DOCKER_BUILDKIT=1 "$DOCKER" build "${BUILD_ARGS[@]}" -t "$IMAGE" . >"$WORK/build.log" 2>&1 ||
   fail "image build failed: $(tail -30 "$WORK/build.log")"
 size=$("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE")
-note "image $IMAGE: built in $(since "$t") s, $((size / 1000000)) MB"
+note "image $IMAGE: built in $(since "$t") s, $((size / 1000000)) MB (its base $NODE_BASE: $(($("$DOCKER" image inspect -f '{{.Size}}' "$NODE_BASE") / 1000000)) MB)"
 user=$("$DOCKER" run --rm --entrypoint sh "$IMAGE" -c 'id -un; test ! -e /run/secrets/ca && ! grep -rqs BEGIN /app/.npmrc /root/.npmrc && echo no-ca')
 [ "$(echo "$user" | head -1)" = node ] || fail "the image runs as '$(echo "$user" | head -1)', not node"
 echo "$user" | grep -q no-ca || fail "the CA bundle is left in the image"
@@ -230,11 +254,34 @@ running=$(compose ps --services --filter status=running 2>/dev/null | tr '\n' ' 
 compose logs --no-color preflight >"$WORK/preflight.log" 2>&1
 grep -q 'COMFYUI_URLS' "$WORK/preflight.log" || fail "the preflight did not name COMFYUI_URLS: $(cat "$WORK/preflight.log")"
 case " $running " in *" bots "* | *" worker "*) fail "a role started despite the refusal: $running" ;; esac
-note "chat token without backend: up refused ($(grep -o "preflight.*didn't complete[^.]*" "$WORK/refused.log" | head -1)); running: ${running:-none}"
+note "chat token without backend: up refused (\"$(grep -m1 -o 'ERROR: for bots.*' "$WORK/refused.log")\"); running: ${running:-none}"
 say "  preflight said: $(grep -o 'A chat token.*' "$WORK/preflight.log" | head -1 | cut -c1-150)"
 compose down -v >/dev/null 2>&1
 
-# ---- 5. headless run, no .env, HTTP_HOST=127.0.0.1 in the environment, simulator as backend ----
+# ---- 5. an operator's first try: no .env, nothing set ----
+# Waits until both roles report healthy; prints seconds since $1.
+wait_healthy() {
+  for _ in $(seq 1 900); do
+    if [ "$(health_of "$(container_of bots)")" = healthy ] && [ "$(health_of "$(container_of worker)")" = healthy ]; then
+      since "$1"
+      return
+    fi
+    sleep 0.1
+  done
+  say "FAILED: bots/worker never became healthy: bots $(health_of "$(container_of bots)"), worker $(health_of "$(container_of worker)")" >&2
+  exit 1
+}
+COMPOSE_VARS=(PUBLISHED_HTTP_PORT="$PORT")
+t=$(now)
+compose up -d >"$WORK/first.log" 2>&1 || fail "compose up with nothing set failed: $(tail -20 "$WORK/first.log")"
+first_healthy=$(wait_healthy "$t")
+WHEALTH=$(compose exec -T worker node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>r.text()).then(t=>console.log(t))")
+echo "$WHEALTH" | grep -q '"backend:simulator":{"ok":true' || fail "the worker has no healthy built-in simulator: $WHEALTH"
+compose logs --no-color bots 2>&1 | grep -q 'running headless' || fail "the bots did not say they run headless"
+note "first try (no .env, nothing set): bots headless, worker on its built-in simulator, both healthy ${first_healthy} s after up"
+compose down -v >/dev/null 2>&1
+
+# ---- 6. headless run, no .env, HTTP_HOST=127.0.0.1 in the environment, simulator as backend ----
 COMPOSE_VARS=(PUBLISHED_HTTP_PORT="$PORT" HTTP_HOST=127.0.0.1 COMFYUI_URLS=sim=http://simulator:8188)
 t=$(now)
 compose up -d >"$WORK/up.log" 2>&1 || fail "compose up failed: $(tail -20 "$WORK/up.log")"
@@ -248,15 +295,7 @@ done
 [ -n "$healthz_at" ] || fail "/healthz on port $PORT never answered 200 (last: $code)"
 BOTS=$(container_of bots)
 WORKER=$(container_of worker)
-healthy_at=
-for _ in $(seq 1 600); do
-  if [ "$(health_of "$BOTS")" = healthy ] && [ "$(health_of "$WORKER")" = healthy ]; then
-    healthy_at=$(since "$t")
-    break
-  fi
-  sleep 0.1
-done
-[ -n "$healthy_at" ] || fail "bots/worker never became healthy: bots $(health_of "$BOTS"), worker $(health_of "$WORKER")"
+healthy_at=$(wait_healthy "$t")
 note "up -d returned after ${up_returned} s (waits for healthy Redis and the preflight); /healthz 200 from the host after ${healthz_at} s; bots and worker healthy after ${healthy_at} s"
 note "GET http://127.0.0.1:$PORT/healthz -> 200 $(head -c 160 "$WORK/healthz.json")"
 WHEALTH=$(compose exec -T worker node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>r.text()).then(t=>console.log(t))")
@@ -306,7 +345,11 @@ for _ in $(seq 1 600); do [ "$(redis_cli ZCARD ccb:generate:completed)" -gt "$co
 note "Redis restart: waiting jobs before $before, after $after; the worker then ran it (completed $completed_before -> $(redis_cli ZCARD ccb:generate:completed)); appendonly=$(redis_cli CONFIG GET appendonly | tail -1)"
 for _ in $(seq 1 300); do [ "$(health_of "$WORKER")" = healthy ] && break; sleep 0.1; done
 
-# ---- docker-compose stop: each service ends within its grace period (137 would mean SIGKILL) ----
+restarts=$("$DOCKER" inspect -f '{{.RestartCount}}' "$BOTS" "$WORKER" | tr '\n' ' ')
+[ "$restarts" = "0 0 " ] || fail "bots/worker restarted during the run (restart counts: $restarts)"
+note "no restarts: bots and worker restart counts 0 0"
+
+# ---- 7. docker-compose stop: each service ends within its grace period (137 would mean SIGKILL) ----
 declare -A GRACE=([simulator]=10 [bots]=45 [worker]=45 [redis]=10)
 stops=()
 for svc in simulator bots worker redis; do
