@@ -184,12 +184,25 @@ const boolish = z
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /**
+ * The keys whose values are secrets. Marking a key here is what keeps its value out of every log line:
+ * the redaction list (`Config.secrets`) is derived from these marks, and a test refuses a key named like
+ * a secret (TOKEN, SECRET, KEY, PASSWORD) that is neither marked nor listed as public there.
+ */
+const secretKeys = z.registry<{ secret: true }>();
+const secret = <T extends z.ZodType>(schema: T): T => {
+  secretKeys.add(schema, { secret: true });
+  return schema;
+};
+
+/**
  * Every key the product reads, with its default. `.env.example` documents each one; a test keeps the
  * two (and the README's configuration reference) in agreement.
  */
 export const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' })
+    .default('redis://127.0.0.1:6379'),
   REDIS_PREFIX: z.string().min(1).max(64).default('ccb'),
   COMFYUI_URLS: z.string().default(''),
   COMFYUI_TIMEOUT_MS: int(100, 600_000).default(30_000),
@@ -214,15 +227,15 @@ export const EnvSchema = z.object({
   ROLE: z.enum(['all', 'bots', 'worker']).default('all'),
   HTTP_PORT: int(0, 65_535).default(8080),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  ADMIN_TOKEN: z.string().default(''),
+  ADMIN_TOKEN: secret(z.string().default('')),
   REDIS_SENTINELS: z.string().default(''),
   REDIS_SENTINEL_NAME: z.string().default(''),
   REDIS_CLUSTER_NODES: z.string().default(''),
-  TELEGRAM_BOT_TOKEN: z.string().default(''),
+  TELEGRAM_BOT_TOKEN: secret(z.string().default('')),
   TELEGRAM_API_ROOT: z.url().default('https://api.telegram.org'),
   TELEGRAM_WEBHOOK_URL: z.string().default(''),
-  TELEGRAM_WEBHOOK_SECRET: z.string().default(''),
-  DISCORD_TOKEN: z.string().default(''),
+  TELEGRAM_WEBHOOK_SECRET: secret(z.string().default('')),
+  DISCORD_TOKEN: secret(z.string().default('')),
   DISCORD_APPLICATION_ID: z.string().default(''),
   DISCORD_PUBLIC_KEY: z
     .string()
@@ -246,11 +259,11 @@ export const EnvSchema = z.object({
   OUTPUT_KEEP_SECONDS: int(0, 30 * 86_400).default(3600),
   HEALTH_INTERVAL_MS: int(500, 600_000).default(10_000),
   JOBS_API_BACKENDS: z.string().default(''),
-  JOBS_API_KEY: z.string().default(''),
+  JOBS_API_KEY: secret(z.string().default('')),
   JOBS_API_POLL_MIN_MS: int(10, 60_000).default(250),
   JOBS_API_POLL_MAX_MS: int(10, 600_000).default(2000),
   JOBS_API_WEBHOOK_URL: z.string().default(''),
-  JOBS_API_WEBHOOK_SECRET: z.string().default(''),
+  JOBS_API_WEBHOOK_SECRET: secret(z.string().default('')),
   JOBS_API_ALLOW_PRIVATE_OUTPUTS: boolish.default(false),
   SHUTDOWN_GRACE_SECONDS: int(0, 3600).default(30),
 });
@@ -259,6 +272,11 @@ export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
   logLevel: Env['LOG_LEVEL'];
+  /**
+   * Every secret value of this configuration, cut from each log line: the marked keys, the job-API keys
+   * their `key_env` settings name, and the password of REDIS_URL.
+   */
+  secrets: readonly string[];
   redis: { url: string; prefix: string };
   backends: BackendEntry[];
   jobsApi: {
@@ -277,7 +295,13 @@ export interface Config {
   simulate: boolean;
   quota: QuotaConfig;
   role: Env['ROLE'];
-  http: { port: number; host: string; adminToken: string | undefined };
+  http: {
+    port: number;
+    host: string;
+    adminToken: string | undefined;
+    /** HTTP_PORT was set (not the default): a busy port then stops start-up instead of a warning. */
+    portExplicit: boolean;
+  };
   /** Sentinel and Cluster replace `redis.url` when set. */
   redisTopology:
     | { kind: 'single' }
@@ -370,6 +394,13 @@ export function envKeys(): string[] {
   return Object.keys(EnvSchema.shape);
 }
 
+/** The schema keys marked as secret. */
+export function secretEnvKeys(): string[] {
+  return Object.entries(EnvSchema.shape)
+    .filter(([, schema]) => secretKeys.has(schema))
+    .map(([key]) => key);
+}
+
 /** Pure: the same env always gives the same Config or the same ConfigError listing every bad key. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
   const input: Record<string, string> = {};
@@ -458,8 +489,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   const e = parsed.data;
   const opt = (v: string): string | undefined => (v === '' ? undefined : v);
+  const redisPassword = new URL(e.REDIS_URL).password;
+  const secrets = [
+    ...secretEnvKeys().map((k) => String(e[k as keyof Env])),
+    ...jobsApi.value.map((j) => j.apiKey),
+    redisPassword,
+    decodeURIComponent(redisPassword),
+  ].filter((v) => v !== '');
   return {
     logLevel: e.LOG_LEVEL,
+    secrets: [...new Set(secrets)],
     redis: { url: e.REDIS_URL, prefix: e.REDIS_PREFIX },
     backends: backends.value,
     jobsApi: {
@@ -496,7 +535,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       globalDailyBudget: e.GLOBAL_DAILY_BUDGET,
     },
     role: e.ROLE,
-    http: { port: e.HTTP_PORT, host: e.HTTP_HOST, adminToken: opt(e.ADMIN_TOKEN) },
+    http: {
+      port: e.HTTP_PORT,
+      host: e.HTTP_HOST,
+      adminToken: opt(e.ADMIN_TOKEN),
+      portExplicit: (env['HTTP_PORT'] ?? '').trim() !== '',
+    },
     redisTopology:
       sentinels.value.length > 0
         ? { kind: 'sentinel', sentinels: sentinels.value, name: e.REDIS_SENTINEL_NAME }

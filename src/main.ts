@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createConsoleBot, type ConsoleBot } from './bots/console/console-bot.js';
 import { ConfigError, loadConfig, readEnvFile, type BackendEntry, type Config } from './config.js';
 import { createChatCore } from './core/chat-core.js';
@@ -40,7 +40,7 @@ import { createRunReport } from './generation/run-report.js';
 import { createWorkflowCatalog } from './generation/workflows/index.js';
 import { createAdminDashboard } from './observability/admin-dashboard.js';
 import { createHttpServer, type Handler, type HttpServer } from './observability/http-server.js';
-import { redactingStream } from './observability/redact.js';
+import { createProductLogger } from './observability/redact.js';
 import { createMetrics } from './observability/metrics.js';
 import { createTelegramBot } from './bots/telegram/telegram-bot.js';
 import { createDiscordBot } from './bots/discord/discord-bot.js';
@@ -51,6 +51,7 @@ import {
   createRedisConnection,
   createRedisStatusLog,
   isRedisConnectionError,
+  redisUrlForHumans,
 } from './redis-connection.js';
 
 const USAGE = `usage: npm start [-- --embedded-redis]
@@ -76,6 +77,21 @@ function freePort(): Promise<number> {
       const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
       srv.close(() => {
         resolve_(port);
+      });
+    });
+  });
+}
+
+/** Why `port` cannot be listened on (EADDRINUSE, EACCES…), or undefined when it can. */
+function portUnavailable(port: number, host: string): Promise<string | undefined> {
+  return new Promise((resolve_) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      resolve_(err.code ?? err.message);
+    });
+    srv.listen(port, host, () => {
+      srv.close(() => {
+        resolve_(undefined);
       });
     });
   });
@@ -192,17 +208,8 @@ export async function main(): Promise<number> {
     }
     throw err;
   }
-  // Logs go to stderr: stdout is the console chat. Secrets are cut from every line before it is written,
-  // whatever field carries them (Telegram file URLs embed the bot token, errors may echo headers).
-  const log = pino(
-    { level: config.logLevel, base: { pid: process.pid } },
-    redactingStream(process.stderr, [
-      config.tokens.telegram,
-      config.tokens.discord,
-      config.http.adminToken,
-      config.telegram.webhookSecret,
-    ]),
-  );
+  // Logs go to stderr: stdout is the console chat. Every secret of the configuration is cut from each line.
+  const log = createProductLogger(config, process.stderr);
   const say = (s: string): void => void process.stdout.write(`${s}\n`);
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
 
@@ -232,11 +239,41 @@ export async function main(): Promise<number> {
       return 0;
     }
 
+    // ---- HTTP port ----
+    // Checked before anything starts: a process that needs its HTTP server (webhooks, HTTP interactions,
+    // a headless container whose only window is /healthz) or was given a port on purpose stops here; the
+    // console on the default port warns once and runs on without it.
+    let httpEnabled = config.http.port !== 0;
+    const httpNeededBecause = needsHttp
+      ? 'the Telegram webhook or Discord HTTP interactions need it'
+      : config.role !== 'worker' && !hasChatToken && stdinIsEmpty()
+        ? 'running headless, /healthz is the only way to watch this process'
+        : config.http.portExplicit
+          ? 'HTTP_PORT was set explicitly'
+          : undefined;
+    const portTaken = (reason: string): void => {
+      if (httpNeededBecause !== undefined) {
+        throw new StartupError(
+          `HTTP_PORT ${config.http.port} on ${config.http.host} is not available (${reason}) and ${httpNeededBecause}. Free the port, or set HTTP_PORT to another one (0 turns the HTTP server off).`,
+          2,
+        );
+      }
+      log.warn(
+        { port: config.http.port, err: reason },
+        `HTTP_PORT ${config.http.port} is busy: running without the HTTP server (/healthz, /metrics); set HTTP_PORT to another port, or 0 to turn it off`,
+      );
+      httpEnabled = false;
+    };
+    if (httpEnabled) {
+      const busy = await portUnavailable(config.http.port, config.http.host);
+      if (busy !== undefined) portTaken(busy);
+    }
+
     // ---- Redis ----
     if (!(await reachable(config.redis.url)) && config.redisTopology.kind === 'single') {
       if (args['embedded-redis'] !== true) {
         throw new StartupError(
-          `Cannot reach Redis at ${config.redis.url}. Start one (redis-server), set REDIS_URL, or run: npm start -- --embedded-redis`,
+          `Cannot reach Redis at ${redisUrlForHumans(config.redis.url)}. Start one (redis-server), set REDIS_URL, or run: npm start -- --embedded-redis`,
           1,
         );
       }
@@ -627,11 +664,12 @@ export async function main(): Promise<number> {
 
     // ---- HTTP ----
     let http: HttpServer | undefined;
-    if (config.http.port !== 0) {
+    if (httpEnabled) {
       http = createHttpServer({
         port: config.http.port,
         host: config.http.host,
         adminToken: config.http.adminToken,
+        logger: log,
         health: async () => {
           const checks: Record<string, { ok: boolean; detail?: unknown }> = {};
           checks['redis'] = await redis.ping().then(
@@ -673,10 +711,8 @@ export async function main(): Promise<number> {
         const h = http;
         closers.push({ name: 'http', close: () => h.close() });
       } catch (err) {
-        log.warn(
-          { err: String(err) },
-          `HTTP_PORT ${config.http.port} is busy: no /healthz (set HTTP_PORT, 0 to turn off)`,
-        );
+        // Taken since the check at start-up: the same rule.
+        portTaken((err as NodeJS.ErrnoException).code ?? String(err));
       }
     }
 

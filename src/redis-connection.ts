@@ -105,6 +105,17 @@ export function createRedisStatusLog(
   };
 }
 
+/** The URL as an operator may read it in a message: the password (if any) masked. */
+export function redisUrlForHumans(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Resolves when Redis answers PING, or rejects with a message fit for an operator. */
 export async function checkRedis(redis: Redis, url: string, timeoutMs = 3000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -113,7 +124,7 @@ export async function checkRedis(redis: Redis, url: string, timeoutMs = 3000): P
       redis.ping(),
       new Promise((_, reject) => {
         timer = setTimeout(() => {
-          reject(new Error(`no answer from Redis at ${url} within ${timeoutMs} ms`));
+          reject(new Error(`no answer from Redis at ${redisUrlForHumans(url)} within ${timeoutMs} ms`));
         }, timeoutMs);
       }),
     ]);

@@ -32,6 +32,7 @@ import {
   type WorkflowCatalog,
 } from '../generation/workflows/index.js';
 import { createProgressPrinter } from './progress-bar.js';
+import { redisUrlForHumans } from '../redis-connection.js';
 
 export const GENERATE_USAGE = `usage: npm run generate -- --prompt "a red fox in snow" [options]
   --prompt <text>        what to draw (required unless --report)
@@ -98,7 +99,7 @@ async function withRedis<T>(config: Config, fn: (redis: Redis) => Promise<T>): P
   } catch (err) {
     redis.disconnect();
     throw new CliFailure(
-      `cannot reach Redis at ${config.redis.url}: ${err instanceof Error ? err.message : String(err)}`,
+      `cannot reach Redis at ${redisUrlForHumans(config.redis.url)}: ${err instanceof Error ? err.message : String(err)}`,
       EXIT.backend,
       'start redis-server or set REDIS_URL',
     );

@@ -7,7 +7,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { redactingStream } from '../../src/observability/redact.js';
+import { createProductLogger, redactingStream } from '../../src/observability/redact.js';
+import { loadConfig } from '../../src/config.js';
+import { startSimulator } from '../../src/generation/comfy/simulator.js';
+import { startJobsApiSimulator } from '../../src/generation/jobs-api/simulator.js';
+import { startMixedWorker } from '../helpers/jobs-api-stack.js';
+import { createPipelineHarness } from '../helpers/pipeline.js';
 import { createBackendSlots } from '../../src/generation/backend-slots.js';
 import { createDiscordHarness, MANAGE_GUILD, type DiscordHarness } from '../helpers/discord-harness.js';
 import { FAKE_TOKEN, type FakeMessage } from '../helpers/fake-telegram.js';
@@ -697,5 +702,80 @@ describe('secrets', () => {
     ];
     expect(places.length).toBeGreaterThan(10);
     expect(leaks(places, [token])).toEqual([]);
+  });
+});
+
+describe('secrets of the configuration', () => {
+  it('every secret the configuration holds (marked keys, key_env variables, the Redis password, the admin token) never reaches a log line or Redis', async () => {
+    const secretOf = {
+      ADMIN_TOKEN: 'admin-token-7f3a9c2e51',
+      TELEGRAM_BOT_TOKEN: '918273:tg-token-4b8e2d',
+      TELEGRAM_WEBHOOK_SECRET: 'tg-webhook-secret-1c9f',
+      DISCORD_TOKEN: 'discord-token-6e2b7a',
+      JOBS_API_KEY: 'jobs-api-key-default-3d1e',
+      KEY_OF_A: 'jobs-api-key-of-a-8a4f',
+      JOBS_API_WEBHOOK_SECRET: 'jobs-webhook-secret-5b2c',
+      REDIS_PASSWORD: 'redis-password-9d7e',
+    };
+    r = testRedis('surv-secret-config');
+    const api = await startJobsApiSimulator({ stepMs: 2, nodeMs: 1, apiKey: secretOf.KEY_OF_A });
+    const comfy = await startSimulator({ port: 0, stepMs: 2 });
+    const config = loadConfig({
+      REDIS_URL: `redis://:${secretOf.REDIS_PASSWORD}@127.0.0.1:6379`,
+      ADMIN_TOKEN: secretOf.ADMIN_TOKEN,
+      TELEGRAM_BOT_TOKEN: secretOf.TELEGRAM_BOT_TOKEN,
+      TELEGRAM_WEBHOOK_URL: 'https://bot.example/telegram/webhook',
+      TELEGRAM_WEBHOOK_SECRET: secretOf.TELEGRAM_WEBHOOK_SECRET,
+      DISCORD_TOKEN: secretOf.DISCORD_TOKEN,
+      JOBS_API_BACKENDS: `serverless=${api.url}#key_env=KEY_OF_A, spare=https://spare.example`,
+      KEY_OF_A: secretOf.KEY_OF_A,
+      JOBS_API_KEY: secretOf.JOBS_API_KEY,
+      JOBS_API_WEBHOOK_URL: 'https://bot.example/webhooks/jobs-api',
+      JOBS_API_WEBHOOK_SECRET: secretOf.JOBS_API_WEBHOOK_SECRET,
+    });
+    const written: string[] = [];
+    const log = createProductLogger(config, { write: (s: string) => written.push(s) });
+    const h = await createPipelineHarness(r, { attempts: 1 });
+    const w = await startMixedWorker(h, () => r!.connect(), {
+      jobsApi: api,
+      comfyUrl: comfy.url,
+      over: { logger: log },
+    });
+    closeHarness = async () => {
+      await w.close();
+      await h.close();
+      await api.close();
+      await comfy.close();
+    };
+    // A job the API runs, and one it fails: the worker logs the failure.
+    const ok = await h.submit({ prompt: 'a fox', steps: 2 });
+    api.faults.failNext('RuntimeError: the GPU container died');
+    const failed = await h.submit({ prompt: 'a cat', steps: 2 });
+    let d = await h.deliveriesFor();
+    await expect
+      .poll(
+        async () => {
+          d = await h.deliveriesFor();
+          return [ok.jobId, failed.jobId].filter((id) => d.has(id)).length;
+        },
+        { timeout: 20_000, interval: 25 },
+      )
+      .toBe(2);
+    // Every shape a secret takes when an error or a request is logged: in the message, a nested field, an
+    // error's message and stack, a header object, a URL.
+    for (const [key, value] of Object.entries(secretOf)) {
+      log.warn(
+        { key, headers: { authorization: `Bearer ${value}` } },
+        `request to https://x/${value}/y failed`,
+      );
+      log.error({ err: new Error(`401 for key ${value}`), nested: { deep: [value] } }, 'backend error');
+    }
+    const places: Array<[string, string]> = [
+      ...written.map((l, n) => [`log line ${n}`, l] as [string, string]),
+      ...[...(await redisDump(r.redis, r.prefix))].map(([k, v]) => [`redis ${k}`, v] as [string, string]),
+    ];
+    expect(written.length).toBeGreaterThan(2 * Object.keys(secretOf).length);
+    expect(leaks(places, Object.values(secretOf))).toEqual([]);
+    expect(written.filter((l) => l.includes('[redacted]')).length).toBe(2 * Object.keys(secretOf).length);
   });
 });
