@@ -76,10 +76,13 @@ export function readDefaultStyle(c: Catalog, typed: string): DefaultStyleValue {
   return { ok: true, style: name };
 }
 
-/** A blocklist pattern that matches an empty prompt or any single character blocks everything. */
+/**
+ * A blocklist pattern that matches an empty prompt, or every one of a few letters and short words, blocks
+ * (nearly) everything: `/.*\/`, `/^/`, `/\w/`, `/[a-z]/`. A word or a pattern for a word never does.
+ */
 function blocksEverything(entry: string): boolean {
   const one = (probe: string): boolean => !checkPrompt({ blocklist: [entry] }, probe).ok;
-  return one('') || ['a', 'Z', '7', '字'].every(one);
+  return one('') || ['a', 'Z', 'cat', 'sky', 'mar'].every(one);
 }
 
 /** Whether a blocklist entry written `/.../flags` is a regular expression this runtime accepts. */

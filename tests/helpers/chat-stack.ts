@@ -35,6 +35,8 @@ export interface ChatStackOptions {
   readonly env?: Record<string, string> | undefined;
   /** Waiting jobs the queue admits (default 100). */
   readonly maxWaiting?: number;
+  /** Without a backend, the styles taken as runnable (default sdxl only). */
+  readonly runnableStyles?: readonly string[];
   /** A ComfyUI server (usually a simulator): the stack then runs a backend pool and a generation worker. */
   readonly backend?: {
     readonly url: string;
@@ -144,7 +146,7 @@ export async function createChatStack(
     report,
     eta,
     // Without a worker here (a bots-only process), the styles and capacity are taken as given.
-    runnableStyles: () => (p === undefined ? ['sdxl'] : p.runnableStyles()),
+    runnableStyles: () => (p === undefined ? (opts.runnableStyles ?? ['sdxl']) : p.runnableStyles()),
     healthyCapacity: () => (p === undefined ? 1 : p.healthyCapacity()),
     jobRecordTtlSeconds: 3600,
   });
