@@ -41,7 +41,7 @@ export function createMetrics(deps: {
   defaultMetrics?: boolean;
 }): Metrics {
   const registry = new Registry();
-  if (deps.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'ccb_process_' });
+  if (deps.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'ccb_' });
 
   const jobs = new Counter({
     name: 'ccb_jobs_total',

@@ -15,6 +15,14 @@ afterEach(async () => {
 });
 
 describe('metrics', () => {
+  it("names the process's own metrics once with the product prefix (ccb_process_…, ccb_nodejs_…)", async () => {
+    const text = await createMetrics({}).text();
+    expect(text).toMatch(/^ccb_process_cpu_seconds_total /m);
+    expect(text).toMatch(/^ccb_process_resident_memory_bytes /m);
+    expect(text).toMatch(/^ccb_nodejs_heap_size_used_bytes /m);
+    expect(text).not.toMatch(/process_process_|_process_nodejs_/);
+  });
+
   it('exposes jobs by outcome and style, times, backends, cold starts, refusals and Redis memory after a run', async () => {
     r = testRedis('metrics');
     h = await createPipelineHarness(r, { attempts: 1 });
