@@ -31,8 +31,9 @@ import {
   resolveRequest,
   type WorkflowCatalog,
 } from '../generation/workflows/index.js';
-import { createProgressPrinter } from './progress-bar.js';
 import { redisUrlForHumans } from '../redis-connection.js';
+import { joinNegativeNumbers } from './numeric-args.js';
+import { createProgressPrinter } from './progress-bar.js';
 
 export const GENERATE_USAGE = `usage: npm run generate -- --prompt "a red fox in snow" [options]
   --prompt <text>        what to draw (required unless --report)
@@ -68,13 +69,17 @@ class CliFailure extends Error {
   }
 }
 
-/** A whole number; without `max` the range is left to the request check, which knows the style's limits. */
-function intArg(name: string, raw: string | undefined, min: number, max?: number): number | undefined {
+/** A whole number; without a range the request check judges it, knowing the style's limits. */
+function intArg(
+  name: string,
+  raw: string | undefined,
+  range?: { min: number; max: number },
+): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
-    const range = max === undefined ? '' : ` from ${min} to ${max}`;
-    throw new CliFailure(`--${name} must be a whole number${range}, got '${raw}'`, EXIT.usage);
+  if (!Number.isSafeInteger(n) || (range !== undefined && (n < range.min || n > range.max))) {
+    const between = range === undefined ? '' : ` from ${range.min} to ${range.max}`;
+    throw new CliFailure(`--${name} must be a whole number${between}, got '${raw}'`, EXIT.usage);
   }
   return n;
 }
@@ -143,7 +148,7 @@ export async function runGenerateCli(argv: readonly string[], io: CliIo): Promis
     let values;
     try {
       ({ values } = parseArgs({
-        args: [...argv],
+        args: joinNegativeNumbers(argv, ['steps', 'cfg', 'seed', 'count']),
         options: {
           prompt: { type: 'string' },
           negative: { type: 'string' },
@@ -207,9 +212,9 @@ export async function runGenerateCli(argv: readonly string[], io: CliIo): Promis
       );
     }
     // Ranges of steps and cfg depend on the style; the request check below names them.
-    const steps = intArg('steps', values.steps, 0);
-    const seed = intArg('seed', values.seed, 0, MAX_SEED);
-    const count = intArg('count', values.count, 1, 4);
+    const steps = intArg('steps', values.steps);
+    const seed = intArg('seed', values.seed, { min: 0, max: MAX_SEED });
+    const count = intArg('count', values.count, { min: 1, max: 4 });
     const cfg = numArg('cfg', values.cfg);
 
     const images = createImageTools({

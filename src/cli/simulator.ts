@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { startSimulator } from '../generation/comfy/simulator.js';
+import { joinNegativeNumbers } from './numeric-args.js';
 
 const USAGE = `usage: npm run simulator -- [--port 8188] [--host 127.0.0.1] [--step-ms 50]
                              [--model-switch-ms 0] [--no-previews] [--exclude-node Class]...`;
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   let values;
   try {
     ({ values } = parseArgs({
+      args: joinNegativeNumbers(process.argv.slice(2), ['port', 'step-ms', 'model-switch-ms']),
       options: {
         port: { type: 'string' },
         host: { type: 'string' },

@@ -155,6 +155,20 @@ describe('npm run generate', () => {
       /--seed must be a whole number from 0 to 9007199254740991/,
     ],
     [['--simulate', '--prompt', 'x', '--count', '5'], 2, /--count must be a whole number from 1 to 4/],
+    // A negative number after a numeric option is its value, not another option (Node's parseArgs alone
+    // answers "argument is ambiguous").
+    [
+      ['--simulate', '--prompt', 'x', '--seed', '-1'],
+      2,
+      /^generate: --seed must be a whole number from 0 to 9007199254740991, got '-1'/,
+    ],
+    [
+      ['--simulate', '--prompt', 'x', '--count', '-2'],
+      2,
+      /--count must be a whole number from 1 to 4, got '-2'/,
+    ],
+    [['--simulate', '--prompt', 'x', '--steps', '-3'], 2, /steps must be from 1 to 60 \(got -3\)/],
+    [['--simulate', '--prompt', 'x', '--cfg', '-1.5'], 2, /cfg must be from 1 to 20 \(got -1\.5\)/],
     [['--simulate'], 2, /--prompt is required/],
     [['--simulate', '--prompt', 'x', '--style', 'portrait'], 2, /needs a reference image[\s\S]*--reference/],
     [
