@@ -131,7 +131,7 @@ function seed(): number {
 
 /** The member's option behind a request field, as they typed it (`--count 4`); undefined for others. */
 function optionText(r: GenerationRequest, field: string): string | undefined {
-  const shown = (flag: string, v: unknown): string | undefined =>
+  const shown = (flag: string, v: string | number | undefined): string | undefined =>
     v === undefined ? undefined : `${flag} ${String(v)}`;
   switch (field) {
     case 'count':
@@ -236,7 +236,9 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       }
       case 'too_many_active': {
         const v = await quota.view(actor, limits);
-        return say(lang, 'refuse.too_many_active', { active: v.active, max: r.limit ?? maxActive });
+        // A cap below the person's jobs in every chat is this community's own: count its jobs only.
+        const max = r.limit ?? maxActive;
+        return say(lang, 'refuse.too_many_active', { active: max < v.active ? v.activeHere : v.active, max });
       }
       case 'burst':
         return say(lang, 'refuse.burst', { retryIn: inMs(r.retryAt) });
@@ -286,7 +288,10 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     }
     // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
     let notice: string | undefined;
-    if (request.negative !== undefined && catalog.workflow(styleDef.workflow)?.manifest.params.negative === undefined) {
+    if (
+      request.negative !== undefined &&
+      catalog.workflow(styleDef.workflow)?.manifest.params.negative === undefined
+    ) {
       if (request.negative.trim() !== '' && !internal) notice = t(lang, 'notice.negative_dropped', { style });
       delete request.negative;
     }
@@ -444,7 +449,9 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           { ...request, style: n, ...(needsImage ? { referenceImage: 'probe.png' } : {}) },
           { randomSeed: () => 0 },
         );
-        return r.ok || (r.error.code === 'invalid_params' && !r.error.issues?.some((i) => i.field === issue.field));
+        return (
+          r.ok || (r.error.code === 'invalid_params' && !r.error.issues?.some((i) => i.field === issue.field))
+        );
       });
     return able.length > 0
       ? say(lang, 'refuse.style_cannot', { style, what, styles: able.join(', ') })
@@ -729,10 +736,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         return r.ok
           ? say(lang, 'limits.banned', {
               user: li.target,
-              until:
-                until === undefined
-                  ? ''
-                  : t(lang, 'refuse.banned.until', { until: formatTime(until) }),
+              until: until === undefined ? '' : t(lang, 'refuse.banned.until', { until: formatTime(until) }),
             })
           : refusal(r);
       }
@@ -1032,7 +1036,8 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       case 'help': {
         // Each platform's own commands: the console has no buttons, Discord has options instead of flags.
         const platform = ctx.actor.platform;
-        const key = platform === 'console' ? 'help.console' : platform === 'discord' ? 'help.discord' : 'help';
+        const key =
+          platform === 'console' ? 'help.console' : platform === 'discord' ? 'help.discord' : 'help';
         return { text: t(lang, key) + (isMod(ctx.actor) ? `\n${t(lang, 'help.mod')}` : '') };
       }
       case 'stats': {

@@ -1,8 +1,18 @@
 // The ledger's rules in plain TypeScript, synchronous and in memory: the reference the property test
-// holds the Redis scripts to, and a fake for tests of code that reserves and settles.
+// holds the Redis scripts to, and a fake for tests of code that reserves and settles. Like the store, it
+// keeps a person's own counters (every chat) apart from that person's counters in each community.
 import type { QuotaConfig } from '../config.js';
-import { isScopeAllowed, quotaDay, resetAtOf, type Actor, type Limits } from './policy.js';
-import type { BanInfo, ReserveResult, SettleResult, SettleState, UserRef } from './redis-quota.js';
+import { isScopeAllowed, personalLimits, quotaDay, resetAtOf, type Actor, type Limits } from './policy.js';
+import type {
+  BanInfo,
+  CheckResult,
+  PersonRef,
+  QuotaRefusal,
+  ReserveResult,
+  SettleResult,
+  SettleState,
+  UserRef,
+} from './redis-quota.js';
 
 interface Reservation {
   state: 'held' | SettleState;
@@ -10,34 +20,50 @@ interface Reservation {
   daily: number;
   credits: number;
   day: number;
-  userKey: string;
+  person: string;
+  scope: string;
 }
 
-interface UserState {
+interface PersonState {
+  used: Map<number, number>;
+  /** Reservation id → lease end, and the community it was taken in. */
+  active: Map<string, { lease: number; scope: string }>;
+  /** Reservation id → start, in start order. */
+  burst: Map<string, { at: number; scope: string }>;
+  requests: Map<string, string>;
+  ban: BanInfo | undefined;
+}
+
+interface MemberState {
   used: Map<number, number>;
   credits: number;
-  active: Map<string, number>;
-  burst: Map<string, number>;
-  requests: Map<string, string>;
   ban: BanInfo | undefined;
 }
 
 export interface LedgerModel {
   reserve(actor: Actor, units: number, requestId: string, limits: Limits): ReserveResult;
+  check(actor: Actor, units: number, requestId: string, limits: Limits): CheckResult;
   commit(reservationId: string): SettleResult;
   refund(reservationId: string): SettleResult;
   renew(reservationId: string): boolean;
   sweepExpired(): number;
   addCredits(user: UserRef, delta: number): number;
   resetToday(user: UserRef): void;
+  resetPersonToday(person: PersonRef): void;
   setBan(user: UserRef, ban: BanInfo | undefined): void;
+  setPersonBan(person: PersonRef, ban: BanInfo | undefined): void;
+  /** Units of the community's allowance used today. */
   usedToday(user: UserRef): number;
+  /** Units charged to the person today in every chat. */
+  personUsedToday(person: PersonRef): number;
   credits(user: UserRef): number;
-  /** Reservation id → lease end, for reservations still holding a slot (lapsed or not). */
-  activeLeases(user: UserRef): Map<string, number>;
+  /** Reservation id → lease end, for the person's reservations still holding a slot (lapsed or not). */
+  activeLeases(person: PersonRef): Map<string, number>;
   stateOf(reservationId: string): Reservation['state'] | undefined;
   spentToday(): number;
 }
+
+const enc = encodeURIComponent;
 
 export function createLedgerModel(deps: {
   clock: () => number;
@@ -45,25 +71,26 @@ export function createLedgerModel(deps: {
   config: QuotaConfig;
 }): LedgerModel {
   const { clock, ids, config } = deps;
-  const users = new Map<string, UserState>();
+  const persons = new Map<string, PersonState>();
+  const members = new Map<string, MemberState>();
   const reservations = new Map<string, Reservation>();
   const budget = new Map<number, number>();
   const leaseMs = config.leaseSeconds * 1000;
-  const tag = (u: UserRef): string =>
-    `q:${encodeURIComponent(u.platform)}:${encodeURIComponent(u.scopeId)}:${encodeURIComponent(u.userId)}`;
-  const user = (u: UserRef | string): UserState => {
-    const key = typeof u === 'string' ? u : tag(u);
-    let s = users.get(key);
+  const tag = (p: PersonRef): string => `u:${enc(p.platform)}:${enc(p.userId)}`;
+  const person = (key: string): PersonState => {
+    let s = persons.get(key);
     if (!s) {
-      s = {
-        used: new Map(),
-        credits: 0,
-        active: new Map(),
-        burst: new Map(),
-        requests: new Map(),
-        ban: undefined,
-      };
-      users.set(key, s);
+      s = { used: new Map(), active: new Map(), burst: new Map(), requests: new Map(), ban: undefined };
+      persons.set(key, s);
+    }
+    return s;
+  };
+  const member = (personKey: string, scope: string): MemberState => {
+    const key = `${personKey}|${scope}`;
+    let s = members.get(key);
+    if (!s) {
+      s = { used: new Map(), credits: 0, ban: undefined };
+      members.set(key, s);
     }
     return s;
   };
@@ -73,95 +100,137 @@ export function createLedgerModel(deps: {
     const r = reservations.get(rid);
     if (!r) return { ok: false, code: 'unknown_reservation' };
     if (r.state !== 'held') return { ok: true, state: r.state, changed: false };
-    const u = user(r.userKey);
+    const p = person(r.person);
     if (mode === 'expire') {
-      const lease = u.active.get(rid);
-      if (lease !== undefined && lease > clock()) return { ok: false, code: 'already_settled' };
+      const a = p.active.get(rid);
+      if (a !== undefined && a.lease > clock()) return { ok: false, code: 'already_settled' };
     }
-    u.active.delete(rid);
+    p.active.delete(rid);
     if (mode === 'commit') {
       r.state = 'committed';
       return { ok: true, state: 'committed', changed: true };
     }
-    const used = u.used.get(r.day);
-    if (r.daily > 0 && used !== undefined) u.used.set(r.day, Math.max(0, used - r.daily));
-    u.credits += r.credits;
-    const spent = budget.get(r.day);
-    if (spent !== undefined) budget.set(r.day, Math.max(0, spent - r.units));
+    const m = member(r.person, r.scope);
+    // A counter already reset or gone with its day is not recreated.
+    const give = (counter: Map<number, number>, n: number): void => {
+      const v = counter.get(r.day);
+      if (n > 0 && v !== undefined) counter.set(r.day, Math.max(0, v - n));
+    };
+    give(p.used, r.units);
+    give(m.used, r.daily);
+    m.credits += r.credits;
+    give(budget, r.units);
     r.state = mode === 'expire' ? 'expired' : 'refunded';
     return { ok: true, state: r.state, changed: true };
   }
 
+  function attempt(
+    actor: Actor,
+    units: number,
+    requestId: string,
+    limits: Limits,
+    dry: boolean,
+  ): ReserveResult | CheckResult {
+    if (!isScopeAllowed(config, actor)) return { ok: false, code: 'scope_not_allowed' };
+    const now = clock();
+    const day = quotaDay(now, config.resetHourUtc);
+    const resetAt = resetAtOf(day, config.resetHourUtc);
+    const scope = enc(actor.scopeId);
+    const pk = tag(actor);
+    // Like the store, an id is drawn for every reservation attempt that reaches the ledger, refused or not.
+    const rid = `${day}|${pk}|${scope}|${dry ? '' : ids()}`;
+    const p = person(pk);
+    const m = member(pk, scope);
+    const lim = personalLimits(config, limits);
+    const activeHere = Math.min(limits.maxActive, lim.maxActive);
+    const ceiling = config.maxUserDailyImages;
+    const remaining = (): number => {
+      const usedP = p.used.get(day) ?? 0;
+      const usedS = m.used.get(day) ?? 0;
+      const left = Math.max(0, Math.min(limits.dailyImages - usedS, lim.dailyImages - usedP)) + m.credits;
+      return Math.min(left, Math.max(0, ceiling - usedP));
+    };
+    const existing = p.requests.get(requestId);
+    if (existing !== undefined) {
+      if (dry) return { ok: true, remaining: remaining() };
+      return { ok: true, reservationId: existing, remaining: remaining(), resetAt, duplicate: true };
+    }
+    for (const holder of [p, m]) {
+      const ban = holder.ban;
+      if (!ban) continue;
+      if (ban.until === 0 || ban.until > now) {
+        const out: QuotaRefusal = { ok: false, code: 'banned' };
+        if (ban.until > 0) out.retryAt = ban.until;
+        if (ban.reason !== '') out.reason = ban.reason;
+        return out;
+      }
+      holder.ban = undefined;
+    }
+    const live = [...p.active.values()].filter((a) => a.lease > now);
+    if (live.length >= lim.maxActive) return { ok: false, code: 'too_many_active', limit: lim.maxActive };
+    if (live.filter((a) => a.scope === scope).length >= activeHere)
+      return { ok: false, code: 'too_many_active', limit: activeHere };
+    for (const [id, s] of p.burst) if (s.at <= now - 60_000) p.burst.delete(id);
+    const starts = [...p.burst.values()].sort((a, b) => a.at - b.at);
+    if (lim.burstPerMinute > 0 && starts.length >= lim.burstPerMinute)
+      return { ok: false, code: 'burst', retryAt: (starts[0]?.at ?? now) + 60_000 };
+    const startsHere = starts.filter((s) => s.scope === scope);
+    if (limits.burstPerMinute > 0 && startsHere.length >= limits.burstPerMinute)
+      return { ok: false, code: 'burst', retryAt: (startsHere[0]?.at ?? now) + 60_000 };
+    const usedP = p.used.get(day) ?? 0;
+    const usedS = m.used.get(day) ?? 0;
+    const leftHere = limits.dailyImages - usedS;
+    const leftPerson = lim.dailyImages - usedP;
+    const fromDaily = Math.min(units, Math.max(0, Math.min(leftHere, leftPerson)));
+    const fromCredits = units - fromDaily;
+    if (fromCredits > m.credits) {
+      const limit = leftPerson < leftHere ? lim.dailyImages : limits.dailyImages;
+      return { ok: false, code: 'daily_limit', retryAt: resetAt, limit };
+    }
+    if (usedP + units > ceiling) return { ok: false, code: 'daily_limit', retryAt: resetAt, limit: ceiling };
+    const spent = budget.get(day) ?? 0;
+    if (config.globalDailyBudget > 0 && spent + units > config.globalDailyBudget) {
+      return { ok: false, code: 'budget_exhausted', retryAt: resetAt };
+    }
+    if (dry) return { ok: true, remaining: remaining() };
+    budget.set(day, spent + units);
+    p.used.set(day, usedP + units);
+    if (fromDaily > 0) m.used.set(day, usedS + fromDaily);
+    m.credits -= fromCredits;
+    p.active.set(rid, { lease: now + leaseMs, scope });
+    p.burst.set(rid, { at: now, scope });
+    reservations.set(rid, {
+      state: 'held',
+      units,
+      daily: fromDaily,
+      credits: fromCredits,
+      day,
+      person: pk,
+      scope,
+    });
+    p.requests.set(requestId, rid);
+    return { ok: true, reservationId: rid, remaining: remaining(), resetAt, duplicate: false };
+  }
+
   return {
-    reserve(actor, units, requestId, limits) {
-      if (!isScopeAllowed(config, actor)) return { ok: false, code: 'scope_not_allowed' };
-      const now = clock();
-      const day = quotaDay(now, config.resetHourUtc);
-      const resetAt = resetAtOf(day, config.resetHourUtc);
-      // Like the store, an id is drawn for every attempt that reaches the ledger, refused or not.
-      const rid = `${day}|${tag(actor)}|${ids()}`;
-      const u = user(actor);
-      const remaining = (): number => Math.max(0, limits.dailyImages - (u.used.get(day) ?? 0)) + u.credits;
-      const existing = u.requests.get(requestId);
-      if (existing !== undefined)
-        return { ok: true, reservationId: existing, remaining: remaining(), resetAt, duplicate: true };
-      if (u.ban) {
-        if (u.ban.until === 0 || u.ban.until > now) {
-          const out: ReserveResult = { ok: false, code: 'banned' };
-          if (u.ban.until > 0) out.retryAt = u.ban.until;
-          if (u.ban.reason !== '') out.reason = u.ban.reason;
-          return out;
-        }
-        u.ban = undefined;
-      }
-      if ([...u.active.values()].filter((l) => l > now).length >= limits.maxActive)
-        return { ok: false, code: 'too_many_active' };
-      if (limits.burstPerMinute > 0) {
-        for (const [id, t] of u.burst) if (t <= now - 60_000) u.burst.delete(id);
-        if (u.burst.size >= limits.burstPerMinute) {
-          return { ok: false, code: 'burst', retryAt: Math.min(...u.burst.values()) + 60_000 };
-        }
-      }
-      const used = u.used.get(day) ?? 0;
-      const fromDaily = Math.min(units, Math.max(0, limits.dailyImages - used));
-      const fromCredits = units - fromDaily;
-      if (fromCredits > u.credits) return { ok: false, code: 'daily_limit', retryAt: resetAt };
-      const spent = budget.get(day) ?? 0;
-      if (config.globalDailyBudget > 0 && spent + units > config.globalDailyBudget) {
-        return { ok: false, code: 'budget_exhausted', retryAt: resetAt };
-      }
-      budget.set(day, spent + units);
-      if (fromDaily > 0) u.used.set(day, used + fromDaily);
-      u.credits -= fromCredits;
-      u.active.set(rid, now + leaseMs);
-      if (limits.burstPerMinute > 0) u.burst.set(rid, now);
-      reservations.set(rid, {
-        state: 'held',
-        units,
-        daily: fromDaily,
-        credits: fromCredits,
-        day,
-        userKey: tag(actor),
-      });
-      u.requests.set(requestId, rid);
-      return { ok: true, reservationId: rid, remaining: remaining(), resetAt, duplicate: false };
-    },
+    reserve: (actor, units, requestId, limits) =>
+      attempt(actor, units, requestId, limits, false) as ReserveResult,
+    check: (actor, units, requestId, limits) => attempt(actor, units, requestId, limits, true),
     commit: (rid) => settle('commit', rid),
     refund: (rid) => settle('refund', rid),
     renew(rid) {
       const r = reservations.get(rid);
       if (r?.state !== 'held') return false;
-      const u = user(r.userKey);
-      const lease = u.active.get(rid);
-      if (lease === undefined || lease <= clock()) return false;
-      u.active.set(rid, clock() + leaseMs);
+      const a = person(r.person).active.get(rid);
+      if (a === undefined || a.lease <= clock()) return false;
+      a.lease = clock() + leaseMs;
       return true;
     },
     sweepExpired() {
       let n = 0;
-      for (const u of users.values()) {
-        for (const [rid, lease] of [...u.active]) {
-          if (lease > clock()) continue;
+      for (const p of persons.values()) {
+        for (const [rid, a] of [...p.active]) {
+          if (a.lease > clock()) continue;
           const r = settle('expire', rid);
           if (r.ok && r.changed) n++;
         }
@@ -169,19 +238,26 @@ export function createLedgerModel(deps: {
       return n;
     },
     addCredits(u, delta) {
-      const s = user(u);
-      s.credits += delta;
-      return s.credits;
+      const m = member(tag(u), enc(u.scopeId));
+      m.credits += delta;
+      return m.credits;
     },
     resetToday(u) {
-      user(u).used.delete(today());
+      member(tag(u), enc(u.scopeId)).used.delete(today());
+    },
+    resetPersonToday(p) {
+      person(tag(p)).used.delete(today());
     },
     setBan(u, ban) {
-      user(u).ban = ban;
+      member(tag(u), enc(u.scopeId)).ban = ban;
     },
-    usedToday: (u) => user(u).used.get(today()) ?? 0,
-    credits: (u) => user(u).credits,
-    activeLeases: (u) => new Map(user(u).active),
+    setPersonBan(p, ban) {
+      person(tag(p)).ban = ban;
+    },
+    usedToday: (u) => member(tag(u), enc(u.scopeId)).used.get(today()) ?? 0,
+    personUsedToday: (p) => person(tag(p)).used.get(today()) ?? 0,
+    credits: (u) => member(tag(u), enc(u.scopeId)).credits,
+    activeLeases: (p) => new Map([...person(tag(p)).active].map(([rid, a]) => [rid, a.lease])),
     stateOf: (rid) => reservations.get(rid)?.state,
     spentToday: () => budget.get(today()) ?? 0,
   };

@@ -77,17 +77,41 @@ export function resolveLimits(config: QuotaConfig, layers: LimitLayers): Limits 
     }
   }
   out.dailyImages = Math.min(out.dailyImages, config.maxUserDailyImages);
+  out.maxActive = Math.min(out.maxActive, config.maxJobsPerUser);
   out.priority = Math.min(out.priority, config.maxPriority);
   return out;
 }
 
+/**
+ * What one person may use across every chat, for a request made where the community's limits `here`
+ * apply: the operator's default, or the community's own value where it is more generous, never above the
+ * operator's ceilings. A community's stricter values bind only inside it (the ledger checks `here` against
+ * the member's use in that community); its more generous values lift the person's total only for
+ * requests made in it, so creating more groups never adds up to more than one group's allowance.
+ */
+export function personalLimits(config: QuotaConfig, here: Limits): Omit<Limits, 'priority'> {
+  const burst =
+    config.burstPerMinute === 0 || here.burstPerMinute === 0
+      ? 0
+      : Math.max(config.burstPerMinute, here.burstPerMinute);
+  return {
+    dailyImages: Math.min(config.maxUserDailyImages, Math.max(config.dailyImages, here.dailyImages)),
+    maxActive: Math.min(config.maxJobsPerUser, Math.max(config.maxActive, here.maxActive)),
+    burstPerMinute: burst,
+  };
+}
+
 export type CeilingCheck =
-  { ok: true } | { ok: false; code: 'above_ceiling'; field: 'dailyImages' | 'priority'; max: number };
+  | { ok: true }
+  | { ok: false; code: 'above_ceiling'; field: 'dailyImages' | 'maxActive' | 'priority'; max: number };
 
 /** Moderators cannot exceed operator ceilings: a write above one is refused, never silently clamped. */
 export function checkCeilings(config: QuotaConfig, patch: LimitsPatch): CeilingCheck {
   if (patch.dailyImages !== undefined && patch.dailyImages > config.maxUserDailyImages) {
     return { ok: false, code: 'above_ceiling', field: 'dailyImages', max: config.maxUserDailyImages };
+  }
+  if (patch.maxActive !== undefined && patch.maxActive > config.maxJobsPerUser) {
+    return { ok: false, code: 'above_ceiling', field: 'maxActive', max: config.maxJobsPerUser };
   }
   if (patch.priority !== undefined && patch.priority > config.maxPriority) {
     return { ok: false, code: 'above_ceiling', field: 'priority', max: config.maxPriority };

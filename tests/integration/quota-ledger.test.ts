@@ -26,7 +26,11 @@ function setup(
 ): { quota: RedisQuota; clock: { now: number }; env: TestRedis } {
   env = testRedis('quota');
   const clock = { now: T0 };
-  const config = loadConfig({ QUOTA_LEASE_SECONDS: '60', ...envOver }).quota;
+  const config = loadConfig({
+    QUOTA_LEASE_SECONDS: '60',
+    MAX_WAITING_JOBS_PER_USER: '100',
+    ...envOver,
+  }).quota;
   const quota = createRedisQuota({
     redis: env.redis,
     prefix: env.prefix,
