@@ -56,7 +56,11 @@ export interface DiscordHarness {
   /** Signs and posts a raw interaction to the HTTP endpoint; resolves with Discord's view of the answer. */
   post(
     payload: unknown,
-    opts?: { signature?: 'good' | 'bad' | 'none' },
+    opts?: {
+      signature?: 'good' | 'bad' | 'none';
+      /** Signature time (ms); default the bot's clock. */
+      signedAt?: number;
+    },
   ): Promise<{ status: number; body: unknown; ms: number }>;
   command(name: string, options?: unknown[], o?: InteractionOpts): Interaction;
   button(customId: string, messageId: string, o?: InteractionOpts): Interaction;
@@ -257,7 +261,8 @@ export async function createDiscordHarness(
     },
     async post(payload, o = {}) {
       const body = JSON.stringify(payload);
-      const timestamp = String(Math.floor(Date.now() / 1000));
+      // Signed at the bot's clock, as Discord signs at the real time the bot's clock stands for.
+      const timestamp = String(Math.floor((o.signedAt ?? Date.now() + clockOffset) / 1000));
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (o.signature !== 'none') {
         headers['x-signature-timestamp'] = timestamp;

@@ -428,6 +428,7 @@ export function createDiscordBot(deps: DiscordBotDeps): DiscordBot {
       ? undefined
       : createInteractionsHandler({
           publicKey: deps.publicKey,
+          now,
           dispatch: (raw, respond) => track(handleInteraction(raw, respond)),
           onError: (err) => {
             log.error({ err: String(err) }, 'discord http interaction failed');

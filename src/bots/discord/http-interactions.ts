@@ -6,11 +6,23 @@
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, refuseTooLarge, TOO_LARGE } from '../../observability/http-body.js';
 
 /** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow it. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 /** Interaction payloads are small; anything bigger is not from Discord. */
 const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * A signed request older (or further ahead) than this by its X-Signature-Timestamp is refused: a captured
+ * request cannot be replayed later. Discord delivers within seconds; the margin covers clock skew.
+ */
+export const MAX_SIGNATURE_AGE_SECONDS = 5 * 60;
+
+/** Whether a signature timestamp (Unix seconds) is within the replay window around `nowMs`. */
+export function freshTimestamp(timestamp: string | undefined, nowMs: number): boolean {
+  if (timestamp === undefined || !/^\d{1,12}$/.test(timestamp)) return false;
+  return Math.abs(nowMs / 1000 - Number(timestamp)) <= MAX_SIGNATURE_AGE_SECONDS;
+}
 
 export function ed25519PublicKey(hex: string): KeyObject {
   const raw = Buffer.from(hex, 'hex');
@@ -38,26 +50,6 @@ export function verifySignature(
   }
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      resolve(Buffer.concat(chunks));
-    });
-    req.on('error', reject);
-  });
-}
-
 const header = (req: IncomingMessage, name: string): string | undefined => {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -77,18 +69,24 @@ export function createInteractionsHandler(deps: {
   publicKey: string;
   dispatch: (raw: unknown, respond: (body: unknown) => Promise<void>) => Promise<void>;
   onError?: (err: unknown) => void;
+  /** Wall clock for the replay window; default Date.now. */
+  now?: () => number;
 }): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const key = ed25519PublicKey(deps.publicKey);
+  const now = deps.now ?? Date.now;
   return async (req, res) => {
-    const body = await readBody(req);
-    if (body === undefined) {
-      send(res, 413, { error: 'body too large' });
+    const body = await readBody(req, MAX_BODY_BYTES);
+    if (body === TOO_LARGE) {
+      refuseTooLarge(req, res, MAX_BODY_BYTES);
       return;
     }
-    if (
-      !verifySignature(key, header(req, 'x-signature-ed25519'), header(req, 'x-signature-timestamp'), body)
-    ) {
+    const timestamp = header(req, 'x-signature-timestamp');
+    if (!verifySignature(key, header(req, 'x-signature-ed25519'), timestamp, body)) {
       send(res, 401, { error: 'invalid request signature' });
+      return;
+    }
+    if (!freshTimestamp(timestamp, now())) {
+      send(res, 401, { error: 'request signature too old' });
       return;
     }
     let raw: unknown;

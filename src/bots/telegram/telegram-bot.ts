@@ -18,8 +18,9 @@ import { run, sequentialize, type RunnerHandle } from '@grammyjs/runner';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { Api, Bot, webhookCallback, type Context, type Transformer } from 'grammy';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BotCommand, Message, UserFromGetMe } from 'grammy/types';
+import type { BotCommand, Message, Update, UserFromGetMe } from 'grammy/types';
 import type { Redis } from 'ioredis';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ChatCore, CoreReply } from '../../core/chat-core.js';
 import type { Intent, Language, PhotoRef } from '../../core/intents.js';
@@ -32,6 +33,7 @@ import type { ImageTools } from '../../generation/images.js';
 import type { Deliverer, PipelineLogger } from '../../generation/pipeline/delivery.js';
 import type { JobRecords } from '../../generation/pipeline/job-records.js';
 import type { ReplyHandle } from '../../generation/pipeline/job-data.js';
+import { readBody, refuseTooLarge, TOO_LARGE } from '../../observability/http-body.js';
 import type { Actor } from '../../quota/policy.js';
 import { createChatBudget, type ChatBudgetOptions } from './chat-budget.js';
 import { inlineKeyboard } from './keyboard.js';
@@ -112,6 +114,15 @@ const USER_COMMANDS = [
 const MOD_COMMANDS = ['limits', 'stats', 'failed', 'requeue'] as const;
 
 export const TELEGRAM_API_ROOT = 'https://api.telegram.org';
+/** Updates are small (a message with a caption and its entities); anything bigger is not from Telegram. */
+const WEBHOOK_MAX_BODY_BYTES = 1024 * 1024;
+
+/** Equal-time comparison (digests first, so lengths leak nothing either). */
+function sameSecret(given: string | undefined, want: string): boolean {
+  if (given === undefined) return false;
+  const d = (v: string): Buffer => createHmac('sha256', 'ccb-compare').update(v).digest();
+  return timingSafeEqual(d(given), d(want));
+}
 
 /**
  * Where a `file_path` from getFile is read: always under `<apiRoot>/file/bot<token>/`, never elsewhere
@@ -520,9 +531,51 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
       if (r?.isRunning() === true) await r.stop();
     },
     webhookHandler(secretToken) {
-      const handle = webhookCallback(bot, 'http', { secretToken, onTimeout: 'return' });
+      // The body is read here, bounded, and checked before grammY sees it: a wrong secret gets 401 before
+      // any parsing, a body that is not an update (`null`, an array, no update_id) gets 400.
+      const handle = webhookCallback(
+        bot,
+        (update: Update, res: ServerResponse) => ({
+          update,
+          header: secretToken,
+          end: () => res.end(),
+          respond: (json: string) => res.writeHead(200, { 'content-type': 'application/json' }).end(json),
+          unauthorized: () => res.writeHead(401).end(),
+        }),
+        { secretToken, onTimeout: 'return' },
+      );
+      const refuse = (res: ServerResponse, status: number, error: string): void => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
+      };
       return async (req, res) => {
-        await handle(req, res);
+        const given = req.headers['x-telegram-bot-api-secret-token'];
+        if (!sameSecret(Array.isArray(given) ? given[0] : given, secretToken)) {
+          refuse(res, 401, 'wrong secret token');
+          return;
+        }
+        const body = await readBody(req, WEBHOOK_MAX_BODY_BYTES);
+        if (body === TOO_LARGE) {
+          refuseTooLarge(req, res, WEBHOOK_MAX_BODY_BYTES);
+          return;
+        }
+        let update: unknown;
+        try {
+          update = JSON.parse(body.toString('utf8'));
+        } catch {
+          refuse(res, 400, 'body is not JSON');
+          return;
+        }
+        if (
+          typeof update !== 'object' ||
+          update === null ||
+          Array.isArray(update) ||
+          typeof (update as { update_id?: unknown }).update_id !== 'number'
+        ) {
+          refuse(res, 400, 'body is not a Telegram update');
+          return;
+        }
+        // grammY's handler is async whatever its declared return type for a custom adapter.
+        await Promise.resolve(handle(update as Update, res));
       };
     },
     async registerCommands() {

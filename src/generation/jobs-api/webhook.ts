@@ -12,6 +12,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { readBody, refuseTooLarge, TOO_LARGE } from '../../observability/http-body.js';
 
 export const WEBHOOK_SIGNATURE_HEADER = 'x-webhook-signature';
 
@@ -119,18 +120,11 @@ export function createWebhookReceiver(deps: {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
   };
   return async (req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        reply(res, 413, 'body too large');
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk as Buffer);
+    const body = await readBody(req, maxBytes);
+    if (body === TOO_LARGE) {
+      refuseTooLarge(req, res, maxBytes);
+      return;
     }
-    const body = Buffer.concat(chunks, size);
     const header = req.headers[WEBHOOK_SIGNATURE_HEADER];
     if (!verifyWebhook(deps.secret, body, Array.isArray(header) ? header[0] : header)) {
       reply(res, 401, 'bad signature');
