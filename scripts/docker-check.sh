@@ -238,7 +238,7 @@ services:
   simulator:
     image: comfy-chat-bot
     init: true
-    command: ['node', 'dist/cli/simulator.js', '--host', '0.0.0.0', '--port', '8188']
+    command: ['node', 'dist/cli/simulator.js', '--host', '0.0.0.0', '--port', '8188', '--step-ms', '200']
   worker:
     depends_on:
       simulator:
@@ -352,15 +352,36 @@ note "no restarts: bots and worker restart counts 0 0"
 # ---- 7. docker-compose stop: each service ends within its grace period (137 would mean SIGKILL) ----
 declare -A GRACE=([simulator]=10 [bots]=45 [worker]=45 [redis]=10)
 stops=()
-for svc in simulator bots worker redis; do
+stopped() {
+  local exit_code
+  exit_code=$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$2")
+  [ "$exit_code" != 137 ] || fail "$1 was killed after its grace period (${3} s)"
+  awk -v a="$3" -v g="${GRACE[$1]}" 'BEGIN { exit !(a < g) }' || fail "$1 took ${3} s to stop (grace ${GRACE[$1]} s)"
+  stops+=("$1 ${3} s (exit $exit_code, grace ${GRACE[$1]} s)")
+}
+# The worker is stopped in the middle of a job: the job finishes within SHUTDOWN_GRACE_SECONDS and is delivered.
+mkdir -p "$WORK/out2" && chmod 0777 "$WORK/out2"
+echo '/imagine a harbour in fog --steps 40 --seed 9' |
+  compose run --rm -T --no-deps --name "${PROJECT}_running" -e ROLE=bots -e HTTP_PORT=0 \
+    -v "$WORK/out2:/app/outputs" bots >"$WORK/running.log" 2>&1 &
+RUN_PID=$!
+for _ in $(seq 1 300); do [ "$(redis_cli LLEN ccb:generate:active)" -ge 1 ] && break; sleep 0.1; done
+[ "$(redis_cli LLEN ccb:generate:active)" -ge 1 ] || fail "the job never started: $(tail -10 "$WORK/running.log")"
+t=$(now)
+compose stop worker >/dev/null 2>&1
+took=$(since "$t")
+stopped worker "$WORKER" "$took"
+for _ in $(seq 1 600); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+"$DOCKER" rm -f "${PROJECT}_running" >/dev/null 2>&1 || true
+wait "$RUN_PID" || fail "the job running at stop was not delivered: $(tail -10 "$WORK/running.log")"
+ls "$WORK"/out2/*.png >/dev/null 2>&1 || fail "no PNG from the job running at stop: $(tail -10 "$WORK/running.log")"
+"$DOCKER" logs "$WORKER" 2>&1 | grep -q '"signal":"SIGTERM"' || fail "the worker did not log the SIGTERM it got"
+note "worker stopped mid-job (40 steps of 200 ms) in ${took} s, exit 0: the job finished and its PNG was delivered"
+for svc in simulator bots redis; do
   id=$(container_of "$svc")
   t=$(now)
   compose stop "$svc" >/dev/null 2>&1
-  took=$(since "$t")
-  exit_code=$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$id")
-  [ "$exit_code" != 137 ] || fail "$svc was killed after its grace period (${took} s)"
-  awk -v a="$took" -v g="${GRACE[$svc]}" 'BEGIN { exit !(a < g) }' || fail "$svc took ${took} s to stop (grace ${GRACE[$svc]} s)"
-  stops+=("$svc ${took} s (exit $exit_code, grace ${GRACE[$svc]} s)")
+  stopped "$svc" "$id" "$(since "$t")"
 done
 note "docker-compose stop: ${stops[*]}"
 say "  bots' last words: $("$DOCKER" logs --tail 3 "$BOTS" 2>&1 | grep -o '"msg":"[^"]*"' | tr '\n' ' ')"
