@@ -759,15 +759,16 @@ const LIMITS_OPS = [
 ] as const;
 type LimitsOp = (typeof LIMITS_OPS)[number];
 
+/** Examples only (the words around them are in messages.ts), so they read the same in every language. */
 const LIMITS_USAGE: Readonly<Record<LimitsOp, string>> = {
   show: '/limits show @123',
-  set: '/limits set @123 daily=50 active=3 burst=5 priority=2 (or: /limits set @123 clear)',
+  set: '/limits set @123 daily=50 active=3 burst=5 priority=2 · /limits set @123 clear',
   grant: '/limits grant @123 10',
   reset: '/limits reset @123',
-  ban: '/limits ban @123 7d reason (no duration = until unbanned)',
+  ban: '/limits ban @123 7d spam · /limits ban @123 spam',
   unban: '/limits unban @123',
-  default: '/limits default daily=20 (or: /limits default clear)',
-  role: '/limits role 98765 daily=50 priority=5 (or: /limits role 98765 clear)',
+  default: '/limits default daily=20 · /limits default clear',
+  role: '/limits role 98765 daily=50 priority=5 · /limits role 98765 clear',
   settings: '/limits settings block+=word block-=word styles=sdxl,flux default_style=sdxl previews=on',
   top: '/limits top 10',
   audit: '/limits audit 10',
@@ -997,8 +998,7 @@ function parseScopeSettings(args: string, usage: MessageRef): Step<ScopeSettings
       return fail('bad_argument', 'parse.not_scope_setting', { word: clip(word.text, 40), keys: SCOPE_KEYS });
     }
     if (key === 'block') {
-      if (pair.op === '=')
-        return fail('bad_argument', 'parse.block_op', { usage });
+      if (pair.op === '=') return fail('bad_argument', 'parse.block_op', { usage });
       const items = listOf(pair);
       if (items.length === 0) {
         return fail('bad_argument', 'parse.block_needs_word', { key: pair.key, op: pair.op, usage });

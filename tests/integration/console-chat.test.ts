@@ -132,7 +132,9 @@ describe('console chat through the chat core', () => {
     await c.waitFor(/Saved: /);
     const mark = c.output().length;
     c.type('/imagine two --steps 2');
-    await c.waitFor(/No images left today \(daily allowance 1\)\. Your allowance resets in \d+/, { from: mark });
+    await c.waitFor(/No images left today \(daily allowance 1\)\. Your allowance resets in \d+/, {
+      from: mark,
+    });
     expect(c.sim.stats().promptsExecuted).toBe(1);
   });
 

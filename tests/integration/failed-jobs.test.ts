@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatContext } from '../../src/core/chat-core.js';
+import { render } from '../../src/core/messages.js';
 import { parseCommand } from '../../src/core/parse-command.js';
 import { createFailedJobs } from '../../src/generation/pipeline/failed-jobs.js';
 import type { Actor } from '../../src/quota/policy.js';
@@ -33,7 +34,7 @@ async function failOneJob(harness: ConsoleHarness): Promise<string> {
   await harness.waitFor(/Could not make your image/, { from });
   const listed = harness.output().length;
   harness.type('/failed');
-  const m = await harness.waitFor(/^\d\d:\d\d UTC (\S+) · no_face: .*$/m, { from: listed });
+  const m = await harness.waitFor(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC (\S+) · no_face: .*$/m, { from: listed });
   return m[1] ?? '';
 }
 
@@ -163,7 +164,7 @@ describe('/failed and /requeue commands', () => {
       intent: { kind: 'requeue', jobId: 'console-ab12-3' },
     });
     const missing = parseCommand('/requeue');
-    expect(missing.ok ? '' : missing.error.message).toMatch(/\/requeue takes the id of a failed job/);
+    expect(missing.ok ? '' : render('en', missing.error)).toMatch(/\/requeue takes the id of a failed job/);
     expect(parseCommand('/requeue a b').ok).toBe(false);
     expect(parseCommand('/failed now').ok).toBe(false);
   });

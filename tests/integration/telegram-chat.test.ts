@@ -216,7 +216,7 @@ describe('telegram: refusals queue nothing', () => {
     const s = await waitReply(t, GROUP, first);
     await t.fake.waitFor(() => (s.kind === 'photo' ? s : undefined), 'the first picture');
     const over = t.fake.userSends({ chatId: GROUP, userId: ALICE, text: '/imagine@gen_bot two' });
-    expect((await waitReply(t, GROUP, over)).text).toMatch(/You have used your 1 images for today/);
+    expect((await waitReply(t, GROUP, over)).text).toMatch(/No images left today \(daily allowance 1\)/);
     const block = t.fake.userSends({
       chatId: GROUP,
       userId: BOB,
@@ -245,7 +245,7 @@ describe('telegram: refusals queue nothing', () => {
     await expect.poll(() => t.sim.stats().stepsRun, { timeout: 5000, interval: 10 }).toBeGreaterThan(0);
     const second = t.fake.userSends({ chatId: ALICE, userId: ALICE, text: '/imagine two' });
     expect((await waitReply(t, ALICE, second)).text).toBe(
-      'You already have 1 images in progress. Wait for one to finish or /cancel it.',
+      'Jobs in progress: 1 of 1 allowed at once. Wait for one to finish or /cancel it.',
     );
     const bob = t.fake.userSends({ chatId: BOB, userId: BOB, text: '/imagine waits --steps 2' });
     expect((await waitReply(t, BOB, bob)).firstText).toMatch(/Queued #/);

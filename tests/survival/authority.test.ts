@@ -239,7 +239,8 @@ function forgedPayloads(key: string): ReadonlyArray<readonly [string, string, Re
     ['JSON instead of the wire form', `{"action":"reroll","jobKey":"${key}"}`, unknown],
     ['trailing garbage', `b1:r:${key}:0:0`, unknown],
     ['non-ASCII look-alike', `b1:r:${key.slice(0, 15)}А`, unknown],
-    ['an image the result does not have', `b1:u:${key}:3`, expired],
+    // The true reason, not "expired": the job is there, that image is not.
+    ['an image the result does not have', `b1:u:${key}:3`, /That result has one image: use \/upscale 1\./],
     ['an unknown (expired) job: reroll', 'b1:r:AAAAAAAAAAAAAAAA', expired],
     ['an unknown (expired) job: upscale', 'b1:u:AAAAAAAAAAAAAAAA:0', expired],
     ['an unknown (expired) job: delete', 'b1:d:AAAAAAAAAAAAAAAA', expired],
@@ -410,7 +411,9 @@ describe('limits stay in their scope; operator ceilings win', () => {
     // In A, all three hold.
     expect((await say(A, USER, '/imagine a cat --steps 2')).text).toMatch(/You are banned/);
     expect((await say(A, 625, '/imagine a fox --steps 2')).text).toBe('This prompt is not allowed here.');
-    expect((await say(A, 625, '/imagine a cat --steps 2')).text).toMatch(/You have used your 0 images/);
+    expect((await say(A, 625, '/imagine a cat --steps 2')).text).toMatch(
+      /No images left today \(daily allowance 0\)/,
+    );
     // In B, none applies: the user makes a fox.
     tried++;
     const fox = await say(B, USER, '/imagine a fox --steps 2');

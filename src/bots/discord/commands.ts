@@ -21,7 +21,8 @@ import { ASPECTS } from '../../generation/workflows/index.js';
 export const COMMAND = {
   imagine: 'imagine',
   portrait: 'portrait',
-  portraitFromMessage: 'Portrait from this photo',
+  /** Discord matches a context-menu command by its default (English) name. */
+  portraitFromMessage: t('en', 'command.portrait_menu'),
   settings: 'settings',
   forget: 'forget',
   quota: 'quota',
@@ -61,13 +62,40 @@ const everywhere = [InteractionContextType.Guild, InteractionContextType.BotDM];
 
 function limitOptions(s: SlashCommandSubcommandBuilder): SlashCommandSubcommandBuilder {
   return s
-    .addIntegerOption((o) => o.setName('daily').setDescription('Images per day').setMinValue(0))
-    .addIntegerOption((o) => o.setName('active').setDescription('Jobs at once').setMinValue(1))
     .addIntegerOption((o) =>
-      o.setName('burst').setDescription('Commands per minute (0 = off)').setMinValue(0),
+      o
+        .setName('daily')
+        .setDescription(t('en', 'option.daily'))
+        .setDescriptionLocalizations(localized('option.daily'))
+        .setMinValue(0),
     )
-    .addIntegerOption((o) => o.setName('priority').setDescription('Queue priority').setMinValue(0))
-    .addBooleanOption((o) => o.setName('clear').setDescription('Remove this override'));
+    .addIntegerOption((o) =>
+      o
+        .setName('active')
+        .setDescription(t('en', 'option.active'))
+        .setDescriptionLocalizations(localized('option.active'))
+        .setMinValue(1),
+    )
+    .addIntegerOption((o) =>
+      o
+        .setName('burst')
+        .setDescription(t('en', 'option.burst'))
+        .setDescriptionLocalizations(localized('option.burst'))
+        .setMinValue(0),
+    )
+    .addIntegerOption((o) =>
+      o
+        .setName('priority')
+        .setDescription(t('en', 'option.priority'))
+        .setDescriptionLocalizations(localized('option.priority'))
+        .setMinValue(0),
+    )
+    .addBooleanOption((o) =>
+      o
+        .setName('clear')
+        .setDescription(t('en', 'option.clear'))
+        .setDescriptionLocalizations(localized('option.clear')),
+    );
 }
 
 export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
@@ -76,56 +104,98 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     .setContexts(everywhere)
     .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
     .addStringOption((o) =>
-      o.setName('prompt').setDescription('What to draw').setRequired(true).setMaxLength(MAX_PROMPT_CHARS),
+      o
+        .setName('prompt')
+        .setDescription(t('en', 'option.prompt'))
+        .setDescriptionLocalizations(localized('option.prompt'))
+        .setRequired(true)
+        .setMaxLength(MAX_PROMPT_CHARS),
     )
     .addStringOption((o) =>
-      o.setName('negative').setDescription('What to avoid').setMaxLength(MAX_PROMPT_CHARS),
+      o
+        .setName('negative')
+        .setDescription(t('en', 'option.negative'))
+        .setDescriptionLocalizations(localized('option.negative'))
+        .setMaxLength(MAX_PROMPT_CHARS),
     )
     .addStringOption((o) =>
       o
         .setName('aspect')
-        .setDescription('Shape of the image')
+        .setDescription(t('en', 'option.aspect'))
+        .setDescriptionLocalizations(localized('option.aspect'))
         .addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))),
     )
     .addStringOption((o) =>
-      o.setName('style').setDescription('Style (model and preset)').setAutocomplete(true).setMaxLength(64),
+      o
+        .setName('style')
+        .setDescription(t('en', 'option.style'))
+        .setDescriptionLocalizations(localized('option.style'))
+        .setAutocomplete(true)
+        .setMaxLength(64),
     )
     .addIntegerOption((o) =>
       o
         .setName('seed')
-        .setDescription('Seed, to repeat a result')
+        .setDescription(t('en', 'option.seed'))
+        .setDescriptionLocalizations(localized('option.seed'))
         .setMinValue(0)
         .setMaxValue(2 ** 53 - 1),
     )
     .addIntegerOption((o) =>
-      o.setName('steps').setDescription('Sampling steps').setMinValue(1).setMaxValue(150),
+      o
+        .setName('steps')
+        .setDescription(t('en', 'option.steps'))
+        .setDescriptionLocalizations(localized('option.steps'))
+        .setMinValue(1)
+        .setMaxValue(150),
     )
     .addIntegerOption((o) =>
-      o.setName('count').setDescription('How many images (1–4)').setMinValue(1).setMaxValue(4),
+      o
+        .setName('count')
+        .setDescription(t('en', 'option.count'))
+        .setDescriptionLocalizations(localized('option.count'))
+        .setMinValue(1)
+        .setMaxValue(4),
     )
-    .addBooleanOption((o) => o.setName('png').setDescription('Send a lossless PNG file'));
+    .addBooleanOption((o) =>
+      o
+        .setName('png')
+        .setDescription(t('en', 'option.png'))
+        .setDescriptionLocalizations(localized('option.png')),
+    );
 
   const portrait = describe(new SlashCommandBuilder(), 'command.portrait')
     .setName(COMMAND.portrait)
     .setContexts(everywhere)
     .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
     .addAttachmentOption((o) =>
-      o.setName('photo').setDescription('A clear photo of one face').setRequired(true),
+      o
+        .setName('photo')
+        .setDescription(t('en', 'option.photo'))
+        .setDescriptionLocalizations(localized('option.photo'))
+        .setRequired(true),
     )
     .addStringOption((o) =>
       o
         .setName('prompt')
-        .setDescription('What the portrait shows')
+        .setDescription(t('en', 'option.portrait_prompt'))
+        .setDescriptionLocalizations(localized('option.portrait_prompt'))
         .setRequired(true)
         .setMaxLength(MAX_PROMPT_CHARS),
     )
     .addStringOption((o) =>
-      o.setName('style').setDescription('Style (model and preset)').setAutocomplete(true).setMaxLength(64),
+      o
+        .setName('style')
+        .setDescription(t('en', 'option.style'))
+        .setDescriptionLocalizations(localized('option.style'))
+        .setAutocomplete(true)
+        .setMaxLength(64),
     )
     .addNumberOption((o) =>
       o
         .setName('strength')
-        .setDescription('How closely the face follows the photo (0–1.5)')
+        .setDescription(t('en', 'option.strength'))
+        .setDescriptionLocalizations(localized('option.strength'))
         .setMinValue(0)
         .setMaxValue(1.5),
     );
@@ -141,25 +211,46 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     .setName(COMMAND.settings)
     .setContexts(everywhere)
     .addStringOption((o) =>
-      o.setName('style').setDescription('Default style').setAutocomplete(true).setMaxLength(64),
+      o
+        .setName('style')
+        .setDescription(t('en', 'option.default_style'))
+        .setDescriptionLocalizations(localized('option.default_style'))
+        .setAutocomplete(true)
+        .setMaxLength(64),
     )
     .addStringOption((o) =>
       o
         .setName('aspect')
-        .setDescription('Default shape')
+        .setDescription(t('en', 'option.default_aspect'))
+        .setDescriptionLocalizations(localized('option.default_aspect'))
         .addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))),
     )
     .addStringOption((o) =>
-      o.setName('negative').setDescription('Default negative prompt').setMaxLength(MAX_PROMPT_CHARS),
+      o
+        .setName('negative')
+        .setDescription(t('en', 'option.default_negative'))
+        .setDescriptionLocalizations(localized('option.default_negative'))
+        .setMaxLength(MAX_PROMPT_CHARS),
     )
     .addStringOption((o) =>
       o
         .setName('language')
-        .setDescription('Language of the bot')
+        .setDescription(t('en', 'option.language'))
+        .setDescriptionLocalizations(localized('option.language'))
         .addChoices(...LANGUAGES.map((l) => ({ name: l, value: l }))),
     )
-    .addBooleanOption((o) => o.setName('previews').setDescription('Show previews while drawing'))
-    .addBooleanOption((o) => o.setName('reset').setDescription('Forget every saved default'));
+    .addBooleanOption((o) =>
+      o
+        .setName('previews')
+        .setDescription(t('en', 'option.previews'))
+        .setDescriptionLocalizations(localized('option.previews')),
+    )
+    .addBooleanOption((o) =>
+      o
+        .setName('reset')
+        .setDescription(t('en', 'option.reset'))
+        .setDescriptionLocalizations(localized('option.reset')),
+    );
 
   const simple = (name: string, key: MessageKey): SlashCommandBuilder =>
     describe(new SlashCommandBuilder(), key).setName(name).setContexts(everywhere);
@@ -188,7 +279,12 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     .setContexts(InteractionContextType.Guild)
     .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
     .addStringOption((o) =>
-      o.setName('job').setDescription('Job id, as /failed lists it').setRequired(true).setMaxLength(200),
+      o
+        .setName('job')
+        .setDescription(t('en', 'option.requeue_job'))
+        .setDescriptionLocalizations(localized('option.requeue_job'))
+        .setRequired(true)
+        .setMaxLength(200),
     );
 
   const limits = describe(new SlashCommandBuilder(), 'command.limits')
@@ -198,90 +294,198 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     .addSubcommand((s) =>
       s
         .setName('show')
-        .setDescription("A member's usage and limits")
-        .addUserOption((o) => o.setName('user').setDescription('Member').setRequired(true)),
+        .setDescription(t('en', 'option.limits_show'))
+        .setDescriptionLocalizations(localized('option.limits_show'))
+        .addUserOption((o) =>
+          o
+            .setName('user')
+            .setDescription(t('en', 'option.member'))
+            .setDescriptionLocalizations(localized('option.member'))
+            .setRequired(true),
+        ),
     )
     .addSubcommand((s) =>
       limitOptions(
         s
           .setName('set')
-          .setDescription("Override a member's limits")
-          .addUserOption((o) => o.setName('user').setDescription('Member').setRequired(true)),
+          .setDescription(t('en', 'option.limits_set'))
+          .setDescriptionLocalizations(localized('option.limits_set'))
+          .addUserOption((o) =>
+            o
+              .setName('user')
+              .setDescription(t('en', 'option.member'))
+              .setDescriptionLocalizations(localized('option.member'))
+              .setRequired(true),
+          ),
       ),
     )
     .addSubcommand((s) =>
       s
         .setName('grant')
-        .setDescription('Give bonus images')
-        .addUserOption((o) => o.setName('user').setDescription('Member').setRequired(true))
+        .setDescription(t('en', 'option.limits_grant'))
+        .setDescriptionLocalizations(localized('option.limits_grant'))
+        .addUserOption((o) =>
+          o
+            .setName('user')
+            .setDescription(t('en', 'option.member'))
+            .setDescriptionLocalizations(localized('option.member'))
+            .setRequired(true),
+        )
         .addIntegerOption((o) =>
-          o.setName('amount').setDescription('Images').setRequired(true).setMinValue(1).setMaxValue(100_000),
+          o
+            .setName('amount')
+            .setDescription(t('en', 'option.amount'))
+            .setDescriptionLocalizations(localized('option.amount'))
+            .setRequired(true)
+            .setMinValue(1)
+            .setMaxValue(100_000),
         ),
     )
     .addSubcommand((s) =>
       s
         .setName('reset')
-        .setDescription("Reset a member's usage today")
-        .addUserOption((o) => o.setName('user').setDescription('Member').setRequired(true)),
+        .setDescription(t('en', 'option.limits_reset'))
+        .setDescriptionLocalizations(localized('option.limits_reset'))
+        .addUserOption((o) =>
+          o
+            .setName('user')
+            .setDescription(t('en', 'option.member'))
+            .setDescriptionLocalizations(localized('option.member'))
+            .setRequired(true),
+        ),
     )
     .addSubcommand((s) =>
       s
         .setName('ban')
-        .setDescription('Stop a member from making images')
-        .addUserOption((o) => o.setName('user').setDescription('Member').setRequired(true))
-        .addIntegerOption((o) =>
-          o.setName('minutes').setDescription('For how long (empty = until unbanned)').setMinValue(1),
+        .setDescription(t('en', 'option.limits_ban'))
+        .setDescriptionLocalizations(localized('option.limits_ban'))
+        .addUserOption((o) =>
+          o
+            .setName('user')
+            .setDescription(t('en', 'option.member'))
+            .setDescriptionLocalizations(localized('option.member'))
+            .setRequired(true),
         )
-        .addStringOption((o) => o.setName('reason').setDescription('Reason').setMaxLength(300)),
+        .addIntegerOption((o) =>
+          o
+            .setName('minutes')
+            .setDescription(t('en', 'option.ban_minutes'))
+            .setDescriptionLocalizations(localized('option.ban_minutes'))
+            .setMinValue(1),
+        )
+        .addStringOption((o) =>
+          o
+            .setName('reason')
+            .setDescription(t('en', 'option.reason'))
+            .setDescriptionLocalizations(localized('option.reason'))
+            .setMaxLength(300),
+        ),
     )
     .addSubcommand((s) =>
       s
         .setName('unban')
-        .setDescription('Lift a ban')
-        .addUserOption((o) => o.setName('user').setDescription('Member').setRequired(true)),
+        .setDescription(t('en', 'option.limits_unban'))
+        .setDescriptionLocalizations(localized('option.limits_unban'))
+        .addUserOption((o) =>
+          o
+            .setName('user')
+            .setDescription(t('en', 'option.member'))
+            .setDescriptionLocalizations(localized('option.member'))
+            .setRequired(true),
+        ),
     )
-    .addSubcommand((s) => limitOptions(s.setName('default').setDescription('Default limits of this server')))
+    .addSubcommand((s) =>
+      limitOptions(
+        s
+          .setName('default')
+          .setDescription(t('en', 'option.limits_default'))
+          .setDescriptionLocalizations(localized('option.limits_default')),
+      ),
+    )
     .addSubcommand((s) =>
       limitOptions(
         s
           .setName('role')
-          .setDescription('Limits of a role')
-          .addRoleOption((o) => o.setName('role').setDescription('Role').setRequired(true)),
+          .setDescription(t('en', 'option.limits_role'))
+          .setDescriptionLocalizations(localized('option.limits_role'))
+          .addRoleOption((o) =>
+            o
+              .setName('role')
+              .setDescription(t('en', 'option.role'))
+              .setDescriptionLocalizations(localized('option.role'))
+              .setRequired(true),
+          ),
       ),
     )
     .addSubcommand((s) =>
       s
         .setName('settings')
-        .setDescription('Show or change the settings of this server')
-        .addStringOption((o) => o.setName('block_add').setDescription('Words to block (comma-separated)'))
+        .setDescription(t('en', 'option.limits_settings'))
+        .setDescriptionLocalizations(localized('option.limits_settings'))
         .addStringOption((o) =>
-          o.setName('block_remove').setDescription('Words to unblock (comma-separated)'),
+          o
+            .setName('block_add')
+            .setDescription(t('en', 'option.block_add'))
+            .setDescriptionLocalizations(localized('option.block_add')),
         )
         .addStringOption((o) =>
-          o.setName('styles').setDescription('Allowed styles (comma-separated), or all for every style'),
+          o
+            .setName('block_remove')
+            .setDescription(t('en', 'option.block_remove'))
+            .setDescriptionLocalizations(localized('option.block_remove')),
         )
         .addStringOption((o) =>
-          o.setName('default_style').setDescription('Default style').setAutocomplete(true),
+          o
+            .setName('styles')
+            .setDescription(t('en', 'option.allowed_styles'))
+            .setDescriptionLocalizations(localized('option.allowed_styles')),
         )
-        .addBooleanOption((o) => o.setName('previews').setDescription('Previews while drawing'))
+        .addStringOption((o) =>
+          o
+            .setName('default_style')
+            .setDescription(t('en', 'option.default_style'))
+            .setDescriptionLocalizations(localized('option.default_style'))
+            .setAutocomplete(true),
+        )
         .addBooleanOption((o) =>
-          o.setName('others_photos').setDescription("Portraits from other members' photos"),
+          o
+            .setName('previews')
+            .setDescription(t('en', 'option.scope_previews'))
+            .setDescriptionLocalizations(localized('option.scope_previews')),
+        )
+        .addBooleanOption((o) =>
+          o
+            .setName('others_photos')
+            .setDescription(t('en', 'option.others_photos'))
+            .setDescriptionLocalizations(localized('option.others_photos')),
         ),
     )
     .addSubcommand((s) =>
       s
         .setName('top')
-        .setDescription('Most images today')
+        .setDescription(t('en', 'option.limits_top'))
+        .setDescriptionLocalizations(localized('option.limits_top'))
         .addIntegerOption((o) =>
-          o.setName('count').setDescription('How many').setMinValue(1).setMaxValue(50),
+          o
+            .setName('count')
+            .setDescription(t('en', 'option.list_count'))
+            .setDescriptionLocalizations(localized('option.list_count'))
+            .setMinValue(1)
+            .setMaxValue(50),
         ),
     )
     .addSubcommand((s) =>
       s
         .setName('audit')
-        .setDescription('Recent moderator actions')
+        .setDescription(t('en', 'option.limits_audit'))
+        .setDescriptionLocalizations(localized('option.limits_audit'))
         .addIntegerOption((o) =>
-          o.setName('count').setDescription('How many').setMinValue(1).setMaxValue(50),
+          o
+            .setName('count')
+            .setDescription(t('en', 'option.list_count'))
+            .setDescriptionLocalizations(localized('option.list_count'))
+            .setMinValue(1)
+            .setMaxValue(50),
         ),
     );
 
