@@ -2,8 +2,10 @@
 // from /healthz and nothing more; a failing handler answers with a request id, never its exception text;
 // every route stops reading at its body limit (413, connection closed); a `null` webhook body is a 400;
 // the dashboard session ends on its own and is Secure behind HTTPS; a replayed Discord request is refused.
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createInteractionsHandler } from '../../src/bots/discord/http-interactions.js';
 import { createWebhookReceiver, webhookSignature } from '../../src/generation/jobs-api/webhook.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../../src/observability/http-body.js';
 import {
@@ -270,6 +272,40 @@ describe('survival: every route stops reading at its body limit', () => {
     c.advanceClock(10 * 60_000);
     expect((await c.post(ping, { signedAt: Date.now() })).status).toBe(401);
     expect((await c.post(ping)).status).toBe(200);
+  });
+});
+
+describe('survival: signed bodies that are not objects', () => {
+  it('discord interactions: a signed `null`, array or string body is a 400, never dispatched', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
+    let dispatched = 0;
+    const base = await serve((http) => {
+      http.route(
+        'POST',
+        '/discord/interactions',
+        createInteractionsHandler({
+          publicKey: raw,
+          dispatch: () => {
+            dispatched++;
+            return Promise.resolve();
+          },
+        }),
+      );
+    });
+    for (const body of ['null', '[]', '"x"']) {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const res = await fetch(`${base}/discord/interactions`, {
+        method: 'POST',
+        body,
+        headers: {
+          'x-signature-timestamp': timestamp,
+          'x-signature-ed25519': sign(null, Buffer.from(timestamp + body), privateKey).toString('hex'),
+        },
+      });
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+    }
+    expect(dispatched).toBe(0);
   });
 });
 

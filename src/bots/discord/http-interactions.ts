@@ -96,6 +96,10 @@ export function createInteractionsHandler(deps: {
       send(res, 400, { error: 'invalid json' });
       return;
     }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      send(res, 400, { error: 'not an interaction' });
+      return;
+    }
     let answered = false;
     let signal: () => void = () => undefined;
     const responded = new Promise<void>((r) => (signal = r));
