@@ -396,7 +396,13 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           deps.records.save(enq.jobId, data),
           redis.set(keys.jobKey(jobKey), enq.jobId, 'EX', ttl),
           redis.set(keys.last(actor), enq.jobId, 'EX', ttl),
-          redis.multi().zadd(keys.jobs(actor), now(), enq.jobId).expire(keys.jobs(actor), ttl).exec(),
+          // The newest 100 are kept, as many as QUOTA_MAX_ACTIVE allows at most: the key never grows.
+          redis
+            .multi()
+            .zadd(keys.jobs(actor), now(), enq.jobId)
+            .zremrangebyrank(keys.jobs(actor), 0, -101)
+            .expire(keys.jobs(actor), ttl)
+            .exec(),
         ]);
       }
       const position = enq.position ?? 1;
