@@ -1,0 +1,152 @@
+// Every refusal names the true reason and the fix, in the reader's language; a modifier a style cannot
+// honour is dropped with a notice instead of refusing the picture.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveLimits } from '../../src/quota/policy.js';
+import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+
+let r: TestRedis | undefined;
+let h: ConsoleHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  await r?.cleanup();
+  h = undefined;
+  r = undefined;
+});
+
+async function setup(opts: Parameters<typeof createConsoleHarness>[1] = {}): Promise<ConsoleHarness> {
+  r = testRedis('reasons');
+  h = await createConsoleHarness(r, opts);
+  return h;
+}
+
+const local = { platform: 'console' as const, scopeId: 'local', userId: 'local', roles: [] };
+
+async function used(c: ConsoleHarness): Promise<number> {
+  const limits = resolveLimits(c.quotaConfig, await c.quota.loadLayers(local));
+  return (await c.quota.view(local, limits)).used;
+}
+
+/** Types a line and returns what the console printed for it, once `re` appears. */
+async function answer(c: ConsoleHarness, line: string, re: RegExp): Promise<string> {
+  const from = c.output().length;
+  c.type(line);
+  await c.waitFor(re, { from });
+  return c.output().slice(from);
+}
+
+describe('true reasons', () => {
+  it('names a photo path that is missing or not a file, instead of asking for a photo', async () => {
+    const c = await setup();
+    expect(await answer(c, '/portrait ./missing.jpg knight', /\n/)).toBe(
+      'There is no file ./missing.jpg. Give the path of a photo of a face: /portrait ./me.jpg smiling knight.\n',
+    );
+    await mkdir(join(c.cwd, 'photos.png'));
+    expect(await answer(c, '/portrait ./photos.png knight', /\n/)).toMatch(
+      /^\.\/photos\.png is a folder, not a photo\./,
+    );
+    expect(c.sim.stats().promptsExecuted).toBe(0);
+  });
+
+  it('gives the valid image numbers of the last result, not "expired"', async () => {
+    const c = await setup();
+    await answer(c, '/imagine a lighthouse --steps 2', /Saved: .*\n.*\n.*\n/);
+    expect(await answer(c, '/variation 3', /\n/)).toBe('That result has one image: use /variation 1.\n');
+    await answer(c, '/imagine two owls --steps 2 --count 2', /Saved: .*\n.*\n.*\n/);
+    expect(await answer(c, '/upscale 3', /\n/)).toBe(
+      'That result has 2 images: choose one from 1 to 2, for example /upscale 2.\n',
+    );
+    expect(await used(c)).toBe(3);
+  });
+
+  it('says how many images are left and what the request needs, charging nothing', async () => {
+    const c = await setup({ env: { QUOTA_DAILY_IMAGES: '5' } });
+    await answer(c, '/imagine three owls --steps 2 --count 3', /Saved: .*\n.*\n.*\n/);
+    expect(await answer(c, '/imagine four owls --steps 2 --count 4', /\n/)).toMatch(
+      /^Images left today: 2; this request needs 4\. Ask for fewer \(--count\) or wait \d.* for the daily reset\.\n/,
+    );
+    await answer(c, '/imagine two owls --steps 2 --count 2', /Saved: .*\n.*\n.*\n/);
+    expect(await answer(c, '/imagine one owl --steps 2', /\n/)).toMatch(
+      /^No images left today \(daily allowance 5\)\. Your allowance resets in \d/,
+    );
+    expect(await used(c)).toBe(5);
+  });
+
+  it('counts jobs, not images, against the jobs-at-once limit', async () => {
+    const c = await setup({ stepMs: 30, env: { QUOTA_MAX_ACTIVE: '2', QUOTA_DAILY_IMAGES: '20' } });
+    await answer(c, '/imagine three owls --steps 40 --count 3', /Queued/);
+    await answer(c, '/imagine three cats --steps 40 --count 3', /Queued/);
+    // Six images in two jobs: the refusal speaks of the two jobs.
+    expect(await answer(c, '/imagine a dog --steps 2', /\n/)).toMatch(
+      /^Jobs in progress: 2 of 2 allowed at once\. Wait for one to finish or \/cancel it\./,
+    );
+    await c.waitFor(/Saved: [\s\S]*Saved: /);
+  });
+
+  it('prints a ban the same way in the ban reply and in /limits show', async () => {
+    const c = await setup();
+    const banned = await answer(c, '/limits ban @42 1d spam', /\n/);
+    const until = /(\d{4}-\d\d-\d\d \d\d:\d\d UTC)/.exec(banned)?.[1];
+    expect(until, banned).toBeDefined();
+    expect(await answer(c, '/limits show @42', /\n/)).toContain(`until ${until}`);
+  });
+});
+
+describe('modifiers a style cannot honour', () => {
+  it('drops the negative prompt on Flux with a notice in the reader language, and makes the picture', async () => {
+    const c = await setup();
+    await answer(c, '/settings lang=es', /Ajustes guardados/);
+    const reply = await answer(
+      c,
+      '/imagine un zorro --no gente --style flux --steps 2',
+      /Guardado: .*\n.*\n.*\n/,
+    );
+    expect(reply).toContain('El estilo "flux" no usa prompt negativo: se omitió el tuyo.');
+    // A style with a negative prompt takes it, and says nothing.
+    const sdxl = await answer(c, '/imagine un zorro --no gente --steps 2', /Guardado: .*\n.*\n.*\n/);
+    expect(sdxl).not.toContain('negativo');
+    expect(await used(c)).toBe(2);
+  });
+});
+
+describe('words in the reader language', () => {
+  it('answers a parser error in Spanish to a Spanish reader', async () => {
+    const c = await setup();
+    await answer(c, '/settings lang=es', /Ajustes guardados/);
+    expect(await answer(c, '/imagine --ar 16:9', /\n/)).toBe(
+      'Di qué quieres dibujar: /imagine un zorro en la nieve --ar 16:9.\n',
+    );
+    expect(await answer(c, '/imagien un zorro', /\n/)).toMatch(
+      /^No conozco el comando \/imagien\. ¿Querías decir \/imagine\?/,
+    );
+  });
+
+  it('gives each platform its own /help', async () => {
+    const c = await setup();
+    const consoleHelp = await answer(c, '/help', /\/forget/);
+    for (const word of ['--steps', '--png', '--no', '/reroll', '/variation 2', '/upscale 1']) {
+      expect(consoleHelp).toContain(word);
+    }
+    expect(consoleHelp).not.toMatch(/button/i);
+    const reply = { platform: 'telegram' as const, chatId: '1' };
+    const tg = await c.core.handle(
+      { kind: 'help' },
+      { actor: { platform: 'telegram', scopeId: 'dm', userId: '7', roles: [] }, eventId: 'h1', reply },
+    );
+    expect(tg.text).toMatch(/Under each result: Reroll, Vary, Upscale and Delete buttons/);
+    expect(tg.text).toContain('--steps');
+    const dc = await c.core.handle(
+      { kind: 'help' },
+      {
+        actor: { platform: 'discord', scopeId: 'g', userId: '7', roles: [] },
+        eventId: 'h2',
+        reply: { platform: 'discord', chatId: '1' },
+        locale: 'pt-BR',
+      },
+    );
+    expect(dc.text).toMatch(/^Crie imagens:\n\/imagine prompt:/);
+    expect(dc.text).not.toContain('--ar');
+  });
+});
