@@ -57,8 +57,9 @@ async function serve(
 }
 
 /**
- * Sends the head of a request declaring (or chunking) a body bigger than any limit, then only part of it:
- * resolves with the status line and whether the server closed the connection without waiting for the rest.
+ * Sends the head of a request declaring (or chunking) a body bigger than any limit, then only part of it
+ * (at most 4 MiB of the 60 MiB): resolves with the status line and whether the server closed the
+ * connection. A server that read on would wait for the rest and never close (`closed: false` after 5 s).
  */
 function rawPost(
   base: string,
@@ -191,7 +192,6 @@ describe('survival: every route stops reading at its body limit', () => {
           status: 413,
           closed: true,
         });
-        expect(r.sent).toBeLessThan(4 * 1024 * 1024);
       }
     }
     expect(handled).toBe(0);
