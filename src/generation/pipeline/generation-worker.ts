@@ -18,7 +18,7 @@ import type { RedisQuota } from '../../quota/redis-quota.js';
 import { isRedisConnectionError } from '../../redis-connection.js';
 import type { BackendPool } from '../backends/backend-pool.js';
 import type { BlobStore } from '../blob-store.js';
-import { ComfyError } from '../comfy/errors.js';
+import { ComfyError, ComfyExecutionError } from '../comfy/errors.js';
 import type { ImageTools } from '../images.js';
 import type { RunReport } from '../run-report.js';
 import { runJob, type RunProgress } from '../run-job.js';
@@ -153,6 +153,10 @@ export function cancelChannel(prefix: string): string {
 export function cancelKey(prefix: string, jobId: string): string {
   return `${prefix}:generate:cancel:${jobId}`;
 }
+/** A job's final outcome, written before its delivery and settlement (BullMQ records the end after). */
+export function outcomeKey(prefix: string, jobId: string): string {
+  return `${prefix}:generate:job:{${jobId}}:outcome`;
+}
 
 export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWorker {
   const { connection: redis, prefix, pool, blobs, quota, deliveries } = deps;
@@ -170,7 +174,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
   const keys = {
     submitted: (jobId: string) => `${prefix}:generate:job:{${jobId}}:backend`,
     failedOn: (jobId: string) => `${prefix}:generate:job:{${jobId}}:failed-on`,
-    outcome: (jobId: string) => `${prefix}:generate:job:{${jobId}}:outcome`,
+    outcome: (jobId: string) => outcomeKey(prefix, jobId),
   };
 
   /** Writes the outcome, adds the delivery job and settles the quota: each step idempotent. */
@@ -488,6 +492,23 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
 
     if (!result.ok) {
       const e = result.error;
+      const c = e.cause;
+      if (e.code === 'model_unloadable' && c instanceof ComfyExecutionError) {
+        // Nothing on the server's side tells the operator (the file is listed, the prompt validates): say
+        // which node, which file and what ComfyUI said, for each server that fails to load it.
+        log.error(
+          {
+            jobId,
+            backend: backend.name,
+            style: data.request.style,
+            node: c.nodeId,
+            nodeType: c.nodeType,
+            files: c.modelFiles,
+            comfyui: `${c.exceptionType}: ${c.exceptionMessage.trim()}`,
+          },
+          'a model file on the GPU server cannot be loaded: this style is misconfigured there; replace the file',
+        );
+      }
       if (cancelCtl.signal.aborted) return end(job, data, cancelled());
       if (e.retryable && !isLastAttempt) {
         await redis.sadd(keys.failedOn(jobId), backend.name);

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import { enqueueDelivery, type DeliveryQueues } from './delivery.js';
 import type { GenerateQueue } from './generate-queue.js';
-import { cancelChannel, cancelKey } from './generation-worker.js';
+import { cancelChannel, cancelKey, outcomeKey } from './generation-worker.js';
 import { GenerateJobDataSchema } from './job-data.js';
 
 export type CancelOutcome = 'removed' | 'signalled' | 'finished' | 'unknown';
@@ -40,6 +40,7 @@ export function createJobControl(deps: {
       if (job === undefined) return 'unknown';
       const state = await job.getState();
       if (state === 'completed' || state === 'failed') return 'finished';
+      if ((await redis.exists(outcomeKey(prefix, jobId))) === 1) return 'finished';
       await redis.set(cancelKey(prefix, jobId), '1', 'EX', 86_400);
       if (await queue.remove(jobId)) {
         const data = GenerateJobDataSchema.parse(job.data);
@@ -62,12 +63,16 @@ export function createJobControl(deps: {
     },
     async states(jobIds) {
       if (jobIds.length === 0) return [];
-      const [bull, marks] = await Promise.all([
+      // An outcome is written (and delivered) a moment before BullMQ records the job's end.
+      const [bull, marks, ended] = await Promise.all([
         Promise.all(jobIds.map((id) => queue.queue.getJobState(id))),
         Promise.all(jobIds.map(async (id) => (await redis.exists(cancelKey(prefix, id))) === 1)),
+        Promise.all(jobIds.map(async (id) => (await redis.exists(outcomeKey(prefix, id))) === 1)),
       ]);
       return bull.map((state, i): JobState => {
-        if (state === 'completed' || state === 'failed' || state === 'unknown') return 'finished';
+        if (state === 'completed' || state === 'failed' || state === 'unknown' || ended[i] === true) {
+          return 'finished';
+        }
         if (marks[i] === true) return 'stopping';
         return state === 'active' ? 'running' : 'waiting';
       });
