@@ -79,7 +79,6 @@ async function hostileApiStack(
       warn(obj, msg) {
         warnings.push(`${msg}: ${JSON.stringify(obj)}`);
       },
-      error() {},
     },
   });
   await pool.start();
