@@ -1,7 +1,8 @@
 /**
  * Discord's "Interactions Endpoint URL": every request is signed with the application's Ed25519 key
  * (headers X-Signature-Ed25519 and X-Signature-Timestamp over timestamp + raw body); a missing or bad
- * signature gets 401 and nothing else happens. The answer to the POST is the interaction's initial
+ * signature gets 401 and nothing else happens, and so does a signed request whose timestamp is outside the
+ * replay window, or whose body is not a JSON object (400). The answer to the POST is the interaction's initial
  * response (PONG, the defer), sent as soon as the handler gives it; the work goes on after it.
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
