@@ -459,9 +459,17 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           r.ok || (r.error.code === 'invalid_params' && !r.error.issues?.some((i) => i.field === issue.field))
         );
       });
-    return able.length > 0
-      ? say(lang, 'refuse.style_cannot', { style, what, styles: able.join(', ') })
-      : say(lang, 'refuse.option_unsupported', { what, style, detail: issue.message });
+    if (able.length > 0) return say(lang, 'refuse.style_cannot', { style, what, styles: able.join(', ') });
+    // No style takes it: say the range this style takes, when the workflow declares one.
+    const params = catalog.workflow(catalog.style(style)?.workflow ?? '')?.manifest.params;
+    const spec: unknown = issue.field === 'count' ? params?.batch : params?.[issue.field as 'steps'];
+    if (typeof spec === 'object' && spec !== null && 'min' in spec && 'max' in spec) {
+      const { min, max } = spec as { min: unknown; max: unknown };
+      if (typeof min === 'number' && typeof max === 'number') {
+        return say(lang, 'refuse.option_range', { what, style, min, max });
+      }
+    }
+    return say(lang, 'refuse.option_unsupported', { what, style, detail: issue.message });
   }
 
   function requestFrom(
@@ -689,7 +697,11 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       r.code === 'not_moderator'
         ? say(lang, 'refuse.not_moderator', {}, { private: true })
         : r.code === 'above_ceiling'
-          ? say(lang, 'refuse.above_ceiling', { field: r.field, max: r.max })
+          ? // Named as the moderator typed it (`daily=`), not as it is stored.
+            say(lang, 'refuse.above_ceiling', {
+              field: r.field === 'dailyImages' ? 'daily' : r.field,
+              max: r.max,
+            })
           : r.code === 'rejected'
             ? say(lang, r.key as MessageKey, r.params)
             : say(lang, 'refuse.invalid', { reason: r.reason });
@@ -703,7 +715,9 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           user: li.target,
           used: v.view.usedHere,
           allowed: v.view.allowed,
-          usedAll: v.view.used,
+          // Only when the member spent elsewhere too: the count in every chat is what the person has left.
+          everywhere:
+            v.view.used === v.view.usedHere ? '' : t(lang, 'limits.everywhere', { used: v.view.used }),
           credits: v.view.credits,
           active: v.view.active,
           maxActive: v.view.maxActive,
@@ -771,11 +785,13 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           if (!cur.ok) return refusal(cur);
           const c = li.change;
           // Style words are checked against the catalogue before anything is saved.
-          const styles = c.allowedStyles === undefined ? undefined : readAllowedStyles(catalog, c.allowedStyles);
+          const styles =
+            c.allowedStyles === undefined ? undefined : readAllowedStyles(catalog, c.allowedStyles);
           if (styles?.ok === false) return say(lang, styles.refusal.key, styles.refusal.params);
           const defaultStyle =
             c.defaultStyle === undefined ? undefined : readDefaultStyle(catalog, c.defaultStyle);
-          if (defaultStyle?.ok === false) return say(lang, defaultStyle.refusal.key, defaultStyle.refusal.params);
+          if (defaultStyle?.ok === false)
+            return say(lang, defaultStyle.refusal.key, defaultStyle.refusal.params);
           const missing = (c.blockRemove ?? []).find((w) => !cur.value.blocklist.includes(w));
           if (missing !== undefined) {
             return say(lang, 'refuse.settings.block_missing', {

@@ -534,7 +534,7 @@ describe('limits stay in their scope; operator ceilings win', () => {
     held++;
     tried++;
     const above = await run('limits', [sub('role', [opt('role', 8, '300'), opt('daily', 4, 101)])], MOD);
-    expect(above.text).toMatch(/That is above the limit the operator allows \(dailyImages at most 100\)/);
+    expect(above.text).toMatch(/That is above the limit the operator allows \(daily at most 100\)/);
     held++;
     expect(held).toBe(tried);
   });
