@@ -210,7 +210,12 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
    */
   async function quotaRefusal(
     lang: Language,
-    r: { code: string; retryAt?: number | undefined; reason?: string | undefined; limit?: number | undefined },
+    r: {
+      code: string;
+      retryAt?: number | undefined;
+      reason?: string | undefined;
+      limit?: number | undefined;
+    },
     actor: Actor,
     limits: Limits,
     needed: number,
@@ -272,6 +277,17 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     if (!check.ok) {
       await deps.moderation.recordBlockedPrompt(actor, check.matched);
       return say(lang, 'refuse.prompt_blocked');
+    }
+    // Allowed styles none of which the catalogue has (saved before names were checked, or a style the
+    // operator removed since): members are told who can fix it, rather than refused style by style.
+    const restricted = scope.allowedStyles;
+    if (
+      sub.kind !== 'variation' &&
+      sub.kind !== 'upscale' &&
+      restricted.length > 0 &&
+      !restricted.some((n) => catalog.style(n) !== undefined)
+    ) {
+      return say(lang, 'refuse.scope_styles_unknown', { styles: restricted.join(', ') });
     }
     const styleDef = catalog.style(style);
     const publicStyles = catalog.publicStyles().map((s) => s.name);
@@ -464,7 +480,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     const params = catalog.workflow(catalog.style(style)?.workflow ?? '')?.manifest.params;
     const spec: unknown = issue.field === 'count' ? params?.batch : params?.[issue.field as 'steps'];
     if (typeof spec === 'object' && spec !== null && 'min' in spec && 'max' in spec) {
-      const { min, max } = spec as { min: unknown; max: unknown };
+      const { min, max } = spec;
       if (typeof min === 'number' && typeof max === 'number') {
         return say(lang, 'refuse.option_range', { what, style, min, max });
       }

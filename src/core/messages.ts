@@ -34,6 +34,8 @@ const en = {
   'error.missing_model':
     'the GPU server lacks a model this style needs. Try another style; an operator has been told.',
   'error.missing_node': 'the GPU server lacks a node this style needs. Try another style.',
+  'error.model_unloadable':
+    'this style is misconfigured on the server (a model file it needs cannot be loaded). Try another style; an operator has been told.',
   'error.style_unavailable': 'no GPU server can run this style right now. Try another style (/styles).',
   'error.backend_unavailable': 'the GPU servers are not answering. Try again in a few minutes.',
   'error.timeout': 'it took too long.',
@@ -149,6 +151,7 @@ const en = {
     'The "{style}" style cannot do {what}. Styles that can: {styles}. Add --style with one of them, or leave {what} out.',
   'refuse.option_unsupported':
     '{what} does not work with the "{style}" style ({detail}). Change it or leave it out.',
+  'refuse.option_range': '{what} is outside what the "{style}" style takes: use {min} to {max}.',
   'notice.negative_dropped': 'The "{style}" style does not use a negative prompt: yours was left out.',
   'console.photo_missing':
     'There is no file {path}. Give the path of a photo of a face: /portrait ./me.jpg smiling knight.',
@@ -181,6 +184,8 @@ const en = {
   'command.cancel.job': 'all, or a job id from /quota (leave empty: your newest job)',
   'refuse.settings.unknown_style':
     'There is no style "{style}". Known styles: {styles}. styles=all allows every style.',
+  'refuse.scope_styles_unknown':
+    'The styles allowed here ({styles}) are not styles this bot has. A moderator can fix it with /limits settings styles=all.',
   'refuse.settings.all_alone':
     'styles={value} allows every style and stands alone: send styles=all, or list the styles (styles=sdxl,flux).',
   'refuse.settings.styles_none':
@@ -210,6 +215,7 @@ const en = {
     'Today: {used} of {allowed} images used{here}{credits}. In progress: {active} of {maxActive}. Resets in {resetIn}.',
   'quota.credits': ', {credits} bonus credits',
   'quota.here': ' (in this chat: {used} of {allowed})',
+  'limits.everywhere': ' here ({used} in every chat)',
   'styles.header': 'Styles you can use:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} units per image)',
@@ -217,7 +223,7 @@ const en = {
   'help.mod':
     'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
-    'User {user}: {used} of {allowed} today here ({usedAll} in every chat), credits {credits}, active {active}/{maxActive}, priority {priority}{ban}.',
+    'User {user}: {used} of {allowed} today{everywhere}, credits {credits}, active {active}/{maxActive}, priority {priority}{ban}.',
   'limits.ban': ', banned{until}: {reason}',
   'limits.saved': 'Saved.',
   'limits.granted': 'Granted. {user} now has {credits} bonus credits.',
@@ -339,6 +345,8 @@ const es: Table = {
   'error.out_of_memory': 'la GPU se quedó sin memoria. Prueba con menos imágenes o un tamaño menor.',
   'error.missing_model': 'al servidor GPU le falta un modelo que necesita este estilo. Prueba otro estilo.',
   'error.missing_node': 'al servidor GPU le falta un nodo que necesita este estilo. Prueba otro estilo.',
+  'error.model_unloadable':
+    'este estilo está mal configurado en el servidor (no se puede cargar un modelo que necesita). Prueba otro estilo; ya se avisó a un operador.',
   'error.style_unavailable': 'ningún servidor GPU puede usar este estilo ahora. Prueba otro (/styles).',
   'error.backend_unavailable': 'los servidores GPU no responden. Inténtalo de nuevo en unos minutos.',
   'error.timeout': 'tardó demasiado.',
@@ -455,6 +463,7 @@ const es: Table = {
   'refuse.style_cannot':
     'El estilo "{style}" no admite {what}. Estilos que sí: {styles}. Añade --style con uno de ellos o quita {what}.',
   'refuse.option_unsupported': '{what} no funciona con el estilo "{style}" ({detail}). Cámbialo o quítalo.',
+  'refuse.option_range': '{what} se sale de lo que admite el estilo "{style}": usa de {min} a {max}.',
   'notice.negative_dropped': 'El estilo "{style}" no usa prompt negativo: se omitió el tuyo.',
   'console.photo_missing':
     'No existe el archivo {path}. Da la ruta de una foto de una cara: /portrait ./yo.jpg caballero sonriente.',
@@ -487,6 +496,8 @@ const es: Table = {
   'command.cancel.job': 'all, o un id de trabajo de /quota (vacío: tu trabajo más reciente)',
   'refuse.settings.unknown_style':
     'No existe el estilo "{style}". Estilos conocidos: {styles}. styles=all permite todos los estilos.',
+  'refuse.scope_styles_unknown':
+    'Los estilos permitidos aquí ({styles}) no existen en este bot. Un moderador puede arreglarlo con /limits settings styles=all.',
   'refuse.settings.all_alone':
     'styles={value} permite todos los estilos y va solo: envía styles=all o enumera los estilos (styles=sdxl,flux).',
   'refuse.settings.styles_none':
@@ -517,6 +528,7 @@ const es: Table = {
     'Hoy: {used} de {allowed} imágenes usadas{here}{credits}. En curso: {active} de {maxActive}. Se renueva en {resetIn}.',
   'quota.credits': ', {credits} créditos extra',
   'quota.here': ' (en este chat: {used} de {allowed})',
+  'limits.everywhere': ' aquí ({used} en todos los chats)',
   'styles.header': 'Estilos disponibles:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagen)',
@@ -524,7 +536,7 @@ const es: Table = {
   'help.mod':
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
-    'Usuario {user}: {used} de {allowed} hoy aquí ({usedAll} en todos los chats), créditos {credits}, en curso {active}/{maxActive}, prioridad {priority}{ban}.',
+    'Usuario {user}: {used} de {allowed} hoy{everywhere}, créditos {credits}, en curso {active}/{maxActive}, prioridad {priority}{ban}.',
   'limits.ban': ', bloqueado{until}: {reason}',
   'limits.saved': 'Guardado.',
   'limits.granted': 'Concedido. {user} tiene ahora {credits} créditos extra.',
@@ -642,6 +654,8 @@ const pt: Table = {
   'error.out_of_memory': 'a GPU ficou sem memória. Tente menos imagens ou um tamanho menor.',
   'error.missing_model': 'falta no servidor GPU um modelo de que este estilo precisa. Tente outro estilo.',
   'error.missing_node': 'falta no servidor GPU um nó de que este estilo precisa. Tente outro estilo.',
+  'error.model_unloadable':
+    'este estilo está mal configurado no servidor (um modelo de que ele precisa não pode ser carregado). Tente outro estilo; um operador foi avisado.',
   'error.style_unavailable': 'nenhum servidor GPU pode usar este estilo agora. Tente outro (/styles).',
   'error.backend_unavailable': 'os servidores GPU não respondem. Tente de novo em alguns minutos.',
   'error.timeout': 'demorou demais.',
@@ -759,6 +773,7 @@ const pt: Table = {
     'O estilo "{style}" não aceita {what}. Estilos que aceitam: {styles}. Adicione --style com um deles ou tire {what}.',
   'refuse.option_unsupported':
     '{what} não funciona com o estilo "{style}" ({detail}). Mude ou tire essa opção.',
+  'refuse.option_range': '{what} está fora do que o estilo "{style}" aceita: use de {min} a {max}.',
   'notice.negative_dropped': 'O estilo "{style}" não usa prompt negativo: o seu foi deixado de fora.',
   'console.photo_missing':
     'O arquivo {path} não existe. Informe o caminho de uma foto de um rosto: /portrait ./eu.jpg cavaleiro sorrindo.',
@@ -793,6 +808,8 @@ const pt: Table = {
   'command.cancel.job': 'all, ou um id de trabalho do /quota (vazio: seu trabalho mais recente)',
   'refuse.settings.unknown_style':
     'Não existe o estilo "{style}". Estilos conhecidos: {styles}. styles=all permite todos os estilos.',
+  'refuse.scope_styles_unknown':
+    'Os estilos permitidos aqui ({styles}) não existem neste bot. Um moderador pode corrigir com /limits settings styles=all.',
   'refuse.settings.all_alone':
     'styles={value} permite todos os estilos e vai sozinho: envie styles=all ou liste os estilos (styles=sdxl,flux).',
   'refuse.settings.styles_none':
@@ -822,6 +839,7 @@ const pt: Table = {
     'Hoje: {used} de {allowed} imagens usadas{here}{credits}. Em andamento: {active} de {maxActive}. Renova em {resetIn}.',
   'quota.credits': ', {credits} créditos extras',
   'quota.here': ' (neste chat: {used} de {allowed})',
+  'limits.everywhere': ' aqui ({used} em todos os chats)',
   'styles.header': 'Estilos disponíveis:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagem)',
@@ -829,7 +847,7 @@ const pt: Table = {
   'help.mod':
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
-    'Usuário {user}: {used} de {allowed} hoje aqui ({usedAll} em todos os chats), créditos {credits}, em andamento {active}/{maxActive}, prioridade {priority}{ban}.',
+    'Usuário {user}: {used} de {allowed} hoje{everywhere}, créditos {credits}, em andamento {active}/{maxActive}, prioridade {priority}{ban}.',
   'limits.ban': ', banido{until}: {reason}',
   'limits.saved': 'Salvo.',
   'limits.granted': 'Concedido. {user} agora tem {credits} créditos extras.',

@@ -149,6 +149,23 @@ describe('/limits settings: styles are checked against the catalogue', () => {
     expect((await canImagine(s.member(3))).ok).toBe(true);
   });
 
+  it('a community locked by styles saved before names were checked hears who can fix it, and the fix works', async () => {
+    const s = newScope();
+    await stack.quota.setScopeSettings('telegram', s.mod.scopeId, {
+      blocklist: [],
+      allowedStyles: ['fluxx'],
+      previews: true,
+      portraitsFromOthersPhotos: false,
+    });
+    expect((await canImagine(s.member(1))).text).toBe(
+      'The styles allowed here (fluxx) are not styles this bot has. A moderator can fix it with /limits settings styles=all.',
+    );
+    // Any other change is refused while the saved list names no known style; styles=all repairs it.
+    expect(await say(s.mod, '/limits settings previews=off')).toMatch(/^There is no style "fluxx"/);
+    expect(await say(s.mod, '/limits settings styles=all')).toMatch(/styles all;/);
+    expect((await canImagine(s.member(1))).ok).toBe(true);
+  });
+
   it('says so when a community-wide daily=0 stops every member', async () => {
     const s = newScope();
     expect(await say(s.mod, '/limits default daily=0')).toMatch(/^Saved\. Note: with daily=0, members here/);
