@@ -111,6 +111,20 @@ describe('modifiers a style cannot honour', () => {
   });
 });
 
+describe('requests a style cannot serve', () => {
+  it('stay refusals that name the styles that can, or the range when none can', async () => {
+    const c = await setup();
+    expect(await answer(c, '/imagine a fox --style flux --steps 60', /\n/)).toBe(
+      'The "flux" style cannot do --steps 60. Styles that can: anime, photo, sdxl. Add --style with one of them, or leave --steps 60 out.\n',
+    );
+    expect(await answer(c, '/imagine a fox --steps 150', /\n/)).toBe(
+      '--steps 150 is outside what the "sdxl" style takes: use 1 to 60.\n',
+    );
+    expect(c.sim.stats().promptsExecuted).toBe(0);
+    expect(await used(c)).toBe(0);
+  });
+});
+
 describe('words in the reader language', () => {
   it('answers a parser error in Spanish to a Spanish reader', async () => {
     const c = await setup();
