@@ -8,7 +8,7 @@ import { createHash, randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
 import type { BlobStore } from '../generation/blob-store.js';
-import type { ImageTools } from '../generation/images.js';
+import type { ImageRefusal, ImageTools } from '../generation/images.js';
 import { createFailedJobs, type FailedJob, type FailedJobs } from '../generation/pipeline/failed-jobs.js';
 import type { EtaModel, GenerateQueue } from '../generation/pipeline/generate-queue.js';
 import type { JobControl } from '../generation/pipeline/job-control.js';
@@ -40,7 +40,15 @@ import {
 import type { RedisQuota } from '../quota/redis-quota.js';
 import { encodeButton, jobKeyOf, shortJobId } from './buttons.js';
 import type { GenerationOptions, Intent, Language, LimitsIntent, PhotoRef, ResultRef } from './intents.js';
-import { formatDuration, formatTime, languageOf, t, type MessageKey, type Params } from './messages.js';
+import {
+  formatDuration,
+  formatTime,
+  languageOf,
+  t,
+  type MessageKey,
+  type MessageRef,
+  type Params,
+} from './messages.js';
 import { checkScopeSettings, fallbackStyle, readAllowedStyles, readDefaultStyle } from './scope-rules.js';
 import type { UserSettingsStore } from './user-settings.js';
 
@@ -124,6 +132,12 @@ const LIMITS_AUDIT_ACTION: { readonly [K in LimitsIntent['op']]: (li: LimitsInte
   top: () => 'top_users',
   audit: () => 'read_audit',
 };
+
+/** `20 MB`, as the image checks word their limits. */
+function megabytes(bytes: number): number {
+  const v = bytes / (1024 * 1024);
+  return v >= 10 ? Math.round(v) : Math.round(v * 10) / 10;
+}
 
 function seed(): number {
   return randomInt(0, 2 ** 21) * 2 ** 32 + randomInt(0, 2 ** 32);
@@ -342,7 +356,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         return say(lang, 'refuse.photo_from_others');
       }
       const declared = deps.images.checkDeclaredSize(sub.photo.declaredBytes);
-      if (!declared.ok) return say(lang, 'refuse.photo', { message: declared.error.message });
+      if (!declared.ok) return photoRefusal(lang, declared.error);
       // A platform that declares the type (Discord attachments) lets a non-image be refused undownloaded.
       const mime = sub.photo.declaredMime;
       if (mime !== undefined && !/^image\//i.test(mime) && !/^application\/octet-stream/i.test(mime)) {
@@ -354,7 +368,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         ...(sub.photo.fileName === undefined ? {} : { declaredName: sub.photo.fileName }),
         ...(sub.photo.declaredMime === undefined ? {} : { declaredMime: sub.photo.declaredMime }),
       });
-      if (!normalized.ok) return say(lang, 'refuse.photo', { message: normalized.error.message });
+      if (!normalized.ok) return photoRefusal(lang, normalized.error);
       photoBytes = normalized.value.bytes;
       albumNote = sub.photo.more === true;
     }
@@ -486,6 +500,26 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       }
     }
     return say(lang, 'refuse.option_unsupported', { what, style, detail: issue.message });
+  }
+
+  /** Why a photo cannot be used, in the reader's language, from the refusal's code and figures. */
+  function photoRefusal(lang: Language, e: ImageRefusal): CoreReply {
+    const format = (e.detected ?? '').toUpperCase();
+    const why: MessageRef =
+      e.code === 'too_large'
+        ? { key: 'photo.too_large', params: { mb: megabytes(e.limit ?? 0) } }
+        : e.code === 'too_many_pixels'
+          ? { key: 'photo.too_many_pixels', params: { mp: Math.round((e.limit ?? 0) / 1e5) / 10 } }
+          : e.code === 'corrupt_image'
+            ? { key: 'photo.corrupt_image', params: { format } }
+            : e.code === 'not_an_image'
+              ? { key: 'photo.not_an_image' }
+              : e.detected === 'svg'
+                ? { key: 'photo.svg' }
+                : e.detected === 'heic'
+                  ? { key: 'photo.heic' }
+                  : { key: 'photo.unsupported_format', params: { format } };
+    return say(lang, 'refuse.photo', { message: why });
   }
 
   function requestFrom(

@@ -198,7 +198,7 @@ export function createLedgerModel(deps: {
     if (fromDaily > 0) m.used.set(day, usedS + fromDaily);
     m.credits -= fromCredits;
     p.active.set(rid, { lease: now + leaseMs, scope });
-    p.burst.set(rid, { at: now, scope });
+    if (lim.burstPerMinute > 0 || limits.burstPerMinute > 0) p.burst.set(rid, { at: now, scope });
     reservations.set(rid, {
       state: 'held',
       units,

@@ -89,7 +89,8 @@ export type PersonRef = Pick<Actor, 'platform' | 'userId'>;
 // 6 person ban (operator), 7 community ban (moderator), 8 request, 9 reservation, 10 budget.
 // A person's keys and their per-community keys share the `{u:…}` tag, so one call checks both at once.
 // The active and burst sets hold reservation ids, which carry the community: counting one community's
-// share needs no second set. The daily counters carry their day so rollover needs no job, and every key
+// share needs no second set. A start is put in the burst set only where a burst limit applies (to the
+// person or here), so a bot without burst limits keeps no set at all. The daily counters carry their day so rollover needs no job, and every key
 // that should not outlive the day gets a TTL relative to the injected clock (an absolute EXPIREAT would
 // follow Redis's wall clock, not ours). ARGV[18] = '1' checks only (no write beyond dropping what lapsed).
 const RESERVE_LUA = `
@@ -169,8 +170,10 @@ end
 if fromCredits > 0 then redis.call('DECRBY', KEYS[3], fromCredits) end
 redis.call('ZADD', KEYS[4], leaseUntil, rid)
 redis.call('PEXPIRE', KEYS[4], ttl)
-redis.call('ZADD', KEYS[5], now, rid)
-redis.call('PEXPIRE', KEYS[5], 60000)
+if burstPerson > 0 or burstHere > 0 then
+  redis.call('ZADD', KEYS[5], now, rid)
+  redis.call('PEXPIRE', KEYS[5], 60000)
+end
 redis.call('HSET', KEYS[9], 'state', 'held', 'units', units, 'daily', fromDaily, 'credits', fromCredits, 'req', req)
 redis.call('PEXPIRE', KEYS[9], ttl)
 redis.call('SET', KEYS[8], rid, 'PX', ttl)

@@ -21,7 +21,10 @@ export async function ledgerOf(
   const tags = new Set<string>();
   const pipe = redis.pipeline();
   for (const rid of reservationIds) {
-    const [, tag, id] = rid.split('|') as [string, string, string];
+    // "<day>|<person tag>|<scope>|<id>": the reservation and the active set live under the person's tag.
+    const parts = rid.split('|');
+    const tag = parts[1] ?? '';
+    const id = parts.at(-1) ?? '';
     tags.add(tag);
     pipe.hget(quota.keys.reservationByTag(tag, id), 'state');
   }

@@ -82,7 +82,9 @@ export async function createPipelineHarness(
   const redis = r.connect();
   const prefix = r.prefix;
   const { catalog } = await createWorkflowCatalog({});
-  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: loadConfig({}).quota });
+  // Pipeline tests queue many jobs per user at once: the per-person ceiling on jobs at once stays out of the way.
+  const quotaConfig = loadConfig({ MAX_WAITING_JOBS_PER_USER: '10000' }).quota;
+  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: quotaConfig });
   const blobs = createBlobStore({ redis, prefix, maxTotalBytes: opts.blobMaxBytes ?? 512 * 1024 * 1024 });
   const deliveries = createDeliveryQueues({
     connection: redis,
