@@ -294,7 +294,8 @@ export function createBenchPipeline(opts: {
   };
   const redis = connect();
   const { catalog } = opts;
-  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: loadConfig({}).quota });
+  const quotaConfig = loadConfig({ MAX_WAITING_JOBS_PER_USER: '100000' }).quota;
+  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: quotaConfig });
   const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 2 * 1024 ** 3 });
   const deliveries = createDeliveryQueues({ connection: redis, prefix });
   const queue = createGenerateQueue({

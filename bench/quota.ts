@@ -17,7 +17,7 @@ export async function benchQuota({ redisUrl }: { redisUrl: string }): Promise<Be
   const prefix = `bench:quota:${randomBytes(4).toString('hex')}`;
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const probe = new Redis(redisUrl);
-  const config = loadConfig({ MAX_USER_DAILY_IMAGES: '1000000' }).quota;
+  const config = loadConfig({ MAX_USER_DAILY_IMAGES: '1000000', MAX_WAITING_JOBS_PER_USER: '100000' }).quota;
   const quota = createRedisQuota({ redis, prefix, clock: Date.now, config });
   const limits = { ...resolveLimits(config, {}), dailyImages: 1_000_000, maxActive: 1000 };
   const actor = (i: number): Actor => ({
