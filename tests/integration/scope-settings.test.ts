@@ -216,28 +216,69 @@ const pairArb = fc.oneof(
   fc
     .tuple(fc.constantFrom('previews', 'portraits', 'preview'), fc.constantFrom(...BOOL_WORDS))
     .map(([k, v]) => `${k}=${v}`),
+  // Well-formed restrictions, so that runs also save them and build on them.
+  fc
+    .subarray(['sdxl', 'photo', 'anime', 'flux', 'portrait'], { minLength: 1 })
+    .map((names) => `styles=${names.join(',')}`),
+  fc.constantFrom('sdxl', 'photo', 'anime', 'flux', 'portrait').map((name) => `default_style=${name}`),
 );
-const commandArb = fc
+const settingsArb = fc
   .array(pairArb, { minLength: 0, maxLength: 3 })
   .map((pairs) => `/limits settings ${pairs.join(' ')}`.trim());
+// The community's default limits, numbers out of range and above the operator's ceilings included.
+const limitPairArb = fc
+  .tuple(
+    fc.constantFrom('daily', 'daily', 'active', 'priority', 'dialy'),
+    fc.constantFrom('0', '0', '1', '5', '100', '1000', '1001', '100000', '-1', 'x', ''),
+  )
+  .map(([k, v]) => `${k}=${v}`);
+const defaultsArb = fc.oneof(
+  fc.array(limitPairArb, { minLength: 1, maxLength: 2 }).map((pairs) => `/limits default ${pairs.join(' ')}`),
+  fc.constantFrom('/limits default clear', '/limits default daily=0', '/limits default daily=3 active=1'),
+);
+const commandArb = fc.oneof({ arbitrary: settingsArb, weight: 3 }, { arbitrary: defaultsArb, weight: 1 });
 
 describe('/limits settings: the lock-out property', () => {
   it('after any sequence of settings commands, each was refused with a message or members can still /imagine', async () => {
+    // What the runs went through, so a generator that stopped reaching a case fails the test.
+    const seen = { saved: 0, refused: 0, restricted: 0, stopped: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 6 }), async (commands) => {
         const s = newScope();
         let n = 0;
+        // Set by a saved daily=0, whose reply says members can make no images: a deliberate stop.
+        let stopped = false;
         for (const command of commands) {
           const before = await settingsOf(s);
+          const limitsBefore = await stack.quota.getScopeDefaults('telegram', s.mod.scopeId);
           const sent = await send(s.mod, command);
           const after = await settingsOf(s);
+          if (command.startsWith('/limits default')) {
+            const text = sent.parsed ? sent.reply.text : '';
+            const limitsAfter = await stack.quota.getScopeDefaults('telegram', s.mod.scopeId);
+            if (text === 'Saved.' || text.startsWith('Saved. Note: with daily=0')) {
+              stopped = limitsAfter?.dailyImages === 0;
+              if (stopped) seen.stopped++;
+              expect(text.startsWith('Saved. Note: with daily=0'), command).toBe(stopped);
+            } else {
+              if (sent.parsed) expect(text.length, command).toBeGreaterThan(10);
+              expect(limitsAfter, command).toEqual(limitsBefore);
+            }
+            const member = s.member(++n);
+            expect((await canImagine(member)).ok, commands.join(' ; ')).toBe(!stopped);
+            continue;
+          }
           const saved = sent.parsed && sent.reply.text.startsWith(SAVED);
           if (!saved) {
             // Refused: with words to read, and nothing changed.
             if (sent.parsed) expect(sent.reply.text.length, command).toBeGreaterThan(10);
             expect(after, command).toEqual(before);
+            seen.refused++;
             continue;
           }
+          if (stopped) continue;
+          seen.saved++;
+          if (after.allowedStyles.length > 0) seen.restricted++;
           const member = s.member(++n);
           const plain = await canImagine(member);
           expect(plain.ok, `${commands.join(' ; ')} → /imagine: ${plain.text}`).toBe(true);
@@ -255,7 +296,11 @@ describe('/limits settings: the lock-out property', () => {
           expect(chosen.ok, `${commands.join(' ; ')} → --style ${pick}: ${chosen.text}`).toBe(true);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 100 },
     );
+    expect(
+      Object.values(seen).every((count) => count > 0),
+      JSON.stringify(seen),
+    ).toBe(true);
   }, 120_000);
 });
