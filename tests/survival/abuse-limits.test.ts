@@ -3,9 +3,10 @@
 // groups gets no more jobs at once than in one, and what they spend in one group is gone in the next.
 // Cheap refusals come first: a banned or spent member's /portrait photo is never fetched.
 import { afterEach, describe, expect, it } from 'vitest';
+import { createDiscordHarness, GUILD_ID } from '../helpers/discord-harness.js';
 import { solidPng } from '../helpers/hostile-images.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
-import { tgReply } from '../helpers/survival-chat.js';
+import { attachment, ephemeralText, opt, tgReply } from '../helpers/survival-chat.js';
 import { createTelegramHarness, type TelegramHarness } from '../helpers/telegram-harness.js';
 
 let r: TestRedis | undefined;
@@ -129,5 +130,29 @@ describe('cheap refusals before any download', () => {
     expect((await tgReply(t, group(2), msg)).firstText).toMatch(/daily allowance 2/);
     expect(t.fake.callsTo('getFile')).toHaveLength(0);
     expect(t.fake.downloads).toHaveLength(0);
+  });
+
+  it('discord: refuses a banned member’s /portrait without fetching the attachment from the CDN', async () => {
+    r = testRedis('surv-abuse-ban-dc');
+    const c = await createDiscordHarness(r);
+    closeHarness = () => c.close();
+    const USER_ID = '100000000000000001';
+    // An operator's ban: it holds in every server and DM of the platform.
+    await c.quota.setPersonBan(
+      { platform: 'discord', userId: USER_ID },
+      { reason: 'abuse', until: 0, by: 'discord:op', at: Date.now() },
+    );
+    const huge = await solidPng(7000, 7000, [200, 120, 40]);
+    for (const guildId of [GUILD_ID, null]) {
+      const url = c.fake.cdn('huge.png', huge, 'image/png');
+      const i = c.command('portrait', [opt('photo', 11, '555'), opt('prompt', 3, 'a knight')], {
+        guildId,
+        resolved: { attachments: { '555': attachment(url, huge.length, 'image/png', 'huge.png') } },
+      });
+      await c.post(i.payload);
+      await c.bot.settled();
+      expect(ephemeralText(c, i.token)).toMatch(/banned/);
+    }
+    expect(c.fake.downloads).toHaveLength(0);
   });
 });
