@@ -513,7 +513,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           : e.code === 'corrupt_image'
             ? { key: 'photo.corrupt_image', params: { format } }
             : e.code === 'not_an_image'
-              ? { key: 'photo.not_an_image' }
+              ? { key: e.detected === 'empty' ? 'photo.empty' : 'photo.not_an_image' }
               : e.detected === 'svg'
                 ? { key: 'photo.svg' }
                 : e.detected === 'heic'
@@ -921,7 +921,8 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     let chars = 0;
     // Discord refuses messages over 2000 characters; the newest failures come first.
     for (const f of visible.slice(0, 10)) {
-      const message = f.message.length > 120 ? `${f.message.slice(0, 119)}…` : f.message;
+      // Long enough for a node, a model file and ComfyUI's message (a model the server cannot load).
+      const message = f.message.length > 160 ? `${f.message.slice(0, 159)}…` : f.message;
       const line = t(lang, 'failed.line', {
         time: formatTime(f.at),
         id: f.jobId,

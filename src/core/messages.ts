@@ -67,10 +67,12 @@ const en = {
   'photo.corrupt_image':
     'The {format} file is damaged or incomplete (was the download or upload cut short?). Send the picture again.',
   'photo.not_an_image': 'The file is not a picture we can read. Send a photo (JPEG, PNG, WebP or GIF).',
+  'photo.empty': 'The file is empty. Send the picture again.',
   'photo.svg': 'The file is an SVG drawing, which is not accepted. Send a photo (JPEG, PNG or WebP).',
   'photo.heic':
     'HEIC photos cannot be read. Send it as JPEG (on iPhone: Settings › Camera › Formats › Most Compatible).',
-  'photo.unsupported_format': 'The file is a {format} file, which is not accepted. Send a JPEG, PNG or WebP photo.',
+  'photo.unsupported_format':
+    'The file is a {format} file, which is not accepted. Send a JPEG, PNG or WebP photo.',
   'refuse.album': 'You sent several photos: I used the first one.',
   'refuse.not_yours': 'Only the person who asked (or a moderator) can use these buttons.',
   'refuse.expired': 'This result has expired; buttons work for {days} days. Start a new /imagine.',
@@ -389,10 +391,12 @@ const es: Table = {
   'photo.corrupt_image':
     'El archivo {format} está dañado o incompleto (¿se cortó la descarga o la subida?). Envía la imagen de nuevo.',
   'photo.not_an_image': 'El archivo no es una imagen que pueda leer. Envía una foto (JPEG, PNG, WebP o GIF).',
+  'photo.empty': 'El archivo está vacío. Envía la imagen de nuevo.',
   'photo.svg': 'El archivo es un dibujo SVG, que no se admite. Envía una foto (JPEG, PNG o WebP).',
   'photo.heic':
     'No puedo leer fotos HEIC. Envíala como JPEG (en iPhone: Ajustes › Cámara › Formatos › Más compatible).',
-  'photo.unsupported_format': 'El archivo es {format}, un formato que no se admite. Envía una foto JPEG, PNG o WebP.',
+  'photo.unsupported_format':
+    'El archivo es {format}, un formato que no se admite. Envía una foto JPEG, PNG o WebP.',
   'refuse.album': 'Enviaste varias fotos: usé la primera.',
   'refuse.not_yours': 'Solo quien lo pidió (o un moderador) puede usar estos botones.',
   'refuse.expired': 'Este resultado caducó; los botones duran {days} días. Empieza un nuevo /imagine.',
@@ -704,14 +708,18 @@ const pt: Table = {
   'refuse.photo': 'Essa foto não pode ser usada: {message}',
   'photo.too_large':
     'A imagem passa do limite de {mb} MB. Envie uma versão menor ou comprimida (como foto, não como arquivo).',
-  'photo.too_many_pixels': 'A imagem tem pixels demais; o limite é {mp} megapixels. Reduza-a e envie de novo.',
+  'photo.too_many_pixels':
+    'A imagem tem pixels demais; o limite é {mp} megapixels. Reduza-a e envie de novo.',
   'photo.corrupt_image':
     'O arquivo {format} está danificado ou incompleto (o download ou o envio foi interrompido?). Envie a imagem de novo.',
-  'photo.not_an_image': 'O arquivo não é uma imagem que eu consiga ler. Envie uma foto (JPEG, PNG, WebP ou GIF).',
+  'photo.not_an_image':
+    'O arquivo não é uma imagem que eu consiga ler. Envie uma foto (JPEG, PNG, WebP ou GIF).',
+  'photo.empty': 'O arquivo está vazio. Envie a imagem de novo.',
   'photo.svg': 'O arquivo é um desenho SVG, que não é aceito. Envie uma foto (JPEG, PNG ou WebP).',
   'photo.heic':
     'Não consigo ler fotos HEIC. Envie como JPEG (no iPhone: Ajustes › Câmera › Formatos › Mais compatível).',
-  'photo.unsupported_format': 'O arquivo é {format}, um formato que não é aceito. Envie uma foto JPEG, PNG ou WebP.',
+  'photo.unsupported_format':
+    'O arquivo é {format}, um formato que não é aceito. Envie uma foto JPEG, PNG ou WebP.',
   'refuse.album': 'Você enviou várias fotos: usei a primeira.',
   'refuse.not_yours': 'Só quem pediu (ou um moderador) pode usar estes botões.',
   'refuse.expired': 'Este resultado expirou; os botões valem por {days} dias. Comece um novo /imagine.',

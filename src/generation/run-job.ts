@@ -121,6 +121,8 @@ const EXECUTION_MESSAGES: Record<ExecutionErrorKind, string> = {
   out_of_memory: 'The GPU ran out of memory. Try fewer images or a smaller size.',
   missing_model: 'The GPU server is missing a model file this style needs. An operator must install it.',
   missing_node: 'The GPU server is missing a node this style needs. An operator must install it.',
+  model_unloadable:
+    'This style is misconfigured on the GPU server: a model file it needs cannot be loaded. An operator must replace the file.',
   other: 'The GPU server failed while generating.',
 };
 
@@ -296,6 +298,15 @@ export async function runJob(
         return undefined;
       case 'error': {
         const e = event.error;
+        if (e.kind === 'model_unloadable') {
+          // The operator needs the node, the file and the server's words first (the failed-job list shows the
+          // start of the message); the member is told by the code. Each server has its own copy of the file,
+          // so another one may well load it.
+          const files = e.modelFiles.length > 0 ? e.modelFiles.join(', ') : 'a model file';
+          const type = e.exceptionType.split('.').pop() ?? e.exceptionType;
+          const detail = `node ${e.nodeId} (${e.nodeType}) could not load ${files}: ${type}: ${e.exceptionMessage.trim()}`;
+          return fail(e.kind, `${detail}. ${EXECUTION_MESSAGES[e.kind]}`, true, e);
+        }
         // Out of memory can pass on a less loaded GPU; the other kinds fail everywhere the same way.
         return fail(e.kind, EXECUTION_MESSAGES[e.kind], e.kind === 'out_of_memory' || e.kind === 'other', e);
       }

@@ -12,7 +12,11 @@ import { createComfyBackend } from '../../src/generation/backends/comfy-backend.
 import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
 import { createComfyClient } from '../../src/generation/comfy/client.js';
 import { createImageTools, type ImageTools } from '../../src/generation/images.js';
-import { createDeliveryQueues, type DeliveryQueues } from '../../src/generation/pipeline/delivery.js';
+import {
+  createDeliveryQueues,
+  type DeliveryQueues,
+  type PipelineLogger,
+} from '../../src/generation/pipeline/delivery.js';
 import {
   createEtaModel,
   createGenerateQueue,
@@ -45,6 +49,8 @@ export interface ChatStackOptions {
     /** Jobs the worker runs at once (default 2). */
     readonly concurrency?: number;
     readonly progressIntervalMs?: number;
+    /** The generation worker's log. */
+    readonly logger?: PipelineLogger;
   };
 }
 
@@ -127,6 +133,7 @@ export async function createChatStack(
       records,
       concurrency: b.concurrency ?? 2,
       progressIntervalMs: b.progressIntervalMs ?? 100,
+      ...(b.logger === undefined ? {} : { logger: b.logger }),
     });
   }
   const p = pool;

@@ -9,8 +9,12 @@ import type { QuotaConfig } from '../../src/config.js';
 import type { ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay } from '../../src/core/progress-relay.js';
 import type { BlobStore } from '../../src/generation/blob-store.js';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
-import { createDeliveryWorker } from '../../src/generation/pipeline/delivery.js';
+import {
+  startSimulator,
+  type Simulator,
+  type SimulatorOptions,
+} from '../../src/generation/comfy/simulator.js';
+import { createDeliveryWorker, type PipelineLogger } from '../../src/generation/pipeline/delivery.js';
 import type { RedisQuota } from '../../src/quota/redis-quota.js';
 import { createChatStack } from './chat-stack.js';
 import type { TestRedis } from './redis.js';
@@ -41,19 +45,24 @@ export async function createConsoleHarness(
     /** Slots on the simulator and jobs the worker runs at once (default 2 and 2). */
     capacity?: number;
     concurrency?: number;
+    /** Options of the simulator (its port and step time are the harness's). */
+    simulator?: Omit<SimulatorOptions, 'port' | 'stepMs'>;
+    /** The generation worker's log. */
+    logger?: PipelineLogger;
   } = {},
 ): Promise<ConsoleHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
   const cwd = await mkdtemp(join(tmpdir(), 'console-'));
   const outDir = join(cwd, 'outputs');
-  const sim = await startSimulator({ port: 0, stepMs: opts.stepMs ?? 2 });
+  const sim = await startSimulator({ ...opts.simulator, port: 0, stepMs: opts.stepMs ?? 2 });
   const stack = await createChatStack(redis, prefix, () => r.connect(), {
     env: opts.env,
     backend: {
       url: sim.url,
       ...(opts.capacity === undefined ? {} : { capacity: opts.capacity }),
       ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     },
   });
   const { config, blobs, quota, eta, queue } = stack;

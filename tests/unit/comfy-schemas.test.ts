@@ -131,7 +131,7 @@ describe('ComfyUI message schemas against the recorded server', () => {
 });
 
 describe('classifying ComfyUI failures for users', () => {
-  it('classifies the recorded corrupt-checkpoint failure as other, with its node and exception', () => {
+  it('classifies the recorded corrupt-checkpoint failure as a model the server cannot load, naming the file', () => {
     const recorded = events.find((e) => e.kind === 'ws_json' && e.msg?.type === 'execution_error');
     const parsed = parseWsText(JSON.stringify(recorded?.msg));
     if (!parsed.ok || parsed.message.type !== 'execution_error')
@@ -139,7 +139,8 @@ describe('classifying ComfyUI failures for users', () => {
     const err = new ComfyExecutionError('gpu-1', parsed.message.data);
     expect(err.nodeType).toBe('CheckpointLoaderSimple');
     expect(err.exceptionType).toContain('SafetensorError');
-    expect(err.kind).toBe('other');
+    expect(err.kind).toBe('model_unloadable');
+    expect(err.modelFiles).toEqual(['broken.safetensors']);
     expect(err.backend).toBe('gpu-1');
   });
 

@@ -83,6 +83,8 @@ export class ComfyExecutionError extends ComfyError {
   readonly exceptionType: string;
   readonly exceptionMessage: string;
   readonly kind: ExecutionErrorKind;
+  /** The model files among the failing node's inputs (`current_inputs`), as the server reported them. */
+  readonly modelFiles: readonly string[];
   constructor(backend: string, data: ExecutionErrorData) {
     super(
       `node ${data.node_id} (${data.node_type}) raised ${data.exception_type}: ${data.exception_message.trim()}`,
@@ -94,7 +96,22 @@ export class ComfyExecutionError extends ComfyError {
     this.exceptionType = data.exception_type;
     this.exceptionMessage = data.exception_message;
     this.kind = classifyExecutionError(data);
+    this.modelFiles = modelFilesOf(data['current_inputs']);
   }
+}
+
+const MODEL_FILE = /\.(safetensors|sft|ckpt|pt|pth|bin|gguf|onnx)$/i;
+
+/** ComfyUI sends each input of the failing node as a one-element list: `{"ckpt_name": ["x.safetensors"]}`. */
+function modelFilesOf(currentInputs: unknown): string[] {
+  if (typeof currentInputs !== 'object' || currentInputs === null) return [];
+  const out: string[] = [];
+  for (const value of Object.values(currentInputs)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v === 'string' && MODEL_FILE.test(v) && !out.includes(v)) out.push(v);
+    }
+  }
+  return out;
 }
 
 export class ComfyInterruptedError extends ComfyError {
@@ -133,12 +150,17 @@ export class ComfyTimeoutError extends ComfyError {
   }
 }
 
-export type ExecutionErrorKind = 'no_face' | 'out_of_memory' | 'missing_model' | 'missing_node' | 'other';
+export type ExecutionErrorKind =
+  'no_face' | 'out_of_memory' | 'missing_model' | 'model_unloadable' | 'missing_node' | 'other';
 
 /**
  * Known execution failures users can act on. InstantID raises `Exception('Reference Image: No face
  * detected.')`; PuLID/FaceID packs use similar wording. OOM is `torch.OutOfMemoryError` (older torch:
- * `torch.cuda.OutOfMemoryError`, or a RuntimeError "CUDA out of memory").
+ * `torch.cuda.OutOfMemoryError`, or a RuntimeError "CUDA out of memory"). A model file that is present
+ * (so the prompt passed validation) but cannot be loaded fails when its loader runs: safetensors raises
+ * `SafetensorError: Error while deserializing header: …` ("header too large" on a placeholder, as seen on
+ * a real ComfyUI 0.8.0; "invalid JSON in header" as recorded), torch's loader "invalid load key" or
+ * "PytorchStreamReader failed", and ComfyUI "Could not detect model type" for weights of no known model.
  */
 export function classifyExecutionError(
   data: Pick<ExecutionErrorData, 'exception_type' | 'exception_message' | 'node_type'>,
@@ -154,6 +176,14 @@ export function classifyExecutionError(
     /no such file|could not find (the )?(model|checkpoint|lora)|model not found|not in \[/.test(msg)
   ) {
     return 'missing_model';
+  }
+  if (
+    type.includes('safetensorerror') ||
+    /error while deserializing header|header ?too ?large|metadataincompletebuffer|incomplete metadata|invalid load key|pytorchstreamreader failed|failed finding central directory|could not detect model type|file might be corrupted|file is corrupt/.test(
+      msg,
+    )
+  ) {
+    return 'model_unloadable';
   }
   if (/node .* does not exist|unknown node|no module named/.test(msg) || type.includes('modulenotfound')) {
     return 'missing_node';

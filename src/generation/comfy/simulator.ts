@@ -15,6 +15,9 @@
  *     progressing (ignoring /interrupt, as a wedged GPU does) until `faults.clear()`, `kill()` or
  *     `close()`.
  *   - `{ kind: 'slow-start', delayMs }`: delay between dequeue and `execution_start`.
+ * - `unloadableModels` (an option): files that are listed but fail to load when their loader runs, with
+ *   safetensors' "header too large", as placeholder files did on the real server. `broken.safetensors`
+ *   (a listed checkpoint) always fails that way, with the recorded "invalid JSON in header".
  * - `faults.http({ status?, times?, path?, hang? })`: the next `times` HTTP requests whose path
  *   starts with `path` (or matches the RegExp) get `status` (default 503) with a plain-text body, or
  *   are never answered when `hang` is true.
@@ -99,6 +102,12 @@ export interface SimulatorOptions {
   models?: Partial<ModelFolders>;
   /** Node classes to leave out, to act as a backend without a custom node pack. */
   excludeNodes?: readonly string[];
+  /**
+   * Model files that are present (listed, so a prompt using them passes validation) but cannot be loaded,
+   * like the placeholder files of the real run: the loader node that reads one raises safetensors'
+   * `SafetensorError: Error while deserializing header: header too large` when it executes.
+   */
+  unloadableModels?: readonly string[];
   name?: string;
   now?: () => number;
   /**
@@ -178,6 +187,7 @@ function sortedStringify(v: unknown): string {
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   const stepMs = opts.stepMs ?? 50;
   const modelSwitchMs = opts.modelSwitchMs ?? 0;
+  const unloadableModels = new Set(opts.unloadableModels ?? []);
   const previewsOn = opts.previews ?? true;
   const now = opts.now ?? Date.now;
   const models: ModelFolders = { ...DEFAULT_MODELS };
@@ -484,6 +494,19 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
           throw new SimulatedNodeError(
             fault.exceptionType ?? 'Exception',
             fault.message ?? 'simulated failure',
+          );
+        }
+        const unloadable = /Loader/.test(classType)
+          ? Object.values(inputs).find((v) => typeof v === 'string' && unloadableModels.has(v))
+          : undefined;
+        if (unloadable !== undefined) {
+          throw new SimulatedNodeError(
+            'safetensors._safetensors_rust.SafetensorError',
+            'Error while deserializing header: header too large',
+            [
+              '  File "/opt/ComfyUI/comfy/utils.py", line 80, in load_torch_file\n    raise e\n',
+              '  File "/opt/ComfyUI/comfy/utils.py", line 64, in load_torch_file\n    with safetensors.safe_open(ckpt, framework="pt", device=device.type) as f:\n',
+            ],
           );
         }
 

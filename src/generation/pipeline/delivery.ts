@@ -32,6 +32,7 @@ export const USER_ERROR_CODES = [
   'no_face',
   'out_of_memory',
   'missing_model',
+  'model_unloadable',
   'missing_node',
   'other',
   // run-job
