@@ -206,7 +206,11 @@ export function createImageTools(options: ImageToolsOptions = {}): ImageTools {
     const claimed = declared.declaredName ?? declared.declaredMime;
     const named = claimed === undefined ? 'The file' : `"${claimed}"`;
     if (input.byteLength === 0) {
-      return refuse({ code: 'not_an_image', message: `${named} is empty. Send the picture again.` });
+      return refuse({
+        code: 'not_an_image',
+        detected: 'empty',
+        message: `${named} is empty. Send the picture again.`,
+      });
     }
     if (input.byteLength > limits.maxReferenceBytes)
       return tooLarge(input.byteLength, limits.maxReferenceBytes);

@@ -1,6 +1,6 @@
 // Every refusal names the true reason and the fix, in the reader's language; a modifier a style cannot
 // honour is dropped with a notice instead of refusing the picture.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveLimits } from '../../src/quota/policy.js';
@@ -79,8 +79,10 @@ describe('true reasons', () => {
     await answer(c, '/imagine three owls --steps 40 --count 3', /Queued/);
     await answer(c, '/imagine three cats --steps 40 --count 3', /Queued/);
     // Six images in two jobs: the refusal speaks of the two jobs.
-    expect(await answer(c, '/imagine a dog --steps 2', /\n/)).toMatch(
-      /^Jobs in progress: 2 of 2 allowed at once\. Wait for one to finish or \/cancel it\./,
+    // (Progress lines of the running jobs may come first: the refusal is looked for, not at the start.)
+    const refused = await answer(c, '/imagine a dog --steps 2', /(Jobs in progress|Queued)[^\n]*\n/);
+    expect(refused).toMatch(
+      /Jobs in progress: 2 of 2 allowed at once\. Wait for one to finish or \/cancel it\./,
     );
     await c.waitFor(/Saved: [\s\S]*Saved: /);
   });
@@ -135,6 +137,20 @@ describe('words in the reader language', () => {
     expect(await answer(c, '/imagien un zorro', /\n/)).toMatch(
       /^No conozco el comando \/imagien\. ¿Querías decir \/imagine\?/,
     );
+  });
+
+  it('explains an unusable photo in Spanish to a Spanish reader', async () => {
+    const c = await setup();
+    await answer(c, '/settings lang=es', /Ajustes guardados/);
+    await writeFile(join(c.cwd, 'notes.png'), 'plain text, not a picture');
+    await writeFile(join(c.cwd, 'empty.jpg'), '');
+    expect(await answer(c, '/portrait ./notes.png un caballero', /\n/)).toBe(
+      'No se puede usar esa foto: El archivo no es una imagen que pueda leer. Envía una foto (JPEG, PNG, WebP o GIF).\n',
+    );
+    expect(await answer(c, '/portrait ./empty.jpg un caballero', /\n/)).toBe(
+      'No se puede usar esa foto: El archivo está vacío. Envía la imagen de nuevo.\n',
+    );
+    expect(await used(c)).toBe(0);
   });
 
   it('gives each platform its own /help', async () => {
