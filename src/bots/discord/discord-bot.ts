@@ -331,7 +331,7 @@ export function createDiscordBot(deps: DiscordBotDeps): DiscordBot {
         const text =
           built.reason === 'invalid'
             ? t(lang, 'refuse.invalid_params', { message: built.message })
-            : t(lang, 'help');
+            : t(lang, 'help.discord');
         await answer(raw, ephemeral, { text });
         return;
       }
