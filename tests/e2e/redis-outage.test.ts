@@ -128,4 +128,23 @@ describe('a Redis outage in the log', () => {
       expect(attempts).toBeGreaterThanOrEqual(30);
     },
   );
+
+  it('refuses REDIS_URL with another scheme as a configuration error naming the key (exit 2)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'redis-url-'));
+    child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/main.ts')], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', REDIS_URL: 'http://127.0.0.1:6379', HTTP_PORT: '0' },
+      detached: true,
+    });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    const code = await new Promise<number | null>((r) =>
+      child?.once('exit', (c) => {
+        r(c);
+      }),
+    );
+    expect(code).toBe(2);
+    expect(err).toContain('REDIS_URL: must be a redis:// or rediss:// URL');
+    expect(err).not.toMatch(/Cannot reach Redis/);
+  });
 });
