@@ -734,7 +734,7 @@ export async function main(): Promise<number> {
       });
     });
     if (consoleBot !== undefined && process.stdin.readable) {
-      say('Console chat ready. Try: /imagine a red fox in snow --ar 16:9   (/help lists every command)');
+      say(await consoleBot.greeting());
       await Promise.race([consoleBot.run(), stopped]);
     } else {
       await stopped;

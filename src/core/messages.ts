@@ -170,6 +170,8 @@ const en = {
     'There is no file {path}. Give the path of a photo of a face: /portrait ./me.jpg smiling knight.',
   'console.photo_unreadable': 'Cannot read {path} ({reason}). Give the path of a JPEG, PNG or WebP photo.',
   'console.photo_not_file': '{path} is a folder, not a photo. Give the path of a JPEG, PNG or WebP photo.',
+  'console.ready':
+    'Console chat ready. Try: /imagine a red fox in snow --ar 16:9   (/help lists every command)',
   'console.result': '  seed {seed} · {style} · {seconds} s',
   'help.console':
     'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png\n/portrait ./me.jpg smiling knight --strength 0.8   (the path of a photo of one face)\nOn your last result: /reroll (new seed) · /variation 2 · /upscale 1 (the image number)\n/cancel · /quota · /styles · /settings · /forget',
@@ -495,6 +497,8 @@ const es: Table = {
     'No existe el archivo {path}. Da la ruta de una foto de una cara: /portrait ./yo.jpg caballero sonriente.',
   'console.photo_unreadable': 'No puedo leer {path} ({reason}). Da la ruta de una foto JPEG, PNG o WebP.',
   'console.photo_not_file': '{path} es una carpeta, no una foto. Da la ruta de una foto JPEG, PNG o WebP.',
+  'console.ready':
+    'Chat de consola listo. Prueba: /imagine un zorro rojo en la nieve --ar 16:9   (/help muestra todos los comandos)',
   'console.result': '  semilla {seed} · {style} · {seconds} s',
   'help.console':
     'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png\n/portrait ./yo.jpg caballero sonriente --strength 0.8   (la ruta de una foto de una sola cara)\nSobre tu último resultado: /reroll (otra semilla) · /variation 2 · /upscale 1 (el número de la imagen)\n/cancel · /quota · /styles · /settings · /forget',
@@ -821,6 +825,8 @@ const pt: Table = {
     'Não consigo ler {path} ({reason}). Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.photo_not_file':
     '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
+  'console.ready':
+    'Chat do console pronto. Experimente: /imagine uma raposa vermelha na neve --ar 16:9   (/help mostra todos os comandos)',
   'console.result': '  semente {seed} · {style} · {seconds} s',
   'help.console':
     'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png\n/portrait ./eu.jpg cavaleiro sorrindo --strength 0.8   (o caminho de uma foto de um só rosto)\nSobre o seu último resultado: /reroll (outra semente) · /variation 2 · /upscale 1 (o número da imagem)\n/cancel · /quota · /styles · /settings · /forget',

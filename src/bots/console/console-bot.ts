@@ -41,6 +41,8 @@ export interface ConsoleBot {
   run(): Promise<void>;
   /** Jobs queued from this console and not yet delivered. */
   pending(): number;
+  /** The first line the console shows, in its user's language. */
+  greeting(): Promise<string>;
   stop(): void;
 }
 
@@ -200,6 +202,7 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
     deliverer,
     sink,
     pending: () => pendingJobs.size,
+    greeting: async () => t(await lang(), 'console.ready'),
     stop() {
       stopped = true;
       drained?.();
