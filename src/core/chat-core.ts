@@ -834,21 +834,30 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           const cur = await m.getScopeSettings(mod);
           if (!cur.ok) return refusal(cur);
           const c = li.change;
-          // Style words are checked against the catalogue before anything is saved.
+          // Style words are read against the catalogue; a word that cannot be read, or a change that would
+          // lock members out, is refused through the moderation layer, so the refusal is audited too.
           const styles =
             c.allowedStyles === undefined ? undefined : readAllowedStyles(catalog, c.allowedStyles);
-          if (styles?.ok === false) return say(lang, styles.refusal.key, styles.refusal.params);
           const defaultStyle =
             c.defaultStyle === undefined ? undefined : readDefaultStyle(catalog, c.defaultStyle);
-          if (defaultStyle?.ok === false)
-            return say(lang, defaultStyle.refusal.key, defaultStyle.refusal.params);
           const missing = (c.blockRemove ?? []).find((w) => !cur.value.blocklist.includes(w));
-          if (missing !== undefined) {
-            return say(lang, 'refuse.settings.block_missing', {
-              word: missing,
-              words: cur.value.blocklist.length === 0 ? t(lang, 'word.none') : cur.value.blocklist.join(', '),
-            });
-          }
+          const unreadable =
+            styles?.ok === false
+              ? styles.refusal
+              : defaultStyle?.ok === false
+                ? defaultStyle.refusal
+                : missing !== undefined
+                  ? {
+                      key: 'refuse.settings.block_missing' as const,
+                      params: {
+                        word: missing,
+                        words:
+                          cur.value.blocklist.length === 0
+                            ? t(lang, 'word.none')
+                            : cur.value.blocklist.join(', '),
+                      },
+                    }
+                  : undefined;
           const blocklist = [
             ...cur.value.blocklist.filter((w) => !(c.blockRemove ?? []).includes(w)),
             ...(c.blockAdd ?? []),
@@ -856,16 +865,18 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
           const added = (c.blockAdd ?? []).filter((w) => !cur.value.blocklist.includes(w));
           const r = await m.updateScopeSettings(
             mod,
-            {
-              blocklist: [...new Set(blocklist)],
-              ...(styles === undefined ? {} : { allowedStyles: styles.styles }),
-              ...(defaultStyle === undefined ? {} : { defaultStyle: defaultStyle.style }),
-              ...(c.previews === undefined ? {} : { previews: c.previews }),
-              ...(c.portraitsFromOthersPhotos === undefined
-                ? {}
-                : { portraitsFromOthersPhotos: c.portraitsFromOthersPhotos }),
-            },
-            (next) => checkScopeSettings(catalog, next, added),
+            unreadable !== undefined
+              ? {}
+              : {
+                  blocklist: [...new Set(blocklist)],
+                  ...(styles?.ok === true ? { allowedStyles: styles.styles } : {}),
+                  ...(defaultStyle?.ok === true ? { defaultStyle: defaultStyle.style } : {}),
+                  ...(c.previews === undefined ? {} : { previews: c.previews }),
+                  ...(c.portraitsFromOthersPhotos === undefined
+                    ? {}
+                    : { portraitsFromOthersPhotos: c.portraitsFromOthersPhotos }),
+                },
+            (next) => unreadable ?? checkScopeSettings(catalog, next, added),
           );
           if (!r.ok) return refusal(r);
           settings = r.value;

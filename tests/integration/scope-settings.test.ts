@@ -86,6 +86,8 @@ describe('/limits settings: styles are checked against the catalogue', () => {
     );
     expect((await settingsOf(s)).allowedStyles).toEqual([]);
     expect((await canImagine(s.member(1))).ok).toBe(true);
+    // The refusal is in the audit log like every moderator refusal.
+    expect(await say(s.mod, '/limits audit 1')).toMatch(/telegram:1 set_scope_settings .*\(rejected\)$/m);
   });
 
   it('styles=all, styles=* and styles=clear lift a restriction; an empty styles= is refused with the fix', async () => {
