@@ -56,7 +56,11 @@ export function createProgressRelay(deps: {
   const queueName = deps.queueName ?? 'generate';
   const leaseMs = deps.leaseMs ?? 10_000;
   const { connection: redis } = deps;
-  const events = new QueueEvents(queueName, { connection: redis.duplicate(), prefix: deps.prefix });
+  const eventsConnection = redis.duplicate();
+  // An outage is reported once per process (the Redis status line in main); without a listener ioredis
+  // would print each failed reconnection of this connection as an unhandled trace.
+  eventsConnection.on('error', () => undefined);
+  const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: deps.prefix });
   const queue = new Queue(queueName, { connection: redis, prefix: deps.prefix });
   const cache = new Map<string, GenerateJobData | null>();
   const leaseKey = (jobId: string): string => `${deps.prefix}:render:${jobId}`;
