@@ -151,6 +151,8 @@ function optionText(r: GenerationRequest, field: string): string | undefined {
     case 'count':
       return shown('--count', r.count);
     case 'aspect':
+    case 'width':
+    case 'height':
       return shown('--ar', r.aspect);
     case 'steps':
       return shown('--steps', r.steps);

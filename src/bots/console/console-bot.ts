@@ -185,10 +185,8 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
         } else {
           const code = payload.error?.code ?? 'generic';
           const key = `error.${code}`;
-          const reason =
-            key in allTables().en
-              ? t(l, key as MessageKey)
-              : (payload.error?.message ?? t(l, 'error.generic'));
+          // As on the chat platforms: the server's own words (English) are in the log, not the reply.
+          const reason = key in allTables().en ? t(l, key as MessageKey) : t(l, 'error.generic');
           write(t(l, 'result.failed', { reason }));
         }
       } finally {
