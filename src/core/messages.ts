@@ -130,7 +130,8 @@ const en = {
   'parse.grant_amount': 'The amount is a whole number from 1 to {max}. {usage}',
   'parse.which_role': 'Say which role. {usage}',
   'parse.list_count': 'The count is a whole number from 1 to {max}. {usage}',
-  'parse.unknown_user': "Can't tell who {who} is: give the numeric user id (@123) or a mention. {usage}",
+  'parse.unknown_user':
+    "Can't tell who {who} is: give the numeric user id (@123), a mention, or @me for yourself. {usage}",
   'parse.not_user': '"{who}" is not a user. {usage}',
   'parse.not_role': '"{who}" is not a role id. {usage}',
   'parse.which_limits': 'Say which limits to set. {usage}',
@@ -458,7 +459,8 @@ const es: Table = {
   'parse.grant_amount': 'La cantidad es un número entero del 1 al {max}. {usage}',
   'parse.which_role': 'Di qué rol. {usage}',
   'parse.list_count': 'La cantidad es un número entero del 1 al {max}. {usage}',
-  'parse.unknown_user': 'No sé quién es {who}: da el id numérico del usuario (@123) o una mención. {usage}',
+  'parse.unknown_user':
+    'No sé quién es {who}: da el id numérico del usuario (@123), una mención o @me para ti. {usage}',
   'parse.not_user': '"{who}" no es un usuario. {usage}',
   'parse.not_role': '"{who}" no es un id de rol. {usage}',
   'parse.which_limits': 'Di qué límites quieres fijar. {usage}',
@@ -784,7 +786,7 @@ const pt: Table = {
   'parse.which_role': 'Diga qual cargo. {usage}',
   'parse.list_count': 'A quantidade é um número inteiro de 1 a {max}. {usage}',
   'parse.unknown_user':
-    'Não sei quem é {who}: informe o id numérico do usuário (@123) ou uma menção. {usage}',
+    'Não sei quem é {who}: informe o id numérico do usuário (@123), uma menção ou @me para você. {usage}',
   'parse.not_user': '"{who}" não é um usuário. {usage}',
   'parse.not_role': '"{who}" não é um id de cargo. {usage}',
   'parse.which_limits': 'Diga quais limites definir. {usage}',
