@@ -304,7 +304,12 @@ export async function runJob(
           // so another one may well load it.
           const files = e.modelFiles.length > 0 ? e.modelFiles.join(', ') : 'a model file';
           const type = e.exceptionType.split('.').pop() ?? e.exceptionType;
-          const detail = `node ${e.nodeId} (${e.nodeType}) could not load ${files}: ${type}: ${e.exceptionMessage.trim()}`;
+          const node =
+            e.nodeId === '' ? 'a node' : `node ${e.nodeId}${e.nodeType === '' ? '' : ` (${e.nodeType})`}`;
+          // One line (ComfyUI's messages may span several); a job API's text already starts with its type.
+          const text = e.exceptionMessage.replace(/\s+/g, ' ').trim();
+          const said = type === '' || text.startsWith(`${type}:`) ? text : `${type}: ${text}`;
+          const detail = `${node} could not load ${files}: ${said}`;
           return fail(e.kind, `${detail}. ${EXECUTION_MESSAGES[e.kind]}`, true, e);
         }
         // Out of memory can pass on a less loaded GPU; the other kinds fail everywhere the same way.

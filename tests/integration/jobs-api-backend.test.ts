@@ -239,6 +239,18 @@ describe('jobs-api backend against the job API simulator', () => {
       { promptId: 'p-face2', request: { prompt: 'x', steps: 4 } },
     );
     expect(face.ok ? undefined : face.error).toMatchObject({ code: 'no_face', retryable: false });
+    // A model file the deployment cannot load: named from the text, since the API gives no node inputs.
+    sim.faults.failNext(
+      'ValueError: Error while deserializing header: HeaderTooLarge\n\nFile path: /comfyui/models/vae/ae.safetensors',
+    );
+    const unloadable = await runJob(
+      { backend, catalog, images },
+      { promptId: 'p-unloadable', request: { prompt: 'x', steps: 4 } },
+    );
+    expect(unloadable.ok ? undefined : unloadable.error.code).toBe('model_unloadable');
+    expect(unloadable.ok ? undefined : unloadable.error.message).toMatch(
+      /^node \S+ could not load ae\.safetensors: ValueError: Error while deserializing header: HeaderTooLarge File path: \S+\. This style is misconfigured/,
+    );
   });
 
   it('lets another process adopt a submitted job through the mapping in Redis', async () => {

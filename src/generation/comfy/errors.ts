@@ -96,19 +96,29 @@ export class ComfyExecutionError extends ComfyError {
     this.exceptionType = data.exception_type;
     this.exceptionMessage = data.exception_message;
     this.kind = classifyExecutionError(data);
-    this.modelFiles = modelFilesOf(data['current_inputs']);
+    this.modelFiles = modelFilesOf(data['current_inputs'], data.exception_message);
   }
 }
 
 const MODEL_FILE = /\.(safetensors|sft|ckpt|pt|pth|bin|gguf|onnx)$/i;
 
-/** ComfyUI sends each input of the failing node as a one-element list: `{"ckpt_name": ["x.safetensors"]}`. */
-function modelFilesOf(currentInputs: unknown): string[] {
-  if (typeof currentInputs !== 'object' || currentInputs === null) return [];
+/**
+ * ComfyUI sends each input of the failing node as a one-element list: `{"ckpt_name": ["x.safetensors"]}`.
+ * Without them (a job API gives the error as text only) a file named in the message is taken instead.
+ */
+function modelFilesOf(currentInputs: unknown, message: string): string[] {
   const out: string[] = [];
-  for (const value of Object.values(currentInputs)) {
-    for (const v of Array.isArray(value) ? value : [value]) {
-      if (typeof v === 'string' && MODEL_FILE.test(v) && !out.includes(v)) out.push(v);
+  if (typeof currentInputs === 'object' && currentInputs !== null) {
+    for (const value of Object.values(currentInputs)) {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (typeof v === 'string' && MODEL_FILE.test(v) && !out.includes(v)) out.push(v);
+      }
+    }
+  }
+  if (out.length === 0) {
+    for (const m of message.matchAll(/[\w./\\-]+\.(?:safetensors|sft|ckpt|pt|pth|bin|gguf|onnx)\b/gi)) {
+      const name = m[0].split(/[/\\]/).pop() ?? m[0];
+      if (!out.includes(name)) out.push(name);
     }
   }
   return out;

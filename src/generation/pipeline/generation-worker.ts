@@ -504,7 +504,10 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
             node: c.nodeId,
             nodeType: c.nodeType,
             files: c.modelFiles,
-            comfyui: `${c.exceptionType}: ${c.exceptionMessage.trim()}`,
+            comfyui:
+              c.exceptionType === '' || c.exceptionMessage.startsWith(`${c.exceptionType}:`)
+                ? c.exceptionMessage.trim()
+                : `${c.exceptionType}: ${c.exceptionMessage.trim()}`,
           },
           'a model file on the GPU server cannot be loaded: this style is misconfigured there; replace the file',
         );
