@@ -3,7 +3,8 @@ import { startSimulator } from '../generation/comfy/simulator.js';
 import { joinNegativeNumbers } from './numeric-args.js';
 
 const USAGE = `usage: npm run simulator -- [--port 8188] [--host 127.0.0.1] [--step-ms 50]
-                             [--model-switch-ms 0] [--no-previews] [--exclude-node Class]...`;
+                             [--model-switch-ms 0] [--no-previews] [--exclude-node Class]...
+                             [--unloadable-model file.safetensors]...`;
 
 function fail(message: string): never {
   process.stderr.write(`simulator: ${message}\n${USAGE}\n`);
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
         'model-switch-ms': { type: 'string' },
         'no-previews': { type: 'boolean' },
         'exclude-node': { type: 'string', multiple: true },
+        'unloadable-model': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
     modelSwitchMs: nonNegativeInt('model-switch-ms', values['model-switch-ms'], 0),
     previews: values['no-previews'] !== true,
     ...(values['exclude-node'] ? { excludeNodes: values['exclude-node'] } : {}),
+    ...(values['unloadable-model'] ? { unloadableModels: values['unloadable-model'] } : {}),
   });
   process.stdout.write(
     `ComfyUI SIMULATOR listening on ${sim.url} (not a real ComfyUI: no GPU, images are synthetic)\n`,
