@@ -179,10 +179,11 @@ async function failedJobId(): Promise<string> {
   return id;
 }
 
-/** The id of a job still running, for `/cancel <id>`. */
+/** The id of a job still running, for `/cancel <id>`: the simulator holds it 3 s before it starts drawing. */
 async function runningJobId(): Promise<string> {
+  sim.faults.next({ kind: 'slow-start', delayMs: 3000 });
   const from = out.length;
-  child!.stdin!.write('/imagine a slow lighthouse --steps 150\n');
+  child!.stdin!.write('/imagine a slow lighthouse --steps 20\n');
   await waitOut(/\n/, from, 'the job to cancel');
   const id = /job (\w+)/.exec(out.slice(from))?.[1];
   if (id === undefined) throw new Error(`the queued reply shows no job id:\n${out.slice(from)}`);
