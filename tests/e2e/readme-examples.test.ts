@@ -154,6 +154,13 @@ async function type(cmd: string): Promise<string> {
   child!.stdin!.write(`${cmd}\n`);
   await waitOut(/\n/, from, cmd);
   if (GENERATING.test(cmd)) {
+    // Another job's late line may come first: wait for this command's own answer, queued or refused.
+    await expect
+      .poll(() => QUEUED.some((q) => q.test(out.slice(from))) || refusalIn(out.slice(from)) !== undefined, {
+        timeout: 30_000,
+        interval: 20,
+      })
+      .toBe(true);
     const reply = out.slice(from);
     const refused = refusalIn(reply);
     expect(refused, `${cmd} was refused (${refused}):\n${reply}`).toBeUndefined();
