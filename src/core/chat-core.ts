@@ -472,6 +472,17 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     needsImage: boolean,
   ): CoreReply {
     const style = request.style ?? catalog.defaultStyle.name;
+    // A workflow may take less text than the parser allows (an operator's own manifest).
+    const params = catalog.workflow(catalog.style(style)?.workflow ?? '')?.manifest.params;
+    for (const field of ['prompt', 'negative'] as const) {
+      const text = request[field];
+      const max = params?.[field]?.maxLength;
+      if (error.issues?.some((i) => i.field === field) && text !== undefined && max !== undefined) {
+        return field === 'prompt'
+          ? say(lang, 'parse.prompt_too_long', { length: text.length, max })
+          : say(lang, 'parse.negative_too_long', { flag: '--no', length: text.length, max });
+      }
+    }
     const issue = error.issues?.find((i) => optionText(request, i.field) !== undefined);
     const what = issue === undefined ? undefined : optionText(request, issue.field);
     if (issue === undefined || what === undefined) {
@@ -493,7 +504,6 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       });
     if (able.length > 0) return say(lang, 'refuse.style_cannot', { style, what, styles: able.join(', ') });
     // No style takes it: say the range this style takes, when the workflow declares one.
-    const params = catalog.workflow(catalog.style(style)?.workflow ?? '')?.manifest.params;
     const spec: unknown = issue.field === 'count' ? params?.batch : params?.[issue.field as 'steps'];
     if (typeof spec === 'object' && spec !== null && 'min' in spec && 'max' in spec) {
       const { min, max } = spec;

@@ -81,7 +81,9 @@ export async function createChatStack(
   opts: ChatStackOptions = {},
 ): Promise<ChatStack> {
   const config = loadConfig({ QUOTA_DAILY_IMAGES: '10', ...opts.env });
-  const { catalog } = await createWorkflowCatalog({});
+  const { catalog } = await createWorkflowCatalog(
+    config.workflowsDir === undefined ? {} : { operatorDir: config.workflowsDir },
+  );
   const images = createImageTools();
   const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 256 * 1024 * 1024 });
   const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: config.quota });

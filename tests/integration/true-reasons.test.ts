@@ -1,6 +1,7 @@
 // Every refusal names the true reason and the fix, in the reader's language; a modifier a style cannot
 // honour is dropped with a notice instead of refusing the picture.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveLimits } from '../../src/quota/policy.js';
@@ -124,6 +125,32 @@ describe('requests a style cannot serve', () => {
     );
     expect(c.sim.stats().promptsExecuted).toBe(0);
     expect(await used(c)).toBe(0);
+  });
+});
+
+describe('an operator workflow that takes less text than the parser allows', () => {
+  it('refuses a longer prompt or negative with the lengths, in the reader language', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'short-workflow-'));
+    try {
+      const tiny = JSON.parse(
+        await readFile(join(import.meta.dirname, '../fixtures/workflows/tiny/tiny.workflow.json'), 'utf8'),
+      ) as { manifest: { params: Record<string, Record<string, unknown>> } };
+      tiny.manifest.params['prompt'] = { ...tiny.manifest.params['prompt'], maxLength: 20 };
+      tiny.manifest.params['negative'] = { ...tiny.manifest.params['negative'], maxLength: 10 };
+      await writeFile(join(dir, 'short.workflow.json'), JSON.stringify(tiny));
+      await writeFile(join(dir, 'short.style.json'), JSON.stringify({ label: 'Short', workflow: 'short' }));
+      const c = await setup({ env: { WORKFLOWS_DIR: dir } });
+      expect(await answer(c, '/imagine a lighthouse on a cliff at dusk --style short', /\n/)).toBe(
+        'The prompt is 31 characters; the limit is 20. Shorten it.\n',
+      );
+      await answer(c, '/settings lang=pt', /salvas/);
+      expect(await answer(c, '/imagine a fox --no people, text, blur --style short', /\n/)).toBe(
+        'O texto de --no tem 18 caracteres; o limite é 10. Encurte-o.\n',
+      );
+      expect(await used(c)).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
