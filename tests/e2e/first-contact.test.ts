@@ -3,12 +3,15 @@
 // answer). Each case is one the product once got wrong: the README's headline example refused, one style
 // typo locking a community out, /cancel missing jobs, refusals giving the wrong reason, English-only parser
 // errors, a console /help about buttons, two time formats, /failed forgetting a requeue, an unreachable
-// console user, a REDIS_URL scheme reported as an outage, `generate --seed -1` as "ambiguous".
+// console user, process metrics named ccb_process_process_…, a REDIS_URL scheme reported as an outage,
+// `generate --seed -1` as "ambiguous".
 //
 // Two operator traps of the same list have their own end-to-end tests, not repeated here: a busy HTTP_PORT
 // (tests/e2e/http-port.test.ts) and a Redis outage logging one line each way (tests/e2e/redis-outage.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
@@ -137,6 +140,15 @@ async function startProduct(env: Record<string, string> = {}): Promise<Product> 
       return exited;
     },
   };
+}
+
+/** A port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -449,14 +461,20 @@ describe('first contact, typed into npm start', () => {
   );
 
   it(
-    'stops with exit code 2 naming REDIS_URL for an http:// URL, and gives generate --seed -1 the range error',
-    { timeout: 60_000 },
+    'names process metrics once (ccb_process_…), stops with exit code 2 naming REDIS_URL for an http:// URL, and gives generate --seed -1 the range error',
+    { timeout: 90_000 },
     async () => {
-      dir = await mkdtemp(join(tmpdir(), 'first-contact-'));
+      const port = await freePort();
+      const p = await startProduct({ HTTP_PORT: String(port) });
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^ccb_process_cpu_seconds_total /m);
+      expect(metrics).not.toMatch(/process_process_/);
+      expect(await p.end()).toBe(0);
+      const work = dir!;
       const run = async (cmd: string, args: string[], env: Record<string, string>, cwd: string) => {
         const c = spawn(cmd, args, {
           cwd,
-          env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? dir!, ...env },
+          env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? work, ...env },
           detached: true,
           stdio: ['ignore', 'pipe', 'pipe'],
         });
@@ -472,21 +490,37 @@ describe('first contact, typed into npm start', () => {
         return { code, out };
       };
 
-      const scheme = await run(TSX, [join(ROOT, 'src/main.ts')], { REDIS_URL: 'http://127.0.0.1:6379' }, dir);
+      const scheme = await run(
+        TSX,
+        [join(ROOT, 'src/main.ts')],
+        { REDIS_URL: 'http://127.0.0.1:6379' },
+        work,
+      );
       expect(scheme.code, scheme.out).toBe(2);
       expect(scheme.out).toMatch(/REDIS_URL[^\n]*redis/);
       expect(scheme.out).not.toMatch(/Cannot reach Redis/i);
 
       const seed = await run(
         'npm',
-        ['run', 'generate', '--', '--prompt', 'a red fox', '--seed', '-1', '--simulate', '--out', dir],
+        [
+          'run',
+          'generate',
+          '--',
+          '--prompt',
+          'a red fox',
+          '--seed',
+          '-1',
+          '--simulate',
+          '--out',
+          join(work, 'generated'),
+        ],
         {},
         ROOT,
       );
       expect(seed.code, seed.out).toBe(2);
       expect(seed.out).toMatch(/--seed[^\n]*\b0\b[^\n]*-1/);
       expect(seed.out).not.toMatch(/ambiguous/);
-      expect(await readdir(dir)).toEqual([]);
+      expect(existsSync(join(work, 'generated'))).toBe(false);
     },
   );
 });
