@@ -27,31 +27,38 @@ describe('/cancel on Telegram', () => {
     h = await createTelegramHarness(r, { stepMs: 40, workerConcurrency: 1, env: { QUOTA_MAX_ACTIVE: '5' } });
     const t = h;
     const statuses: FakeMessage[] = [];
-    const ids: string[] = [];
     for (const n of [1, 2]) {
       const cmd = t.fake.userSends({
         chatId: GROUP,
         userId: ALICE,
         text: `/imagine@gen_bot owl ${n} --steps 40`,
       });
-      const status = await replyTo(t, cmd.message_id);
-      statuses.push(status);
-      ids.push(/as job ([0-9a-f]{5})\./.exec(status.text ?? '')?.[1] ?? '');
+      statuses.push(await replyTo(t, cmd.message_id));
     }
     await expect.poll(() => t.sim.stats().stepsRun, { timeout: 5000, interval: 10 }).toBeGreaterThan(0);
+    // The status messages are edited into progress at once, so the ids are read from /quota.
+    const quota = t.fake.userSends({ chatId: GROUP, userId: ALICE, text: '/quota@gen_bot' });
+    const listing = (await replyTo(t, quota.message_id)).text ?? '';
+    const running = /([0-9a-f]{5}) \(running\)/.exec(listing)?.[1];
+    const waiting = /([0-9a-f]{5}) \(waiting\)/.exec(listing)?.[1];
+    expect(running, listing).toBeDefined();
+    expect(waiting, listing).toBeDefined();
     // Both jobs hold their images while they wait or run.
     expect(await t.used(ALICE, String(GROUP))).toBe(2);
     const cancel = t.fake.userSends({ chatId: GROUP, userId: ALICE, text: '/cancel@gen_bot all' });
     const reply = await replyTo(t, cancel.message_id);
     expect(reply.text).toBe(
-      `Cancelled (they were waiting; not charged): ${ids[1]}.\nStopping (they were running; I will tell you here how each ends): ${ids[0]}.`,
+      `Cancelled (they were waiting; not charged): ${waiting}.\nStopping (they were running; I will tell you here how each ends): ${running}.`,
     );
-    for (const [i, status] of statuses.entries()) {
-      await t.fake.waitFor(
-        () => (status.text?.startsWith(`Job ${ids[i]} was cancelled;`) === true ? status : undefined),
-        `job ${ids[i]} cancelled`,
-      );
-    }
+    const ended = await Promise.all(
+      statuses.map((status, i) =>
+        t.fake.waitFor(
+          () => /^Job ([0-9a-f]{5}) was cancelled;/.exec(status.text ?? '')?.[1],
+          `status message ${i + 1} ends cancelled`,
+        ),
+      ),
+    );
+    expect(ended.sort()).toEqual([running, waiting].sort());
     expect(await t.used(ALICE, String(GROUP))).toBe(0);
   });
 });
