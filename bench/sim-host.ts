@@ -5,7 +5,7 @@
 //   child → parent: { type: 'ready', urls } | { type: 'traces', traces } | { type: 'pong', id, at } |
 //                   { type: 'stats', stats } | { type: 'closed' }
 // Traces (POST /prompt arrival, execution start and end) are batched per event-loop turn.
-import { startSimulator, type Simulator, type SimulatorTrace } from '../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator, type SimulatorTrace } from '../src/simulators/comfyui/index.js';
 
 export type HostTrace = SimulatorTrace & { backend: number };
 

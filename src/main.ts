@@ -25,7 +25,7 @@ import { createJobsApiBackend, expectedStartupFromRedis } from './generation/bac
 import { createJobWakeups, createWebhookReceiver, type JobWakeups } from './generation/jobs-api/webhook.js';
 import { createBlobStore } from './generation/blob-store.js';
 import { createComfyClient } from './generation/comfy/client.js';
-import { startSimulator, type Simulator } from './generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from './simulators/comfyui/index.js';
 import { createImageTools } from './generation/images.js';
 import {
   createDeliveryQueues,

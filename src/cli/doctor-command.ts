@@ -10,7 +10,7 @@ import { fetchInventory } from '../generation/backend-inventory.js';
 import { createJobsApiBackend } from '../generation/backends/jobs-api-backend.js';
 import { createComfyClient } from '../generation/comfy/client.js';
 import { ComfyError } from '../generation/comfy/errors.js';
-import { startSimulator, type Simulator } from '../generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../simulators/comfyui/index.js';
 import {
   checkBackendCapabilities,
   createWorkflowCatalog,

@@ -18,7 +18,7 @@ import {
   ComfyHttpError,
   ComfyTimeoutError,
 } from '../generation/comfy/errors.js';
-import { startSimulator, type Simulator } from '../generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../simulators/comfyui/index.js';
 import { createImageTools } from '../generation/images.js';
 import { outputPaths } from '../generation/output-files.js';
 import { createRunReport, formatReport } from '../generation/run-report.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { startSimulator } from '../generation/comfy/simulator.js';
+import { startSimulator } from '../simulators/comfyui/index.js';
 import { joinNegativeNumbers } from './numeric-args.js';
 
 const USAGE = `usage: npm run simulator -- [--port 8188] [--host 127.0.0.1] [--step-ms 50]

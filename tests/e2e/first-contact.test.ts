@@ -18,7 +18,7 @@ import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Language } from '../../src/core/intents.js';
 import { allTables, type MessageKey } from '../../src/core/messages.js';
-import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctorCli } from '../../src/cli/doctor-command.js';
 import { runGenerateCli, type CliIo } from '../../src/cli/generate-command.js';
 import { allTables } from '../../src/core/messages.js';
-import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -9,11 +9,7 @@ import type { QuotaConfig } from '../../src/config.js';
 import type { ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay } from '../../src/core/progress-relay.js';
 import type { BlobStore } from '../../src/generation/blob-store.js';
-import {
-  startSimulator,
-  type Simulator,
-  type SimulatorOptions,
-} from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulators/comfyui/index.js';
 import { createDeliveryWorker, type PipelineLogger } from '../../src/generation/pipeline/delivery.js';
 import type { RedisQuota } from '../../src/quota/redis-quota.js';
 import { createChatStack } from './chat-stack.js';

@@ -9,7 +9,7 @@ import type { QuotaConfig } from '../../src/config.js';
 import type { ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay, type ProgressRelay } from '../../src/core/progress-relay.js';
 import type { BlobStore } from '../../src/generation/blob-store.js';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import {
   createDeliveryWorker,
   type DeliveryWorker,

@@ -21,7 +21,7 @@ import {
   startJobsApiSimulator,
   type JobsApiSimulator,
   type JobsApiSimulatorOptions,
-} from '../../src/generation/jobs-api/simulator.js';
+} from '../../src/simulators/jobs-api/index.js';
 
 export async function startJobsApi(
   redis: Redis,

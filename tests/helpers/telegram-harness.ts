@@ -11,7 +11,7 @@ import type { ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay, type ProgressRelay } from '../../src/core/progress-relay.js';
 import type { BackendPool } from '../../src/generation/backends/backend-pool.js';
 import type { BlobStore } from '../../src/generation/blob-store.js';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { createDeliveryWorker, type DeliveryWorker } from '../../src/generation/pipeline/delivery.js';
 import type { GenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
 import type { GenerationWorker } from '../../src/generation/pipeline/generation-worker.js';

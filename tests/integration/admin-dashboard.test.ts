@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { createAdminDashboard, DASHBOARD_PATH } from '../../src/observability/admin-dashboard.js';
 import { createHttpServer, type HttpServer } from '../../src/observability/http-server.js';
 import { ledgerOf } from '../helpers/ledger.js';

@@ -9,7 +9,7 @@ import {
   ComfyPromptRejectedError,
   ComfyTimeoutError,
 } from '../../src/generation/comfy/errors.js';
-import { CUDA_OUT_OF_MEMORY, startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { CUDA_OUT_OF_MEMORY, startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

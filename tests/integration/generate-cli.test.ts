@@ -5,9 +5,9 @@ import { PassThrough } from 'node:stream';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runDoctorCli } from '../../src/cli/doctor-command.js';
-import { startJobsApiSimulator } from '../../src/generation/jobs-api/simulator.js';
+import { startJobsApiSimulator } from '../../src/simulators/jobs-api/index.js';
 import { runGenerateCli, type CliIo } from '../../src/cli/generate-command.js';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
 let dir: string;

@@ -1,11 +1,11 @@
 import type { Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import {
   startJobsApiSimulator,
   type JobsApiSimulator,
   type JobsApiSimulatorOptions,
-} from '../../src/generation/jobs-api/simulator.js';
+} from '../../src/simulators/jobs-api/index.js';
 import { renderProgress } from '../../src/core/progress-text.js';
 import { createEtaModel } from '../../src/generation/pipeline/generate-queue.js';
 import type { JobProgress } from '../../src/generation/pipeline/generation-worker.js';

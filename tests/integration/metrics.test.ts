@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createPipelineHarness, type PipelineHarness } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';

@@ -2,7 +2,7 @@
 // mid-run, WebSockets dropped, hundreds of jobs over several worker processes, and Redis memory over
 // thousands of jobs. Real Redis, simulator backends, workers in child processes where a crash matters.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import {
   createDeliveryWorker,
   deliveryJobId,

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { createPipelineHarness, LIMITS, type PipelineHarness } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
 import { createComfyClient, type ComfyClient } from '../../src/generation/comfy/client.js';
-import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { NO_FACE_DETECTED, startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { createImageTools } from '../../src/generation/images.js';
 import { runJob, type RunProgress } from '../../src/generation/run-job.js';
 import { createWorkflowCatalog, type WorkflowCatalog } from '../../src/generation/workflows/index.js';

@@ -9,7 +9,7 @@ import {
   NO_FACE_DETECTED,
   startSimulator,
   type Simulator,
-} from '../../src/generation/comfy/simulator.js';
+} from '../../src/simulators/comfyui/index.js';
 import {
   httpCalls,
   normaliseRun,

@@ -3,7 +3,7 @@
 // in flight. Real Redis, simulator backends, the fake Bot API; workers and bots as child processes where a
 // crash matters. Each case prints one `[survival]` line with what was tried and what held.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator, type SimulatorTrace } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator, type SimulatorTrace } from '../../src/simulators/comfyui/index.js';
 import sharp from 'sharp';
 import { createStatusStore } from '../../src/bots/telegram/status-store.js';
 import { createBlobStore } from '../../src/generation/blob-store.js';

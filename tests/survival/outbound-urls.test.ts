@@ -12,7 +12,7 @@ import { createBackendSlots } from '../../src/generation/backend-slots.js';
 import { createBackendPool } from '../../src/generation/backends/backend-pool.js';
 import { createJobsApiBackend } from '../../src/generation/backends/jobs-api-backend.js';
 import { createImageTools } from '../../src/generation/images.js';
-import { startJobsApiSimulator, type JobsApiSimulator } from '../../src/generation/jobs-api/simulator.js';
+import { startJobsApiSimulator, type JobsApiSimulator } from '../../src/simulators/jobs-api/index.js';
 import { createGenerationWorker } from '../../src/generation/pipeline/generation-worker.js';
 import { createDiscordHarness } from '../helpers/discord-harness.js';
 import { createPipelineHarness, type PipelineHarness } from '../helpers/pipeline.js';

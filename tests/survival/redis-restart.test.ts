@@ -3,7 +3,7 @@
 // user was told were queued, reservations, outcomes. Workers run as child processes and reconnect on their
 // own (ioredis retries, BullMQ resumes); producers block while Redis is away and go on after.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/generation/comfy/simulator.js';
+import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { ledgerOf } from '../helpers/ledger.js';
 import { createPipelineHarness, type PipelineHarness } from '../helpers/pipeline.js';
 import type { TestRedis } from '../helpers/redis.js';

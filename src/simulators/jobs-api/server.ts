@@ -12,8 +12,8 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import { CreateJobRequestSchema, JOB_STATUSES, type JobStatus } from './schemas.js';
-import { WEBHOOK_SIGNATURE_HEADER, webhookSignature } from './webhook.js';
+import { CreateJobRequestSchema, JOB_STATUSES, type JobStatus } from '../../generation/jobs-api/schemas.js';
+import { WEBHOOK_SIGNATURE_HEADER, webhookSignature } from '../../generation/jobs-api/webhook.js';
 
 export interface JobsApiSimulatorOptions {
   port?: number;

@@ -29,7 +29,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { buildCatalog, DEFAULT_MODELS, type ModelFolders, type NodeInfo } from './simulator-catalog.js';
+import { buildCatalog, DEFAULT_MODELS, type ModelFolders, type NodeInfo } from './catalog.js';
 import {
   runNode,
   SimulatedNodeError,
@@ -37,11 +37,9 @@ import {
   type LatentValue,
   type NodeResult,
   type NodeUi,
-} from './simulator-nodes.js';
-import { blend, encodeJpeg, encodePng, patternImage, solidImage, type RgbImage } from './simulator-render.js';
-import { coerceInput, isLink, validatePrompt, type PromptGraph } from './simulator-validate.js';
-
-export { buildCatalog, DEFAULT_MODELS } from './simulator-catalog.js';
+} from './nodes.js';
+import { blend, encodeJpeg, encodePng, patternImage, solidImage, type RgbImage } from './render.js';
+import { coerceInput, isLink, validatePrompt, type PromptGraph } from './validate.js';
 
 export type ExecutionFault =
   | { kind: 'error'; classType?: string; nodeId?: string; exceptionType?: string; message?: string }

@@ -7,7 +7,7 @@ import {
   resizeImage,
   solidImage,
   type RgbImage,
-} from './simulator-render.js';
+} from './render.js';
 
 // Simulated behaviour of each node class. Values flowing along links are small plain objects;
 // IMAGE values hold real RGB pixels so that what a test downloads from /view provably depends on

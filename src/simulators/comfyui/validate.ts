@@ -1,4 +1,4 @@
-import type { InputSpec, NodeInfo } from './simulator-catalog.js';
+import type { InputSpec, NodeInfo } from './catalog.js';
 
 // Prompt validation with the answers of ComfyUI 0.8.0's `execution.validate_prompt`, as recorded:
 // whole-prompt errors (`invalid_prompt`, `prompt_no_outputs`), then per output node a recursive
