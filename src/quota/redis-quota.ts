@@ -1,13 +1,14 @@
-// The quota ledger in Redis. reserve, commit, refund and renew are each one EVALSHA (ioredis defineCommand)
+// The quota ledger in Redis. reserve, commit, refund and renew are each one EVALSHA (ledger-scripts.ts)
 // touching only keys of one person's `{u:platform:user}` hash slot plus the global budget key: the
 // person's own counters and the per-community counters of that person, kept under the same tag. See
 // README.md in this folder for the key layout, the upgrade from per-chat keys and the budget on Cluster.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
+import { enc, glob, ledgerKeys, parseReservationId, type LedgerKeys } from './ledger-keys.js';
+import { withLedgerScripts } from './ledger-scripts.js';
+import { migrateLegacyKeys } from './legacy-keys.js';
 import {
-  LimitsPatchSchema,
-  ScopeSettingsSchema,
   isScopeAllowed,
   personalLimits,
   quotaDay,
@@ -18,6 +19,7 @@ import {
   type LimitsPatch,
   type ScopeSettings,
 } from './policy.js';
+import { createQuotaRecords } from './quota-records.js';
 
 export class QuotaStoreError extends Error {
   override readonly name = 'QuotaStoreError';
@@ -84,181 +86,6 @@ export interface BanInfo {
 
 export type UserRef = Pick<Actor, 'platform' | 'scopeId' | 'userId'>;
 export type PersonRef = Pick<Actor, 'platform' | 'userId'>;
-
-// KEYS: 1 person used:<day>, 2 community used:<day>, 3 community credits, 4 person active, 5 person burst,
-// 6 person ban (operator), 7 community ban (moderator), 8 request, 9 reservation, 10 budget.
-// A person's keys and their per-community keys share the `{u:…}` tag, so one call checks both at once.
-// The active and burst sets hold reservation ids, which carry the community: counting one community's
-// share needs no second set. A start is put in the burst set only where a burst limit applies (to the
-// person or here), so a bot without burst limits keeps no set at all. The daily counters carry their day so rollover needs no job, and every key
-// that should not outlive the day gets a TTL relative to the injected clock (an absolute EXPIREAT would
-// follow Redis's wall clock, not ours). ARGV[18] = '1' checks only (no write beyond dropping what lapsed).
-const RESERVE_LUA = `
-local now, units = tonumber(ARGV[1]), tonumber(ARGV[2])
-local dailyHere, dailyPerson, ceiling = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local activeHere, activePerson = tonumber(ARGV[6]), tonumber(ARGV[7])
-local burstHere, burstPerson = tonumber(ARGV[8]), tonumber(ARGV[9])
-local leaseUntil, resetAt, ttl, cap = ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
-local rid, req, scope, dry = ARGV[14], ARGV[15], ARGV[17], ARGV[18] == '1'
-local function counts()
-  return tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0'),
-    tonumber(redis.call('GET', KEYS[3]) or '0')
-end
-local function remaining()
-  local usedP, usedS, cr = counts()
-  local left = math.max(0, math.min(dailyHere - usedS, dailyPerson - usedP)) + cr
-  return math.min(left, math.max(0, ceiling - usedP))
-end
-local function here(m)
-  return string.match(m, '^[^|]*|[^|]*|([^|]*)|') == scope
-end
-local existing = redis.call('GET', KEYS[8])
-if existing then return {'ok', existing, remaining(), 0} end
-for _, key in ipairs({KEYS[6], KEYS[7]}) do
-  local ban = redis.call('HMGET', key, 'until', 'reason')
-  if ban[1] then
-    local u = tonumber(ban[1])
-    if u == 0 or u > now then return {'banned', u, ban[2] or ''} end
-    redis.call('DEL', key)
-  end
-end
-local live = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. now, '+inf')
-if #live >= activePerson then return {'too_many_active', 0, '', activePerson} end
-local n = 0
-for _, m in ipairs(live) do if here(m) then n = n + 1 end end
-if n >= activeHere then return {'too_many_active', 0, '', activeHere} end
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60000)
-local starts = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
-if burstPerson > 0 and #starts / 2 >= burstPerson then
-  return {'burst', tonumber(starts[2]) + 60000, ''}
-end
-if burstHere > 0 then
-  local c, oldest = 0, nil
-  for i = 1, #starts, 2 do
-    if here(starts[i]) then
-      c = c + 1
-      if not oldest then oldest = tonumber(starts[i + 1]) end
-    end
-  end
-  if c >= burstHere then return {'burst', oldest + 60000, ''} end
-end
-local usedP, usedS, cr = counts()
-local leftHere, leftPerson = dailyHere - usedS, dailyPerson - usedP
-local fromDaily = math.min(units, math.max(0, math.min(leftHere, leftPerson)))
-local fromCredits = units - fromDaily
-if fromCredits > cr then
-  local limit = dailyHere
-  if leftPerson < leftHere then limit = dailyPerson end
-  return {'daily_limit', resetAt, '', limit}
-end
-if usedP + units > ceiling then return {'daily_limit', resetAt, '', ceiling} end
-if ARGV[16] == '1' then
-  local spent = tonumber(redis.call('GET', KEYS[10]) or '0')
-  if cap > 0 and spent + units > cap then return {'budget_exhausted', resetAt, ''} end
-  if not dry then
-    redis.call('INCRBY', KEYS[10], units)
-    redis.call('PEXPIRE', KEYS[10], ttl)
-  end
-end
-if dry then return {'ok', '', remaining(), 0} end
-redis.call('INCRBY', KEYS[1], units)
-redis.call('PEXPIRE', KEYS[1], ttl)
-if fromDaily > 0 then
-  redis.call('INCRBY', KEYS[2], fromDaily)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-end
-if fromCredits > 0 then redis.call('DECRBY', KEYS[3], fromCredits) end
-redis.call('ZADD', KEYS[4], leaseUntil, rid)
-redis.call('PEXPIRE', KEYS[4], ttl)
-if burstPerson > 0 or burstHere > 0 then
-  redis.call('ZADD', KEYS[5], now, rid)
-  redis.call('PEXPIRE', KEYS[5], 60000)
-end
-redis.call('HSET', KEYS[9], 'state', 'held', 'units', units, 'daily', fromDaily, 'credits', fromCredits, 'req', req)
-redis.call('PEXPIRE', KEYS[9], ttl)
-redis.call('SET', KEYS[8], rid, 'PX', ttl)
-return {'ok', rid, remaining(), 1}
-`;
-
-// KEYS: 1 reservation, 2 person active, 3 person used:<day>, 4 community used:<day>, 5 community credits,
-// 6 budget. mode: commit | refund | expire. 'expire' (the sweeper) only refunds when the lease really
-// lapsed, so a renew that raced the sweep wins. The state field makes every settlement happen at most once.
-// A reservation made before the upgrade (per-chat keys) passes its own chat's counter as both 3 and 4 and
-// an unused key as 5: see settleLegacy.
-const SETTLE_LUA = `
-local mode, now, rid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return {0, 'unknown'} end
-if st ~= 'held' then return {0, st} end
-if mode == 'expire' then
-  local s = redis.call('ZSCORE', KEYS[2], rid)
-  if s and tonumber(s) > now then return {0, 'held'} end
-end
-redis.call('ZREM', KEYS[2], rid)
-if mode == 'commit' then
-  redis.call('HSET', KEYS[1], 'state', 'committed')
-  return {1, 'committed', 0, 0}
-end
-local d = tonumber(redis.call('HGET', KEYS[1], 'daily'))
-local c = tonumber(redis.call('HGET', KEYS[1], 'credits'))
-local u = tonumber(redis.call('HGET', KEYS[1], 'units'))
-local function give(key, n)
-  -- A counter already reset or gone with its day is not recreated.
-  if n > 0 and redis.call('EXISTS', key) == 1 then
-    if redis.call('DECRBY', key, n) < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
-  end
-end
-if ARGV[4] == 'legacy' then
-  give(KEYS[3], d)
-else
-  give(KEYS[3], u)
-  give(KEYS[4], d)
-  if c > 0 then redis.call('INCRBY', KEYS[5], c) end
-end
-give(KEYS[6], u)
-local final = 'refunded'
-if mode == 'expire' then final = 'expired' end
-redis.call('HSET', KEYS[1], 'state', final)
-return {1, final, u, c}
-`;
-
-// Cluster mode: the budget lives in its own slot, so it is taken and given back by these one-key scripts
-// around the per-person script (see README.md).
-const BUDGET_TAKE_LUA = `
-local units, cap, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
-if cap > 0 and spent + units > cap then return 0 end
-redis.call('INCRBY', KEYS[1], units)
-redis.call('PEXPIRE', KEYS[1], ttl)
-return 1
-`;
-
-const BUDGET_GIVE_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('DECRBY', KEYS[1], ARGV[1]) < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
-end
-return 1
-`;
-
-// A lease that already lapsed is not revived: its slot may have been given to another reservation.
-const RENEW_LUA = `
-local now, leaseUntil, rid, ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
-if redis.call('HGET', KEYS[1], 'state') ~= 'held' then return 0 end
-local s = redis.call('ZSCORE', KEYS[2], rid)
-if (not s) or tonumber(s) <= now then return 0 end
-redis.call('ZADD', KEYS[2], 'XX', leaseUntil, rid)
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-return 1
-`;
-
-type QuotaRedis = Redis & {
-  quotaReserve(...args: (string | number)[]): Promise<[string, string | number, string | number, number?]>;
-  quotaSettle(...args: (string | number)[]): Promise<[number, string, number?, number?]>;
-  quotaBudgetTake(...args: (string | number)[]): Promise<number>;
-  quotaBudgetGive(...args: (string | number)[]): Promise<number>;
-  quotaRenew(...args: (string | number)[]): Promise<number>;
-};
 
 const DAY_MS = 86_400_000;
 
@@ -336,93 +163,16 @@ export interface RedisQuota {
    */
   migrateLegacyKeys(): Promise<number>;
   /** Key names, for tests and tooling. */
-  keys: ReturnType<typeof keyNames>;
-}
-
-const enc = encodeURIComponent;
-// SCAN patterns are globs: the characters encodeURIComponent keeps that a glob reads are escaped.
-const glob = (s: string): string => s.replace(/[*?[\]\\]/g, '\\$&');
-
-function keyNames(prefix: string) {
-  const tag = (p: PersonRef): string => `u:${enc(p.platform)}:${enc(p.userId)}`;
-  const person = (p: PersonRef): string => `${prefix}:{${tag(p)}}`;
-  const inScope = (u: UserRef): string => `${person(u)}:s:${enc(u.scopeId)}`;
-  const byTag = (t: string): string => `${prefix}:{${t}}`;
-  const scope = (platform: string, scopeId: string): string =>
-    `${prefix}:{s:${enc(platform)}:${enc(scopeId)}}`;
-  return {
-    tag,
-    person,
-    personUsed: (p: PersonRef, day: number) => `${person(p)}:used:${day}`,
-    active: (p: PersonRef) => `${person(p)}:active`,
-    burst: (p: PersonRef) => `${person(p)}:burst`,
-    personBan: (p: PersonRef) => `${person(p)}:ban`,
-    request: (p: PersonRef, requestId: string) => `${person(p)}:req:${requestId}`,
-    used: (u: UserRef, day: number) => `${inScope(u)}:used:${day}`,
-    credits: (u: UserRef) => `${inScope(u)}:credits`,
-    ban: (u: UserRef) => `${inScope(u)}:ban`,
-    override: (u: UserRef) => `${inScope(u)}:override`,
-    // Settling works from the reservation id alone: tag (the person) and the encoded scope it carries.
-    activeByTag: (t: string) => `${byTag(t)}:active`,
-    personUsedByTag: (t: string, day: number) => `${byTag(t)}:used:${day}`,
-    usedByTag: (t: string, s: string, day: number) => `${byTag(t)}:s:${s}:used:${day}`,
-    creditsByTag: (t: string, s: string) => `${byTag(t)}:s:${s}:credits`,
-    reservationByTag: (t: string, id: string) => `${byTag(t)}:r:${id}`,
-    budget: (day: number) => `${prefix}:budget:${day}`,
-    // Never written: stands in for the budget key in the per-person scripts in cluster mode.
-    noBudgetByTag: (t: string) => `${byTag(t)}:no-budget`,
-    scopeDefaults: (p: string, s: string) => `${scope(p, s)}:defaults`,
-    scopeTiers: (p: string, s: string) => `${scope(p, s)}:tiers`,
-    scopeSettings: (p: string, s: string) => `${scope(p, s)}:settings`,
-    /** The per-chat tag of the ledger before limits were per person: `q:<platform>:<scope>:<user>`. */
-    legacyTag: (u: UserRef) => `q:${enc(u.platform)}:${enc(u.scopeId)}:${enc(u.userId)}`,
-  };
-}
-
-type ParsedId =
-  | { layout: 'person'; day: number; tag: string; scope: string; id: string }
-  | { layout: 'legacy'; day: number; tag: string; id: string };
-
-// "<day>|u:<platform>:<user>|<scope>|<id>"; reservations made before the upgrade are
-// "<day>|q:<platform>:<scope>:<user>|<id>" and settle against the per-chat keys they were taken from.
-function parseReservationId(rid: string): ParsedId | undefined {
-  const parts = rid.split('|');
-  const day = Number(parts[0]);
-  if (!Number.isInteger(day)) return undefined;
-  if (parts.length === 4) {
-    const [, tag, scope, id] = parts as [string, string, string, string];
-    if (!tag.startsWith('u:') || scope === '' || id === '') return undefined;
-    return { layout: 'person', day, tag, scope, id };
-  }
-  if (parts.length === 3) {
-    const [, tag, id] = parts as [string, string, string];
-    if (!tag.startsWith('q:') || id === '') return undefined;
-    return { layout: 'legacy', day, tag, id };
-  }
-  return undefined;
-}
-
-function parsePatch(raw: string | null): LimitsPatch | undefined {
-  if (raw === null) return undefined;
-  const r = LimitsPatchSchema.safeParse(JSON.parse(raw));
-  return r.success ? r.data : undefined;
+  keys: LedgerKeys;
 }
 
 export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
   const { prefix, clock, config } = deps;
   const ids = deps.ids ?? randomUUID;
-  const redis = deps.redis as QuotaRedis;
-  if (typeof (redis as Partial<QuotaRedis>).quotaReserve !== 'function') {
-    redis.defineCommand('quotaReserve', { numberOfKeys: 10, lua: RESERVE_LUA });
-    redis.defineCommand('quotaSettle', { numberOfKeys: 6, lua: SETTLE_LUA });
-    redis.defineCommand('quotaRenew', { numberOfKeys: 2, lua: RENEW_LUA });
-    redis.defineCommand('quotaBudgetTake', { numberOfKeys: 1, lua: BUDGET_TAKE_LUA });
-    redis.defineCommand('quotaBudgetGive', { numberOfKeys: 1, lua: BUDGET_GIVE_LUA });
-  }
-  const k = keyNames(prefix);
+  const redis = withLedgerScripts(deps.redis);
+  const k = ledgerKeys(prefix);
   const leaseMs = config.leaseSeconds * 1000;
   const separateBudget = deps.budgetMode === 'separate';
-  const today = (): number => quotaDay(clock(), config.resetHourUtc);
   const keyTtl = (now: number): number =>
     Math.max(1, resetAtOf(quotaDay(now, config.resetHourUtc), config.resetHourUtc) - now) + 2 * DAY_MS;
   const legacyKey = (tag: string, rest: string): string => `${prefix}:{${tag}}:${rest}`;
@@ -510,30 +260,6 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     return swept;
   }
 
-  const getJson = async (key: string): Promise<LimitsPatch | undefined> => parsePatch(await redis.get(key));
-  const setJson = async (key: string, patch: LimitsPatch | undefined): Promise<void> => {
-    if (patch === undefined || Object.keys(patch).length === 0) await redis.del(key);
-    else await redis.set(key, JSON.stringify(LimitsPatchSchema.parse(patch)));
-  };
-  const readBan = async (key: string): Promise<BanInfo | undefined> => {
-    const h = await redis.hgetall(key);
-    if (h['until'] === undefined) return undefined;
-    const until = Number(h['until']);
-    if (until !== 0 && until <= clock()) return undefined;
-    return { reason: h['reason'] ?? '', until, by: h['by'] ?? '', at: Number(h['at'] ?? 0) };
-  };
-  const writeBan = async (key: string, ban: BanInfo | undefined): Promise<void> => {
-    if (!ban) {
-      await redis.del(key);
-      return;
-    }
-    await redis
-      .multi()
-      .del(key)
-      .hset(key, { reason: ban.reason, until: ban.until, by: ban.by, at: ban.at })
-      .exec();
-  };
-
   async function runReserve(
     actor: Actor,
     units: number,
@@ -611,42 +337,8 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     return out;
   }
 
-  async function moveLegacy(): Promise<number> {
-    let moved = 0;
-    const head = `${prefix}:{q:`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${glob(prefix)}:{q:*}:*`, 'COUNT', 500);
-      cursor = next;
-      for (const key of keys) {
-        const close = key.indexOf('}:', head.length);
-        const kind = key.slice(close + 2);
-        if (close < 0 || !['credits', 'ban', 'override'].includes(kind)) continue;
-        const [platform, scopeId, userId] = key.slice(head.length, close).split(':').map(decodeURIComponent);
-        if (platform === undefined || scopeId === undefined || userId === undefined) continue;
-        const u: UserRef = { platform: platform as Actor['platform'], scopeId, userId };
-        // Each key is taken with one atomic read-and-delete, so processes starting together move it once.
-        if (kind === 'credits') {
-          const v = await redis.getdel(key);
-          if (v !== null && Number(v) !== 0) await redis.incrby(k.credits(u), Number(v));
-        } else if (kind === 'override') {
-          const v = await redis.getdel(key);
-          if (v !== null) await redis.set(k.override(u), v, 'NX');
-        } else {
-          const [[, h], [, n]] = ((await redis.multi().hgetall(key).del(key).exec()) ?? []) as [
-            [unknown, Record<string, string>],
-            [unknown, number],
-          ];
-          if (n !== 1 || h['until'] === undefined) continue;
-          if ((await redis.exists(k.ban(u))) === 0) await redis.hset(k.ban(u), h);
-        }
-        moved++;
-      }
-    } while (cursor !== '0');
-    return moved;
-  }
-
   return {
+    ...createQuotaRecords({ redis, prefix, keys: k, clock, config }),
     keys: k,
     reserve: (actor, units, requestId, limits) =>
       runReserve(actor, units, requestId, limits, false) as Promise<ReserveResult>,
@@ -720,83 +412,6 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
         msToReset: resetAt - now,
       };
     },
-    async loadLayers(actor) {
-      const [scope, tierRaw, user] = await Promise.all([
-        getJson(k.scopeDefaults(actor.platform, actor.scopeId)),
-        actor.roles.length > 0
-          ? redis.hmget(k.scopeTiers(actor.platform, actor.scopeId), ...actor.roles)
-          : [],
-        getJson(k.override(actor)),
-      ]);
-      const tiers = tierRaw.map(parsePatch).filter((t): t is LimitsPatch => t !== undefined);
-      return { scope, tiers, user };
-    },
-    getOverride: (u) => getJson(k.override(u)),
-    setOverride: (u, patch) => setJson(k.override(u), patch),
-    async getCredits(u) {
-      return Number((await redis.get(k.credits(u))) ?? 0);
-    },
-    async addCredits(u, delta) {
-      return redis.incrby(k.credits(u), delta);
-    },
-    async usedToday(u) {
-      return Number((await redis.get(k.used(u, today()))) ?? 0);
-    },
-    async resetToday(u) {
-      await redis.del(k.used(u, today()));
-    },
-    async personUsedToday(p) {
-      return Number((await redis.get(k.personUsed(p, today()))) ?? 0);
-    },
-    async resetPersonToday(p) {
-      await redis.del(k.personUsed(p, today()));
-    },
-    getBan: (u) => readBan(k.ban(u)),
-    setBan: (u, ban) => writeBan(k.ban(u), ban),
-    getPersonBan: (p) => readBan(k.personBan(p)),
-    setPersonBan: (p, ban) => writeBan(k.personBan(p), ban),
-    getScopeDefaults: (p, s) => getJson(k.scopeDefaults(p, s)),
-    setScopeDefaults: (p, s, patch) => setJson(k.scopeDefaults(p, s), patch),
-    async getTier(p, s, role) {
-      return parsePatch(await redis.hget(k.scopeTiers(p, s), role));
-    },
-    async setTier(p, s, role, patch) {
-      if (patch === undefined) await redis.hdel(k.scopeTiers(p, s), role);
-      else await redis.hset(k.scopeTiers(p, s), role, JSON.stringify(LimitsPatchSchema.parse(patch)));
-    },
-    async getScopeSettings(p, s) {
-      const raw = await redis.get(k.scopeSettings(p, s));
-      return ScopeSettingsSchema.parse(raw === null ? {} : JSON.parse(raw));
-    },
-    async setScopeSettings(p, s, settings) {
-      await redis.set(k.scopeSettings(p, s), JSON.stringify(ScopeSettingsSchema.parse(settings)));
-    },
-    async topUsersToday(platform, scopeId, n) {
-      const day = today();
-      const head = `${prefix}:{u:${enc(platform)}:`;
-      const tail = `}:s:${enc(scopeId)}:used:${day}`;
-      const rows: { userId: string; used: number }[] = [];
-      let cursor = '0';
-      // A moderator command, rare: scanning keeps reserve free of a cross-slot per-scope leaderboard.
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${glob(head)}*${glob(tail)}`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length === 0) continue;
-        const values = await Promise.all(keys.map((key) => redis.get(key)));
-        keys.forEach((key, i) => {
-          if (!key.endsWith(tail)) return;
-          const userEnc = key.slice(head.length, key.length - tail.length);
-          rows.push({ userId: decodeURIComponent(userEnc), used: Number(values[i] ?? 0) });
-        });
-      } while (cursor !== '0');
-      return rows
-        .filter((r) => r.used > 0)
-        .sort((a, b) => b.used - a.used || a.userId.localeCompare(b.userId))
-        .slice(0, n);
-    },
-    async globalSpentToday() {
-      return Number((await redis.get(k.budget(today()))) ?? 0);
-    },
-    migrateLegacyKeys: moveLegacy,
+    migrateLegacyKeys: () => migrateLegacyKeys(redis, prefix, k),
   };
 }
