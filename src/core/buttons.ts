@@ -7,6 +7,7 @@
  * format coexist with buttons already posted in chats.
  */
 import { createHash } from 'node:crypto';
+import type { Intent } from './intents.js';
 
 export const BUTTON_ACTIONS = ['reroll', 'variation', 'upscale', 'cancel', 'delete'] as const;
 export type ButtonActionName = (typeof BUTTON_ACTIONS)[number];
@@ -66,6 +67,17 @@ export function decodeButton(s: string): ButtonAction | undefined {
   const jobKey = m[2];
   if (action === undefined || jobKey === undefined) return undefined;
   return m[3] === undefined ? { action, jobKey } : { action, jobKey, index: Number(m[3]) };
+}
+
+/**
+ * What a click asks the core to do, the same on every platform, or undefined for a payload this file did
+ * not produce (the adapter then tells the user the button is unknown).
+ */
+export function buttonIntent(payload: string): Intent | undefined {
+  const b = decodeButton(payload);
+  if (b === undefined) return undefined;
+  const result = b.index === undefined ? { jobKey: b.jobKey } : { jobKey: b.jobKey, index: b.index };
+  return { kind: b.action, result };
 }
 
 /**

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachmentUrlAllowed } from '../../src/bots/discord/discord-bot.js';
-import { telegramFileLocation } from '../../src/bots/telegram/telegram-bot.js';
+import { telegramFileLocation } from '../../src/bots/telegram/telegram-photos.js';
 import { createBackendSlots } from '../../src/generation/backend-slots.js';
 import { createBackendPool } from '../../src/generation/backends/backend-pool.js';
 import { createJobsApiBackend } from '../../src/generation/backends/jobs-api-backend.js';
