@@ -1,0 +1,136 @@
+/**
+ * The operators' commands: `/failed` lists the failures a moderator may see, `/requeue` runs one again
+ * as a new job of its owner, `/stats` shows the run report. Refused to members, and the refusal audited.
+ */
+import type { FailedJob } from '../generation/pipeline/failed-jobs.js';
+import { jobIdFromEvent, requestOfJob } from '../generation/pipeline/job-data.js';
+import { formatReport } from '../generation/run-report.js';
+import { isOperator, type Actor } from '../quota/policy.js';
+import type { ChatContext, CoreReply } from './chat-types.js';
+import { isModerator, type CoreEnv } from './core-env.js';
+import type { Language } from './intents.js';
+import { formatTime, t } from './messages.js';
+import { submit, type SubmitDeps } from './submit.js';
+
+export type OperationsDeps = Pick<
+  CoreEnv,
+  'quotaConfig' | 'moderation' | 'failedJobs' | 'records' | 'blobs' | 'report' | 'ttl' | 'now' | 'say'
+>;
+
+/** Moderators see the failures of their own chat or server; operators see every one. */
+function canSee(d: Pick<CoreEnv, 'quotaConfig'>, a: Actor, f: FailedJob): boolean {
+  return isOperator(d.quotaConfig, a) || (f.platform === a.platform && f.scopeId === a.scopeId);
+}
+
+async function refuseNonModerator(
+  d: Pick<CoreEnv, 'moderation' | 'say'>,
+  ctx: ChatContext,
+  lang: Language,
+  action: string,
+): Promise<CoreReply> {
+  const a = ctx.actor;
+  await d.moderation.recordNotModerator(a, action, `${a.platform}:${a.scopeId}`);
+  return d.say(lang, 'refuse.not_moderator', {}, { private: true });
+}
+
+export async function listFailed(d: OperationsDeps, ctx: ChatContext, lang: Language): Promise<CoreReply> {
+  const { failedJobs, now, say } = d;
+  if (!isModerator(d.quotaConfig, ctx.actor)) return refuseNonModerator(d, ctx, lang, 'failed');
+  // The whole record (at most 1,000 entries), so the count per chat is exact.
+  const all = await failedJobs.list({ sinceMs: now() - 86_400_000, limit: 1000 });
+  const visible = all.filter((f) => canSee(d, ctx.actor, f));
+  if (visible.length === 0) return say(lang, 'failed.none', {}, { private: true });
+  const lines: string[] = [];
+  let chars = 0;
+  // Discord refuses messages over 2000 characters; the newest failures come first.
+  for (const f of visible.slice(0, 10)) {
+    // Long enough for a node, a model file and ComfyUI's message (a model the server cannot load).
+    const message = f.message.length > 160 ? `${f.message.slice(0, 159)}…` : f.message;
+    const line = t(lang, 'failed.line', {
+      time: formatTime(f.at),
+      id: f.jobId,
+      code: f.code,
+      message,
+      style: f.style,
+      user: `${f.platform}:${f.userId}`,
+      backend: f.backend ?? '-',
+      // A failure already requeued stays listed (it did fail) but says where it went.
+      requeued: f.requeuedAs === undefined ? '' : t(lang, 'failed.requeued', { id: f.requeuedAs }),
+    });
+    if (chars + line.length > 1500) break;
+    chars += line.length + 1;
+    lines.push(line);
+  }
+  return say(
+    lang,
+    'failed.list',
+    { count: visible.length, shown: lines.length, lines: lines.join('\n') },
+    { private: true },
+  );
+}
+
+/**
+ * Runs a failed job again as a new job of the same user, through the same checks and reservation as
+ * any request. The failed run was refunded when it failed, so the user pays once for the image they
+ * get; a requeue that is refused (quota, queue full…) gives its claim back.
+ */
+export async function requeue(
+  d: OperationsDeps & SubmitDeps,
+  ctx: ChatContext,
+  lang: Language,
+  jobId: string,
+): Promise<CoreReply> {
+  const { failedJobs, ttl, say } = d;
+  if (!isModerator(d.quotaConfig, ctx.actor)) return refuseNonModerator(d, ctx, lang, 'requeue');
+  const failure = await failedJobs.get(jobId);
+  if (failure === undefined || !canSee(d, ctx.actor, failure)) {
+    return say(lang, 'requeue.unknown', { id: jobId }, { private: true });
+  }
+  const record = await d.records.get(jobId);
+  if (record === undefined) return say(lang, 'requeue.expired', { id: jobId }, { private: true });
+  const job = record.data;
+  const eventId = `requeue-${ctx.eventId}`;
+  const newJobId = jobIdFromEvent(job.actor.platform, eventId);
+  const claim = await failedJobs.claimRequeue(jobId, newJobId);
+  // The same command delivered twice goes on (the queue keeps it one job); another requeue does not.
+  if (!claim.ok && claim.requeuedAs !== newJobId) {
+    return say(lang, 'requeue.already', { id: jobId, newId: claim.requeuedAs }, { private: true });
+  }
+  const photoKey = job.blobs.reference ?? job.blobs.source;
+  if (photoKey !== undefined && !(await d.blobs.extend(photoKey, ttl))) {
+    await failedJobs.releaseRequeue(jobId, newJobId);
+    return say(lang, 'requeue.expired', { id: jobId }, { private: true });
+  }
+  let reply: CoreReply;
+  try {
+    reply = await submit(d, { ...ctx, actor: job.actor, eventId }, lang, {
+      kind: job.jobKind,
+      request: requestOfJob(job.request),
+      ...(photoKey === undefined ? {} : { sourceKey: photoKey }),
+      ...(job.png === undefined ? {} : { png: job.png }),
+    });
+  } catch (err) {
+    await failedJobs.releaseRequeue(jobId, newJobId).catch(() => undefined);
+    throw err;
+  }
+  if (reply.job === undefined) {
+    await failedJobs.releaseRequeue(jobId, newJobId);
+    return reply;
+  }
+  return {
+    ...reply,
+    text: `${t(lang, 'requeue.done', { id: jobId, user: `${job.actor.platform}:${job.actor.userId}` })}\n${reply.text}`,
+  };
+}
+
+export async function stats(
+  d: Pick<CoreEnv, 'quotaConfig' | 'moderation' | 'report' | 'say'>,
+  ctx: ChatContext,
+  lang: Language,
+): Promise<CoreReply> {
+  if (!isModerator(d.quotaConfig, ctx.actor)) return refuseNonModerator(d, ctx, lang, 'stats');
+  const rows = (await d.report?.read()) ?? [];
+  return d.say(lang, 'stats', {
+    lines: rows.length === 0 ? t(lang, 'limits.empty') : formatReport(rows),
+  });
+}

@@ -1,0 +1,278 @@
+/**
+ * Every generating request ends here: imagine, portrait, the follow-ups on a result and a requeue. Scope
+ * rules, the prompt, the style, the options and the photo are checked before the quota reservation (a
+ * refusal takes nothing); the reservation is given back when anything after it fails.
+ */
+import type { GenerateJobData, JobKind } from '../generation/pipeline/job-data.js';
+import { paramsOfRequest } from '../generation/pipeline/job-data.js';
+import { resolveRequest, type GenerationRequest } from '../generation/workflows/index.js';
+import { checkPrompt, isScopeAllowed, resolveLimits } from '../quota/policy.js';
+import { jobKeyOf, shortJobId } from './buttons.js';
+import type { ChatContext, CoreReply } from './chat-types.js';
+import { isModerator, type CoreEnv } from './core-env.js';
+import type { GenerationOptions, Intent, Language, PhotoRef } from './intents.js';
+import { formatDuration, t } from './messages.js';
+import { cancelButton } from './reply-buttons.js';
+import { fallbackStyle } from './scope-rules.js';
+import { photoRefusal, quotaRefusal, refuseParams } from './submit-refusals.js';
+
+export type SubmitDeps = Pick<
+  CoreEnv,
+  | 'redis'
+  | 'keys'
+  | 'quotaConfig'
+  | 'quota'
+  | 'moderation'
+  | 'queue'
+  | 'records'
+  | 'blobs'
+  | 'images'
+  | 'catalog'
+  | 'settings'
+  | 'eta'
+  | 'runnableStyles'
+  | 'healthyCapacity'
+  | 'startupSeconds'
+  | 'ttl'
+  | 'now'
+  | 'newSeed'
+  | 'say'
+>;
+
+export interface Submission {
+  readonly kind: JobKind;
+  readonly request: GenerationRequest;
+  readonly photo?: PhotoRef;
+  /** A stored image (an earlier output) the job starts from. */
+  readonly sourceKey?: string;
+  readonly png?: boolean;
+}
+
+export async function submit(
+  d: SubmitDeps,
+  ctx: ChatContext,
+  lang: Language,
+  sub: Submission,
+): Promise<CoreReply> {
+  const { quota, catalog, say, now, newSeed, ttl, redis, keys } = d;
+  const { actor } = ctx;
+  if (!isScopeAllowed(d.quotaConfig, actor)) return say(lang, 'refuse.scope_not_allowed');
+  const scope = await quota.getScopeSettings(actor.platform, actor.scopeId);
+  const style = sub.request.style ?? fallbackStyle(catalog, scope);
+  const request: GenerationRequest = { ...sub.request, style };
+
+  // Prompt rules first: a blocked prompt costs nothing and is audited.
+  const check = checkPrompt(scope, `${request.prompt}\n${request.negative ?? ''}`);
+  if (!check.ok) {
+    await d.moderation.recordBlockedPrompt(actor, check.matched);
+    return say(lang, 'refuse.prompt_blocked');
+  }
+  // Allowed styles none of which the catalogue has (saved before names were checked, or a style the
+  // operator removed since): members are told who can fix it, rather than refused style by style.
+  const restricted = scope.allowedStyles;
+  if (
+    sub.kind !== 'variation' &&
+    sub.kind !== 'upscale' &&
+    restricted.length > 0 &&
+    !restricted.some((n) => catalog.style(n) !== undefined)
+  ) {
+    return say(lang, 'refuse.scope_styles_unknown', { styles: restricted.join(', ') });
+  }
+  const styleDef = catalog.style(style);
+  const publicStyles = catalog.publicStyles().map((s) => s.name);
+  if (styleDef === undefined)
+    return say(lang, 'refuse.unknown_style', { style, styles: publicStyles.join(', ') });
+  const internal = sub.kind === 'variation' || sub.kind === 'upscale';
+  if (!internal && scope.allowedStyles.length > 0 && !scope.allowedStyles.includes(style)) {
+    return say(lang, 'refuse.style_not_allowed', { style, styles: scope.allowedStyles.join(', ') });
+  }
+  const runnable = d.runnableStyles?.();
+  if (runnable !== undefined) {
+    if (runnable.length === 0) return say(lang, 'refuse.unavailable');
+    if (!runnable.includes(style)) return say(lang, 'error.style_unavailable');
+  }
+  // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
+  let notice: string | undefined;
+  if (
+    request.negative !== undefined &&
+    catalog.workflow(styleDef.workflow)?.manifest.params.negative === undefined
+  ) {
+    if (request.negative.trim() !== '' && !internal) notice = t(lang, 'notice.negative_dropped', { style });
+    delete request.negative;
+  }
+  const needsImage = sub.photo !== undefined || sub.sourceKey !== undefined;
+  const resolved = resolveRequest(
+    catalog,
+    { ...request, ...(needsImage ? { referenceImage: 'probe.png' } : {}) },
+    { randomSeed: newSeed },
+  );
+  if (!resolved.ok) {
+    if (resolved.error.code === 'reference_required') return say(lang, 'refuse.photo_required');
+    return refuseParams(d, lang, request, resolved.error, scope.allowedStyles, needsImage);
+  }
+  const gen = resolved.value;
+  const layers = await quota.loadLayers(actor);
+  const limits = resolveLimits(d.quotaConfig, layers);
+
+  // The photo is checked and normalised before any quota is taken.
+  let photoBytes: Buffer | undefined;
+  let albumNote = false;
+  if (sub.photo !== undefined) {
+    // Cheap refusals first: a banned, busy or spent member costs no download and no decode. The
+    // reservation below stays the real gate (this read can be overtaken by a concurrent request).
+    const pre = await quota.check(actor, gen.units, ctx.eventId, limits);
+    if (!pre.ok) return quotaRefusal(d, lang, pre, actor, limits, gen.units);
+    if (
+      sub.photo.ownerId !== undefined &&
+      sub.photo.ownerId !== actor.userId &&
+      !scope.portraitsFromOthersPhotos &&
+      !isModerator(d.quotaConfig, actor)
+    ) {
+      return say(lang, 'refuse.photo_from_others');
+    }
+    const declared = d.images.checkDeclaredSize(sub.photo.declaredBytes);
+    if (!declared.ok) return photoRefusal(d, lang, declared.error);
+    // A platform that declares the type (Discord attachments) lets a non-image be refused undownloaded.
+    const mime = sub.photo.declaredMime;
+    if (mime !== undefined && !/^image\//i.test(mime) && !/^application\/octet-stream/i.test(mime)) {
+      return say(lang, 'refuse.photo_not_image');
+    }
+    if (ctx.fetchPhoto === undefined) return say(lang, 'refuse.photo_required');
+    const raw = await ctx.fetchPhoto(sub.photo);
+    const normalized = await d.images.normalizeReference(raw, {
+      ...(sub.photo.fileName === undefined ? {} : { declaredName: sub.photo.fileName }),
+      ...(sub.photo.declaredMime === undefined ? {} : { declaredMime: sub.photo.declaredMime }),
+    });
+    if (!normalized.ok) return photoRefusal(d, lang, normalized.error);
+    photoBytes = normalized.value.bytes;
+    albumNote = sub.photo.more === true;
+  }
+
+  const reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits);
+  if (!reserved.ok) return quotaRefusal(d, lang, reserved, actor, limits, gen.units);
+
+  const refund = async (): Promise<void> => {
+    await quota.refund(reserved.reservationId);
+  };
+  try {
+    let blobs: GenerateJobData['blobs'] = {};
+    if (photoBytes !== undefined) {
+      const put = await d.blobs.put(photoBytes, ttl);
+      if (!put.ok) {
+        await refund();
+        return say(lang, 'refuse.store_full');
+      }
+      blobs = { reference: put.key };
+    } else if (sub.sourceKey !== undefined) {
+      blobs = { source: sub.sourceKey };
+    }
+    const p = gen.params;
+    const data: GenerateJobData = {
+      eventId: ctx.eventId,
+      jobKind: sub.kind,
+      request: {
+        style,
+        prompt: request.prompt,
+        ...(request.workflow === undefined ? {} : { workflow: request.workflow }),
+        ...(request.negative === undefined ? {} : { negative: request.negative }),
+        params: paramsOfRequest(request),
+        seed: p.seed ?? 0,
+        count: p.batch,
+      },
+      actor,
+      reply: ctx.reply,
+      reservationId: reserved.reservationId,
+      units: gen.units,
+      blobs,
+      priorityTier: limits.priority,
+      createdAt: now(),
+      ...(sub.png === undefined ? {} : { png: sub.png }),
+      previews: scope.previews && (await d.settings.get(actor.platform, actor.userId)).previews !== false,
+    };
+    const enq = await d.queue.enqueue(data);
+    if (!enq.ok) {
+      await refund();
+      return say(lang, 'refuse.queue_full', { waiting: enq.waiting });
+    }
+    const jobKey = jobKeyOf(enq.jobId);
+    if (!enq.duplicate) {
+      await Promise.all([
+        d.records.save(enq.jobId, data),
+        redis.set(keys.jobKey(jobKey), enq.jobId, 'EX', ttl),
+        redis.set(keys.last(actor), enq.jobId, 'EX', ttl),
+        // The newest 100 are kept, as many as QUOTA_MAX_ACTIVE allows at most: the key never grows.
+        redis
+          .multi()
+          .zadd(keys.jobs(actor), now(), enq.jobId)
+          .zremrangebyrank(keys.jobs(actor), 0, -101)
+          .expire(keys.jobs(actor), ttl)
+          .exec(),
+      ]);
+    }
+    const position = enq.position ?? 1;
+    const etaSeconds = await d.eta?.etaSeconds(
+      position,
+      style,
+      d.healthyCapacity?.() ?? 1,
+      (await d.startupSeconds?.()) ?? 0,
+    );
+    const text =
+      t(lang, 'queued', {
+        position,
+        id: shortJobId(enq.jobId),
+        eta:
+          etaSeconds === undefined ? '' : t(lang, 'queued.eta', { eta: formatDuration(etaSeconds * 1000) }),
+      }) +
+      (albumNote ? `\n${t(lang, 'refuse.album')}` : '') +
+      (notice === undefined ? '' : `\n${notice}`);
+    return { text, job: { jobId: enq.jobId, jobKey }, buttons: [cancelButton(lang, jobKey)] };
+  } catch (err) {
+    await refund().catch(() => undefined);
+    throw err;
+  }
+}
+
+export function requestFrom(
+  prompt: string,
+  o: GenerationOptions,
+  saved: { style?: string | undefined; aspect?: string | undefined; negative?: string | undefined },
+): GenerationRequest {
+  const r: GenerationRequest = { prompt };
+  const style = o.style ?? saved.style;
+  const aspect = o.aspect ?? saved.aspect;
+  const negative = o.negative ?? saved.negative;
+  if (style !== undefined) r.style = style;
+  if (aspect !== undefined) r.aspect = aspect;
+  if (negative !== undefined) r.negative = negative;
+  if (o.seed !== undefined) r.seed = o.seed;
+  if (o.steps !== undefined) r.steps = o.steps;
+  if (o.count !== undefined) r.count = o.count;
+  return r;
+}
+
+/** `/imagine` and `/portrait`: the member's saved settings fill what the command left out. */
+export async function imagineCommand(
+  d: SubmitDeps,
+  ctx: ChatContext,
+  lang: Language,
+  intent: Extract<Intent, { kind: 'imagine' | 'portrait' }>,
+): Promise<CoreReply> {
+  const saved = await d.settings.get(ctx.actor.platform, ctx.actor.userId);
+  const request = requestFrom(intent.prompt, intent.options, saved);
+  if (intent.kind === 'portrait') {
+    if (intent.photo === undefined) return d.say(lang, 'refuse.photo_required');
+    if (intent.options.style === undefined) request.style = 'portrait';
+    if (intent.strength !== undefined) request.strength = intent.strength;
+    return submit(d, ctx, lang, {
+      kind: 'portrait',
+      request,
+      photo: intent.photo,
+      ...(intent.options.png === undefined ? {} : { png: intent.options.png }),
+    });
+  }
+  return submit(d, ctx, lang, {
+    kind: 'imagine',
+    request,
+    ...(intent.options.png === undefined ? {} : { png: intent.options.png }),
+  });
+}
