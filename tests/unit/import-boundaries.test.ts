@@ -1,5 +1,6 @@
-// The dependency rules of STYLE.md, checked mechanically on every test run:
-// generation/ and quota/ import no chat SDK and nothing from bots/ or core/, and src/ has no import cycle.
+// The dependency rules of STYLE.md and docs/architecture.md, checked mechanically on every test run:
+// generation/ and quota/ import no chat SDK and nothing from bots/ or core/, src/ has no import cycle,
+// the simulators import only protocol files and only the entry points import a simulator.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +46,98 @@ for (const f of files) {
   graph.set(
     f,
     importsOf(readFileSync(f, 'utf8')).map((e) => ({ ...e, path: resolveLocal(f, e.spec) ?? e.spec })),
+  );
+}
+
+// The rooms of docs/architecture.md, by path under src/. Keep the two in step: a room added here is
+// drawn there, and a file in no room fails the test below.
+const ROOMS: ReadonlyArray<[room: string, prefixes: readonly string[]]> = [
+  ['entry', ['main.ts', 'app/', 'cli/']],
+  ['bots', ['bots/']],
+  ['core', ['core/']],
+  ['observability', ['observability/']],
+  ['generation', ['generation/']],
+  ['quota', ['quota/']],
+  ['foundation', ['config.ts', 'config/', 'redis-connection.ts']],
+  ['simulators', ['simulators/']],
+];
+
+function roomOf(rel: string): string | undefined {
+  return ROOMS.find(([, prefixes]) =>
+    prefixes.some((p) => rel === p || (p.endsWith('/') && rel.startsWith(p))),
+  )?.[0];
+}
+
+// Which rooms each room may import besides itself. The entry points wire everything; nothing imports them.
+const MAY_IMPORT: Record<string, readonly string[] | 'any'> = {
+  entry: 'any',
+  bots: ['core', 'generation', 'quota', 'observability', 'foundation'],
+  core: ['generation', 'quota', 'foundation'],
+  observability: ['generation', 'quota', 'foundation'],
+  generation: ['quota', 'observability', 'foundation'],
+  quota: ['foundation'],
+  foundation: [],
+  simulators: [],
+};
+
+// The product files a simulator may import: the wire formats it shares with the real client. Never the
+// client, a backend or anything that runs a job.
+const PROTOCOL_FILES = new Set([
+  'generation/comfy/schemas.ts',
+  'generation/jobs-api/schemas.ts',
+  'generation/jobs-api/webhook.ts',
+]);
+
+/** Only these rooms may talk to a chat platform's SDK. */
+const CHAT_SDK_ROOMS = new Set(['bots', 'entry']);
+
+export interface RelEdge {
+  /** The importing file, relative to src/. */
+  from: string;
+  /** The imported file relative to src/, or the bare package specifier. */
+  to: string;
+  local: boolean;
+}
+
+export function roomViolations(edges: readonly RelEdge[]): string[] {
+  const out: string[] = [];
+  for (const { from, to, local } of edges) {
+    const fromRoom = roomOf(from);
+    if (fromRoom === undefined) {
+      out.push(`${from} is in no room of docs/architecture.md`);
+      continue;
+    }
+    if (!local) {
+      if (CHAT_SDKS.test(to) && !CHAT_SDK_ROOMS.has(fromRoom)) out.push(`${from} imports the chat SDK ${to}`);
+      continue;
+    }
+    const toRoom = roomOf(to);
+    if (toRoom === undefined || toRoom === fromRoom) continue;
+    if (toRoom === 'simulators' && fromRoom !== 'entry') {
+      out.push(`${from} imports the simulator ${to}: only main.ts, app/, cli/, bench/ and tests/ may`);
+      continue;
+    }
+    if (toRoom === 'simulators' && !/^simulators\/[^/]+\/index\.ts$/.test(to)) {
+      out.push(`${from} imports ${to}: a simulator is entered through its index.ts`);
+      continue;
+    }
+    if (fromRoom === 'simulators') {
+      if (!PROTOCOL_FILES.has(to)) out.push(`simulator ${from} imports ${to}, which is not a protocol file`);
+      continue;
+    }
+    const allowed = MAY_IMPORT[fromRoom];
+    if (allowed !== 'any' && !allowed?.includes(toRoom))
+      out.push(`${from} (${fromRoom}) imports ${to} (${toRoom})`);
+  }
+  return out;
+}
+
+function relEdges(): RelEdge[] {
+  return [...graph].flatMap(([file, edges]) =>
+    edges.map((e) => {
+      const local = e.path.startsWith(src);
+      return { from: relative(src, file), to: local ? relative(src, e.path) : e.spec, local };
+    }),
   );
 }
 
@@ -97,5 +190,69 @@ describe('import boundaries', () => {
     };
     for (const f of graph.keys()) if (!state.has(f)) visit(f);
     expect(cycles).toEqual([]);
+  });
+
+  it('keeps every file of src/ in a room of the map and every import on an allowed road', () => {
+    expect(roomViolations(relEdges())).toEqual([]);
+  });
+
+  it('lets bench/ and tests/ enter a simulator only through its index.ts', () => {
+    const outside = [join(root, 'bench'), join(root, 'tests')].flatMap(listTs);
+    const deep = outside.flatMap((f) =>
+      importsOf(readFileSync(f, 'utf8'))
+        .map((e) => resolveLocal(f, e.spec))
+        .filter((p): p is string => p !== undefined && p.startsWith(join(src, 'simulators')))
+        .filter((p) => !/\/simulators\/[^/]+\/index\.ts$/.test(p))
+        .map((p) => `${relative(root, f)} imports ${relative(root, p)}`),
+    );
+    expect(deep).toEqual([]);
+  });
+
+  it('lets simulators import only protocol files, and only the entry points import a simulator', () => {
+    const e = (from: string, to: string, local = true): RelEdge => ({ from, to, local });
+    expect(
+      roomViolations([
+        e('simulators/jobs-api/server.ts', 'generation/jobs-api/schemas.ts'),
+        e('simulators/jobs-api/server.ts', 'generation/jobs-api/webhook.ts'),
+        e('simulators/comfyui/server.ts', 'simulators/comfyui/catalog.ts'),
+        e('simulators/comfyui/server.ts', 'ws', false),
+        e('app/embedded.ts', 'simulators/comfyui/index.ts'),
+        e('main.ts', 'simulators/comfyui/index.ts'),
+        e('cli/simulator.ts', 'simulators/comfyui/index.ts'),
+      ]),
+    ).toEqual([]);
+    expect(
+      roomViolations([
+        e('simulators/comfyui/server.ts', 'generation/comfy/client.ts'),
+        e('simulators/jobs-api/server.ts', 'generation/backends/jobs-api-backend.ts'),
+        e('generation/backends/comfy-backend.ts', 'simulators/comfyui/index.ts'),
+        e('core/submit.ts', 'simulators/jobs-api/index.ts'),
+        e('bots/telegram/telegram-bot.ts', 'simulators/comfyui/index.ts'),
+        e('app/embedded.ts', 'simulators/comfyui/server.ts'),
+      ]),
+    ).toHaveLength(6);
+  });
+
+  it('refuses roads the map does not draw, chat SDKs outside the adapters, and files in no room', () => {
+    const e = (from: string, to: string, local = true): RelEdge => ({ from, to, local });
+    expect(
+      roomViolations([
+        e('quota/policy.ts', 'generation/images.ts'),
+        e('generation/run-job.ts', 'core/messages.ts'),
+        e('core/submit.ts', 'bots/telegram/telegram-bot.ts'),
+        e('bots/discord/commands.ts', 'app/shared.ts'),
+        e('config.ts', 'quota/policy.ts'),
+        e('core/intents.ts', 'grammy', false),
+        e('somewhere/new.ts', 'config.ts'),
+      ]),
+    ).toEqual([
+      'quota/policy.ts (quota) imports generation/images.ts (generation)',
+      'generation/run-job.ts (generation) imports core/messages.ts (core)',
+      'core/submit.ts (core) imports bots/telegram/telegram-bot.ts (bots)',
+      'bots/discord/commands.ts (bots) imports app/shared.ts (entry)',
+      'config.ts (foundation) imports quota/policy.ts (quota)',
+      'core/intents.ts imports the chat SDK grammy',
+      'somewhere/new.ts is in no room of docs/architecture.md',
+    ]);
   });
 });
