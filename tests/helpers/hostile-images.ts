@@ -2,6 +2,7 @@
 // so each case documents exactly how it is malformed.
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
+import { seededUint32 } from './seeded-random.js';
 
 export interface PngChunk {
   type: string;
@@ -45,18 +46,11 @@ export function assemblePng(chunks: readonly PngChunk[]): Buffer {
   return Buffer.concat([PNG_SIGNATURE, ...chunks.map((c) => pngChunk(c.type, c.data))]);
 }
 
-/** Deterministic noise (xorshift32) so sizes are reproducible: noise is the worst case for every encoder. */
+/** Deterministic noise so sizes are reproducible: noise is the worst case for every encoder. */
 export function noiseRgb(width: number, height: number, seed = 1): Buffer {
   const out = Buffer.alloc(width * height * 3);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < out.length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
+  const next = seededUint32(seed);
+  for (let i = 0; i < out.length; i++) out[i] = next() & 0xff;
   return out;
 }
 

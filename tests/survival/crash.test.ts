@@ -13,7 +13,8 @@ import { ledgerOf } from '../helpers/ledger.js';
 import { killBotProcesses, spawnBotProcess, type BotProcess } from '../helpers/survival-crash-bots.js';
 import { createPipelineHarness, LIMITS, type PipelineHarness } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
-import { seededRandom, survivalLine, survivalSeed } from '../helpers/survival-crash-common.js';
+import { seededRandom } from '../helpers/seeded-random.js';
+import { survivalLine, survivalSeed } from '../helpers/survival-run.js';
 import {
   killTestWorkerConfig,
   killWorkerProcesses,

@@ -10,7 +10,7 @@ import { createDeliveryQueues, enqueueDelivery } from '../../src/generation/pipe
 import { createDiscordHarness, type DiscordHarness } from '../helpers/discord-harness.js';
 import { startFakeTelegram, type ApiCall, type FakeTelegram } from '../helpers/fake-telegram.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
-import { survivalLine } from '../helpers/survival-crash-common.js';
+import { survivalLine } from '../helpers/survival-run.js';
 import {
   startTelegramDeliveryStack,
   type TelegramDeliveryStack,

@@ -7,7 +7,7 @@ import { startSimulator, type Simulator } from '../../src/simulators/comfyui/ind
 import { ledgerOf } from '../helpers/ledger.js';
 import { createPipelineHarness, type PipelineHarness } from '../helpers/pipeline.js';
 import type { TestRedis } from '../helpers/redis.js';
-import { survivalLine } from '../helpers/survival-crash-common.js';
+import { survivalLine } from '../helpers/survival-run.js';
 import { startOwnRedis, type OwnRedis } from '../helpers/survival-crash-redis.js';
 import {
   killTestWorkerConfig,
