@@ -1,11 +1,12 @@
 // Starts a private redis-server on a free loopback port for the whole test run, unless REDIS_URL is
 // given. Tests read the URL with inject('redisUrl') and isolate themselves with unique key prefixes.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { freePort } from './free-port.js';
+import { spawnRedisServer } from './redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,20 +17,6 @@ declare module 'vitest' {
 let child: ChildProcess | undefined;
 let dir: string | undefined;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
 export async function setup(project: TestProject): Promise<void> {
   const given = process.env['REDIS_URL'];
   if (given) {
@@ -38,28 +25,12 @@ export async function setup(project: TestProject): Promise<void> {
   }
   const port = await freePort();
   dir = mkdtempSync(join(tmpdir(), 'test-redis-'));
-  child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      reject(new Error(`redis-server did not start within 10 s:\n${out}`));
-    }, 10_000);
-    child?.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error('redis-server could not be started; install it or set REDIS_URL', { cause: err }));
-    });
-    child?.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  ({ child } = await spawnRedisServer({
+    port,
+    dir,
+    args: ['--save', '', '--appendonly', 'no'],
+    readyWithinMs: 10_000,
+  }));
   project.provide('redisUrl', `redis://127.0.0.1:${port}`);
 }
 

@@ -1,14 +1,15 @@
 // A private redis-server with append-only persistence (appendfsync everysec, no RDB snapshots) on its own
 // port and temp dir, for the survival tests that SHUTDOWN or SIGKILL Redis under load and start it again on
 // the same port and data. Never the shared test server.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { TestRedis } from './redis.js';
+import { freePort } from './free-port.js';
+import { spawnRedisServer } from './redis-server.js';
 
 export interface OwnRedis {
   readonly url: string;
@@ -24,20 +25,6 @@ export interface OwnRedis {
   close(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
 export async function startOwnRedis(): Promise<OwnRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'survival-redis-'));
@@ -47,15 +34,10 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   const conns: Redis[] = [];
 
   async function start(): Promise<void> {
-    const p = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
+    const p = await spawnRedisServer({
+      port,
+      dir,
+      args: [
         '--appendonly',
         'yes',
         '--appendfsync',
@@ -65,31 +47,10 @@ export async function startOwnRedis(): Promise<OwnRedis> {
         '--maxmemory-policy',
         'noeviction',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child = p;
-    exited = new Promise<void>((res) =>
-      p.once('exit', () => {
-        res();
-      }),
-    );
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => {
-        reject(new Error(`redis-server did not start within 20 s:\n${out}`));
-      }, 20_000);
-      p.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      p.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
+      readyWithinMs: 20_000,
     });
+    child = p.child;
+    exited = p.exited;
   }
 
   await start();

@@ -2,10 +2,10 @@
 // /healthz, the dashboard) instead of treating the empty stdin as the end of a console session.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../helpers/free-port.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -20,20 +20,6 @@ afterEach(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
   await r?.cleanup();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => {
-        ok(port);
-      });
-    });
-  });
-}
 
 describe('npm start without a chat token and without a terminal', () => {
   it(

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createComfyClient, type ComfyClient, type WatchEvent } from '../../src/generation/comfy/client.js';
@@ -10,6 +9,7 @@ import {
   ComfyTimeoutError,
 } from '../../src/generation/comfy/errors.js';
 import { CUDA_OUT_OF_MEMORY, startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
+import { freePort } from '../helpers/free-port.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -76,19 +76,6 @@ async function collect(stream: AsyncIterable<WatchEvent>): Promise<WatchEvent[]>
   const out: WatchEvent[] = [];
   for await (const e of stream) out.push(e);
   return out;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 describe('ComfyUI client against the simulator', () => {
