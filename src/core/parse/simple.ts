@@ -1,0 +1,33 @@
+/**
+ * Commands with no grammar of their own: no arguments, a /help topic, /start, a /requeue job id.
+ */
+import type { Intent } from '../intents.js';
+import type { CommandName } from './head.js';
+import { done, fail, type Step } from './step.js';
+
+export function noArguments(command: CommandName, args: string, intent: Intent): Step<Intent> {
+  if (args !== '') return fail('bad_argument', 'parse.no_arguments', { command });
+  return done(intent);
+}
+
+export function parseHelp(args: string): Step<Intent> {
+  const topic = args
+    .replace(/^[/\-—–]+/u, '')
+    .trim()
+    .toLowerCase();
+  return done(topic === '' ? { kind: 'help' } : { kind: 'help', topic });
+}
+
+/** Telegram deep links arrive as `/start <payload>`: not a help topic. */
+export function parseStart(): Step<Intent> {
+  return done({ kind: 'help' });
+}
+
+/** Job ids are [A-Za-z0-9_.-] (job-data's jobIdFromEvent); /failed prints them. */
+export function parseRequeue(args: string): Step<Intent> {
+  const jobId = /^[A-Za-z0-9_.-]{1,200}$/.exec(args)?.[0];
+  if (jobId === undefined) {
+    return fail('bad_argument', 'parse.requeue_id');
+  }
+  return done({ kind: 'requeue', jobId });
+}
