@@ -180,3 +180,15 @@ export interface UserError {
 
 export type ParseResult =
   { readonly ok: true; readonly intent: Intent } | { readonly ok: false; readonly error: UserError };
+
+/**
+ * The intents that queue a job: their answer is public and becomes the job's status message. Platforms
+ * that must choose public or private before the core answers (Discord's defer) ask this set.
+ */
+export const GENERATING_KINDS: ReadonlySet<IntentKind> = new Set<IntentKind>([
+  'imagine',
+  'portrait',
+  'reroll',
+  'variation',
+  'upscale',
+]);

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { attachmentUrlAllowed } from '../../src/bots/discord/discord-bot.js';
+import { attachmentUrlAllowed } from '../../src/bots/discord/attachment-download.js';
 import { telegramFileLocation } from '../../src/bots/telegram/telegram-photos.js';
 import { createBackendSlots } from '../../src/generation/backend-slots.js';
 import { createBackendPool } from '../../src/generation/backends/backend-pool.js';

@@ -3,7 +3,6 @@
  * Only the fields the bot reads are validated; Discord adds fields freely, so objects stay loose.
  */
 import { z } from 'zod';
-import { decodeButton } from '../../core/buttons.js';
 import { IntentSchema, type Intent, type PhotoRef } from '../../core/intents.js';
 import type { Actor } from '../../quota/policy.js';
 import { COMMAND } from './commands.js';
@@ -340,13 +339,4 @@ function limitsOp(
     default:
       return { op: sub };
   }
-}
-
-/** A button click → Intent, or undefined for a custom_id this bot did not make (old, forged). */
-export function buttonIntent(raw: RawInteraction): Intent | undefined {
-  const id = raw.data?.custom_id;
-  const b = id === undefined ? undefined : decodeButton(id);
-  if (b === undefined) return undefined;
-  const result = b.index === undefined ? { jobKey: b.jobKey } : { jobKey: b.jobKey, index: b.index };
-  return { kind: b.action, result };
 }

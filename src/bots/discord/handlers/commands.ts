@@ -1,0 +1,44 @@
+/**
+ * Slash and context-menu commands. The defer goes out first (it must reach Discord within 3 s), before
+ * any Redis read or download; generating commands are deferred in public, the rest ephemeral.
+ */
+import { InteractionResponseType, MessageFlags } from 'discord.js';
+import type { ChatCore } from '../../../core/chat-core.js';
+import { t } from '../../../core/messages.js';
+import { PRIVATE_COMMANDS } from '../commands.js';
+import { actorOf, commandIntent, type RawInteraction } from '../interaction-intents.js';
+import type { InteractionRunner } from '../interaction-runner.js';
+import type { InteractionResponder } from './interactions.js';
+
+const COMMAND_TYPE_MESSAGE = 3;
+
+export function createCommandHandler(deps: {
+  readonly core: ChatCore;
+  readonly runner: InteractionRunner;
+  readonly moderatorRoleIds: readonly string[];
+}): (raw: RawInteraction, respond: InteractionResponder) => Promise<void> {
+  const { core, runner } = deps;
+  return async function onCommand(raw, respond) {
+    const name = raw.data?.name ?? '';
+    const ephemeral = raw.data?.type !== COMMAND_TYPE_MESSAGE && PRIVATE_COMMANDS.has(name);
+    await respond({
+      type: InteractionResponseType.DeferredChannelMessageWithSource,
+      data: ephemeral ? { flags: MessageFlags.Ephemeral } : {},
+    });
+    // From here on the token is good for 15 minutes: Redis and downloads may take their time.
+    await runner.afterDefer(raw, ephemeral, async () => {
+      const actor = actorOf(raw, deps.moderatorRoleIds);
+      const lang = await core.languageFor(actor, raw.locale);
+      const built = commandIntent(raw, t(lang, 'portrait.default_prompt'));
+      if (!built.ok) {
+        const text =
+          built.reason === 'invalid'
+            ? t(lang, 'refuse.invalid_params', { message: built.message })
+            : t(lang, 'help.discord');
+        await runner.answer(raw, ephemeral, { text });
+        return;
+      }
+      await runner.run(raw, built.intent, actor, lang, ephemeral);
+    });
+  };
+}
