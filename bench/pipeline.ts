@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { QueueEvents } from 'bullmq';
 import { createComfyClient } from '../src/generation/comfy/client.js';
 import { resolveRequest, type WorkflowCatalog } from '../src/generation/workflows/index.js';
-import { promptIdOf } from '../src/generation/pipeline/generation-worker.js';
+import { promptIdOf } from '../src/generation/pipeline/generate-keys.js';
 import {
   BENCH_STYLE,
   benchCatalog,

@@ -3,7 +3,7 @@
 // Redis, BullMQ, the worker and the ComfyUI simulator with slow steps, driven through the console.
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cancelKey } from '../../src/generation/pipeline/generation-worker.js';
+import { cancelKey } from '../../src/generation/pipeline/generate-keys.js';
 import { resolveLimits } from '../../src/quota/policy.js';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';

@@ -5,15 +5,12 @@
  * Crash safety, in order:
  * - The ComfyUI prompt id derives from the job id, and the backend a prompt was submitted to is
  *   recorded before the submit returns; a later attempt (after a crash, a stall or a retry) looks there
- *   first and adopts the prompt instead of paying the GPU twice.
+ *   first (acquire-slot.ts) and adopts the prompt instead of paying the GPU twice.
  * - The job's final outcome is written to Redis before the delivery job is added and the quota settled;
- *   an attempt that finds an outcome only repeats those idempotent steps (delivery id = job id, settle
- *   is idempotent per reservation).
- * - Delivery never touches the ledger; the worker commits on success and refunds on failure or cancel.
+ *   an attempt that finds an outcome only repeats those idempotent steps (job-outcome.ts).
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import { isRedisConnectionError } from '../../redis-connection.js';
 import type { BackendPool } from '../backends/backend-pool.js';
@@ -22,19 +19,24 @@ import { ComfyError, ComfyExecutionError } from '../comfy/errors.js';
 import type { ImageTools } from '../images.js';
 import type { RunReport } from '../run-report.js';
 import { runJob, type RunProgress } from '../run-job.js';
-import type { TimingRecord } from '../timing.js';
 import { resolveRequest, type WorkflowCatalog } from '../workflows/index.js';
-import {
-  enqueueDelivery,
-  type DeliveryOutput,
-  type DeliveryQueues,
-  type PipelineLogger,
-  type UserErrorCode,
-} from './delivery.js';
+import { acquireSlot } from './acquire-slot.js';
+import type { DeliveryOutput, DeliveryQueues, PipelineLogger } from './delivery.js';
 import { createFailedJobs, type FailedJobs } from './failed-jobs.js';
+import { cancelChannel, failedOnKey, outcomeKey, promptIdOf, submittedKey } from './generate-keys.js';
 import type { EtaModel } from './generate-queue.js';
 import { GenerateJobDataSchema, requestOfJob, type GenerateJobData } from './job-data.js';
+import {
+  OutcomeSchema,
+  cancelledOutcome as cancelled,
+  createJobFinisher,
+  failedOutcome as failed,
+  readEarlierAttempts,
+  type Outcome,
+} from './job-outcome.js';
+import { storeOutputs, withQueueWait } from './job-outputs.js';
 import type { JobRecords } from './job-records.js';
+import { createProgressThrottle, jobProgressOf } from './progress-throttle.js';
 
 export type ProgressStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
 
@@ -101,17 +103,6 @@ export interface GenerationWorker {
   close(): Promise<void>;
 }
 
-const OutcomeSchema = z.object({
-  outcome: z.enum(['done', 'failed', 'cancelled']),
-  outputs: z.array(
-    z.object({ blobKey: z.string(), width: z.number(), height: z.number(), seed: z.number() }),
-  ),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  backend: z.string().optional(),
-  timing: z.unknown().optional(),
-});
-type Outcome = z.infer<typeof OutcomeSchema>;
-
 const silent: PipelineLogger = { info() {}, warn() {}, error() {} };
 
 /** Thrown by a job that ended without an image after settling it, so BullMQ records it as failed. */
@@ -141,22 +132,6 @@ const STALLED_LIMIT = 'job stalled more than allowable limit';
  * keeps killing its workers must not loop forever, but two crashes in a row must not cost the user.
  */
 const DEFAULT_MAX_STALLED = 3;
-/** How long one wait for the earlier attempt's backend lasts before its health is looked at again. */
-const ORIGIN_WAIT_MS = 2_000;
-
-/** ComfyUI accepts any string as prompt id; a prefix keeps ours recognisable in its queue and history. */
-export const promptIdOf = (jobId: string): string => `ccb-${jobId}`;
-
-export function cancelChannel(prefix: string): string {
-  return `${prefix}:generate:cancel`;
-}
-export function cancelKey(prefix: string, jobId: string): string {
-  return `${prefix}:generate:cancel:${jobId}`;
-}
-/** A job's final outcome, written before its delivery and settlement (BullMQ records the end after). */
-export function outcomeKey(prefix: string, jobId: string): string {
-  return `${prefix}:generate:job:{${jobId}}:outcome`;
-}
 
 export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWorker {
   const { connection: redis, prefix, pool, blobs, quota, deliveries } = deps;
@@ -172,59 +147,11 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
   // BullMQ's default lock duration, when none is given.
   const lockDurationMs = deps.lockDurationMs ?? 30_000;
   const keys = {
-    submitted: (jobId: string) => `${prefix}:generate:job:{${jobId}}:backend`,
-    failedOn: (jobId: string) => `${prefix}:generate:job:{${jobId}}:failed-on`,
+    submitted: (jobId: string) => submittedKey(prefix, jobId),
+    failedOn: (jobId: string) => failedOnKey(prefix, jobId),
     outcome: (jobId: string) => outcomeKey(prefix, jobId),
   };
-
-  /** Writes the outcome, adds the delivery job and settles the quota: each step idempotent. */
-  async function finish(jobId: string, data: GenerateJobData, outcome: Outcome): Promise<void> {
-    // Needed only until BullMQ has recorded the end (a repeat within the retry window); a day is ample.
-    await redis.set(keys.outcome(jobId), JSON.stringify(outcome), 'EX', 86_400);
-    const error =
-      outcome.error === undefined
-        ? {}
-        : { error: { code: outcome.error.code as UserErrorCode, message: outcome.error.message } };
-    // A cancel that reached a job whose images were already made: delivered and charged, and said so.
-    const tooLate =
-      outcome.outcome === 'done' && (await redis.exists(cancelKey(prefix, jobId))) === 1
-        ? { cancel: 'too_late' as const }
-        : {};
-    await enqueueDelivery(deliveries, {
-      jobId,
-      platform: data.reply.platform,
-      outcome: outcome.outcome,
-      reply: data.reply,
-      jobKind: data.jobKind,
-      outputs: outcome.outputs,
-      ...error,
-      ...(outcome.timing === undefined ? {} : { timing: outcome.timing as TimingRecord }),
-      ...(data.png === undefined ? {} : { png: data.png }),
-      ...tooLate,
-    });
-    if (outcome.outcome === 'done') await quota.commit(data.reservationId);
-    else await quota.refund(data.reservationId);
-    if (outcome.outcome === 'failed') {
-      // After the settlement: the list for operators must never hold the ledger back.
-      await failedJobs
-        .record({
-          jobId,
-          at: now(),
-          code: outcome.error?.code ?? 'internal',
-          message: outcome.error?.message ?? '',
-          style: data.request.style,
-          jobKind: data.jobKind,
-          platform: data.actor.platform,
-          scopeId: data.actor.scopeId,
-          userId: data.actor.userId,
-          ...(outcome.backend === undefined ? {} : { backend: outcome.backend }),
-        })
-        .catch((err: unknown) => {
-          log.warn({ jobId, err: String(err) }, 'could not record the failed job');
-        });
-    }
-    await redis.del(keys.submitted(jobId), keys.failedOn(jobId));
-  }
+  const finish = createJobFinisher({ redis, prefix, quota, deliveries, failedJobs, now, log });
 
   async function end(
     job: Job<GenerateJobData, GenerateResult>,
@@ -242,20 +169,6 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     );
   }
 
-  function failed(code: UserErrorCode, message: string, backend?: string): Outcome {
-    return {
-      outcome: 'failed',
-      outputs: [],
-      error: { code, message },
-      ...(backend === undefined ? {} : { backend }),
-    };
-  }
-  const cancelled = (): Outcome => ({
-    outcome: 'cancelled',
-    outputs: [],
-    error: { code: 'cancelled', message: 'Cancelled.' },
-  });
-
   async function processor(
     job: Job<GenerateJobData, GenerateResult>,
     token?: string,
@@ -268,26 +181,16 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const data = parsed.data;
     const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
-    // What earlier attempts left, in one round trip.
-    const state = await redis
-      .pipeline()
-      .get(keys.outcome(jobId))
-      .exists(cancelKey(prefix, jobId))
-      .get(keys.submitted(jobId))
-      .smembers(keys.failedOn(jobId))
-      .exec();
-    const read = (i: number): unknown => {
-      const [err, value] = state?.[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      return value;
-    };
-    const previous = read(0) as string | null;
-    const submittedOn = read(2) as string | null;
-    const failedOnList = read(3) as string[];
+    const {
+      previous,
+      cancelRequested,
+      submittedOn,
+      failedOn: failedOnList,
+    } = await readEarlierAttempts(redis, prefix, jobId);
     // An earlier attempt already decided: only repeat the idempotent tail.
-    if (previous !== null) return end(job, data, OutcomeSchema.parse(JSON.parse(previous)));
+    if (previous !== undefined) return end(job, data, previous);
 
-    if (read(1) === 1) return end(job, data, cancelled());
+    if (cancelRequested) return end(job, data, cancelled());
     if (submittedOn === null && now() - data.createdAt > queuedTimeoutMs) {
       return end(
         job,
@@ -322,36 +225,17 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       reference = { bytes, mime: png ? 'image/png' : 'image/jpeg' };
     }
 
-    // ---- progress, throttled ----
-    let lastSent = 0;
-    let lastStage: ProgressStage | undefined;
-    let pending: JobProgress | undefined;
-    let flushTimer: NodeJS.Timeout | undefined;
-    let previewKey: string | undefined;
-    const send = (p: JobProgress): void => {
-      lastSent = now();
-      lastStage = p.stage;
-      pending = undefined;
-      job.updateProgress(p).catch((err: unknown) => {
-        log.warn({ jobId, err: String(err) }, 'progress update failed');
-      });
-    };
+    const throttle = createProgressThrottle({
+      intervalMs: progressIntervalMs,
+      now,
+      send: (p) => {
+        job.updateProgress(p).catch((err: unknown) => {
+          log.warn({ jobId, err: String(err) }, 'progress update failed');
+        });
+      },
+    });
     const progress = (p: JobProgress): void => {
-      const withPreview = previewKey === undefined ? p : { ...p, previewKey };
-      if (p.stage !== lastStage || now() - lastSent >= progressIntervalMs) {
-        if (flushTimer) clearTimeout(flushTimer);
-        flushTimer = undefined;
-        send(withPreview);
-        return;
-      }
-      pending = withPreview;
-      flushTimer ??= setTimeout(
-        () => {
-          flushTimer = undefined;
-          if (pending) send(pending);
-        },
-        progressIntervalMs - (now() - lastSent),
-      );
+      throttle.push(p);
     };
 
     // ---- cancellation: BullMQ's own signal (worker.cancelJob) ----
@@ -365,33 +249,16 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const waitingNote = setTimeout(() => {
       progress({ stage: 'queued', percent: 0 });
     }, 250);
-    const avoid = new Set(failedOnList.filter((b) => b !== submittedOn));
-    const acquireOn = (only: string | undefined, maxWaitMs: number | undefined) =>
-      pool.acquire({
-        holder: jobId,
-        style: gen.style.name,
-        family: gen.family,
-        ...(submittedOn === null ? {} : { prefer: submittedOn }),
-        avoid:
-          only === undefined
-            ? avoid
-            : new Set(pool.status().flatMap((b) => (b.name === only ? [] : [b.name]))),
-        signal: cancelCtl.signal,
-        ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
-      });
-    let acquired: Awaited<ReturnType<typeof acquireOn>> | undefined;
-    // An earlier attempt's prompt may still be queued or running on its backend: wait for a slot there
-    // rather than submit it to another GPU too, for as long as that backend stays healthy.
-    const healthyOrigin = (): boolean =>
-      submittedOn !== null &&
-      !failedOnList.includes(submittedOn) &&
-      pool.status().some((b) => b.name === submittedOn && b.healthy);
-    const originUntil = now() + (deps.slotWaitMs ?? 10 * 60_000);
-    while (acquired === undefined && healthyOrigin() && !cancelCtl.signal.aborted && now() < originUntil) {
-      const r = await acquireOn(submittedOn ?? undefined, ORIGIN_WAIT_MS);
-      if (r.ok || r.code === 'style_unavailable') acquired = r;
-    }
-    acquired ??= await acquireOn(undefined, deps.slotWaitMs);
+    const acquired = await acquireSlot(pool, {
+      jobId,
+      style: gen.style.name,
+      family: gen.family,
+      submittedOn,
+      failedOn: failedOnList,
+      signal: cancelCtl.signal,
+      ...(deps.slotWaitMs === undefined ? {} : { slotWaitMs: deps.slotWaitMs }),
+      now,
+    });
     clearTimeout(waitingNote);
     if (!acquired.ok) {
       bullSignal?.removeEventListener('abort', onBullAbort);
@@ -441,23 +308,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
             await redis.set(keys.submitted(jobId), backend.name, 'EX', 86_400);
           },
           onProgress: (p: RunProgress) => {
-            progress({
-              stage: p.stage,
-              percent: p.percent,
-              backend: backend.name,
-              ...(p.step === undefined ? {} : { step: p.step }),
-              ...(p.of === undefined ? {} : { of: p.of }),
-              ...(p.ahead === undefined ? {} : { queuePosition: p.ahead + 1 }),
-              ...(p.note === undefined ? {} : { note: p.note }),
-              ...(p.etaSeconds === undefined ? {} : { etaSeconds: p.etaSeconds }),
-            });
+            progress(jobProgressOf(p, backend.name));
           },
           ...(data.previews === true
             ? {
                 onPreview: (pv: { image: Buffer }) => {
                   const key = `preview-${jobId}`;
                   void blobs.put(pv.image, previewTtl, key).then((r) => {
-                    if (r.ok) previewKey = key;
+                    if (r.ok) throttle.setPreviewKey(key);
                   });
                 },
               }
@@ -484,7 +342,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       throw new Error(`backend ${backend.name}: ${err.message}`, { cause: err });
     } finally {
       clearInterval(renew);
-      if (flushTimer) clearTimeout(flushTimer);
+      throttle.stop();
       bullSignal?.removeEventListener('abort', onBullAbort);
       // The slot's holder is the job id, shared with the attempt that now owns the job: keep it.
       if (!lockLost) await lease.release().catch(() => undefined);
@@ -521,32 +379,17 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       return end(job, data, failed(e.code, e.message, backend.name));
     }
 
-    // ---- outputs: stored under keys derived from the job, so a repeated attempt overwrites, never leaks ----
     const out = result.value;
-    const outputs: DeliveryOutput[] = [];
-    for (const [i, img] of out.images.entries()) {
-      const key = `out-${jobId}-${i}`;
-      const put = await blobs.put(img.bytes, outputTtl, key);
-      if (!put.ok) {
-        return end(
-          job,
-          data,
-          failed('blob_cap', 'The bot is storing too many images right now. Try again in a few minutes.'),
-        );
-      }
-      outputs.push({
-        blobKey: key,
-        width: img.width,
-        height: img.height,
-        seed: out.resolved.params.seed ?? data.request.seed,
-      });
+    const seed = out.resolved.params.seed ?? data.request.seed;
+    const outputs = await storeOutputs(blobs, jobId, out.images, seed, outputTtl);
+    if (outputs === undefined) {
+      return end(
+        job,
+        data,
+        failed('blob_cap', 'The bot is storing too many images right now. Try again in a few minutes.'),
+      );
     }
-    const waited = Math.max(0, out.timing.at - out.timing.totalMs - data.createdAt);
-    const timing: TimingRecord = {
-      ...out.timing,
-      queueWaitMs: out.timing.queueWaitMs + waited,
-      totalMs: out.timing.totalMs + waited,
-    };
+    const timing = withQueueWait(out.timing, data.createdAt);
     await Promise.all([
       deps.report?.record(timing),
       deps.eta?.record(gen.style.name, (timing.totalMs - timing.queueWaitMs) / 1000),

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import { enqueueDelivery, type DeliveryQueues } from './delivery.js';
 import type { GenerateQueue } from './generate-queue.js';
-import { cancelChannel, cancelKey, outcomeKey } from './generation-worker.js';
+import { cancelChannel, cancelKey, outcomeKey } from './generate-keys.js';
 import { GenerateJobDataSchema } from './job-data.js';
 
 export type CancelOutcome = 'removed' | 'signalled' | 'finished' | 'unknown';

@@ -1,0 +1,50 @@
+// Getting a backend slot for one attempt of a generate job. An earlier attempt's prompt may still be
+// queued or running on its backend: the attempt waits for a slot there rather than submit it to another
+// GPU too, for as long as that backend stays healthy; backends that failed the job are avoided.
+import type { AcquireResult, BackendPool } from '../backends/backend-pool.js';
+import type { ModelFamily } from '../workflows/index.js';
+
+/** How long one wait for the earlier attempt's backend lasts before its health is looked at again. */
+const ORIGIN_WAIT_MS = 2_000;
+
+export interface AcquireSlotRequest {
+  readonly jobId: string;
+  readonly style: string;
+  readonly family: ModelFamily;
+  /** The backend an earlier attempt submitted the prompt to. */
+  readonly submittedOn: string | null;
+  /** Backends that failed this job before. */
+  readonly failedOn: readonly string[];
+  readonly signal: AbortSignal;
+  /** Longest wait for a free slot (default: the pool's). */
+  readonly slotWaitMs?: number;
+  readonly now: () => number;
+}
+
+export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): Promise<AcquireResult> {
+  const { jobId, submittedOn, failedOn: failedOnList, now } = req;
+  const avoid = new Set(failedOnList.filter((b) => b !== submittedOn));
+  const acquireOn = (only: string | undefined, maxWaitMs: number | undefined) =>
+    pool.acquire({
+      holder: jobId,
+      style: req.style,
+      family: req.family,
+      ...(submittedOn === null ? {} : { prefer: submittedOn }),
+      avoid:
+        only === undefined ? avoid : new Set(pool.status().flatMap((b) => (b.name === only ? [] : [b.name]))),
+      signal: req.signal,
+      ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
+    });
+  let acquired: AcquireResult | undefined;
+  const healthyOrigin = (): boolean =>
+    submittedOn !== null &&
+    !failedOnList.includes(submittedOn) &&
+    pool.status().some((b) => b.name === submittedOn && b.healthy);
+  const originUntil = now() + (req.slotWaitMs ?? 10 * 60_000);
+  while (acquired === undefined && healthyOrigin() && !req.signal.aborted && now() < originUntil) {
+    const r = await acquireOn(submittedOn ?? undefined, ORIGIN_WAIT_MS);
+    if (r.ok || r.code === 'style_unavailable') acquired = r;
+  }
+  acquired ??= await acquireOn(undefined, req.slotWaitMs);
+  return acquired;
+}

@@ -1,0 +1,145 @@
+// A generate job's final outcome and the idempotent tail every ending goes through: the outcome is written
+// first, then the delivery job is added and the quota settled, so an attempt that finds an outcome (after a
+// crash, a stall or a retry) only repeats those steps (delivery id = job id, settle is idempotent per
+// reservation). Delivery never touches the ledger: commit on success, refund on failure or cancel.
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { RedisQuota } from '../../quota/redis-quota.js';
+import type { TimingRecord } from '../timing.js';
+import { enqueueDelivery, type DeliveryQueues, type PipelineLogger, type UserErrorCode } from './delivery.js';
+import type { FailedJobs } from './failed-jobs.js';
+import { cancelKey, failedOnKey, outcomeKey, submittedKey } from './generate-keys.js';
+import type { GenerateJobData } from './job-data.js';
+
+export const OutcomeSchema = z.object({
+  outcome: z.enum(['done', 'failed', 'cancelled']),
+  outputs: z.array(
+    z.object({ blobKey: z.string(), width: z.number(), height: z.number(), seed: z.number() }),
+  ),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  backend: z.string().optional(),
+  timing: z.unknown().optional(),
+});
+export type Outcome = z.infer<typeof OutcomeSchema>;
+
+export function failedOutcome(code: UserErrorCode, message: string, backend?: string): Outcome {
+  return {
+    outcome: 'failed',
+    outputs: [],
+    error: { code, message },
+    ...(backend === undefined ? {} : { backend }),
+  };
+}
+
+export const cancelledOutcome = (): Outcome => ({
+  outcome: 'cancelled',
+  outputs: [],
+  error: { code: 'cancelled', message: 'Cancelled.' },
+});
+
+/** What earlier attempts of a job left, read in one round trip. */
+export interface EarlierAttempts {
+  /** The outcome an earlier attempt decided. */
+  previous: Outcome | undefined;
+  /** Read only when no outcome was decided (the outcome wins). */
+  cancelRequested: boolean;
+  /** The backend an earlier attempt submitted the prompt to. */
+  submittedOn: string | null;
+  /** Backends that failed the job. */
+  failedOn: string[];
+}
+
+export async function readEarlierAttempts(
+  redis: Redis,
+  prefix: string,
+  jobId: string,
+): Promise<EarlierAttempts> {
+  const state = await redis
+    .pipeline()
+    .get(outcomeKey(prefix, jobId))
+    .exists(cancelKey(prefix, jobId))
+    .get(submittedKey(prefix, jobId))
+    .smembers(failedOnKey(prefix, jobId))
+    .exec();
+  const read = (i: number): unknown => {
+    const [err, value] = state?.[i] ?? [new Error('no reply'), null];
+    if (err) throw err;
+    return value;
+  };
+  const previous = read(0) as string | null;
+  const submittedOn = read(2) as string | null;
+  const failedOn = read(3) as string[];
+  if (previous !== null) {
+    return {
+      previous: OutcomeSchema.parse(JSON.parse(previous)),
+      cancelRequested: false,
+      submittedOn,
+      failedOn,
+    };
+  }
+  return { previous: undefined, cancelRequested: read(1) === 1, submittedOn, failedOn };
+}
+
+export interface JobFinisherDeps {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly quota: Pick<RedisQuota, 'commit' | 'refund'>;
+  readonly deliveries: DeliveryQueues;
+  readonly failedJobs: FailedJobs;
+  readonly now: () => number;
+  readonly log: PipelineLogger;
+}
+
+/** Writes the outcome, adds the delivery job and settles the quota: each step idempotent. */
+export function createJobFinisher(
+  deps: JobFinisherDeps,
+): (jobId: string, data: GenerateJobData, outcome: Outcome) => Promise<void> {
+  const { redis, prefix, quota, deliveries, failedJobs, now, log } = deps;
+  return async function finish(jobId, data, outcome) {
+    // Needed only until BullMQ has recorded the end (a repeat within the retry window); a day is ample.
+    await redis.set(outcomeKey(prefix, jobId), JSON.stringify(outcome), 'EX', 86_400);
+    const error =
+      outcome.error === undefined
+        ? {}
+        : { error: { code: outcome.error.code as UserErrorCode, message: outcome.error.message } };
+    // A cancel that reached a job whose images were already made: delivered and charged, and said so.
+    const tooLate =
+      outcome.outcome === 'done' && (await redis.exists(cancelKey(prefix, jobId))) === 1
+        ? { cancel: 'too_late' as const }
+        : {};
+    await enqueueDelivery(deliveries, {
+      jobId,
+      platform: data.reply.platform,
+      outcome: outcome.outcome,
+      reply: data.reply,
+      jobKind: data.jobKind,
+      outputs: outcome.outputs,
+      ...error,
+      ...(outcome.timing === undefined ? {} : { timing: outcome.timing as TimingRecord }),
+      ...(data.png === undefined ? {} : { png: data.png }),
+      ...tooLate,
+    });
+    if (outcome.outcome === 'done') await quota.commit(data.reservationId);
+    else await quota.refund(data.reservationId);
+    if (outcome.outcome === 'failed') {
+      // After the settlement: the list for operators must never hold the ledger back.
+      await failedJobs
+        .record({
+          jobId,
+          at: now(),
+          code: outcome.error?.code ?? 'internal',
+          message: outcome.error?.message ?? '',
+          style: data.request.style,
+          jobKind: data.jobKind,
+          platform: data.actor.platform,
+          scopeId: data.actor.scopeId,
+          userId: data.actor.userId,
+          ...(outcome.backend === undefined ? {} : { backend: outcome.backend }),
+        })
+        .catch((err: unknown) => {
+          log.warn({ jobId, err: String(err) }, 'could not record the failed job');
+        });
+    }
+    await redis.del(submittedKey(prefix, jobId), failedOnKey(prefix, jobId));
+  };
+}
