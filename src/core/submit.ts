@@ -5,16 +5,16 @@
  */
 import type { GenerateJobData, JobKind } from '../generation/pipeline/job-data.js';
 import { paramsOfRequest } from '../generation/pipeline/job-data.js';
-import { resolveRequest, type GenerationRequest } from '../generation/workflows/index.js';
-import { checkPrompt, isScopeAllowed, resolveLimits } from '../quota/policy.js';
+import type { GenerationRequest } from '../generation/workflows/index.js';
+import { resolveLimits } from '../quota/policy.js';
 import { jobKeyOf, shortJobId } from './buttons.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
-import { isModerator, type CoreEnv } from './core-env.js';
+import type { CoreEnv } from './core-env.js';
 import type { GenerationOptions, Intent, Language, PhotoRef } from './intents.js';
 import { formatDuration, t } from './messages.js';
 import { cancelButton } from './reply-buttons.js';
-import { fallbackStyle } from './scope-rules.js';
-import { photoRefusal, quotaRefusal, refuseParams } from './submit-refusals.js';
+import { checkRequest, preparePhoto } from './submit-checks.js';
+import { quotaRefusal } from './submit-refusals.js';
 
 export type SubmitDeps = Pick<
   CoreEnv,
@@ -54,63 +54,11 @@ export async function submit(
   lang: Language,
   sub: Submission,
 ): Promise<CoreReply> {
-  const { quota, catalog, say, now, newSeed, ttl, redis, keys } = d;
+  const { quota, say, now, ttl, redis, keys } = d;
   const { actor } = ctx;
-  if (!isScopeAllowed(d.quotaConfig, actor)) return say(lang, 'refuse.scope_not_allowed');
-  const scope = await quota.getScopeSettings(actor.platform, actor.scopeId);
-  const style = sub.request.style ?? fallbackStyle(catalog, scope);
-  const request: GenerationRequest = { ...sub.request, style };
-
-  // Prompt rules first: a blocked prompt costs nothing and is audited.
-  const check = checkPrompt(scope, `${request.prompt}\n${request.negative ?? ''}`);
-  if (!check.ok) {
-    await d.moderation.recordBlockedPrompt(actor, check.matched);
-    return say(lang, 'refuse.prompt_blocked');
-  }
-  // Allowed styles none of which the catalogue has (saved before names were checked, or a style the
-  // operator removed since): members are told who can fix it, rather than refused style by style.
-  const restricted = scope.allowedStyles;
-  if (
-    sub.kind !== 'variation' &&
-    sub.kind !== 'upscale' &&
-    restricted.length > 0 &&
-    !restricted.some((n) => catalog.style(n) !== undefined)
-  ) {
-    return say(lang, 'refuse.scope_styles_unknown', { styles: restricted.join(', ') });
-  }
-  const styleDef = catalog.style(style);
-  const publicStyles = catalog.publicStyles().map((s) => s.name);
-  if (styleDef === undefined)
-    return say(lang, 'refuse.unknown_style', { style, styles: publicStyles.join(', ') });
-  const internal = sub.kind === 'variation' || sub.kind === 'upscale';
-  if (!internal && scope.allowedStyles.length > 0 && !scope.allowedStyles.includes(style)) {
-    return say(lang, 'refuse.style_not_allowed', { style, styles: scope.allowedStyles.join(', ') });
-  }
-  const runnable = d.runnableStyles?.();
-  if (runnable !== undefined) {
-    if (runnable.length === 0) return say(lang, 'refuse.unavailable');
-    if (!runnable.includes(style)) return say(lang, 'error.style_unavailable');
-  }
-  // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
-  let notice: string | undefined;
-  if (
-    request.negative !== undefined &&
-    catalog.workflow(styleDef.workflow)?.manifest.params.negative === undefined
-  ) {
-    if (request.negative.trim() !== '' && !internal) notice = t(lang, 'notice.negative_dropped', { style });
-    delete request.negative;
-  }
-  const needsImage = sub.photo !== undefined || sub.sourceKey !== undefined;
-  const resolved = resolveRequest(
-    catalog,
-    { ...request, ...(needsImage ? { referenceImage: 'probe.png' } : {}) },
-    { randomSeed: newSeed },
-  );
-  if (!resolved.ok) {
-    if (resolved.error.code === 'reference_required') return say(lang, 'refuse.photo_required');
-    return refuseParams(d, lang, request, resolved.error, scope.allowedStyles, needsImage);
-  }
-  const gen = resolved.value;
+  const checked = await checkRequest(d, actor, lang, sub);
+  if (!checked.ok) return checked.reply;
+  const { scope, style, request, gen, notice } = checked;
   const layers = await quota.loadLayers(actor);
   const limits = resolveLimits(d.quotaConfig, layers);
 
@@ -118,34 +66,10 @@ export async function submit(
   let photoBytes: Buffer | undefined;
   let albumNote = false;
   if (sub.photo !== undefined) {
-    // Cheap refusals first: a banned, busy or spent member costs no download and no decode. The
-    // reservation below stays the real gate (this read can be overtaken by a concurrent request).
-    const pre = await quota.check(actor, gen.units, ctx.eventId, limits);
-    if (!pre.ok) return quotaRefusal(d, lang, pre, actor, limits, gen.units);
-    if (
-      sub.photo.ownerId !== undefined &&
-      sub.photo.ownerId !== actor.userId &&
-      !scope.portraitsFromOthersPhotos &&
-      !isModerator(d.quotaConfig, actor)
-    ) {
-      return say(lang, 'refuse.photo_from_others');
-    }
-    const declared = d.images.checkDeclaredSize(sub.photo.declaredBytes);
-    if (!declared.ok) return photoRefusal(d, lang, declared.error);
-    // A platform that declares the type (Discord attachments) lets a non-image be refused undownloaded.
-    const mime = sub.photo.declaredMime;
-    if (mime !== undefined && !/^image\//i.test(mime) && !/^application\/octet-stream/i.test(mime)) {
-      return say(lang, 'refuse.photo_not_image');
-    }
-    if (ctx.fetchPhoto === undefined) return say(lang, 'refuse.photo_required');
-    const raw = await ctx.fetchPhoto(sub.photo);
-    const normalized = await d.images.normalizeReference(raw, {
-      ...(sub.photo.fileName === undefined ? {} : { declaredName: sub.photo.fileName }),
-      ...(sub.photo.declaredMime === undefined ? {} : { declaredMime: sub.photo.declaredMime }),
-    });
-    if (!normalized.ok) return photoRefusal(d, lang, normalized.error);
-    photoBytes = normalized.value.bytes;
-    albumNote = sub.photo.more === true;
+    const photo = await preparePhoto(d, ctx, lang, sub.photo, scope, gen.units, limits);
+    if (!photo.ok) return photo.reply;
+    photoBytes = photo.bytes;
+    albumNote = photo.albumNote;
   }
 
   const reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits);

@@ -1,0 +1,142 @@
+/**
+ * The checks a request passes before any quota is taken: scope rules, blocked words, the style, the
+ * options the style can take, and the attached photo (declared size and type, then the bytes). Each
+ * refusal is the reply the member reads.
+ */
+import type { GenerationRequest, ResolvedGeneration } from '../generation/workflows/index.js';
+import { resolveRequest } from '../generation/workflows/index.js';
+import { checkPrompt, isScopeAllowed, type Actor, type Limits, type ScopeSettings } from '../quota/policy.js';
+import type { ChatContext, CoreReply } from './chat-types.js';
+import { isModerator, type CoreEnv } from './core-env.js';
+import type { Language, PhotoRef } from './intents.js';
+import { t } from './messages.js';
+import { fallbackStyle } from './scope-rules.js';
+import { photoRefusal, quotaRefusal, refuseParams } from './submit-refusals.js';
+import type { Submission } from './submit.js';
+
+export type Checked<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly reply: CoreReply };
+
+const no = (reply: CoreReply): { ok: false; reply: CoreReply } => ({ ok: false, reply });
+
+export interface CheckedRequest {
+  readonly scope: ScopeSettings;
+  readonly style: string;
+  /** The request with its style filled in and a negative the style cannot take left out. */
+  readonly request: GenerationRequest;
+  readonly gen: ResolvedGeneration;
+  /** Said under the queued reply (a negative prompt left out). */
+  readonly notice?: string;
+}
+
+/** Everything about the request that can refuse it without touching the member's quota. */
+export async function checkRequest(
+  d: Pick<CoreEnv, 'quotaConfig' | 'quota' | 'moderation' | 'catalog' | 'runnableStyles' | 'newSeed' | 'say'>,
+  actor: Actor,
+  lang: Language,
+  sub: Submission,
+): Promise<Checked<CheckedRequest>> {
+  const { quota, catalog, say, newSeed } = d;
+  if (!isScopeAllowed(d.quotaConfig, actor)) return no(say(lang, 'refuse.scope_not_allowed'));
+  const scope = await quota.getScopeSettings(actor.platform, actor.scopeId);
+  const style = sub.request.style ?? fallbackStyle(catalog, scope);
+  const request: GenerationRequest = { ...sub.request, style };
+
+  // Prompt rules first: a blocked prompt costs nothing and is audited.
+  const check = checkPrompt(scope, `${request.prompt}\n${request.negative ?? ''}`);
+  if (!check.ok) {
+    await d.moderation.recordBlockedPrompt(actor, check.matched);
+    return no(say(lang, 'refuse.prompt_blocked'));
+  }
+  // Allowed styles none of which the catalogue has (saved before names were checked, or a style the
+  // operator removed since): members are told who can fix it, rather than refused style by style.
+  const restricted = scope.allowedStyles;
+  if (
+    sub.kind !== 'variation' &&
+    sub.kind !== 'upscale' &&
+    restricted.length > 0 &&
+    !restricted.some((n) => catalog.style(n) !== undefined)
+  ) {
+    return no(say(lang, 'refuse.scope_styles_unknown', { styles: restricted.join(', ') }));
+  }
+  const styleDef = catalog.style(style);
+  const publicStyles = catalog.publicStyles().map((s) => s.name);
+  if (styleDef === undefined)
+    return no(say(lang, 'refuse.unknown_style', { style, styles: publicStyles.join(', ') }));
+  const internal = sub.kind === 'variation' || sub.kind === 'upscale';
+  if (!internal && scope.allowedStyles.length > 0 && !scope.allowedStyles.includes(style)) {
+    return no(say(lang, 'refuse.style_not_allowed', { style, styles: scope.allowedStyles.join(', ') }));
+  }
+  const runnable = d.runnableStyles?.();
+  if (runnable !== undefined) {
+    if (runnable.length === 0) return no(say(lang, 'refuse.unavailable'));
+    if (!runnable.includes(style)) return no(say(lang, 'error.style_unavailable'));
+  }
+  // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
+  let notice: string | undefined;
+  if (
+    request.negative !== undefined &&
+    catalog.workflow(styleDef.workflow)?.manifest.params.negative === undefined
+  ) {
+    if (request.negative.trim() !== '' && !internal) notice = t(lang, 'notice.negative_dropped', { style });
+    delete request.negative;
+  }
+  const needsImage = sub.photo !== undefined || sub.sourceKey !== undefined;
+  const resolved = resolveRequest(
+    catalog,
+    { ...request, ...(needsImage ? { referenceImage: 'probe.png' } : {}) },
+    { randomSeed: newSeed },
+  );
+  if (!resolved.ok) {
+    if (resolved.error.code === 'reference_required') return no(say(lang, 'refuse.photo_required'));
+    return no(refuseParams(d, lang, request, resolved.error, scope.allowedStyles, needsImage));
+  }
+  return {
+    ok: true,
+    scope,
+    style,
+    request,
+    gen: resolved.value,
+    ...(notice === undefined ? {} : { notice }),
+  };
+}
+
+/** The attached photo, checked and normalised before any quota is taken. */
+export async function preparePhoto(
+  d: Pick<CoreEnv, 'quotaConfig' | 'quota' | 'images' | 'now' | 'say'>,
+  ctx: ChatContext,
+  lang: Language,
+  photo: PhotoRef,
+  scope: ScopeSettings,
+  units: number,
+  limits: Limits,
+): Promise<Checked<{ readonly bytes: Buffer; readonly albumNote: boolean }>> {
+  const { say } = d;
+  const { actor } = ctx;
+  // Cheap refusals first: a banned, busy or spent member costs no download and no decode. The
+  // reservation below stays the real gate (this read can be overtaken by a concurrent request).
+  const pre = await d.quota.check(actor, units, ctx.eventId, limits);
+  if (!pre.ok) return no(await quotaRefusal(d, lang, pre, actor, limits, units));
+  if (
+    photo.ownerId !== undefined &&
+    photo.ownerId !== actor.userId &&
+    !scope.portraitsFromOthersPhotos &&
+    !isModerator(d.quotaConfig, actor)
+  ) {
+    return no(say(lang, 'refuse.photo_from_others'));
+  }
+  const declared = d.images.checkDeclaredSize(photo.declaredBytes);
+  if (!declared.ok) return no(photoRefusal(d, lang, declared.error));
+  // A platform that declares the type (Discord attachments) lets a non-image be refused undownloaded.
+  const mime = photo.declaredMime;
+  if (mime !== undefined && !/^image\//i.test(mime) && !/^application\/octet-stream/i.test(mime)) {
+    return no(say(lang, 'refuse.photo_not_image'));
+  }
+  if (ctx.fetchPhoto === undefined) return no(say(lang, 'refuse.photo_required'));
+  const raw = await ctx.fetchPhoto(photo);
+  const normalized = await d.images.normalizeReference(raw, {
+    ...(photo.fileName === undefined ? {} : { declaredName: photo.fileName }),
+    ...(photo.declaredMime === undefined ? {} : { declaredMime: photo.declaredMime }),
+  });
+  if (!normalized.ok) return no(photoRefusal(d, lang, normalized.error));
+  return { ok: true, bytes: normalized.value.bytes, albumNote: photo.more === true };
+}
