@@ -12,6 +12,10 @@ import { submit, type SubmitDeps } from './submit.js';
 export type FindJobDeps = Pick<CoreEnv, 'redis' | 'keys' | 'records' | 'quotaConfig' | 'ttl' | 'say'>;
 export type FollowUpDeps = SubmitDeps & Pick<CoreEnv, 'control'>;
 
+/**
+ * The job a button names (or, without one, the member's newest here), when the clicker may act on it:
+ * its owner, a moderator of the chat it was made in, or an operator.
+ */
 export async function findJob(
   d: FindJobDeps,
   ctx: ChatContext,
