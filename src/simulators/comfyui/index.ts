@@ -3,7 +3,6 @@
 export {
   CUDA_OUT_OF_MEMORY,
   NO_FACE_DETECTED,
-  startSimulator,
   type ExecutionFault,
   type FaultControls,
   type HttpFault,
@@ -11,5 +10,6 @@ export {
   type SimulatorOptions,
   type SimulatorStats,
   type SimulatorTrace,
-} from './server.js';
+} from './options.js';
+export { startSimulator } from './server.js';
 export { buildCatalog, DEFAULT_MODELS } from './catalog.js';
