@@ -1,36 +1,27 @@
-// A job-API simulator and a backend pointed at it, on a test Redis; plus a mixed pool worker for pipeline
-// tests (a ComfyUI simulator and a job-API simulator behind one pool, through the real BullMQ worker).
+// A job-API simulator and a backend pointed at it, on a test Redis; and a pipeline worker whose pool mixes
+// that backend with a ComfyUI simulator, assembled by helpers/worker-stack.ts like every test worker.
 import type { Redis } from 'ioredis';
-import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { createBackendPool, type BackendPool } from '../../src/generation/backends/backend-pool.js';
-import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
-import { createComfyClient } from '../../src/generation/comfy/client.js';
-import { createImageTools } from '../../src/generation/images.js';
-import {
-  createGenerationWorker,
-  type GenerationWorker,
-  type GenerationWorkerDeps,
-} from '../../src/generation/pipeline/generation-worker.js';
-import type { PipelineHarness } from './pipeline.js';
+import type { GenerationBackend } from '../../src/generation/backends/backend.js';
 import {
   createJobsApiBackend,
   type JobsApiBackendDeps,
 } from '../../src/generation/backends/jobs-api-backend.js';
-import type { GenerationBackend } from '../../src/generation/backends/backend.js';
+import type { GenerationWorkerDeps } from '../../src/generation/pipeline/generation-worker.js';
 import {
   startJobsApiSimulator,
   type JobsApiSimulator,
   type JobsApiSimulatorOptions,
 } from '../../src/simulators/jobs-api/index.js';
+import { comfyTestBackend, startWorker, type WorkerParts, type WorkerStack } from './worker-stack.js';
 
-export async function startJobsApi(
+/** The backend `serverless` at a job-API simulator, polling quickly. */
+function jobsApiTestBackend(
+  sim: JobsApiSimulator,
   redis: Redis,
   prefix: string,
-  simOpts: JobsApiSimulatorOptions = {},
-  backendOpts: Partial<JobsApiBackendDeps> = {},
-): Promise<{ sim: JobsApiSimulator; backend: GenerationBackend; close(): Promise<void> }> {
-  const sim = await startJobsApiSimulator({ stepMs: 2, nodeMs: 1, ...simOpts });
-  const backend = createJobsApiBackend({
+  over: Partial<JobsApiBackendDeps>,
+): GenerationBackend {
+  return createJobsApiBackend({
     name: 'serverless',
     baseUrl: sim.url,
     apiKey: sim.apiKey,
@@ -39,9 +30,18 @@ export async function startJobsApi(
     pollMinMs: 20,
     pollMaxMs: 100,
     requestTimeoutMs: 2_000,
-    downloadTimeoutMs: 5_000,
-    ...backendOpts,
+    ...over,
   });
+}
+
+export async function startJobsApi(
+  redis: Redis,
+  prefix: string,
+  simOpts: JobsApiSimulatorOptions = {},
+  backendOpts: Partial<JobsApiBackendDeps> = {},
+): Promise<{ sim: JobsApiSimulator; backend: GenerationBackend; close(): Promise<void> }> {
+  const sim = await startJobsApiSimulator({ stepMs: 2, nodeMs: 1, ...simOpts });
+  const backend = jobsApiTestBackend(sim, redis, prefix, { downloadTimeoutMs: 5_000, ...backendOpts });
   return {
     sim,
     backend,
@@ -52,18 +52,14 @@ export async function startJobsApi(
   };
 }
 
-export interface MixedWorker {
-  readonly worker: GenerationWorker;
-  readonly pool: BackendPool;
-  close(): Promise<void>;
-}
+export type MixedWorker = WorkerStack;
 
 /**
  * A generate worker whose pool holds a job-API backend (first, so it is tried first) and a ComfyUI
- * simulator backend, built from the real modules on the harness's Redis and queues.
+ * simulator backend, on the harness's parts.
  */
 export async function startMixedWorker(
-  h: PipelineHarness,
+  h: WorkerParts,
   connect: () => Redis,
   opts: {
     jobsApi: JobsApiSimulator;
@@ -72,64 +68,19 @@ export async function startMixedWorker(
     over?: Partial<GenerationWorkerDeps>;
   },
 ): Promise<MixedWorker> {
-  const conn = connect();
   const capacity = opts.capacity ?? 2;
-  const serverless = createJobsApiBackend({
-    name: 'serverless',
-    baseUrl: opts.jobsApi.url,
-    apiKey: opts.jobsApi.apiKey,
-    redis: conn,
-    prefix: h.prefix,
-    capacity,
-    pricePerSecond: 0.0005,
-    pollMinMs: 20,
-    pollMaxMs: 100,
-    maxPollFailures: 2,
-    requestTimeoutMs: 2_000,
-  });
-  const comfy = createComfyBackend({
-    client: createComfyClient({
-      baseUrl: opts.comfyUrl,
-      name: 'comfy',
-      pollMs: 50,
-      reconcileMs: 500,
-      unreachableMs: 1_000,
-      timeouts: { request: 2_000 },
-    }),
-    capacity,
-  });
-  const pool = createBackendPool({
-    backends: [serverless, comfy],
-    slots: createBackendSlots({ redis: conn, prefix: h.prefix }),
-    redis: conn,
-    prefix: h.prefix,
-    catalog: h.catalog,
-    healthIntervalMs: 60_000,
-    pollMs: 10,
-  });
-  await pool.start();
-  const worker = createGenerationWorker({
-    connection: conn,
-    prefix: h.prefix,
-    pool,
-    catalog: h.catalog,
-    images: createImageTools(),
-    blobs: h.blobs,
-    quota: h.quota,
-    deliveries: h.deliveries,
-    report: h.report,
+  return startWorker(h, {
+    connect,
+    backends: [
+      jobsApiTestBackend(opts.jobsApi, connect(), h.prefix, {
+        capacity,
+        pricePerSecond: 0.0005,
+        maxPollFailures: 2,
+      }),
+      comfyTestBackend({ url: opts.comfyUrl, name: 'comfy', capacity }),
+    ],
     concurrency: capacity * 2,
-    progressIntervalMs: 50,
-    renewIntervalMs: 1_000,
-    ...opts.over,
+    healthIntervalMs: 60_000,
+    worker: { progressIntervalMs: 50, ...opts.over },
   });
-  await worker.worker.waitUntilReady();
-  return {
-    worker,
-    pool,
-    async close() {
-      await worker.close();
-      await pool.close();
-    },
-  };
 }

@@ -1,54 +1,38 @@
-// A whole generation pipeline on a test Redis and simulator backends, built from the real modules.
+// A whole generation pipeline on a test Redis: the shared worker parts (helpers/worker-stack.ts) plus the
+// generate queue and job control, a `submit` that reserves quota as the chat core does, and workers over
+// simulator backends.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config.js';
-import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { createBackendPool, type BackendPool } from '../../src/generation/backends/backend-pool.js';
-import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
-import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
-import { createComfyClient } from '../../src/generation/comfy/client.js';
-import { createImageTools } from '../../src/generation/images.js';
-import {
-  createDeliveryQueues,
-  type DeliveryPayload,
-  type DeliveryQueues,
-  type DeliveryRetention,
-} from '../../src/generation/pipeline/delivery.js';
+import type { GenerationWorkerDeps } from '../../src/generation/pipeline/generation-worker.js';
+import type { DeliveryPayload, DeliveryRetention } from '../../src/generation/pipeline/delivery.js';
 import {
   createGenerateQueue,
   type GenerateQueue,
   type RetentionOptions,
 } from '../../src/generation/pipeline/generate-queue.js';
-import {
-  createGenerationWorker,
-  type GenerationWorker,
-  type GenerationWorkerDeps,
-} from '../../src/generation/pipeline/generation-worker.js';
 import { createJobControl, type JobControl } from '../../src/generation/pipeline/job-control.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
-import { createRunReport, type RunReport } from '../../src/generation/run-report.js';
-import { createWorkflowCatalog, type WorkflowCatalog } from '../../src/generation/workflows/index.js';
 import type { Actor, Limits } from '../../src/quota/policy.js';
-import { createRedisQuota, type RedisQuota } from '../../src/quota/redis-quota.js';
 import type { TestRedis } from './redis.js';
+import {
+  comfyTestBackend,
+  createWorkerParts,
+  startWorker,
+  type WorkerParts,
+  type WorkerStack,
+} from './worker-stack.js';
 
 export const LIMITS: Limits = { dailyImages: 10_000, maxActive: 10_000, burstPerMinute: 0, priority: 0 };
 
-export interface PipelineHarness {
+export interface PipelineHarness extends WorkerParts {
   readonly redis: Redis;
-  readonly prefix: string;
   readonly queue: GenerateQueue;
-  readonly quota: RedisQuota;
-  readonly blobs: BlobStore;
-  readonly deliveries: DeliveryQueues;
-  readonly report: RunReport;
-  readonly catalog: WorkflowCatalog;
   readonly control: JobControl;
-  /** Starts a worker process-equivalent with its own pool over the given backend URLs. */
+  /** Starts a worker process-equivalent with its own pool over the given backend URLs (closed by close()). */
   startWorker(
     urls: readonly string[],
     over?: Partial<GenerationWorkerDeps>,
-  ): Promise<{ worker: GenerationWorker; pool: BackendPool }>;
+  ): Promise<Pick<WorkerStack, 'worker' | 'pool'>>;
   /** Reserves quota like the chat core and enqueues; returns the job id. */
   submit(opts?: {
     user?: string;
@@ -81,16 +65,8 @@ export async function createPipelineHarness(
 ): Promise<PipelineHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
-  const { catalog } = await createWorkflowCatalog({});
-  // Pipeline tests queue many jobs per user at once: the per-person ceiling on jobs at once stays out of the way.
-  const quotaConfig = loadConfig({ MAX_WAITING_JOBS_PER_USER: '10000' }).quota;
-  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: quotaConfig });
-  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: opts.blobMaxBytes ?? 512 * 1024 * 1024 });
-  const deliveries = createDeliveryQueues({
-    connection: redis,
-    prefix,
-    ...(opts.deliveryRetention === undefined ? {} : { retention: opts.deliveryRetention }),
-  });
+  const parts = await createWorkerParts(redis, prefix, opts);
+  const { quota, blobs, deliveries } = parts;
   const queue = createGenerateQueue({
     connection: redis,
     prefix,
@@ -104,65 +80,24 @@ export async function createPipelineHarness(
     attempts: opts.attempts ?? 3,
     backoffMs: 50,
   });
-  const report = createRunReport({ redis, prefix });
   const control = createJobControl({ redis, prefix, queue, quota, deliveries });
   const closers: Array<() => Promise<void>> = [];
   let n = 0;
 
   return {
+    ...parts,
     redis,
-    prefix,
     queue,
-    quota,
-    blobs,
-    deliveries,
-    report,
-    catalog,
     control,
     async startWorker(urls, over = {}) {
-      const conn = r.connect();
-      const backends = urls.map((url, i) =>
-        createComfyBackend({
-          client: createComfyClient({
-            baseUrl: url,
-            name: `gpu-${i}`,
-            pollMs: 50,
-            reconcileMs: 500,
-            unreachableMs: 1_000,
-            timeouts: { request: 2_000 },
-          }),
-        }),
-      );
-      const pool = createBackendPool({
-        backends,
-        slots: createBackendSlots({ redis: conn, prefix }),
-        redis: conn,
-        prefix,
-        catalog,
-        healthIntervalMs: 500,
-        pollMs: 10,
-      });
-      await pool.start();
-      const worker = createGenerationWorker({
-        connection: conn,
-        prefix,
-        pool,
-        catalog,
-        images: createImageTools(),
-        blobs,
-        quota,
-        deliveries,
-        report,
+      const stack = await startWorker(parts, {
+        connect: () => r.connect(),
+        backends: urls.map((url, i) => comfyTestBackend({ url, name: `gpu-${i}` })),
         concurrency: urls.length * 2,
-        progressIntervalMs: 100,
-        renewIntervalMs: 1_000,
-        ...over,
+        worker: over,
       });
-      closers.push(async () => {
-        await worker.close();
-        await pool.close();
-      });
-      return { worker, pool };
+      closers.push(() => stack.close());
+      return { worker: stack.worker, pool: stack.pool };
     },
     async submit(o = {}) {
       const actor: Actor = { platform: 'console', scopeId: 'local', userId: o.user ?? 'alice', roles: [] };

@@ -58,8 +58,6 @@ async function setup(
   return { h, r, sims: started };
 }
 
-/** Worker settings shared by child processes and in-process workers of a test: same backend names. */
-
 async function inProcessWorker(
   tr: TestRedis,
   cfg: WorkerStackConfig,
