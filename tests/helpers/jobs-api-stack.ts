@@ -14,8 +14,8 @@ import {
 } from '../../src/simulators/jobs-api/index.js';
 import { comfyTestBackend, startWorker, type WorkerParts, type WorkerStack } from './worker-stack.js';
 
-/** The backend `serverless` at a job-API simulator, polling quickly. */
-function jobsApiTestBackend(
+/** A backend (`serverless` unless named) at a job-API simulator, polling quickly. */
+export function jobsApiTestBackend(
   sim: JobsApiSimulator,
   redis: Redis,
   prefix: string,

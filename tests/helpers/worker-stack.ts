@@ -97,6 +97,8 @@ export interface WorkerOptions {
   /** Default 500 ms. */
   readonly healthIntervalMs?: number;
   readonly slotLeaseMs?: number;
+  /** Where the pool reports backends drained and healthy again (default: nowhere). */
+  readonly poolLogger?: Parameters<typeof createBackendPool>[0]['logger'];
   /** Anything else of the generation worker (lock and stall timings, logger, ...). */
   readonly worker?: Partial<GenerationWorkerDeps>;
   /** Runs right after the BullMQ worker is created, before it can take a job: attach listeners there. */
@@ -121,6 +123,7 @@ export async function startWorker(parts: WorkerParts, opts: WorkerOptions): Prom
     healthIntervalMs: opts.healthIntervalMs ?? 500,
     pollMs: 10,
     ...(opts.slotLeaseMs === undefined ? {} : { slotLeaseMs: opts.slotLeaseMs }),
+    ...(opts.poolLogger === undefined ? {} : { logger: opts.poolLogger }),
   });
   await pool.start();
   const worker = createGenerationWorker({

@@ -8,16 +8,13 @@ import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachmentUrlAllowed } from '../../src/bots/discord/attachment-download.js';
 import { telegramFileLocation } from '../../src/bots/telegram/telegram-photos.js';
-import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { createBackendPool } from '../../src/generation/backends/backend-pool.js';
-import { createJobsApiBackend } from '../../src/generation/backends/jobs-api-backend.js';
-import { createImageTools } from '../../src/generation/images.js';
 import { startJobsApiSimulator, type JobsApiSimulator } from '../../src/simulators/jobs-api/index.js';
-import { createGenerationWorker } from '../../src/generation/pipeline/generation-worker.js';
 import { createDiscordHarness } from '../helpers/discord-harness.js';
+import { jobsApiTestBackend } from '../helpers/jobs-api-stack.js';
 import { createPipelineHarness, type PipelineHarness } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { attachment, ephemeralText, opt } from '../helpers/survival-chat.js';
+import { startWorker } from '../helpers/worker-stack.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -53,57 +50,29 @@ async function hostileApiStack(
 ): Promise<{ h: PipelineHarness; api: JobsApiSimulator; warnings: string[] }> {
   const h = await createPipelineHarness(r, { attempts: 1 });
   const api = await startJobsApiSimulator({ stepMs: 2, nodeMs: 1 });
-  const conn = r.connect();
-  const backend = createJobsApiBackend({
+  const backend = jobsApiTestBackend(api, r.connect(), h.prefix, {
     name: 'hostile',
-    baseUrl: api.url,
-    apiKey: api.apiKey,
-    redis: conn,
-    prefix: h.prefix,
-    pollMinMs: 20,
-    pollMaxMs: 100,
-    requestTimeoutMs: 2_000,
     downloadTimeoutMs: 5_000,
   });
   const warnings: string[] = [];
-  const pool = createBackendPool({
+  const w = await startWorker(h, {
+    connect: () => r.connect(),
     backends: [backend],
-    slots: createBackendSlots({ redis: conn, prefix: h.prefix }),
-    redis: conn,
-    prefix: h.prefix,
-    catalog: h.catalog,
+    concurrency: 2,
     healthIntervalMs: 60_000,
-    pollMs: 10,
-    logger: {
+    poolLogger: {
       info() {},
       warn(obj, msg) {
         warnings.push(`${msg}: ${JSON.stringify(obj)}`);
       },
     },
-  });
-  await pool.start();
-  const worker = createGenerationWorker({
-    connection: conn,
-    prefix: h.prefix,
-    pool,
-    catalog: h.catalog,
-    images: createImageTools(),
-    blobs: h.blobs,
-    quota: h.quota,
-    deliveries: h.deliveries,
-    report: h.report,
-    concurrency: 2,
-    progressIntervalMs: 50,
-    renewIntervalMs: 1_000,
+    worker: { progressIntervalMs: 50 },
   });
   cleanups.push(
     () => r.cleanup(),
     () => h.close(),
     () => api.close(),
-    async () => {
-      await worker.close();
-      await pool.close();
-    },
+    () => w.close(),
   );
   return { h, api, warnings };
 }
