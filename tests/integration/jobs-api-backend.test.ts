@@ -3,10 +3,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBackendSlots } from '../../src/generation/backend-slots.js';
 import { createBackendPool } from '../../src/generation/backends/backend-pool.js';
 import type { OutputRef } from '../../src/generation/backends/backend.js';
-import {
-  expectedStartupFromRedis,
-  JOBS_API_OUTPUT_KEY,
-} from '../../src/generation/backends/jobs-api-backend.js';
+import { JOBS_API_OUTPUT_KEY } from '../../src/generation/jobs-api/job-events.js';
+import { expectedStartupFromRedis } from '../../src/generation/jobs-api/startup-delays.js';
 import { ComfyExecutionError } from '../../src/generation/comfy/errors.js';
 import { createImageTools } from '../../src/generation/images.js';
 import { JobsApiAuthError, JobsApiOutputError } from '../../src/generation/jobs-api/errors.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { JOBS_API_OUTPUT_KEY } from '../../src/generation/backends/jobs-api-backend.js';
+import { JOBS_API_OUTPUT_KEY } from '../../src/generation/jobs-api/job-events.js';
 import {
   createJobWakeups,
   createWebhookReceiver,
