@@ -49,8 +49,8 @@ for (const f of files) {
   );
 }
 
-// The rooms of docs/architecture.md, by path under src/. Keep the two in step: a room added here is
-// drawn there, and a file in no room fails the test below.
+// The rooms of docs/architecture.md, by path under src/. The map's table must say the same (checked below),
+// and a file in no room fails.
 const ROOMS: ReadonlyArray<[room: string, prefixes: readonly string[]]> = [
   ['entry', ['main.ts', 'app/', 'cli/']],
   ['bots', ['bots/']],
@@ -194,6 +194,27 @@ describe('import boundaries', () => {
 
   it('keeps every file of src/ in a room of the map and every import on an allowed road', () => {
     expect(roomViolations(relEdges())).toEqual([]);
+  });
+
+  it('holds the same rooms, roads and protocol files as the map in docs/architecture.md', () => {
+    const map = readFileSync(join(root, 'docs/architecture.md'), 'utf8');
+    const between = (name: string): string =>
+      new RegExp(`<!-- ${name}:begin -->([\\s\\S]*?)<!-- ${name}:end -->`).exec(map)?.[1] ?? '';
+    const ticked = (cell: string): string[] => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '');
+    const rows = between('rooms')
+      .split('\n')
+      .map((line) => line.split('|').map((c) => c.trim()))
+      .filter((c) => c.length === 5 && c[1] !== 'Room' && !c[1]?.startsWith('---'));
+    const mapRooms = rows.map((c) => [c[1] ?? '', ticked(c[2] ?? '')]);
+    const roadsOf = (may: string): readonly string[] | 'any' => {
+      if (may === 'any room') return 'any';
+      if (may === 'nothing' || may === 'protocol files only') return [];
+      return may.split(',').map((r) => r.trim());
+    };
+    const mapRoads = Object.fromEntries(rows.map((c) => [c[1] ?? '', roadsOf(c[3] ?? '')]));
+    expect(mapRooms).toEqual(ROOMS.map(([room, prefixes]) => [room, [...prefixes]]));
+    expect(mapRoads).toEqual(MAY_IMPORT);
+    expect(new Set(ticked(between('protocol-files')))).toEqual(PROTOCOL_FILES);
   });
 
   it('lets bench/ and tests/ enter a simulator only through its index.ts', () => {
