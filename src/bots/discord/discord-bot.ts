@@ -23,7 +23,7 @@ import { createButtonHandler } from './handlers/buttons.js';
 import { createCommandHandler } from './handlers/commands.js';
 import { createInteractionRouter, type InteractionResponder } from './handlers/interactions.js';
 import { createInteractionsHandler } from './http-interactions.js';
-import { RawInteractionSchema } from './interaction-intents.js';
+import { RawInteractionSchema } from './interaction-schema.js';
 import { createInteractionRunner } from './interaction-runner.js';
 import { createProgressEditor } from './progress-editor.js';
 import { createStatusRoute } from './status-route.js';

@@ -1,122 +1,16 @@
 /**
- * Raw interaction payloads (the same JSON from the gateway and the HTTP endpoint) → the core's Intents.
- * Only the fields the bot reads are validated; Discord adds fields freely, so objects stay loose.
+ * Raw interaction payloads → the core's Intents: slash and context-menu commands with their options, and
+ * the option being typed for autocomplete.
  */
-import { z } from 'zod';
 import { IntentSchema, type Intent, type PhotoRef } from '../../core/intents.js';
-import type { Actor } from '../../quota/policy.js';
 import { COMMAND } from './commands.js';
-
-const RawUserSchema = z.looseObject({ id: z.string().min(1) });
-const RawAttachmentSchema = z.looseObject({
-  id: z.string(),
-  filename: z.string(),
-  size: z.number(),
-  url: z.string(),
-  content_type: z.string().optional(),
-  width: z.number().nullish(),
-  height: z.number().nullish(),
-});
-export type RawAttachment = z.infer<typeof RawAttachmentSchema>;
-const RawMessageSchema = z.looseObject({
-  id: z.string(),
-  channel_id: z.string().optional(),
-  author: RawUserSchema.optional(),
-  attachments: z.array(RawAttachmentSchema).optional(),
-  timestamp: z.string().optional(),
-});
-
-interface RawOption {
-  name: string;
-  type: number;
-  value?: string | number | boolean | undefined;
-  options?: RawOption[] | undefined;
-  focused?: boolean | undefined;
-}
-const RawOptionSchema: z.ZodType<RawOption> = z.lazy(() =>
-  z.looseObject({
-    name: z.string(),
-    type: z.number(),
-    value: z.union([z.string(), z.number(), z.boolean()]).optional(),
-    options: z.array(RawOptionSchema).optional(),
-    focused: z.boolean().optional(),
-  }),
-);
-
-export const RawInteractionSchema = z.looseObject({
-  id: z.string().min(1),
-  application_id: z.string().min(1),
-  type: z.number().int(),
-  token: z.string().min(1),
-  guild_id: z.string().optional(),
-  channel_id: z.string().optional(),
-  channel: z.looseObject({ id: z.string() }).optional(),
-  member: z
-    .looseObject({
-      user: RawUserSchema.optional(),
-      roles: z.array(z.string()).optional(),
-      permissions: z.string().optional(),
-    })
-    .optional(),
-  user: RawUserSchema.optional(),
-  locale: z.string().optional(),
-  attachment_size_limit: z.number().optional(),
-  message: RawMessageSchema.optional(),
-  data: z
-    .looseObject({
-      name: z.string().optional(),
-      type: z.number().optional(),
-      options: z.array(RawOptionSchema).optional(),
-      custom_id: z.string().optional(),
-      target_id: z.string().optional(),
-      resolved: z
-        .looseObject({
-          attachments: z.record(z.string(), RawAttachmentSchema).optional(),
-          messages: z.record(z.string(), RawMessageSchema).optional(),
-        })
-        .optional(),
-    })
-    .optional(),
-});
-export type RawInteraction = z.infer<typeof RawInteractionSchema>;
-
-export const INTERACTION_TYPE = { ping: 1, command: 2, component: 3, autocomplete: 4, modal: 5 } as const;
-const COMMAND_TYPE_MESSAGE = 3;
-
-// Permission bits (discord topics/permissions): Administrator implies every permission.
-const ADMINISTRATOR = 1n << 3n;
-const MANAGE_GUILD = 1n << 5n;
-
-export function userIdOf(raw: RawInteraction): string {
-  return raw.member?.user?.id ?? raw.user?.id ?? 'unknown';
-}
-
-/**
- * The actor as Discord reports it in this very interaction: the member's permissions in the channel
- * (Manage Server or Administrator) or one of the configured moderator roles. Operators are added by the
- * core. Never cached: a member who lost the permission is refused on the next call.
- */
-export function actorOf(raw: RawInteraction, moderatorRoleIds: readonly string[]): Actor {
-  const member = raw.member;
-  const roles = member?.roles ?? [];
-  let perms = 0n;
-  try {
-    perms = BigInt(member?.permissions ?? '0');
-  } catch {
-    perms = 0n;
-  }
-  const isModerator =
-    raw.guild_id !== undefined &&
-    member !== undefined &&
-    ((perms & (MANAGE_GUILD | ADMINISTRATOR)) !== 0n || roles.some((r) => moderatorRoleIds.includes(r)));
-  return {
-    platform: 'discord',
-    scopeId: raw.guild_id ?? 'dm',
-    userId: userIdOf(raw),
-    roles,
-    isModerator,
-  };
-}
+import { userIdOf } from './discord-actor.js';
+import {
+  COMMAND_TYPE_MESSAGE,
+  type RawAttachment,
+  type RawInteraction,
+  type RawOption,
+} from './interaction-schema.js';
 
 function flatten(options: readonly RawOption[] | undefined): {
   sub?: string;

@@ -11,7 +11,7 @@ import type { PipelineLogger } from '../../generation/pipeline/delivery.js';
 import type { ReplyHandle } from '../../generation/pipeline/job-data.js';
 import type { Actor } from '../../quota/policy.js';
 import type { DiscordApi } from './discord-api.js';
-import type { RawInteraction } from './interaction-intents.js';
+import type { RawInteraction } from './interaction-schema.js';
 import { EPHEMERAL, content, textBody } from './message-render.js';
 import { snowflakeTime, type ProgressEditor } from './progress-editor.js';
 import { TOKEN_LIFETIME_MS } from './status-route.js';

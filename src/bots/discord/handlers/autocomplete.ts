@@ -1,6 +1,7 @@
 /** Style autocomplete: no defer exists for it, so it is answered from memory within the same 3 s. */
 import { InteractionResponseType } from 'discord.js';
-import { focusedOption, type RawInteraction } from '../interaction-intents.js';
+import { focusedOption } from '../interaction-intents.js';
+import type { RawInteraction } from '../interaction-schema.js';
 import type { InteractionResponder } from './interactions.js';
 
 /** Discord shows at most 25 choices. */

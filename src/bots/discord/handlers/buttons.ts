@@ -7,7 +7,8 @@ import { buttonIntent } from '../../../core/buttons.js';
 import type { ChatCore } from '../../../core/chat-core.js';
 import { GENERATING_KINDS } from '../../../core/intents.js';
 import { languageOf, t } from '../../../core/messages.js';
-import { actorOf, type RawInteraction } from '../interaction-intents.js';
+import { actorOf } from '../discord-actor.js';
+import type { RawInteraction } from '../interaction-schema.js';
 import type { InteractionRunner } from '../interaction-runner.js';
 import type { InteractionResponder } from './interactions.js';
 

@@ -6,11 +6,11 @@ import { InteractionResponseType, MessageFlags } from 'discord.js';
 import type { ChatCore } from '../../../core/chat-core.js';
 import { t } from '../../../core/messages.js';
 import { PRIVATE_COMMANDS } from '../commands.js';
-import { actorOf, commandIntent, type RawInteraction } from '../interaction-intents.js';
+import { actorOf } from '../discord-actor.js';
+import { commandIntent } from '../interaction-intents.js';
+import { COMMAND_TYPE_MESSAGE, type RawInteraction } from '../interaction-schema.js';
 import type { InteractionRunner } from '../interaction-runner.js';
 import type { InteractionResponder } from './interactions.js';
-
-const COMMAND_TYPE_MESSAGE = 3;
 
 export function createCommandHandler(deps: {
   readonly core: ChatCore;

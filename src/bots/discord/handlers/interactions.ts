@@ -4,7 +4,7 @@
  */
 import { InteractionResponseType, type APIInteractionResponse } from 'discord.js';
 import type { PipelineLogger } from '../../../generation/pipeline/delivery.js';
-import { INTERACTION_TYPE, RawInteractionSchema, type RawInteraction } from '../interaction-intents.js';
+import { INTERACTION_TYPE, RawInteractionSchema, type RawInteraction } from '../interaction-schema.js';
 
 /** Sends the initial response: the interaction callback (gateway) or the HTTP answer (endpoint). */
 export type InteractionResponder = (body: APIInteractionResponse) => Promise<void>;
