@@ -10,7 +10,8 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore, CoreReply } from '../../core/chat-core.js';
 import type { Language, PhotoRef } from '../../core/intents.js';
-import { allTables, render, t, type MessageKey, type MessageRef } from '../../core/messages.js';
+import { render, t, type MessageRef } from '../../core/messages.js';
+import { failureText } from '../../core/outcome-text.js';
 import { parseCommand } from '../../core/parse-command.js';
 import { renderProgress } from '../../core/progress-text.js';
 import type { ProgressSink } from '../../core/progress-relay.js';
@@ -183,11 +184,7 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
           if (payload.cancel !== 'announced')
             write(t(l, 'result.cancelled', { id: shortJobId(payload.jobId) }));
         } else {
-          const code = payload.error?.code ?? 'generic';
-          const key = `error.${code}`;
-          // As on the chat platforms: the server's own words (English) are in the log, not the reply.
-          const reason = key in allTables().en ? t(l, key as MessageKey) : t(l, 'error.generic');
-          write(t(l, 'result.failed', { reason }));
+          write(failureText(l, payload.error?.code));
         }
       } finally {
         pendingJobs.delete(payload.jobId);

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import type { RawFile } from 'discord.js';
 import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore } from '../../core/chat-core.js';
-import { allTables, languageOf, t, type MessageKey } from '../../core/messages.js';
+import { languageOf, t } from '../../core/messages.js';
+import { failureText } from '../../core/outcome-text.js';
 import type { ImageTools } from '../../generation/images.js';
 import {
   PermanentDeliveryError,
@@ -64,11 +65,9 @@ export function createDiscordDeliverer(deps: {
       };
     }
     if (payload.outcome === 'failed') {
-      const key = `error.${payload.error?.code ?? 'generic'}`;
-      const reason = key in allTables().en ? t(lang, key as MessageKey) : t(lang, 'error.generic');
       return {
         body: {
-          content: content(t(lang, 'result.failed', { reason })),
+          content: content(failureText(lang, payload.error?.code)),
           embeds: [],
           components: [],
           attachments: [],

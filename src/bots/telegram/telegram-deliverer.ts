@@ -10,13 +10,14 @@
  * status message deleted → permanent with fallback, and the fallback posts a new reply: the one place a
  * crash between posting and recording can double a post.
  */
-import { InputFile, type Api } from 'grammy';
-import type { InputMediaDocument, InputMediaPhoto, Message } from 'grammy/types';
+import type { Api } from 'grammy';
+import type { Message } from 'grammy/types';
 import type { Redis } from 'ioredis';
 import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore } from '../../core/chat-core.js';
 import type { Language } from '../../core/intents.js';
-import { allTables, languageOf, t, type MessageKey } from '../../core/messages.js';
+import { languageOf, t } from '../../core/messages.js';
+import { failureText } from '../../core/outcome-text.js';
 import type { BlobStore } from '../../generation/blob-store.js';
 import type { ImageTools } from '../../generation/images.js';
 import {
@@ -28,15 +29,15 @@ import {
   type PipelineLogger,
 } from '../../generation/pipeline/delivery.js';
 import type { JobRecords } from '../../generation/pipeline/job-records.js';
-import { createChatBudget, type ChatBudget } from './chat-budget.js';
+import type { ChatBudget } from './chat-budget.js';
 import { inlineKeyboard, NO_KEYBOARD } from './keyboard.js';
 import type { StatusRecord, StatusStore } from './status-store.js';
 import { classifyTelegramError, toDeliveryError } from './telegram-errors.js';
+import { createTelegramMedia } from './telegram-media.js';
+import { createSendBudget } from './telegram-send-budget.js';
 
 type GrammySignal = Parameters<Api['sendMessage']>[3];
 
-/** Bot API multipart upload limit for photos. */
-export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
 export const MAX_CAPTION_CHARS = 1024;
 export const MAX_TEXT_CHARS = 4096;
 
@@ -74,35 +75,28 @@ export function cut(text: string, max: number): string {
 
 export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer {
   const { api, redis, prefix, status, budget, logger: log } = deps;
-  const markerKey = (jobId: string, what: string): string => `${prefix}:tg:sent:${jobId}:${what}`;
   // grammY waits 500 s for an answer by default: a hung request would hold the delivery (and its lock
   // renewals) that long instead of failing over to the queue's retry.
   const callTimeoutMs = deps.callTimeoutMs ?? 30_000;
   // grammY types its signal with the abort-controller shim; Node's AbortSignal is what it gets at run time.
   const timeout = (): GrammySignal => AbortSignal.timeout(callTimeoutMs) as unknown as GrammySignal;
-  const globalBudget =
-    deps.globalBudget ??
-    createChatBudget({
-      redis,
-      prefix,
-      now: deps.now,
-      options: { groupLimit: 25, windowMs: 1_000, slackMs: 50, resultReserve: 0 },
-    });
-
-  async function spend(chatId: string, isGroup: boolean, cost: number): Promise<void> {
-    const g = await globalBudget.waitFor('bot-wide', cost, deps.maxBudgetWaitMs);
-    if (!g.ok) {
-      throw new RetryableDeliveryError('bot-wide send budget is full', { retryAfterMs: g.waitMs });
-    }
-    if (!isGroup) return;
-    const r = await budget.waitFor(chatId, cost, deps.maxBudgetWaitMs);
-    if (!r.ok) {
-      throw new RetryableDeliveryError('group flood budget is full', {
-        retryAfterMs: r.waitMs,
-        data: { chatId },
-      });
-    }
-  }
+  const spend = createSendBudget({
+    redis,
+    prefix,
+    now: deps.now,
+    budget,
+    globalBudget: deps.globalBudget,
+    maxBudgetWaitMs: deps.maxBudgetWaitMs,
+  });
+  const { single, postBatch } = createTelegramMedia({
+    api,
+    redis,
+    prefix,
+    blobs: deps.blobs,
+    images: deps.images,
+    spend,
+    timeout,
+  });
 
   async function statusOf(payload: DeliveryPayload, ctx: DeliveryContext): Promise<StatusRecord> {
     const until = deps.now() + deps.statusWaitMs;
@@ -133,9 +127,7 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
     const id = shortJobId(payload.jobId);
     if (payload.outcome === 'cancelled') return { caption: '', failure: t(lang, 'result.cancelled', { id }) };
     if (payload.outcome === 'failed') {
-      const key = `error.${payload.error?.code ?? 'generic'}`;
-      const reason = key in allTables().en ? t(lang, key as MessageKey) : t(lang, 'error.generic');
-      return { caption: '', failure: t(lang, 'result.failed', { reason }) };
+      return { caption: '', failure: failureText(lang, payload.error?.code) };
     }
     const record = await deps.records?.get(payload.jobId);
     const prompt = record?.data.request.prompt ?? '';
@@ -153,76 +145,7 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
     };
   }
 
-  async function bytesOf(blobKey: string): Promise<Buffer> {
-    const bytes = await deps.blobs.get(blobKey);
-    if (bytes === undefined) {
-      throw new PermanentDeliveryError(`output ${blobKey} expired before delivery`, {
-        reason: 'bad_request',
-      });
-    }
-    return bytes;
-  }
-
-  async function photoFile(blobKey: string, i: number): Promise<InputFile> {
-    const enc = await deps.images.encodeForBudget(await bytesOf(blobKey), {
-      maxBytes: MAX_PHOTO_BYTES,
-      formats: ['png', 'jpeg'],
-    });
-    if (!enc.ok) {
-      throw new PermanentDeliveryError(enc.error.message, { reason: 'too_large' });
-    }
-    return new InputFile(enc.value.bytes, `image-${i + 1}.${enc.value.format === 'png' ? 'png' : 'jpg'}`);
-  }
-
   const isGroupChat = (chatId: string): boolean => chatId.startsWith('-');
-
-  /** Posts the album (or the documents) of a batch once; a retry finds the marker and skips it. */
-  async function postBatch(
-    payload: DeliveryPayload,
-    chatId: string,
-    caption: string,
-    replyTo: number | undefined,
-  ): Promise<void> {
-    const marker = markerKey(payload.jobId, 'album');
-    if ((await redis.exists(marker)) === 1) return;
-    const media: Array<InputMediaPhoto | InputMediaDocument> = [];
-    for (const [i, o] of payload.outputs.entries()) {
-      const first = i === 0 ? { caption } : {};
-      if (payload.png === true) {
-        media.push({
-          type: 'document',
-          media: new InputFile(await bytesOf(o.blobKey), `image-${i + 1}.png`),
-          ...first,
-        });
-      } else {
-        media.push({ type: 'photo', media: await photoFile(o.blobKey, i), ...first });
-      }
-    }
-    await spend(chatId, isGroupChat(chatId), media.length);
-    await api.sendMediaGroup(
-      chatId,
-      media as InputMediaPhoto[],
-      {
-        ...(replyTo === undefined
-          ? {}
-          : { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }),
-      },
-      timeout(),
-    );
-    await redis.set(marker, '1', 'EX', 86_400);
-  }
-
-  async function single(
-    payload: DeliveryPayload,
-    caption: string,
-  ): Promise<InputMediaPhoto | InputMediaDocument> {
-    const o = payload.outputs[0];
-    if (o === undefined) throw new PermanentDeliveryError('no output', { reason: 'bad_request' });
-    if (payload.png === true) {
-      return { type: 'document', media: new InputFile(await bytesOf(o.blobKey), 'image-1.png'), caption };
-    }
-    return { type: 'photo', media: await photoFile(o.blobKey, 0), caption };
-  }
 
   const replyToOf = (payload: DeliveryPayload): number | undefined =>
     payload.reply.replyToMessageId === undefined ? undefined : Number(payload.reply.replyToMessageId);
