@@ -1,38 +1,20 @@
-// The product's chat side over one Redis, wired the way src/main.ts wires it: quota, moderation, the
-// generate queue, job records, the chat core and, given a backend URL, the backend pool and a generation
-// worker. The console, Telegram and Discord harnesses and the survival bot process build on it, adding
-// only their platform. No vitest imports: a child process loads this file too.
+// The product's chat side over one Redis, built by the same functions as src/main.ts (src/app/): the shared
+// parts (quota, moderation, the generate queue, job records…), the chat core and, given a backend URL, the
+// worker role (backend pool and generation worker). The console, Telegram and Discord harnesses and the
+// survival bot process build on it, adding only their platform. No vitest imports: a child process loads
+// this file too.
 import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { backendView, configuredCapacity, type BackendView } from '../../src/app/backends.js';
+import { buildChatCore } from '../../src/app/chat.js';
+import { createLifecycle } from '../../src/app/lifecycle.js';
+import { startWorker } from '../../src/app/roles/worker.js';
+import { buildShared, type Shared } from '../../src/app/shared.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { createChatCore, type ChatCore } from '../../src/core/chat-core.js';
-import { createUserSettingsStore } from '../../src/core/user-settings.js';
-import { createBackendSlots } from '../../src/generation/backend-slots.js';
-import { createBackendPool, type BackendPool } from '../../src/generation/backends/backend-pool.js';
-import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
-import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
-import { createComfyClient } from '../../src/generation/comfy/client.js';
-import { createImageTools, type ImageTools } from '../../src/generation/images.js';
-import {
-  createDeliveryQueues,
-  type DeliveryQueues,
-  type PipelineLogger,
-} from '../../src/generation/pipeline/delivery.js';
-import {
-  createEtaModel,
-  createGenerateQueue,
-  type EtaModel,
-  type GenerateQueue,
-} from '../../src/generation/pipeline/generate-queue.js';
-import {
-  createGenerationWorker,
-  type GenerationWorker,
-} from '../../src/generation/pipeline/generation-worker.js';
-import { createJobControl, type JobControl } from '../../src/generation/pipeline/job-control.js';
-import { createJobRecords, type JobRecords } from '../../src/generation/pipeline/job-records.js';
-import { createRunReport, type RunReport } from '../../src/generation/run-report.js';
-import { createWorkflowCatalog, type WorkflowCatalog } from '../../src/generation/workflows/index.js';
-import { createModeration, type Moderation } from '../../src/quota/moderation.js';
-import { createRedisQuota, type RedisQuota } from '../../src/quota/redis-quota.js';
+import type { ChatCore } from '../../src/core/chat-core.js';
+import type { BackendPool } from '../../src/generation/backends/backend-pool.js';
+import type { PipelineLogger } from '../../src/generation/pipeline/delivery.js';
+import type { GenerationWorker } from '../../src/generation/pipeline/generation-worker.js';
 
 export interface ChatStackOptions {
   /** Configuration keys over the defaults (daily quota 10 unless given). */
@@ -54,19 +36,21 @@ export interface ChatStackOptions {
   };
 }
 
-export interface ChatStack {
+export interface ChatStack extends Pick<
+  Shared,
+  | 'catalog'
+  | 'images'
+  | 'blobs'
+  | 'quota'
+  | 'moderation'
+  | 'records'
+  | 'eta'
+  | 'report'
+  | 'deliveries'
+  | 'queue'
+  | 'control'
+> {
   readonly config: Config;
-  readonly catalog: WorkflowCatalog;
-  readonly images: ImageTools;
-  readonly blobs: BlobStore;
-  readonly quota: RedisQuota;
-  readonly moderation: Moderation;
-  readonly records: JobRecords;
-  readonly eta: EtaModel;
-  readonly report: RunReport;
-  readonly deliveries: DeliveryQueues;
-  readonly queue: GenerateQueue;
-  readonly control: JobControl;
   readonly core: ChatCore;
   readonly pool?: BackendPool;
   readonly worker?: GenerationWorker;
@@ -74,113 +58,73 @@ export interface ChatStack {
   close(): Promise<void>;
 }
 
+/** Test pace: short retries and polls, records and blobs sized for a test run. */
+const TEST_ENV = {
+  QUOTA_DAILY_IMAGES: '10',
+  GENERATE_ATTEMPTS: '2',
+  JOB_RECORD_TTL: '3600',
+  BLOB_MAX_BYTES: String(256 * 1024 * 1024),
+  HEALTH_INTERVAL_MS: '1000',
+};
+
 export async function createChatStack(
   redis: Redis,
   prefix: string,
   connect: () => Redis,
   opts: ChatStackOptions = {},
 ): Promise<ChatStack> {
-  const config = loadConfig({ QUOTA_DAILY_IMAGES: '10', ...opts.env });
-  const { catalog } = await createWorkflowCatalog(
-    config.workflowsDir === undefined ? {} : { operatorDir: config.workflowsDir },
-  );
-  const images = createImageTools();
-  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 256 * 1024 * 1024 });
-  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: config.quota });
-  const moderation = createModeration({ redis, prefix, clock: Date.now, config: config.quota, quota });
-  const records = createJobRecords({ redis, prefix, blobs, ttlSeconds: 3600 });
-  const eta = createEtaModel({ redis, prefix });
-  const report = createRunReport({ redis, prefix });
-  const deliveries = createDeliveryQueues({ connection: redis, prefix });
-  const queue = createGenerateQueue({
-    connection: redis,
-    prefix,
-    maxWaiting: opts.maxWaiting ?? 100,
-    retention: { completeAgeSeconds: 3600, completeCount: 1000, failAgeSeconds: 3600, failCount: 1000 },
-    attempts: 2,
-    backoffMs: 50,
-  });
-  const control = createJobControl({ redis, prefix, queue, quota, deliveries });
-
-  let pool: BackendPool | undefined;
-  let worker: GenerationWorker | undefined;
+  const loaded = loadConfig({ ...TEST_ENV, ...opts.env });
+  const config: Config = {
+    ...loaded,
+    redis: { ...loaded.redis, prefix },
+    pipeline: { ...loaded.pipeline, maxWaitingJobs: opts.maxWaiting ?? 100 },
+  };
+  const log = pino({ level: 'silent' });
+  const life = createLifecycle(log);
   const b = opts.backend;
+  // Without a worker nothing here blocks on Redis, so one connection serves both purposes.
+  const workerRedis = b === undefined ? redis : connect();
+  const shared = await buildShared(config, { redis, workerRedis }, log, life, { retryBackoffMs: 50 });
+
+  let backends: BackendView;
+  let handle: Awaited<ReturnType<typeof startWorker>> | undefined;
   if (b !== undefined) {
-    pool = createBackendPool({
-      backends: [
-        createComfyBackend({
-          client: createComfyClient({ baseUrl: b.url, name: 'sim', pollMs: 50 }),
-          ...(b.capacity === undefined ? {} : { capacity: b.capacity }),
-        }),
-      ],
-      slots: createBackendSlots({ redis, prefix }),
-      redis,
-      prefix,
-      catalog,
-      healthIntervalMs: 1000,
-      pollMs: 10,
-    });
-    await pool.start();
-    worker = createGenerationWorker({
-      connection: connect(),
-      prefix,
-      pool,
-      catalog,
-      images,
-      blobs,
-      quota,
-      deliveries,
-      report,
-      eta,
-      records,
+    const comfy = [{ name: 'sim', url: b.url, capacity: b.capacity ?? 2, pricePerHour: 0 }];
+    handle = await startWorker(shared, life, {
+      comfy,
       concurrency: b.concurrency ?? 2,
       progressIntervalMs: b.progressIntervalMs ?? 100,
+      comfyPollMs: 50,
+      poolPollMs: 10,
+      slotLeaseMs: 60_000,
       ...(b.logger === undefined ? {} : { logger: b.logger }),
     });
-  }
-  const p = pool;
-  const core = createChatCore({
-    redis,
-    prefix,
-    quotaConfig: config.quota,
-    quota,
-    moderation,
-    queue,
-    control,
-    records,
-    blobs,
-    images,
-    catalog,
-    settings: createUserSettingsStore({ redis, prefix }),
-    report,
-    eta,
+    backends = backendView(shared, configuredCapacity(shared, comfy), handle.pool);
+  } else {
     // Without a worker here (a bots-only process), the styles and capacity are taken as given.
-    runnableStyles: () => (p === undefined ? (opts.runnableStyles ?? ['sdxl']) : p.runnableStyles()),
-    healthyCapacity: () => (p === undefined ? 1 : p.healthyCapacity()),
-    jobRecordTtlSeconds: 3600,
-  });
+    backends = {
+      runnableStyles: () => opts.runnableStyles ?? ['sdxl'],
+      healthyCapacity: () => 1,
+      expectedStartupSeconds: () => Promise.resolve(0),
+    };
+  }
+  const core = buildChatCore(shared, backends);
 
   return {
     config,
-    catalog,
-    images,
-    blobs,
-    quota,
-    moderation,
-    records,
-    eta,
-    report,
-    deliveries,
-    queue,
-    control,
+    catalog: shared.catalog,
+    images: shared.images,
+    blobs: shared.blobs,
+    quota: shared.quota,
+    moderation: shared.moderation,
+    records: shared.records,
+    eta: shared.eta,
+    report: shared.report,
+    deliveries: shared.deliveries,
+    queue: shared.queue,
+    control: shared.control,
     core,
-    ...(pool === undefined ? {} : { pool }),
-    ...(worker === undefined ? {} : { worker }),
-    async close() {
-      await worker?.close();
-      await pool?.close();
-      await queue.close();
-      await deliveries.close();
-    },
+    ...(handle === undefined ? {} : { pool: handle.pool, worker: handle.worker }),
+    close: () => life.closeAll(),
   };
 }
