@@ -12,6 +12,7 @@ export { checkBackendCapabilities, formatCapabilityReport } from './capabilities
 export { checkWorkflowStructure, modelsOfGraph } from './graph-check.js';
 export { CUSTOM_NODE_PACKS, NODE_CATALOGUE, packOfClass } from './node-catalogue.js';
 export { MAX_SEED } from './param-values.js';
+export { FAMILY_SIZES, sizeForAspect } from './aspect-sizes.js';
 export type {
   GenerationRequest,
   ResolvedGeneration,
@@ -21,14 +22,9 @@ export type {
   ResolveErrorCode,
   ResolveIssue,
   Result,
-} from './resolve-request.js';
-export {
-  FAMILY_SIZES,
-  GenerationRequestSchema,
-  randomSeed,
-  resolveRequest,
-  sizeForAspect,
-} from './resolve-request.js';
+} from './generation-request.js';
+export { GenerationRequestSchema } from './generation-request.js';
+export { randomSeed, resolveRequest } from './resolve-request.js';
 export type {
   CatalogFs,
   CatalogProblem,

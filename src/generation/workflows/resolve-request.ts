@@ -1,167 +1,40 @@
+// Turning a user's request into a ComfyUI graph: values come from the workflow's defaults, then the
+// style, then the user, each checked against the workflow's limits; the style adds its preprompt, trigger
+// words, negative and LoRAs. Types and errors live in generation-request.ts.
 import { randomInt } from 'node:crypto';
-import { z } from 'zod';
+import { sizeForAspect } from './aspect-sizes.js';
+import {
+  GenerationRequestSchema,
+  resolveFailure as fail,
+  type GenerationRequest,
+  type ResolveDeps,
+  type ResolvedGeneration,
+  type ResolvedParams,
+  type ResolveError,
+  type ResolveIssue,
+  type Result,
+} from './generation-request.js';
+import { insertLoraChain } from './lora-chain.js';
 import { paramValueProblem } from './param-values.js';
+import { pickStyle } from './pick-style.js';
 import type {
   ApiPrompt,
-  Aspect,
   Binding,
   Lora,
-  ModelFamily,
-  Style,
   StyleLora,
   StyleParamName,
-  Workflow,
   WorkflowCatalog,
   WorkflowParams,
 } from './workflow-schemas.js';
-import { ASPECTS, isLink, LoraSchema } from './workflow-schemas.js';
-
-export type Result<T, E> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
-
-/** What a user (through the chat core) asks for. Unset fields take the style's, then the workflow's, defaults. */
-export const GenerationRequestSchema = z.object({
-  style: z.string().optional(),
-  workflow: z.string().optional(),
-  prompt: z.string(),
-  negative: z.string().optional(),
-  width: z.number().optional(),
-  height: z.number().optional(),
-  aspect: z.string().optional(),
-  steps: z.number().optional(),
-  cfg: z.number().optional(),
-  sampler: z.string().optional(),
-  scheduler: z.string().optional(),
-  seed: z.number().optional(),
-  /** Images in one run (ComfyUI batch_size), 1–4. */
-  count: z.number().optional(),
-  denoise: z.number().optional(),
-  clipSkip: z.number().optional(),
-  strength: z.number().optional(),
-  guidance: z.number().optional(),
-  /** The file name ComfyUI's `POST /upload/image` returned for the user's photo. */
-  referenceImage: z.string().optional(),
-  loras: z.array(LoraSchema).optional(),
-});
-export type GenerationRequest = z.input<typeof GenerationRequestSchema>;
-
-export type ResolveErrorCode = 'unknown_style' | 'unknown_workflow' | 'invalid_params' | 'reference_required';
-
-export interface ResolveIssue {
-  /** The request field at fault (`steps`, `prompt`, `loras`, …). */
-  readonly field: string;
-  readonly message: string;
-}
-
-export interface ResolveError {
-  readonly code: ResolveErrorCode;
-  /** What to fix, naming the allowed values or limits; fit to show to the user. */
-  readonly message: string;
-  readonly issues?: readonly ResolveIssue[];
-}
-
-export interface ResolvedParams {
-  /** The text sent to the prompt node: `${preprompt}, ${trigger words}, ${user prompt}`, empty parts left out. */
-  readonly prompt: string;
-  readonly userPrompt: string;
-  /** The text sent to the negative node: `${style negative}, ${user negative}`; absent if the workflow has none. */
-  readonly negative?: string;
-  readonly userNegative?: string;
-  readonly width?: number;
-  readonly height?: number;
-  readonly steps?: number;
-  readonly cfg?: number;
-  readonly sampler?: string;
-  readonly scheduler?: string;
-  /** Present when the workflow has a seed; reusing it with the same request reproduces the image. */
-  readonly seed?: number;
-  readonly batch: number;
-  readonly denoise?: number;
-  readonly clipSkip?: number;
-  readonly strength?: number;
-  readonly guidance?: number;
-  readonly referenceImage?: string;
-  /** Style LoRAs first, then the user's, in the order they are chained. */
-  readonly loras: readonly Lora[];
-}
-
-export interface ResolvedGeneration {
-  /** A fresh graph for `POST /prompt`; the catalogue's template is untouched. */
-  readonly graph: ApiPrompt;
-  readonly workflow: Workflow;
-  readonly style: Style;
-  readonly params: ResolvedParams;
-  readonly outputNodes: readonly string[];
-  readonly family: ModelFamily;
-  /** Quota units: the style's weight per image × images in the batch. */
-  readonly units: number;
-  readonly timeLimitSeconds: number;
-}
-
-export interface ResolveDeps {
-  /** Draws a seed when the request has none: an integer 0 … 2^53−1. */
-  readonly randomSeed?: () => number;
-}
+import { ASPECTS } from './workflow-schemas.js';
 
 export function randomSeed(): number {
   // crypto.randomInt spans at most 2^48 values, so the 53 bits come from two draws.
   return randomInt(0, 2 ** 21) * 2 ** 32 + randomInt(0, 2 ** 32);
 }
 
-/** ~1 megapixel sizes (multiples of 64) for SDXL and Flux, ~0.26 megapixel for SD 1.5. */
-export const FAMILY_SIZES: Readonly<
-  Record<ModelFamily, Readonly<Record<Aspect, readonly [number, number]>>>
-> = {
-  sdxl: {
-    '1:1': [1024, 1024],
-    '4:3': [1152, 896],
-    '3:4': [896, 1152],
-    '3:2': [1216, 832],
-    '2:3': [832, 1216],
-    '16:9': [1344, 768],
-    '9:16': [768, 1344],
-    '21:9': [1536, 640],
-    '9:21': [640, 1536],
-  },
-  flux: {
-    '1:1': [1024, 1024],
-    '4:3': [1152, 896],
-    '3:4': [896, 1152],
-    '3:2': [1216, 832],
-    '2:3': [832, 1216],
-    '16:9': [1344, 768],
-    '9:16': [768, 1344],
-    '21:9': [1536, 640],
-    '9:21': [640, 1536],
-  },
-  sd15: {
-    '1:1': [512, 512],
-    '4:3': [576, 448],
-    '3:4': [448, 576],
-    '3:2': [576, 384],
-    '2:3': [384, 576],
-    '16:9': [768, 448],
-    '9:16': [448, 768],
-    '21:9': [896, 384],
-    '9:21': [384, 896],
-  },
-};
-
-export function sizeForAspect(workflow: Workflow, aspect: Aspect): readonly [number, number] {
-  return workflow.manifest.sizes?.[aspect] ?? FAMILY_SIZES[workflow.manifest.family][aspect];
-}
-
 // LoadImage accepts "subfolder/name.png"; anything else (absolute paths, "..") is not an upload name.
 const REFERENCE_RE = /^[\w\-. ()[\]]+(\/[\w\-. ()[\]]+)?$/;
-
-const fail = (
-  code: ResolveErrorCode,
-  message: string,
-  issues?: ResolveIssue[],
-): Result<never, ResolveError> => ({
-  ok: false,
-  error: issues ? { code, message, issues } : { code, message },
-});
 
 type Tunable = Exclude<StyleParamName, 'seed' | 'batch'>;
 const TUNABLE: readonly Tunable[] = [
@@ -413,111 +286,4 @@ function numericAndEnumValues(
     if (spec[name] && v !== undefined) out[name] = v;
   }
   return out;
-}
-
-function pickStyle(
-  catalog: WorkflowCatalog,
-  styleName: string | undefined,
-  workflowName: string | undefined,
-): Result<{ style: Style; workflow: Workflow }, ResolveError> {
-  const styleList = (): string =>
-    catalog
-      .publicStyles()
-      .map((s) => s.name)
-      .join(', ');
-  if (workflowName !== undefined) {
-    const workflow = catalog.workflow(workflowName);
-    if (!workflow) {
-      return fail(
-        'unknown_workflow',
-        `there is no workflow "${workflowName}"; available: ${[...catalog.workflows.keys()].sort().join(', ')}`,
-      );
-    }
-    if (styleName !== undefined) {
-      const style = catalog.style(styleName);
-      if (!style) return fail('unknown_style', `there is no style "${styleName}"; available: ${styleList()}`);
-      if (style.workflow !== workflow.name) {
-        return fail(
-          'invalid_params',
-          `the "${style.name}" style uses the "${style.workflow}" workflow, not "${workflow.name}"`,
-          [{ field: 'workflow', message: `the "${style.name}" style uses the "${style.workflow}" workflow` }],
-        );
-      }
-      return { ok: true, value: { style, workflow } };
-    }
-    return { ok: true, value: { style: bareStyle(workflow), workflow } };
-  }
-  const style = styleName === undefined ? catalog.defaultStyle : catalog.style(styleName);
-  if (!style)
-    return fail('unknown_style', `there is no style "${styleName ?? ''}"; available: ${styleList()}`);
-  const workflow = catalog.workflow(style.workflow);
-  // The catalogue drops styles whose workflow is missing, so this only guards hand-built catalogues.
-  if (!workflow)
-    return fail(
-      'unknown_workflow',
-      `the "${style.name}" style needs the missing workflow "${style.workflow}"`,
-    );
-  return { ok: true, value: { style, workflow } };
-}
-
-/** The workflow's own defaults, for requests that name a workflow and no style. */
-function bareStyle(workflow: Workflow): Style {
-  return {
-    name: workflow.name,
-    label: workflow.manifest.label ?? workflow.name,
-    description: workflow.manifest.description ?? '',
-    workflow: workflow.name,
-    weight: workflow.manifest.kind === 'portrait' ? 2 : 1,
-    preprompt: '',
-    negative: '',
-    loras: [],
-    params: {},
-    locked: [],
-    internal: true,
-    source: workflow.source,
-  };
-}
-
-/**
- * Chains one LoraLoader per LoRA after the given MODEL and CLIP outputs and moves every consumer of
- * those outputs to the end of the chain. New node ids continue after the largest numeric id of the
- * template, so the graph's shape depends only on how many LoRAs there are, never on user text.
- */
-export function insertLoraChain(
-  graph: ApiPrompt,
-  modelRef: readonly [string, number],
-  clipRef: readonly [string, number],
-  loras: readonly Lora[],
-): void {
-  const maxId = Math.max(0, ...Object.keys(graph).map((id) => (/^\d+$/.test(id) ? Number(id) : 0)));
-  const chainIds = loras.map((_, i) => String(maxId + 1 + i));
-  const sameRef = (v: unknown, ref: readonly [string, number]): boolean =>
-    isLink(v) && v[0] === ref[0] && v[1] === ref[1];
-
-  const lastId = chainIds[chainIds.length - 1];
-  if (lastId === undefined) return;
-  for (const node of Object.values(graph)) {
-    for (const [input, value] of Object.entries(node.inputs)) {
-      if (sameRef(value, modelRef)) node.inputs[input] = [lastId, 0];
-      else if (sameRef(value, clipRef)) node.inputs[input] = [lastId, 1];
-    }
-  }
-  let model: [string, number] = [modelRef[0], modelRef[1]];
-  let clip: [string, number] = [clipRef[0], clipRef[1]];
-  loras.forEach((lora, i) => {
-    const id = chainIds[i] ?? String(maxId + 1 + i);
-    graph[id] = {
-      class_type: 'LoraLoader',
-      inputs: {
-        model,
-        clip,
-        lora_name: lora.name,
-        strength_model: lora.strength,
-        strength_clip: lora.clipStrength ?? lora.strength,
-      },
-      _meta: { title: `LoRA ${i + 1}` },
-    };
-    model = [id, 0];
-    clip = [id, 1];
-  });
 }
