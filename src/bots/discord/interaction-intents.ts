@@ -3,7 +3,7 @@
  * the option being typed for autocomplete.
  */
 import { IntentSchema, type Intent, type PhotoRef } from '../../core/intents.js';
-import { COMMAND } from './commands.js';
+import { COMMAND } from './command-names.js';
 import { userIdOf } from './discord-actor.js';
 import {
   COMMAND_TYPE_MESSAGE,

@@ -5,7 +5,7 @@
 import { InteractionResponseType, MessageFlags } from 'discord.js';
 import type { ChatCore } from '../../../core/chat-core.js';
 import { t } from '../../../core/messages.js';
-import { PRIVATE_COMMANDS } from '../commands.js';
+import { PRIVATE_COMMANDS } from '../command-names.js';
 import { actorOf } from '../discord-actor.js';
 import { commandIntent } from '../interaction-intents.js';
 import { COMMAND_TYPE_MESSAGE, type RawInteraction } from '../interaction-schema.js';

@@ -1,0 +1,32 @@
+/** The application commands' names, and which of them answer only to the member who ran them. */
+import { t } from '../../core/messages.js';
+
+export const COMMAND = {
+  imagine: 'imagine',
+  portrait: 'portrait',
+  /** Discord matches a context-menu command by its default (English) name. */
+  portraitFromMessage: t('en', 'command.portrait_menu'),
+  settings: 'settings',
+  forget: 'forget',
+  quota: 'quota',
+  cancel: 'cancel',
+  styles: 'styles',
+  help: 'help',
+  stats: 'stats',
+  limits: 'limits',
+  failed: 'failed',
+  requeue: 'requeue',
+} as const;
+
+/** Commands answered only to the user who ran them (Discord cannot change that after the defer). */
+export const PRIVATE_COMMANDS: ReadonlySet<string> = new Set([
+  COMMAND.settings,
+  COMMAND.forget,
+  COMMAND.quota,
+  COMMAND.cancel,
+  COMMAND.styles,
+  COMMAND.help,
+  COMMAND.stats,
+  COMMAND.limits,
+  COMMAND.failed,
+]);
