@@ -26,9 +26,6 @@ import { createStartupDelays } from '../jobs-api/startup-delays.js';
 import type { JobWakeups } from '../jobs-api/webhook.js';
 import type { BackendEvent, GenerationBackend, PromptState } from './backend.js';
 
-// For the composition root, which builds the backends from here.
-export { expectedStartupFromRedis } from '../jobs-api/startup-delays.js';
-
 export interface JobsApiBackendDeps {
   readonly name: string;
   readonly baseUrl: string;
