@@ -1,7 +1,16 @@
-// One zod schema over the environment. loadConfig(env) is pure: it never reads process.env itself
-// and reports every bad key at once. main.ts and the CLIs are the only callers that pass process.env.
-import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+// The configuration the product runs with, from the environment: loadConfig(env) checks the keys against
+// their schema (config/env-schema.ts) and the list grammars (config/lists.ts), then the rules between
+// keys. It is pure: it never reads process.env itself and reports every bad key at once. main.ts and the
+// CLIs are the only callers that pass process.env (read with config/env-file.ts).
+import { EnvSchema, envKeys, secretEnvKeys, type Env } from './config/env-schema.js';
+import {
+  parseBackendList,
+  parseHostPorts,
+  parseIdList,
+  parseJobsApiList,
+  type BackendEntry,
+  type JobsApiEntry,
+} from './config/lists.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -12,263 +21,6 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${issues.map((i) => `  ${i.key}: ${i.message}`).join('\n')}`, options);
   }
 }
-
-export const BackendEntrySchema = z.object({
-  name: z.string().min(1),
-  url: z.string(),
-  capacity: z.number().int().min(1).max(64),
-  pricePerHour: z.number().min(0),
-});
-export type BackendEntry = z.infer<typeof BackendEntrySchema>;
-
-/**
- * COMFYUI_URLS: backends separated by commas or whitespace. Each is `[name=]URL[#capacity=N&price=X]`
- * where price is per GPU hour. The fragment is never sent over HTTP, so it can carry our options.
- * A single URL is a list of one.
- */
-export function parseBackendList(
-  raw: string,
-): { ok: true; value: BackendEntry[] } | { ok: false; message: string } {
-  const items = raw
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  const out: BackendEntry[] = [];
-  const names = new Set<string>();
-  for (const [index, item] of items.entries()) {
-    const eq = item.indexOf('=');
-    const scheme = item.indexOf('://');
-    const hasName = eq > 0 && (scheme < 0 || eq < scheme);
-    const name = hasName ? item.slice(0, eq) : `backend-${index + 1}`;
-    const rest = hasName ? item.slice(eq + 1) : item;
-    let url: URL;
-    try {
-      url = new URL(rest);
-    } catch {
-      return {
-        ok: false,
-        message: `"${item}" is not a URL (expected [name=]http://host:port[#capacity=2&price=1.5])`,
-      };
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return { ok: false, message: `"${item}" must use http:// or https://` };
-    }
-    const opts = new URLSearchParams(url.hash.replace(/^#/, ''));
-    url.hash = '';
-    let capacity = 2;
-    let pricePerHour = 0;
-    for (const [k, v] of opts) {
-      const n = Number(v);
-      if (k === 'capacity') {
-        if (!Number.isInteger(n) || n < 1 || n > 64)
-          return { ok: false, message: `"${item}": capacity must be an integer 1–64` };
-        capacity = n;
-      } else if (k === 'price') {
-        if (!Number.isFinite(n) || n < 0)
-          return { ok: false, message: `"${item}": price must be a number ≥ 0 (per GPU hour)` };
-        pricePerHour = n;
-      } else {
-        return { ok: false, message: `"${item}": unknown option "${k}" (known: capacity, price)` };
-      }
-    }
-    if (names.has(name)) return { ok: false, message: `backend name "${name}" is used twice` };
-    names.add(name);
-    out.push({ name, url: url.toString().replace(/\/$/, ''), capacity, pricePerHour });
-  }
-  return { ok: true, value: out };
-}
-
-/** A serverless job-API deployment of ComfyUI (JOBS_API_BACKENDS). The key is never logged. */
-export interface JobsApiEntry {
-  readonly name: string;
-  readonly url: string;
-  readonly apiKey: string;
-  /** The environment key the API key came from, named in errors instead of the key. */
-  readonly keySetting: string;
-  readonly capacity: number;
-  readonly pricePerSecond: number;
-  /** Styles the deployment runs (it cannot be asked); 'all' when not declared. */
-  readonly styles: readonly string[] | 'all';
-}
-
-/**
- * JOBS_API_BACKENDS: job-API backends separated by commas or whitespace, each
- * `[name=]URL[#key_env=ENV_NAME&capacity=N&price_per_second=X&styles=a+b]`. The key is read from the
- * environment key `key_env` names (default JOBS_API_KEY), never from the URL. Names must differ from the
- * COMFYUI_URLS ones (`taken`).
- */
-export function parseJobsApiList(
-  raw: string,
-  env: Readonly<Record<string, string | undefined>>,
-  taken: ReadonlySet<string> = new Set(),
-): { ok: true; value: JobsApiEntry[] } | { ok: false; message: string } {
-  const items = raw
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  const out: JobsApiEntry[] = [];
-  const names = new Set(taken);
-  const usage = '[name=]https://host[#key_env=JOBS_API_KEY&capacity=2&price_per_second=0.0005&styles=a+b]';
-  for (const [index, item] of items.entries()) {
-    const eq = item.indexOf('=');
-    const scheme = item.indexOf('://');
-    const hasName = eq > 0 && (scheme < 0 || eq < scheme);
-    const name = hasName ? item.slice(0, eq) : `jobs-api-${index + 1}`;
-    let url: URL;
-    try {
-      url = new URL(hasName ? item.slice(eq + 1) : item);
-    } catch {
-      return { ok: false, message: `"${item}" is not a URL (expected ${usage})` };
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return { ok: false, message: `"${item}" must use http:// or https://` };
-    }
-    if (url.username !== '' || url.password !== '') {
-      return {
-        ok: false,
-        message: `"${name}": put the API key in JOBS_API_KEY (or key_env), not in the URL`,
-      };
-    }
-    const opts = new URLSearchParams(url.hash.replace(/^#/, '').replaceAll('+', '%2B'));
-    url.hash = '';
-    let keySetting = 'JOBS_API_KEY';
-    let capacity = 2;
-    let pricePerSecond = 0;
-    let styles: string[] | 'all' = 'all';
-    for (const [k, v] of opts) {
-      const n = Number(v);
-      if (k === 'key_env') {
-        if (!/^[A-Z_][A-Z0-9_]*$/.test(v)) {
-          return { ok: false, message: `"${name}": key_env must name an environment key (A-Z, 0-9, _)` };
-        }
-        keySetting = v;
-      } else if (k === 'capacity') {
-        if (!Number.isInteger(n) || n < 1 || n > 64)
-          return { ok: false, message: `"${name}": capacity must be an integer 1–64` };
-        capacity = n;
-      } else if (k === 'price_per_second') {
-        if (!Number.isFinite(n) || n < 0)
-          return { ok: false, message: `"${name}": price_per_second must be a number ≥ 0 (per GPU second)` };
-        pricePerSecond = n;
-      } else if (k === 'styles') {
-        styles = v.split('+').filter((x) => x !== '');
-        if (styles.length === 0) return { ok: false, message: `"${name}": styles needs at least one style` };
-      } else {
-        return {
-          ok: false,
-          message: `"${name}": unknown option "${k}" (known: key_env, capacity, price_per_second, styles)`,
-        };
-      }
-    }
-    const apiKey = env[keySetting] ?? '';
-    if (apiKey === '') return { ok: false, message: `"${name}": ${keySetting} is empty (the job API's key)` };
-    if (names.has(name)) return { ok: false, message: `backend name "${name}" is used twice` };
-    names.add(name);
-    out.push({
-      name,
-      url: url.toString().replace(/\/$/, ''),
-      apiKey,
-      keySetting,
-      capacity,
-      pricePerSecond,
-      styles,
-    });
-  }
-  return { ok: true, value: out };
-}
-
-const boolish = z
-  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off', ''])
-  .transform((v) => v === '1' || v === 'true' || v === 'yes' || v === 'on');
-
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-
-/**
- * The keys whose values are secrets. Marking a key here is what keeps its value out of every log line:
- * the redaction list (`Config.secrets`) is derived from these marks, and a test refuses a key named like
- * a secret (TOKEN, SECRET, KEY, PASSWORD) that is neither marked nor listed as public there.
- */
-const secretKeys = z.registry<{ secret: true }>();
-const secret = <T extends z.ZodType>(schema: T): T => {
-  secretKeys.add(schema, { secret: true });
-  return schema;
-};
-
-/**
- * Every key the product reads, with its default. `.env.example` documents each one; a test keeps the
- * two (and the README's configuration reference) in agreement.
- */
-export const EnvSchema = z.object({
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  REDIS_URL: z
-    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' })
-    .default('redis://127.0.0.1:6379'),
-  REDIS_PREFIX: z.string().min(1).max(64).default('ccb'),
-  COMFYUI_URLS: z.string().default(''),
-  COMFYUI_TIMEOUT_MS: int(100, 600_000).default(30_000),
-  WORKFLOWS_DIR: z.string().default(''),
-  OUTPUT_DIR: z.string().default('outputs'),
-  MAX_REFERENCE_BYTES: int(1024, 2_000_000_000).default(20 * 1024 * 1024),
-  MAX_REFERENCE_PIXELS: int(1_000_000, 1_000_000_000).default(50_000_000),
-  REFERENCE_MAX_SIDE: int(64, 4096).default(1024),
-  SIMULATE: boolish.default(false),
-  QUOTA_DAILY_IMAGES: int(0, 1_000_000).default(25),
-  QUOTA_MAX_ACTIVE: int(1, 100).default(2),
-  QUOTA_BURST_PER_MINUTE: int(0, 10_000).default(0),
-  QUOTA_RESET_HOUR_UTC: int(0, 23).default(0),
-  QUOTA_LEASE_SECONDS: int(10, 86_400).default(120),
-  QUOTA_AUDIT_MAX_LEN: int(10, 10_000_000).default(10_000),
-  OPERATOR_USER_IDS: z.string().default(''),
-  ALLOWED_SCOPES: z.string().default(''),
-  MAX_USER_DAILY_IMAGES: int(0, 1_000_000).default(500),
-  MAX_PRIORITY: int(0, 100).default(10),
-  MAX_WAITING_JOBS_PER_USER: int(1, 100_000).default(10),
-  GLOBAL_DAILY_BUDGET: int(0, 100_000_000).default(0),
-  ROLE: z.enum(['all', 'bots', 'worker']).default('all'),
-  HTTP_PORT: int(0, 65_535).default(8080),
-  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  ADMIN_TOKEN: secret(z.string().default('')),
-  REDIS_SENTINELS: z.string().default(''),
-  REDIS_SENTINEL_NAME: z.string().default(''),
-  REDIS_CLUSTER_NODES: z.string().default(''),
-  TELEGRAM_BOT_TOKEN: secret(z.string().default('')),
-  TELEGRAM_API_ROOT: z.url().default('https://api.telegram.org'),
-  TELEGRAM_WEBHOOK_URL: z.string().default(''),
-  TELEGRAM_WEBHOOK_SECRET: secret(z.string().default('')),
-  DISCORD_TOKEN: secret(z.string().default('')),
-  DISCORD_APPLICATION_ID: z.string().default(''),
-  DISCORD_PUBLIC_KEY: z
-    .string()
-    .regex(/^([0-9a-fA-F]{64})?$/, 'the application public key: 64 hex characters')
-    .default(''),
-  DISCORD_TRANSPORT: z.enum(['gateway', 'http']).default('gateway'),
-  DISCORD_API_URL: z.string().default(''),
-  DISCORD_MODERATOR_ROLE_IDS: z.string().default(''),
-  DISCORD_GUILD_ID: z.string().default(''),
-  SIMULATOR_STEP_MS: int(0, 10_000).default(50),
-  MAX_WAITING_JOBS: int(1, 10_000_000).default(1000),
-  JOB_RECORD_TTL: int(60, 365 * 86_400).default(7 * 86_400),
-  QUEUED_TIMEOUT_SECONDS: int(10, 7 * 86_400).default(1800),
-  GENERATE_ATTEMPTS: int(1, 20).default(3),
-  WORKER_CONCURRENCY: int(0, 1000).default(0),
-  LOCK_DURATION_MS: int(1000, 600_000).default(30_000),
-  STALLED_INTERVAL_MS: int(1000, 600_000).default(30_000),
-  DELIVERY_MAX_ATTEMPTS: int(1, 50).default(8),
-  BLOB_MAX_BYTES: int(1_000_000, 1_000_000_000_000).default(1024 * 1024 * 1024),
-  OUTPUT_TTL_SECONDS: int(60, 30 * 86_400).default(86_400),
-  OUTPUT_KEEP_SECONDS: int(0, 30 * 86_400).default(3600),
-  HEALTH_INTERVAL_MS: int(500, 600_000).default(10_000),
-  JOBS_API_BACKENDS: z.string().default(''),
-  JOBS_API_KEY: secret(z.string().default('')),
-  JOBS_API_POLL_MIN_MS: int(10, 60_000).default(250),
-  JOBS_API_POLL_MAX_MS: int(10, 600_000).default(2000),
-  JOBS_API_WEBHOOK_URL: z.string().default(''),
-  JOBS_API_WEBHOOK_SECRET: secret(z.string().default('')),
-  JOBS_API_ALLOW_PRIVATE_OUTPUTS: boolish.default(false),
-  SHUTDOWN_GRACE_SECONDS: int(0, 3600).default(30),
-});
-
-export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
   logLevel: Env['LOG_LEVEL'];
@@ -339,21 +91,6 @@ export interface Config {
   };
 }
 
-function parseHostPorts(
-  raw: string,
-): { ok: true; value: { host: string; port: number }[] } | { ok: false; message: string } {
-  const out: { host: string; port: number }[] = [];
-  for (const item of raw.split(/[\s,]+/).filter((s) => s.length > 0)) {
-    const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(item);
-    const port = Number(m?.[2]);
-    if (!m?.[1] || !Number.isInteger(port) || port < 1 || port > 65_535) {
-      return { ok: false, message: `"${item}" is not host:port` };
-    }
-    out.push({ host: m[1].replace(/^\[|\]$/g, ''), port });
-  }
-  return { ok: true, value: out };
-}
-
 export interface QuotaConfig {
   dailyImages: number;
   maxActive: number;
@@ -371,34 +108,6 @@ export interface QuotaConfig {
   maxJobsPerUser: number;
   /** 0 = unlimited. */
   globalDailyBudget: number;
-}
-
-const PLATFORM_ID = /^(discord|telegram|console):[^\s,:]+$/;
-
-function parseIdList(raw: string): { ok: true; value: string[] } | { ok: false; message: string } {
-  const items = raw
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  const bad = items.filter((i) => !PLATFORM_ID.test(i));
-  if (bad.length > 0) {
-    return {
-      ok: false,
-      message: `expected platform:id entries (discord, telegram or console), got ${bad.join(', ')}`,
-    };
-  }
-  return { ok: true, value: items };
-}
-
-export function envKeys(): string[] {
-  return Object.keys(EnvSchema.shape);
-}
-
-/** The schema keys marked as secret. */
-export function secretEnvKeys(): string[] {
-  return Object.entries(EnvSchema.shape)
-    .filter(([, schema]) => secretKeys.has(schema))
-    .map(([key]) => key);
 }
 
 /** Pure: the same env always gives the same Config or the same ConfigError listing every bad key. */
@@ -580,28 +289,4 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
     },
   };
-}
-
-/**
- * Reads KEY=VALUE lines from a .env file (if present) under the real environment, which wins.
- * Only the composition root and CLIs call this.
- */
-export function readEnvFile(path: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return {};
-  }
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m?.[1] || line.trimStart().startsWith('#')) continue;
-    let value = m[2] ?? '';
-    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
-      value = value.slice(1, -1);
-    }
-    out[m[1]] = value;
-  }
-  return out;
 }

@@ -15,7 +15,8 @@ import { checkHttpPort, startHttp } from './app/roles/http.js';
 import { startWorker, type WorkerHandle } from './app/roles/worker.js';
 import { buildShared, openRedis } from './app/shared.js';
 import { StartupError } from './app/startup-error.js';
-import { ConfigError, loadConfig, readEnvFile, type Config } from './config.js';
+import { readEnvFile } from './config/env-file.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { createMetrics } from './observability/metrics.js';
 import { createProductLogger } from './observability/redact.js';
 

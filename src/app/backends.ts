@@ -2,7 +2,7 @@
  * The generation backends of a worker (ComfyUI servers and job-API deployments), and what the chat side
  * knows of them: from the pool when this process runs the worker, else from what the workers learnt.
  */
-import type { BackendEntry } from '../config.js';
+import type { BackendEntry } from '../config/lists.js';
 import type { GenerationBackend } from '../generation/backends/backend.js';
 import type { BackendPool } from '../generation/backends/backend-pool.js';
 import { createComfyBackend } from '../generation/backends/comfy-backend.js';

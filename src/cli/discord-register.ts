@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { REST, Routes } from 'discord.js';
 import { commandDefinitions } from '../bots/discord/commands.js';
-import { readEnvFile } from '../config.js';
+import { readEnvFile } from '../config/env-file.js';
 
 export async function registerCommands(env: Readonly<Record<string, string | undefined>>): Promise<string> {
   const token = env['DISCORD_TOKEN'];

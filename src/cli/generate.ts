@@ -1,6 +1,6 @@
 // Entry point of `npm run generate`: the only place this command touches process globals.
 import { resolve } from 'node:path';
-import { readEnvFile } from '../config.js';
+import { readEnvFile } from '../config/env-file.js';
 import { runGenerateCli } from './generate-command.js';
 
 const cwd = process.cwd();

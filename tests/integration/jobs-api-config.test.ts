@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseJobsApiList } from '../../src/config.js';
+import { parseJobsApiList } from '../../src/config/lists.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 const refusal = (res: ReturnType<typeof parseJobsApiList>): string => (res.ok ? '' : res.message);
 

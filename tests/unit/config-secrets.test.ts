@@ -1,6 +1,7 @@
 // Secrets are marked once, in the configuration schema; the log redaction list is derived from the marks.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envKeys, loadConfig, secretEnvKeys } from '../../src/config.js';
+import { envKeys, secretEnvKeys } from '../../src/config/env-schema.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 /** Keys named like secrets that are not: each with the reason. Adding one here is a reviewed decision. */
 const PUBLIC_KEYS: Record<string, string> = {

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envKeys, loadConfig, parseBackendList } from '../../src/config.js';
+import { envKeys } from '../../src/config/env-schema.js';
+import { parseBackendList } from '../../src/config/lists.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('runs on embedded defaults when nothing is set', () => {

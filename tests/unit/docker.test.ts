@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { envKeys, loadConfig } from '../../src/config.js';
+import { envKeys } from '../../src/config/env-schema.js';
+import { loadConfig } from '../../src/config.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');

@@ -2,7 +2,7 @@
  * The worker role: a backend pool over the configured backends and the generation worker that takes jobs
  * from the generate queue. Closing gives running jobs SHUTDOWN_GRACE_SECONDS, then hands them back.
  */
-import type { BackendEntry } from '../../config.js';
+import type { BackendEntry } from '../../config/lists.js';
 import {
   createBackendPool,
   slotLeaseMsFor,
