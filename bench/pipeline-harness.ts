@@ -1,7 +1,7 @@
-// The pieces the pipeline benchmarks wire together, built from the real modules (the same approach as
-// tests/helpers/pipeline.ts, which bench code must not import): a small operator workflow for 64×64
-// images, the simulator host child process, a producer (quota reserve + enqueue), generation workers
-// over a backend pool, and a delivery worker with a trivial Deliverer that reads the output blobs.
+// The pieces the pipeline benchmarks run: a small operator workflow for 64×64 images, the simulator host
+// child process, and a pipeline built by the product's own functions (src/app/: the shared parts and the
+// worker role) with a producer (quota reserve + enqueue) and a delivery worker whose Deliverer only reads
+// the output blobs.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,24 +9,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config.js';
+import { pino } from 'pino';
+import { createLifecycle } from '../src/app/lifecycle.js';
+import { startWorker } from '../src/app/roles/worker.js';
+import { buildShared } from '../src/app/shared.js';
+import { loadConfig, type Config } from '../src/config.js';
 import { createBackendSlots } from '../src/generation/backend-slots.js';
-import { createBackendPool, type BackendPool } from '../src/generation/backends/backend-pool.js';
-import { createComfyBackend } from '../src/generation/backends/comfy-backend.js';
-import { createBlobStore, type BlobStore } from '../src/generation/blob-store.js';
-import { createComfyClient } from '../src/generation/comfy/client.js';
-import { createImageTools, type ImageTools } from '../src/generation/images.js';
+import type { BackendPool } from '../src/generation/backends/backend-pool.js';
+import type { BlobStore } from '../src/generation/blob-store.js';
+import type { ImageTools } from '../src/generation/images.js';
 import {
-  createDeliveryQueues,
   createDeliveryWorker,
   type DeliveryQueues,
   type DeliveryWorker,
 } from '../src/generation/pipeline/delivery.js';
-import { createGenerateQueue, type GenerateQueue } from '../src/generation/pipeline/generate-queue.js';
-import {
-  createGenerationWorker,
-  type GenerationWorker,
-} from '../src/generation/pipeline/generation-worker.js';
+import type { GenerateQueue } from '../src/generation/pipeline/generate-queue.js';
+import type { GenerationWorker } from '../src/generation/pipeline/generation-worker.js';
 import type { GenerateJobData } from '../src/generation/pipeline/job-data.js';
 import { createRunReport } from '../src/generation/run-report.js';
 import {
@@ -35,7 +33,7 @@ import {
   type WorkflowCatalog,
 } from '../src/generation/workflows/index.js';
 import type { Actor, Limits } from '../src/quota/policy.js';
-import { createRedisQuota, type RedisQuota } from '../src/quota/redis-quota.js';
+import type { RedisQuota } from '../src/quota/redis-quota.js';
 import type { HostMessage, HostRequest, HostTrace } from './sim-host.js';
 
 export const BENCH_STYLE = 'bench';
@@ -278,13 +276,13 @@ export function benchActor(i: number): Actor {
   return { platform: 'console', scopeId: 'bench', userId: `u${i % 500}`, roles: [] };
 }
 
-export function createBenchPipeline(opts: {
+export async function createBenchPipeline(opts: {
   redisUrl: string;
   catalog: WorkflowCatalog;
   label: string;
   /** Another process's pipeline to join; default a fresh private prefix. */
   prefix?: string;
-}): BenchPipeline {
+}): Promise<BenchPipeline> {
   const prefix = opts.prefix ?? `bench:${opts.label}:${randomBytes(4).toString('hex')}`;
   const conns: Redis[] = [];
   const connect = (): Redis => {
@@ -294,18 +292,20 @@ export function createBenchPipeline(opts: {
   };
   const redis = connect();
   const { catalog } = opts;
-  const quotaConfig = loadConfig({ MAX_WAITING_JOBS_PER_USER: '100000' }).quota;
-  const quota = createRedisQuota({ redis, prefix, clock: Date.now, config: quotaConfig });
-  const blobs = createBlobStore({ redis, prefix, maxTotalBytes: 2 * 1024 ** 3 });
-  const deliveries = createDeliveryQueues({ connection: redis, prefix });
-  const queue = createGenerateQueue({
-    connection: redis,
-    prefix,
-    maxWaiting: 100_000,
-    retention: { completeAgeSeconds: 3600, completeCount: 1000, failAgeSeconds: 3600, failCount: 1000 },
-    attempts: 3,
-    backoffMs: 50,
+  const loaded = loadConfig({ MAX_WAITING_JOBS_PER_USER: '100000', GENERATE_ATTEMPTS: '3' });
+  const config: Config = {
+    ...loaded,
+    redis: { ...loaded.redis, prefix },
+    pipeline: { ...loaded.pipeline, maxWaitingJobs: 100_000, blobMaxBytes: 2 * 1024 ** 3 },
+  };
+  const log = pino({ level: 'silent' });
+  const life = createLifecycle(log);
+  // The product's own shared parts; the bench adds only its load (submit) and its observers.
+  const shared = await buildShared(config, { redis, workerRedis: redis }, log, life, {
+    catalog,
+    retryBackoffMs: 50,
   });
+  const { quota, blobs, deliveries, queue } = shared;
   const closers: (() => Promise<void>)[] = [];
 
   return {
@@ -328,21 +328,8 @@ export function createBenchPipeline(opts: {
       return enq.jobId;
     },
     async startWorker(urls, o) {
+      // Each worker on its own connection, as each would be in its own process.
       const conn = connect();
-      const backends = urls.map((url, i) =>
-        createComfyBackend({
-          client: createComfyClient({ baseUrl: url, name: `gpu-${i}` }),
-          capacity: o.capacity,
-        }),
-      );
-      const pool = createBackendPool({
-        backends,
-        slots: createBackendSlots({ redis: conn, prefix }),
-        redis: conn,
-        prefix,
-        catalog,
-      });
-      await pool.start();
       const onStored = o.onStored;
       const observed: BlobStore =
         onStored === undefined
@@ -356,7 +343,7 @@ export function createBenchPipeline(opts: {
                 return r;
               },
             };
-      const tools = createImageTools();
+      const tools = shared.images;
       const onImageWork = o.onImageWork;
       const images: ImageTools =
         onImageWork === undefined
@@ -382,30 +369,36 @@ export function createBenchPipeline(opts: {
                 return out;
               },
             };
-      const worker = createGenerationWorker({
-        connection: conn,
-        prefix,
-        pool,
-        catalog,
-        images,
-        blobs: observed,
-        quota,
-        deliveries,
-        report: createRunReport({ redis: conn, prefix }),
-        concurrency: o.concurrency ?? urls.length * o.capacity,
-        ...(o.autorun === undefined ? {} : { autorun: o.autorun }),
-      });
+      const workerLife = createLifecycle(log);
+      const { worker, pool } = await startWorker(
+        {
+          ...shared,
+          redis: conn,
+          workerRedis: conn,
+          slots: createBackendSlots({ redis: conn, prefix }),
+          report: createRunReport({ redis: conn, prefix }),
+          images,
+          blobs: observed,
+        },
+        workerLife,
+        {
+          comfy: urls.map((url, i) => ({ name: `gpu-${i}`, url, capacity: o.capacity, pricePerHour: 0 })),
+          concurrency: o.concurrency ?? urls.length * o.capacity,
+          ...(o.autorun === undefined ? {} : { autorun: o.autorun }),
+        },
+      );
       let closed = false;
       const close = async (): Promise<void> => {
         if (closed) return;
         closed = true;
-        await worker.close();
-        await pool.close();
+        await workerLife.closeAll();
       };
       closers.push(close);
       return { worker, pool, close };
     },
     startDelivery(o) {
+      // Not the product's platform wiring (servePlatform): the bench varies the delivery concurrency and
+      // measures delivery alone, with a deliverer that only reads the images and no progress relay.
       const d = createDeliveryWorker({
         connection: connect(),
         prefix,
@@ -435,8 +428,7 @@ export function createBenchPipeline(opts: {
           .obliterate({ force: true })
           .catch(() => undefined);
       }
-      await queue.close();
-      await deliveries.close();
+      await life.closeAll();
       if (o.keepKeys !== true) await deleteKeys(redis, prefix);
       await Promise.all(conns.map((c) => c.quit().catch(() => undefined)));
     },

@@ -41,7 +41,7 @@ async function bot(init: Init): Promise<Role> {
   const { QueueEvents } = await import('bullmq');
   const h = await import('./pipeline-harness.js');
   const catalog = await h.benchCatalog(init.workflowDir);
-  const p = h.createBenchPipeline({
+  const p = await h.createBenchPipeline({
     redisUrl: init.redisUrl,
     catalog,
     label: 'memory',
@@ -80,7 +80,7 @@ async function bot(init: Init): Promise<Role> {
 async function worker(init: Init): Promise<Role> {
   const h = await import('./pipeline-harness.js');
   const catalog = await h.benchCatalog(init.workflowDir);
-  const p = h.createBenchPipeline({
+  const p = await h.createBenchPipeline({
     redisUrl: init.redisUrl,
     catalog,
     label: 'memory',

@@ -78,7 +78,7 @@ async function benchGpu(redisUrl: string, catalog: WorkflowCatalog): Promise<Ben
   const stepMs = 15;
   const steps = 10;
   const host = await startSimHost({ count: backends, stepMs });
-  const p = createBenchPipeline({ redisUrl, catalog, label: 'gpu' });
+  const p = await createBenchPipeline({ redisUrl, catalog, label: 'gpu' });
   try {
     // Pipeline: the whole backlog waits before the worker starts.
     const done = deliveredCounter(jobs);
@@ -214,7 +214,7 @@ async function overheadRun(
   warmup: number,
 ): Promise<OverheadFigures> {
   const host = await startSimHost({ count: 1, stepMs: 0 });
-  const p = createBenchPipeline({ redisUrl, catalog, label: `overhead${size}` });
+  const p = await createBenchPipeline({ redisUrl, catalog, label: `overhead${size}` });
   try {
     const posted = new Map<string, number>();
     const succeeded = new Map<string, number>();
@@ -416,7 +416,7 @@ async function benchThroughput(
   const backends = 4;
   const capacity = 4;
   const host = await startSimHost({ count: backends, stepMs: 0 });
-  const p = createBenchPipeline({ redisUrl, catalog, label: 'throughput' });
+  const p = await createBenchPipeline({ redisUrl, catalog, label: 'throughput' });
   const events = new QueueEvents(p.queue.name, { connection: p.connect(), prefix: p.prefix });
   let progressEvents = 0;
   events.on('progress', () => {
