@@ -1,5 +1,6 @@
 /** Style autocomplete: no defer exists for it, so it is answered from memory within the same 3 s. */
 import { InteractionResponseType } from 'discord.js';
+import { styleChoices } from '../../../core/style-choices.js';
 import { focusedOption } from '../interaction-intents.js';
 import type { RawInteraction } from '../interaction-schema.js';
 import type { InteractionResponder } from './interactions.js';
@@ -14,13 +15,11 @@ export function createAutocompleteHandler(deps: {
   readonly publicStyles: () => readonly string[];
 }): (raw: RawInteraction, respond: InteractionResponder) => Promise<void> {
   return async function onAutocomplete(raw, respond) {
-    const typed = (focusedOption(raw)?.value ?? '').toLowerCase();
-    const allowed = new Set(deps.publicStyles());
-    const names = deps.runnableStyles() ?? [...allowed];
-    const choices = names
-      .filter((n) => allowed.has(n) && n.toLowerCase().includes(typed))
-      .slice(0, MAX_CHOICES)
-      .map((n) => ({ name: n, value: n }));
+    const typed = focusedOption(raw)?.value ?? '';
+    const choices = styleChoices(deps.publicStyles(), deps.runnableStyles(), typed, MAX_CHOICES).map((n) => ({
+      name: n,
+      value: n,
+    }));
     await respond({ type: InteractionResponseType.ApplicationCommandAutocompleteResult, data: { choices } });
   };
 }
