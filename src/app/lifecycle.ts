@@ -1,5 +1,3 @@
-import type { Logger } from 'pino';
-
 /**
  * What a running process holds open, closed in reverse order of opening: a part is closed only after
  * everything started on top of it. It also owns SIGINT and SIGTERM, so no role installs its own handlers.
@@ -15,7 +13,10 @@ export interface Lifecycle {
   closeAll(): Promise<void>;
 }
 
-export function createLifecycle(log: Pick<Logger, 'info' | 'warn'>): Lifecycle {
+export function createLifecycle(log: {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}): Lifecycle {
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
   const stopHooks: Array<() => void> = [];
   let stopped: Promise<void> | undefined;
