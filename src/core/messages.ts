@@ -37,6 +37,7 @@ const en = {
   'error.model_unloadable':
     'this style is misconfigured on the server (a model file it needs cannot be loaded). Try another style; an operator has been told.',
   'error.style_unavailable': 'no GPU server can run this style right now. Try another style (/styles).',
+  'refuse.style_unavailable': 'No GPU server can run the "{style}" style right now. Try another style (/styles).',
   'error.backend_unavailable': 'the GPU servers are not answering. Try again in a few minutes.',
   'error.timeout': 'it took too long.',
   'error.queued_timeout': 'the line was too long and the job waited too much. Try again later.',
@@ -175,7 +176,7 @@ const en = {
     'Console chat ready. Try: /imagine a red fox in snow --ar 16:9   (/help lists every command)',
   'console.result': '  seed {seed} · {style} · {seconds} s',
   'help.console':
-    'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png\n/portrait ./me.jpg smiling knight --strength 0.8   (the path of a photo of one face)\nOn your last result: /reroll (new seed) · /variation 2 · /upscale 1 (the image number)\n/cancel · /quota · /styles · /settings · /forget',
+    'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png\n/portrait ./me.jpg smiling knight --strength 0.8   (the path of a photo of one face)\nOn your last result: /reroll (new seed) · /variation 2 · /upscale 1 (the image number)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
   'help.discord':
     'Make images:\n/imagine prompt: a red fox in snow, with the options aspect, seed, steps, count (1–4), negative, style and png\n/portrait with a photo of one face and a prompt (strength 0–1.5), or on a photo: Apps → Portrait from this photo\nUnder each result: Reroll, Vary, Upscale and Delete buttons.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'a portrait photo',
@@ -240,7 +241,8 @@ const en = {
     'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
     'User {user}: {used} of {allowed} today{everywhere}, credits {credits}, active {active}/{maxActive}, priority {priority}{ban}.',
-  'limits.ban': ', banned{until}: {reason}',
+  'limits.ban': ', banned{until}',
+  'limits.ban_reason': ', banned{until}: {reason}',
   'limits.saved': 'Saved.',
   'limits.granted': 'Granted. {user} now has {credits} bonus credits.',
   'limits.reset': "Reset today's usage of {user}.",
@@ -364,6 +366,7 @@ const es: Table = {
   'error.model_unloadable':
     'este estilo está mal configurado en el servidor (no se puede cargar un modelo que necesita). Prueba otro estilo; ya se avisó a un operador.',
   'error.style_unavailable': 'ningún servidor GPU puede usar este estilo ahora. Prueba otro (/styles).',
+  'refuse.style_unavailable': 'Ningún servidor GPU puede usar el estilo "{style}" ahora. Prueba otro estilo (/styles).',
   'error.backend_unavailable': 'los servidores GPU no responden. Inténtalo de nuevo en unos minutos.',
   'error.timeout': 'tardó demasiado.',
   'error.queued_timeout': 'la cola era demasiado larga y el trabajo esperó demasiado. Inténtalo más tarde.',
@@ -503,7 +506,7 @@ const es: Table = {
     'Chat de consola listo. Prueba: /imagine un zorro rojo en la nieve --ar 16:9   (/help muestra todos los comandos)',
   'console.result': '  semilla {seed} · {style} · {seconds} s',
   'help.console':
-    'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png\n/portrait ./yo.jpg caballero sonriente --strength 0.8   (la ruta de una foto de una sola cara)\nSobre tu último resultado: /reroll (otra semilla) · /variation 2 · /upscale 1 (el número de la imagen)\n/cancel · /quota · /styles · /settings · /forget',
+    'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png\n/portrait ./yo.jpg caballero sonriente --strength 0.8   (la ruta de una foto de una sola cara)\nSobre tu último resultado: /reroll (otra semilla) · /variation 2 · /upscale 1 (el número de la imagen)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
   'help.discord':
     'Crea imágenes:\n/imagine prompt: un zorro rojo en la nieve, con las opciones aspect, seed, steps, count (1–4), negative, style y png\n/portrait con la foto de una sola cara y un texto (strength 0–1.5), o sobre una foto: Apps → Retrato con esta foto\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'un retrato fotográfico',
@@ -569,7 +572,8 @@ const es: Table = {
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
     'Usuario {user}: {used} de {allowed} hoy{everywhere}, créditos {credits}, en curso {active}/{maxActive}, prioridad {priority}{ban}.',
-  'limits.ban': ', bloqueado{until}: {reason}',
+  'limits.ban': ', bloqueado{until}',
+  'limits.ban_reason': ', bloqueado{until}: {reason}',
   'limits.saved': 'Guardado.',
   'limits.granted': 'Concedido. {user} tiene ahora {credits} créditos extra.',
   'limits.reset': 'Reinicié el uso de hoy de {user}.',
@@ -689,6 +693,7 @@ const pt: Table = {
   'error.model_unloadable':
     'este estilo está mal configurado no servidor (um modelo de que ele precisa não pode ser carregado). Tente outro estilo; um operador foi avisado.',
   'error.style_unavailable': 'nenhum servidor GPU pode usar este estilo agora. Tente outro (/styles).',
+  'refuse.style_unavailable': 'Nenhum servidor GPU pode usar o estilo "{style}" agora. Tente outro estilo (/styles).',
   'error.backend_unavailable': 'os servidores GPU não respondem. Tente de novo em alguns minutos.',
   'error.timeout': 'demorou demais.',
   'error.queued_timeout': 'a fila estava longa demais e o trabalho esperou demais. Tente mais tarde.',
@@ -831,7 +836,7 @@ const pt: Table = {
     'Chat do console pronto. Experimente: /imagine uma raposa vermelha na neve --ar 16:9   (/help mostra todos os comandos)',
   'console.result': '  semente {seed} · {style} · {seconds} s',
   'help.console':
-    'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png\n/portrait ./eu.jpg cavaleiro sorrindo --strength 0.8   (o caminho de uma foto de um só rosto)\nSobre o seu último resultado: /reroll (outra semente) · /variation 2 · /upscale 1 (o número da imagem)\n/cancel · /quota · /styles · /settings · /forget',
+    'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png\n/portrait ./eu.jpg cavaleiro sorrindo --strength 0.8   (o caminho de uma foto de um só rosto)\nSobre o seu último resultado: /reroll (outra semente) · /variation 2 · /upscale 1 (o número da imagem)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
   'help.discord':
     'Crie imagens:\n/imagine prompt: uma raposa vermelha na neve, com as opções aspect, seed, steps, count (1–4), negative, style e png\n/portrait com a foto de um só rosto e um texto (strength 0–1.5), ou sobre uma foto: Apps → Retrato com esta foto\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'um retrato fotográfico',
@@ -896,7 +901,8 @@ const pt: Table = {
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
     'Usuário {user}: {used} de {allowed} hoje{everywhere}, créditos {credits}, em andamento {active}/{maxActive}, prioridade {priority}{ban}.',
-  'limits.ban': ', banido{until}: {reason}',
+  'limits.ban': ', banido{until}',
+  'limits.ban_reason': ', banido{until}: {reason}',
   'limits.saved': 'Salvo.',
   'limits.granted': 'Concedido. {user} agora tem {credits} créditos extras.',
   'limits.reset': 'Zerei o uso de hoje de {user}.',

@@ -69,7 +69,7 @@ export async function limitsCommand(
         ban:
           v.ban === undefined
             ? ''
-            : t(lang, 'limits.ban', {
+            : t(lang, v.ban.reason === '' ? 'limits.ban' : 'limits.ban_reason', {
                 until:
                   v.ban.until === 0 ? '' : t(lang, 'refuse.banned.until', { until: formatTime(v.ban.until) }),
                 reason: v.ban.reason,

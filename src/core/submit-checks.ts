@@ -69,7 +69,7 @@ export async function checkRequest(
   const runnable = d.runnableStyles?.();
   if (runnable !== undefined) {
     if (runnable.length === 0) return no(say(lang, 'refuse.unavailable'));
-    if (!runnable.includes(style)) return no(say(lang, 'error.style_unavailable'));
+    if (!runnable.includes(style)) return no(say(lang, 'refuse.style_unavailable', { style }));
   }
   // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
   let notice: string | undefined;

@@ -432,6 +432,12 @@ describe('first contact, typed into npm start', () => {
       expect(await p.type('/limits show @me')).toContain(until);
       expect(await p.type('/imagine a fox')).toContain(until);
       expect(await p.type('/limits unban @me')).toMatch(/\blocal\b/);
+      // A ban given without a reason shows no empty reason.
+      await p.type('/limits ban @local 1h');
+      const noReason = await p.type('/limits show @local');
+      expect(noReason, noReason).toMatch(TIME);
+      expect(noReason, noReason).not.toMatch(/: \./);
+      await p.type('/limits unban @local');
       await p.type('/limits set @local daily=3');
       expect(await p.type('/quota', /Today:[^\n]*\n/)).toMatch(/\b0 of 3\b/);
       await imagine(p, '/imagine a fox in snow');
