@@ -37,7 +37,8 @@ const en = {
   'error.model_unloadable':
     'this style is misconfigured on the server (a model file it needs cannot be loaded). Try another style; an operator has been told.',
   'error.style_unavailable': 'no GPU server can run this style right now. Try another style (/styles).',
-  'refuse.style_unavailable': 'No GPU server can run the "{style}" style right now. Try another style (/styles).',
+  'refuse.style_unavailable':
+    'No GPU server can run the "{style}" style right now. Try another style (/styles).',
   'error.backend_unavailable': 'the GPU servers are not answering. Try again in a few minutes.',
   'error.timeout': 'it took too long.',
   'error.queued_timeout': 'the line was too long and the job waited too much. Try again later.',
@@ -366,7 +367,8 @@ const es: Table = {
   'error.model_unloadable':
     'este estilo está mal configurado en el servidor (no se puede cargar un modelo que necesita). Prueba otro estilo; ya se avisó a un operador.',
   'error.style_unavailable': 'ningún servidor GPU puede usar este estilo ahora. Prueba otro (/styles).',
-  'refuse.style_unavailable': 'Ningún servidor GPU puede usar el estilo "{style}" ahora. Prueba otro estilo (/styles).',
+  'refuse.style_unavailable':
+    'Ningún servidor GPU puede usar el estilo "{style}" ahora. Prueba otro estilo (/styles).',
   'error.backend_unavailable': 'los servidores GPU no responden. Inténtalo de nuevo en unos minutos.',
   'error.timeout': 'tardó demasiado.',
   'error.queued_timeout': 'la cola era demasiado larga y el trabajo esperó demasiado. Inténtalo más tarde.',
@@ -693,7 +695,8 @@ const pt: Table = {
   'error.model_unloadable':
     'este estilo está mal configurado no servidor (um modelo de que ele precisa não pode ser carregado). Tente outro estilo; um operador foi avisado.',
   'error.style_unavailable': 'nenhum servidor GPU pode usar este estilo agora. Tente outro (/styles).',
-  'refuse.style_unavailable': 'Nenhum servidor GPU pode usar o estilo "{style}" agora. Tente outro estilo (/styles).',
+  'refuse.style_unavailable':
+    'Nenhum servidor GPU pode usar o estilo "{style}" agora. Tente outro estilo (/styles).',
   'error.backend_unavailable': 'os servidores GPU não respondem. Tente de novo em alguns minutos.',
   'error.timeout': 'demorou demais.',
   'error.queued_timeout': 'a fila estava longa demais e o trabalho esperou demais. Tente mais tarde.',
