@@ -46,6 +46,8 @@ async function holdPort(port: number): Promise<number> {
   return got ?? port;
 }
 
+let runs = 0;
+
 interface Run {
   child: ChildProcess;
   out: () => string;
@@ -57,7 +59,13 @@ async function start(env: Record<string, string>, stdin: 'pipe' | 'ignore'): Pro
   dir ??= await mkdtemp(join(tmpdir(), 'http-port-'));
   const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/main.ts')], {
     cwd: dir,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? dir, ...env },
+    // A prefix of its own: other e2e files run the console user on the same Redis at the same time.
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? dir,
+      REDIS_PREFIX: `e2e-port-${process.pid}-${++runs}`,
+      ...env,
+    },
     stdio: [stdin, 'pipe', 'pipe'],
     detached: true,
   });
