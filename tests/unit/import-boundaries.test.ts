@@ -1,7 +1,7 @@
 // The dependency rules of STYLE.md and docs/architecture.md, checked mechanically on every test run:
 // generation/ and quota/ import no chat SDK and nothing from bots/ or core/, src/ has no import cycle,
 // the simulators import only protocol files and only the entry points import a simulator.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -215,6 +215,16 @@ describe('import boundaries', () => {
     expect(mapRooms).toEqual(ROOMS.map(([room, prefixes]) => [room, [...prefixes]]));
     expect(mapRoads).toEqual(MAY_IMPORT);
     expect(new Set(ticked(between('protocol-files')))).toEqual(PROTOCOL_FILES);
+  });
+
+  it('names in docs/architecture.md only files that exist, so the walk stays true after a move', () => {
+    const map = readFileSync(join(root, 'docs/architecture.md'), 'utf8');
+    const rooted =
+      /^(main\.ts|config\.ts|redis-connection\.ts|(app|cli|bots|core|observability|generation|quota|config|simulators)\/.+\.(ts|md))$/;
+    const named = [...map.matchAll(/`([\w./-]+)`/g)].map((m) => m[1] ?? '').filter((n) => rooted.test(n));
+    expect(named.length).toBeGreaterThan(40);
+    const missing = [...new Set(named)].filter((n) => !existsSync(join(src, n)));
+    expect(missing).toEqual([]);
   });
 
   it('lets bench/ and tests/ enter a simulator only through its index.ts', () => {
