@@ -252,6 +252,9 @@ describe('npm run doctor', () => {
     expect(res.out).toContain('ComfyUI_InstantID');
     expect(res.out).toContain('flux1-dev.safetensors');
     expect(res.out).toMatch(/Usable styles: .*sdxl/);
+    expect(res.out).toContain(
+      'run on a real ComfyUI 0.8.0 (random-weight models): sdxl, upscale, variation; checked structurally only: flux-dev, portrait-instantid',
+    );
     const dead = await run(runDoctorCli, ['--backend', 'http://127.0.0.1:1']);
     expect(dead.code).toBe(3);
     expect(dead.out).toContain('unreachable');
