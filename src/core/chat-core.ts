@@ -6,22 +6,11 @@
  * the reservation, or gives the reservation back.
  */
 import { randomInt } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { QuotaConfig } from '../config.js';
-import type { BlobStore } from '../generation/blob-store.js';
-import type { ImageTools } from '../generation/images.js';
 import { createFailedJobs, type FailedJobs } from '../generation/pipeline/failed-jobs.js';
-import type { EtaModel, GenerateQueue } from '../generation/pipeline/generate-queue.js';
-import type { JobControl } from '../generation/pipeline/job-control.js';
-import type { JobRecords } from '../generation/pipeline/job-records.js';
-import type { RunReport } from '../generation/run-report.js';
-import type { WorkflowCatalog } from '../generation/workflows/index.js';
-import type { Moderation } from '../quota/moderation.js';
 import type { Actor } from '../quota/policy.js';
-import type { RedisQuota } from '../quota/redis-quota.js';
 import { cancelButtonClick, cancelCommand } from './cancel-commands.js';
 import type { ChatContext, CoreReply, ReplyButton } from './chat-types.js';
-import { coreKeys, createSay, type CoreEnv } from './core-env.js';
+import { coreKeys, createSay, type CoreEnv, type CoreParts } from './core-env.js';
 import { deleteResult, followUp } from './follow-ups.js';
 import type { Intent, Language } from './intents.js';
 import { helpCommand, quotaCommand, stylesCommand } from './member-commands.js';
@@ -30,33 +19,14 @@ import { listFailed, requeue, stats } from './operations.js';
 import { resultButtons } from './reply-buttons.js';
 import { forgetCommand, languageFor, settingsCommand } from './settings-commands.js';
 import { imagineCommand } from './submit.js';
-import type { UserSettingsStore } from './user-settings.js';
 
 // The adapters' side of the contract, named where they already import the core from.
 export type { ChatContext, CoreReply, ReplyButton } from './chat-types.js';
 
-export interface ChatCoreDeps {
-  readonly redis: Redis;
+export interface ChatCoreDeps extends CoreParts {
   readonly prefix: string;
-  readonly quotaConfig: QuotaConfig;
-  readonly quota: RedisQuota;
-  readonly moderation: Moderation;
-  readonly queue: GenerateQueue;
-  readonly control: JobControl;
-  readonly records: JobRecords;
-  readonly blobs: BlobStore;
-  readonly images: ImageTools;
-  readonly catalog: WorkflowCatalog;
-  readonly settings: UserSettingsStore;
-  readonly report?: RunReport;
-  readonly eta?: EtaModel;
   /** Failed jobs for /failed and /requeue (default: the worker's record under `prefix`). */
   readonly failedJobs?: FailedJobs;
-  /** Styles a healthy backend can run now (the pool's view); undefined = do not filter. */
-  readonly runnableStyles?: () => readonly string[] | undefined;
-  readonly healthyCapacity?: () => number;
-  /** Expected start-up delay of the backends (cold serverless GPUs), added once to the first ETA. */
-  readonly startupSeconds?: () => Promise<number>;
   readonly jobRecordTtlSeconds: number;
   readonly now?: () => number;
   readonly randomSeed?: () => number;

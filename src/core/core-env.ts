@@ -55,7 +55,8 @@ export function isModerator(quotaConfig: QuotaConfig, a: Actor): boolean {
   return a.isModerator === true || isOperator(quotaConfig, a);
 }
 
-export interface CoreEnv {
+/** The parts the composition root hands the core, shared by `ChatCoreDeps` and `CoreEnv`. */
+export interface CoreParts {
   readonly redis: Redis;
   readonly quotaConfig: QuotaConfig;
   readonly quota: RedisQuota;
@@ -67,12 +68,18 @@ export interface CoreEnv {
   readonly images: ImageTools;
   readonly catalog: WorkflowCatalog;
   readonly settings: UserSettingsStore;
-  readonly failedJobs: FailedJobs;
   readonly report?: RunReport | undefined;
   readonly eta?: EtaModel | undefined;
+  /** Styles a healthy backend can run now (the pool's view); undefined = do not filter. */
   readonly runnableStyles?: (() => readonly string[] | undefined) | undefined;
   readonly healthyCapacity?: (() => number) | undefined;
+  /** Expected start-up delay of the backends (cold serverless GPUs), added once to the first ETA. */
   readonly startupSeconds?: (() => Promise<number>) | undefined;
+}
+
+/** `CoreParts` with the core's defaults filled in. */
+export interface CoreEnv extends CoreParts {
+  readonly failedJobs: FailedJobs;
   /** How long job records, photos and button keys live (JOB_RECORD_TTL_SECONDS). */
   readonly ttl: number;
   readonly now: () => number;
