@@ -11,6 +11,7 @@ import { createProgressRelay } from '../../src/core/progress-relay.js';
 import type { BlobStore } from '../../src/generation/blob-store.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulators/comfyui/index.js';
 import { createDeliveryWorker, type PipelineLogger } from '../../src/generation/pipeline/delivery.js';
+import { resolveLimits } from '../../src/quota/policy.js';
 import type { RedisQuota } from '../../src/quota/redis-quota.js';
 import { createChatStack } from './chat-stack.js';
 import type { TestRedis } from './redis.js';
@@ -30,8 +31,12 @@ export interface ConsoleHarness {
   output(): string;
   /** Waits until the console printed text matching `re` after `from` characters; returns the match. */
   waitFor(re: RegExp, opts?: { from?: number; timeout?: number }): Promise<RegExpExecArray>;
+  /** Images the console user has used today, as the ledger counts them. */
+  used(): Promise<number>;
   close(): Promise<void>;
 }
+
+const LOCAL = { platform: 'console' as const, scopeId: 'local', userId: 'local', roles: [] };
 
 export async function createConsoleHarness(
   r: TestRedis,
@@ -121,6 +126,10 @@ export async function createConsoleHarness(
           throw new Error(`console never printed ${String(re)}; it printed:\n${text}`);
         await new Promise((r) => setTimeout(r, 10));
       }
+    },
+    async used() {
+      const limits = resolveLimits(config.quota, await quota.loadLayers(LOCAL));
+      return (await quota.view(LOCAL, limits)).used;
     },
     async close() {
       bot.stop();

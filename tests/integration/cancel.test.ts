@@ -4,7 +4,6 @@
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cancelKey } from '../../src/generation/pipeline/generate-keys.js';
-import { resolveLimits } from '../../src/quota/policy.js';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -16,13 +15,6 @@ afterEach(async () => {
   h = undefined;
   r = undefined;
 });
-
-const local = { platform: 'console' as const, scopeId: 'local', userId: 'local', roles: [] };
-
-async function used(c: ConsoleHarness): Promise<number> {
-  const limits = resolveLimits(c.quotaConfig, await c.quota.loadLayers(local));
-  return (await c.quota.view(local, limits)).used;
-}
 
 /** One backend slot and one job at a time: the first job runs, the next two wait in line. */
 async function setup(): Promise<ConsoleHarness> {
@@ -56,7 +48,7 @@ async function threeJobs(c: ConsoleHarness, label: string): Promise<string[]> {
 /** Every job of this console delivered (cancelled deliveries included), then nothing charged. */
 async function settled(c: ConsoleHarness): Promise<void> {
   await expect.poll(() => c.bot.pending(), { timeout: 15_000, interval: 20 }).toBe(0);
-  expect(await used(c)).toBe(0);
+  expect(await c.used()).toBe(0);
 }
 
 const PERMUTATIONS = [
@@ -175,7 +167,7 @@ describe('/cancel reaches every job', () => {
       await c.waitFor(
         /Job [0-9a-f]{5} had already finished when the cancel arrived: delivered and charged\./,
       );
-      expect(await used(c)).toBe(1);
+      expect(await c.used()).toBe(1);
     } finally {
       await queue.close();
     }

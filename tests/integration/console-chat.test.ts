@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeButton, encodeButton } from '../../src/core/buttons.js';
-import { resolveLimits } from '../../src/quota/policy.js';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -24,11 +23,6 @@ async function setup(opts: Parameters<typeof createConsoleHarness>[1] = {}): Pro
 
 const local = { platform: 'console' as const, scopeId: 'local', userId: 'local', roles: [] };
 
-async function used(harness: ConsoleHarness): Promise<number> {
-  const limits = resolveLimits(harness.quotaConfig, await harness.quota.loadLayers(local));
-  return (await harness.quota.view(local, limits)).used;
-}
-
 async function pngSize(path: string): Promise<[number, number]> {
   const m = await sharp(path).metadata();
   return [m.width ?? 0, m.height ?? 0];
@@ -46,7 +40,7 @@ describe('console chat through the chat core', () => {
     const mark = c.output().length;
     c.type('/quota');
     await c.waitFor(/Today: 1 of 10 images used/, { from: mark });
-    expect(await used(c)).toBe(1);
+    expect(await c.used()).toBe(1);
   });
 
   it('makes a batch of 4 as one generation with four files', async () => {
@@ -56,7 +50,7 @@ describe('console chat through the chat core', () => {
     expect(saved[1]!.split(', ')).toHaveLength(4);
     expect(await readdir(c.outDir)).toHaveLength(4);
     expect(c.sim.stats().promptsExecuted).toBe(1);
-    expect(await used(c)).toBe(4);
+    expect(await c.used()).toBe(4);
   });
 
   it('makes a portrait from a photo file, charging the style weight', async () => {
@@ -69,7 +63,7 @@ describe('console chat through the chat core', () => {
     );
     c.type('/portrait ./me.png smiling knight --steps 2');
     await c.waitFor(/Saved: outputs\/output_/);
-    expect(await used(c)).toBe(2);
+    expect(await c.used()).toBe(2);
   });
 
   it('refuses a portrait without a photo and a non-image file, taking no quota', async () => {
@@ -79,7 +73,7 @@ describe('console chat through the chat core', () => {
     await c.waitFor(/Attach a photo of a face/);
     c.type('/portrait ./notes.png smiling');
     await c.waitFor(/That photo cannot be used: .*not a picture/);
-    expect(await used(c)).toBe(0);
+    expect(await c.used()).toBe(0);
   });
 
   it('rerolls with a new seed, varies and upscales the last result', async () => {
@@ -98,7 +92,7 @@ describe('console chat through the chat core', () => {
     const up = await c.waitFor(/Saved: (outputs\/\S+\.png)\n\s+seed \d+ · upscale/, { from: mark });
     const [w] = await pngSize(join(c.cwd, up[1]!));
     expect(w).toBeGreaterThan(1024);
-    expect(await used(c)).toBe(4);
+    expect(await c.used()).toBe(4);
   });
 
   it('cancels a job still waiting in line and one already running, refunding both', async () => {
@@ -115,7 +109,7 @@ describe('console chat through the chat core', () => {
     await c.waitFor(/Cancelled job [0-9a-f]{5} \(it was waiting in line\); your quota was not charged\./, {
       from: mark,
     });
-    expect(await used(c)).toBe(2);
+    expect(await c.used()).toBe(2);
     c.type('/imagine four --steps 40');
     await c.waitFor(/Queued #/, { from: mark + 1 });
     await expect.poll(() => c.sim.stats().promptsExecuted, { timeout: 10_000, interval: 10 }).toBe(3);
@@ -145,7 +139,7 @@ describe('console chat through the chat core', () => {
     c.type('/imagine a red fox');
     await c.waitFor(/This prompt is not allowed here\./);
     expect(c.sim.stats().promptsExecuted).toBe(0);
-    expect(await used(c)).toBe(0);
+    expect(await c.used()).toBe(0);
     c.type('/limits audit');
     await c.waitFor(/Recent moderator actions:[\s\S]*prompt_blocked/);
   });

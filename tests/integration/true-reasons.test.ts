@@ -4,7 +4,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveLimits } from '../../src/quota/policy.js';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -21,13 +20,6 @@ async function setup(opts: Parameters<typeof createConsoleHarness>[1] = {}): Pro
   r = testRedis('reasons');
   h = await createConsoleHarness(r, opts);
   return h;
-}
-
-const local = { platform: 'console' as const, scopeId: 'local', userId: 'local', roles: [] };
-
-async function used(c: ConsoleHarness): Promise<number> {
-  const limits = resolveLimits(c.quotaConfig, await c.quota.loadLayers(local));
-  return (await c.quota.view(local, limits)).used;
 }
 
 /** Types a line and returns what the console printed for it, once `re` appears. */
@@ -59,7 +51,7 @@ describe('true reasons', () => {
     expect(await answer(c, '/upscale 3', /\n/)).toBe(
       'That result has 2 images: choose one from 1 to 2, for example /upscale 2.\n',
     );
-    expect(await used(c)).toBe(3);
+    expect(await c.used()).toBe(3);
   });
 
   it('says how many images are left and what the request needs, charging nothing', async () => {
@@ -72,7 +64,7 @@ describe('true reasons', () => {
     expect(await answer(c, '/imagine one owl --steps 2', /\n/)).toMatch(
       /^No images left today \(daily allowance 5\)\. Your allowance resets in \d/,
     );
-    expect(await used(c)).toBe(5);
+    expect(await c.used()).toBe(5);
   });
 
   it('counts jobs, not images, against the jobs-at-once limit', async () => {
@@ -110,7 +102,7 @@ describe('modifiers a style cannot honour', () => {
     // A style with a negative prompt takes it, and says nothing.
     const sdxl = await answer(c, '/imagine un zorro --no gente --steps 2', /Guardado: .*\n.*\n.*\n/);
     expect(sdxl).not.toContain('negativo');
-    expect(await used(c)).toBe(2);
+    expect(await c.used()).toBe(2);
   });
 });
 
@@ -124,7 +116,7 @@ describe('requests a style cannot serve', () => {
       '--steps 150 is outside what the "sdxl" style takes: use 1 to 60.\n',
     );
     expect(c.sim.stats().promptsExecuted).toBe(0);
-    expect(await used(c)).toBe(0);
+    expect(await c.used()).toBe(0);
   });
 });
 
@@ -147,7 +139,7 @@ describe('an operator workflow that takes less text than the parser allows', () 
       expect(await answer(c, '/imagine a fox --no people, text, blur --style short', /\n/)).toBe(
         'O texto de --no tem 18 caracteres; o limite é 10. Encurte-o.\n',
       );
-      expect(await used(c)).toBe(0);
+      expect(await c.used()).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -177,7 +169,7 @@ describe('words in the reader language', () => {
     expect(await answer(c, '/portrait ./empty.jpg un caballero', /\n/)).toBe(
       'No se puede usar esa foto: El archivo está vacío. Envía la imagen de nuevo.\n',
     );
-    expect(await used(c)).toBe(0);
+    expect(await c.used()).toBe(0);
   });
 
   it('gives each platform its own /help', async () => {
