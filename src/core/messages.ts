@@ -173,6 +173,8 @@ const en = {
     'There is no file {path}. Give the path of a photo of a face: /portrait ./me.jpg smiling knight.',
   'console.photo_unreadable': 'Cannot read {path} ({reason}). Give the path of a JPEG, PNG or WebP photo.',
   'console.photo_not_file': '{path} is a folder, not a photo. Give the path of a JPEG, PNG or WebP photo.',
+  'console.picture_missing':
+    'There is no file {path}. Give the path of a picture: /imagine ./pic.png a castle at dusk.',
   'console.ready':
     'Console chat ready. Try: /imagine a red fox in snow --ar 16:9   (/help lists every command)',
   'console.result': '  seed {seed} · {style} · {seconds} s',
@@ -504,6 +506,8 @@ const es: Table = {
     'No existe el archivo {path}. Da la ruta de una foto de una cara: /portrait ./yo.jpg caballero sonriente.',
   'console.photo_unreadable': 'No puedo leer {path} ({reason}). Da la ruta de una foto JPEG, PNG o WebP.',
   'console.photo_not_file': '{path} es una carpeta, no una foto. Da la ruta de una foto JPEG, PNG o WebP.',
+  'console.picture_missing':
+    'No existe el archivo {path}. Da la ruta de una imagen: /imagine ./foto.png un castillo al atardecer.',
   'console.ready':
     'Chat de consola listo. Prueba: /imagine un zorro rojo en la nieve --ar 16:9   (/help muestra todos los comandos)',
   'console.result': '  semilla {seed} · {style} · {seconds} s',
@@ -835,6 +839,8 @@ const pt: Table = {
     'Não consigo ler {path} ({reason}). Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.photo_not_file':
     '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
+  'console.picture_missing':
+    'O arquivo {path} não existe. Informe o caminho de uma imagem: /imagine ./foto.png um castelo ao entardecer.',
   'console.ready':
     'Chat do console pronto. Experimente: /imagine uma raposa vermelha na neve --ar 16:9   (/help mostra todos os comandos)',
   'console.result': '  semente {seed} · {style} · {seconds} s',

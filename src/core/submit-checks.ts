@@ -11,7 +11,8 @@ import { isModerator, type CoreEnv } from './core-env.js';
 import type { Language, PhotoRef } from './intents.js';
 import { t } from './messages.js';
 import { fallbackStyle } from './scope-rules.js';
-import { photoRefusal, quotaRefusal, refuseParams } from './submit-refusals.js';
+import { takePicture, type PictureIntakeOptions } from './picture-intake.js';
+import { quotaRefusal, refuseParams } from './submit-refusals.js';
 import type { Submission } from './submit.js';
 
 export type Checked<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly reply: CoreReply };
@@ -109,6 +110,7 @@ export async function preparePhoto(
   scope: ScopeSettings,
   units: number,
   limits: Limits,
+  intake: PictureIntakeOptions = {},
 ): Promise<Checked<{ readonly bytes: Buffer; readonly albumNote: boolean }>> {
   const { say } = d;
   const { actor } = ctx;
@@ -124,19 +126,7 @@ export async function preparePhoto(
   ) {
     return no(say(lang, 'refuse.photo_from_others'));
   }
-  const declared = d.images.checkDeclaredSize(photo.declaredBytes);
-  if (!declared.ok) return no(photoRefusal(d, lang, declared.error));
-  // A platform that declares the type (Discord attachments) lets a non-image be refused undownloaded.
-  const mime = photo.declaredMime;
-  if (mime !== undefined && !/^image\//i.test(mime) && !/^application\/octet-stream/i.test(mime)) {
-    return no(say(lang, 'refuse.photo_not_image'));
-  }
-  if (ctx.fetchPhoto === undefined) return no(say(lang, 'refuse.photo_required'));
-  const raw = await ctx.fetchPhoto(photo);
-  const normalized = await d.images.normalizeReference(raw, {
-    ...(photo.fileName === undefined ? {} : { declaredName: photo.fileName }),
-    ...(photo.declaredMime === undefined ? {} : { declaredMime: photo.declaredMime }),
-  });
-  if (!normalized.ok) return no(photoRefusal(d, lang, normalized.error));
-  return { ok: true, bytes: normalized.value.bytes, albumNote: photo.more === true };
+  const picture = await takePicture(d, ctx, lang, photo, intake);
+  if (!picture.ok) return picture;
+  return { ok: true, bytes: picture.bytes, albumNote: picture.albumNote };
 }

@@ -4,6 +4,7 @@
 import sharp from 'sharp';
 import { fitToBudget } from './images-budget.js';
 import { decoderOptions, describeError, toBuffer } from './images-input.js';
+import { normalizePicture } from './images-picture.js';
 import { checkDeclaredSize, normalizeReference } from './images-reference.js';
 
 /** Same shape as the Result used elsewhere in generation/; kept local so this module depends on nothing of ours. */
@@ -85,6 +86,15 @@ export interface ImageTools {
   normalizeReference(
     input: Uint8Array,
     declared?: { readonly declaredName?: string; readonly declaredMime?: string },
+  ): Promise<ImageResult<NormalizedReference, ImageRefusal>>;
+  /**
+   * normalizeReference, then scaled and centre-cropped to the size `fit` gives for the upright picture's
+   * size: the picture an image prompt starts from.
+   */
+  normalizePicture(
+    input: Uint8Array,
+    declared: { readonly declaredName?: string; readonly declaredMime?: string },
+    fit: (width: number, height: number) => readonly [number, number],
   ): Promise<ImageResult<NormalizedReference, ImageRefusal>>;
   stripOutput(bytes: Uint8Array): Promise<Buffer>;
   /** stripOutput plus the size, from the same decode. */
@@ -216,6 +226,7 @@ export function createImageTools(options: ImageToolsOptions = {}): ImageTools {
   return {
     checkDeclaredSize: (bytes) => checkDeclaredSize(bytes, limits),
     normalizeReference: (input, declared = {}) => normalizeReference(input, declared, limits, referenceInput),
+    normalizePicture: (input, declared, fit) => normalizePicture(input, declared, fit, limits, referenceInput),
     stripOutput,
     stripOutputWithSize,
     encodeForBudget,

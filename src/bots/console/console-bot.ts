@@ -47,6 +47,8 @@ export interface ConsoleBot {
   stop(): void;
 }
 
+/** The commands whose first word may be the path of a picture: the photo of a portrait, an image prompt. */
+const PICTURE_COMMAND = /^(\/(?:portrait|imagine|describe)(?:@\S+)?)\s+("[^"]+"|\S+)(.*)$/is;
 const PATH_LIKE = /^(?:\.{0,2}\/|~\/|[A-Za-z]:\\)|\.(?:jpe?g|png|webp|gif|heic|avif|tiff?)$/i;
 
 export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
@@ -75,14 +77,16 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
   }
 
   /**
-   * `/portrait ./me.jpg smiling`: a first word that looks like a path is the photo. A path that names no
-   * readable file is refused by name; read as prompt text, it would only earn "attach a photo".
+   * `/portrait ./me.jpg smiling`, `/imagine ./pic.png a castle`: after a command that reads a picture, a
+   * first word that looks like a path is the picture. A path that names no readable file is refused by
+   * name; read as prompt text, it would only earn "attach a photo".
    */
   async function photoFrom(
     line: string,
   ): Promise<{ text: string; photo?: PhotoRef } | { refusal: MessageRef }> {
-    const m = /^(\/portrait(?:@\S+)?)\s+("[^"]+"|\S+)(.*)$/s.exec(line.trim());
+    const m = PICTURE_COMMAND.exec(line.trim());
     if (!m?.[2]) return { text: line };
+    const portrait = m[1]?.toLowerCase().startsWith('/portrait') === true;
     const candidate = m[2].replace(/^"|"$/g, '');
     if (!PATH_LIKE.test(candidate)) return { text: line };
     const path = isAbsolute(candidate)
@@ -96,7 +100,10 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
       return {
         refusal:
           found.code === 'ENOENT' || found.code === 'ENOTDIR'
-            ? { key: 'console.photo_missing', params: { path: candidate } }
+            ? {
+                key: portrait ? 'console.photo_missing' : 'console.picture_missing',
+                params: { path: candidate },
+              }
             : {
                 key: 'console.photo_unreadable',
                 params: { path: candidate, reason: found.code ?? found.message },
