@@ -503,6 +503,26 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       else delete m.reply_markup;
       return asApi(m);
     },
+    editMessageCaption: (p) => {
+      checkMarkup(p['reply_markup']);
+      const caption = checkCaption(p['caption']);
+      const m = target(p);
+      if (m.kind === 'text') return fail(400, 'Bad Request: there is no caption in the message to edit');
+      if (m.caption === caption && sameMarkup(m.reply_markup, p['reply_markup'])) {
+        return fail(
+          400,
+          'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message',
+        );
+      }
+      flood(m.chatId, 1);
+      if (caption === undefined) delete m.caption;
+      else m.caption = caption;
+      m.edits++;
+      const markup = markupOf(p['reply_markup']);
+      if (markup) m.reply_markup = markup;
+      else delete m.reply_markup;
+      return asApi(m);
+    },
     deleteMessage: (p) => {
       const m = chat(num(p['chat_id'])).messages.get(num(p['message_id']));
       if (m === undefined || m.deleted) return fail(400, 'Bad Request: message to delete not found');

@@ -57,6 +57,8 @@ export interface TelegramHarnessOptions {
       TelegramBotDeps,
       | 'budget'
       | 'groupProgressIntervalMs'
+      | 'previewDelayMs'
+      | 'previewIntervalMs'
       | 'retry'
       | 'statusWaitMs'
       | 'maxBudgetWaitMs'

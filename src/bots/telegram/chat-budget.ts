@@ -5,14 +5,18 @@
  *   (platforms.md B1). One sliding-window log per chat (a sorted set of send times) holds every message and
  *   edit of every job. Replies to commands and results may fill the whole window; progress edits only the
  *   part below `limit - resultReserve`, so results are served first and progress is what gets thinned.
+ *   A live preview (a photo upload replacing the status picture) only takes the part below
+ *   `limit - resultReserve - previewReserve`: when the window is that full, progress goes on as text (or
+ *   caption) edits and the previews wait.
  * - Private chats: about one message per second; a progress edit takes a 1 s slot (SET NX PX) per chat.
  *
  * The window is a little longer than Telegram's minute (`slackMs`): our clock starts when we decide to
  * send, Telegram's when the request lands.
  */
 import type { Redis } from 'ioredis';
+import { slotTag } from '../../redis-connection.js';
 
-export type BudgetClass = 'result' | 'progress';
+export type BudgetClass = 'result' | 'progress' | 'preview';
 
 export interface ChatBudgetOptions {
   /** Messages + edits per window in a group (Telegram: 20 per minute). */
@@ -21,6 +25,8 @@ export interface ChatBudgetOptions {
   readonly slackMs?: number;
   /** Slots of the window progress edits never take, kept for replies and results. */
   readonly resultReserve?: number;
+  /** Further slots previews leave to text progress (a preview is dropped first when the window fills). */
+  readonly previewReserve?: number;
   /** Minimum time between two progress edits in one private chat (Telegram: ~1 message per second). */
   readonly privateIntervalMs?: number;
 }
@@ -83,6 +89,7 @@ export function createChatBudget(deps: {
     windowMs: o.windowMs ?? 60_000,
     slackMs: o.slackMs ?? 1_000,
     resultReserve: o.resultReserve ?? 8,
+    previewReserve: o.previewReserve ?? 4,
     privateIntervalMs: o.privateIntervalMs ?? 1_000,
   };
   const windowMs = limits.windowMs + limits.slackMs;
@@ -92,12 +99,18 @@ export function createChatBudget(deps: {
     cls: BudgetClass,
     cost = 1,
   ): Promise<{ ok: true } | { ok: false; waitMs: number }> {
-    const allowed = cls === 'result' ? limits.groupLimit : limits.groupLimit - limits.resultReserve;
+    const allowed =
+      cls === 'result'
+        ? limits.groupLimit
+        : cls === 'progress'
+          ? limits.groupLimit - limits.resultReserve
+          : limits.groupLimit - limits.resultReserve - limits.previewReserve;
     const r = (await redis.eval(
       TAKE_LUA,
       2,
-      `${prefix}:tg:budget:${chatId}`,
-      `${prefix}:tg:budget-seq:${chatId}`,
+      // One script, two keys: on a Cluster the chat id is their shared tag.
+      `${prefix}:tg:budget:${slotTag(redis, chatId)}`,
+      `${prefix}:tg:budget-seq:${slotTag(redis, chatId)}`,
       now(),
       windowMs,
       Math.max(0, allowed),

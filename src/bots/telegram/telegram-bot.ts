@@ -52,6 +52,9 @@ export interface TelegramBotDeps {
   readonly budget?: ChatBudgetOptions;
   /** Minimum time between two progress edits of one job in a group; default 3000 ms (20 per minute). */
   readonly groupProgressIntervalMs?: number;
+  /** Live previews: drawing time before the first (default 3 s) and the least time between two (3 s). */
+  readonly previewDelayMs?: number;
+  readonly previewIntervalMs?: number;
   /** auto-retry: longest retry_after waited in-process (default 5 s) and attempts (default 3). */
   readonly retry?: { readonly maxDelaySeconds?: number; readonly maxAttempts?: number };
   /** How long status-message records live; default 7 days (the life of result buttons). */
@@ -113,6 +116,9 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
     now,
     groupIntervalMs: deps.groupProgressIntervalMs ?? 3000,
     logger: log,
+    blobs: deps.blobs,
+    ...(deps.previewDelayMs === undefined ? {} : { previewDelayMs: deps.previewDelayMs }),
+    ...(deps.previewIntervalMs === undefined ? {} : { previewIntervalMs: deps.previewIntervalMs }),
   });
   const deliverer = createTelegramDeliverer({
     api: bot.api,

@@ -6,6 +6,11 @@
  *   the status message becomes the caption with the buttons;
  * - `png`: the lossless original as a document (a single one also replaces the status message);
  * - failed / cancelled: the status text becomes the localized outcome.
+ * A status message that a live preview turned into a photo (the record's kind, telegram-progress.ts) cannot
+ * become text again: a failed or cancelled job keeps the last preview with the outcome as its caption and
+ * no buttons; a single result replaces the picture as usual; a batch's status picture becomes the first
+ * result picture, captioned, with the buttons. Progress edits still in flight (any process) are waited for
+ * before the final edit, so a late preview or caption never lands on top of the result.
  * Errors map to the queue's: 429 → RetryableDeliveryError(retry_after); 403 / chat not found → permanent;
  * status message deleted → permanent with fallback, and the fallback posts a new reply: the one place a
  * crash between posting and recording can double a post.
@@ -31,7 +36,7 @@ import {
 import type { JobRecords } from '../../generation/pipeline/job-records.js';
 import type { ChatBudget } from './chat-budget.js';
 import { inlineKeyboard, NO_KEYBOARD } from './keyboard.js';
-import type { StatusRecord, StatusStore } from './status-store.js';
+import type { StatusKind, StatusRecord, StatusStore } from './status-store.js';
 import { classifyTelegramError, toDeliveryError } from './telegram-errors.js';
 import { createTelegramMedia } from './telegram-media.js';
 import { createSendBudget } from './telegram-send-budget.js';
@@ -151,42 +156,73 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
     payload.reply.replyToMessageId === undefined ? undefined : Number(payload.reply.replyToMessageId);
 
   const deliver = async (payload: DeliveryPayload, ctx: DeliveryContext): Promise<void> => {
-    const rec = await statusOf(payload, ctx);
-    const lang = languageOf(rec.lang);
+    const first = await statusOf(payload, ctx);
+    const lang = languageOf(first.lang);
     const { caption, failure } = await texts(payload, lang);
-    const chatId = rec.chatId;
+    const chatId = first.chatId;
     const group = isGroupChat(chatId);
     const about = { jobId: payload.jobId, chatId };
     deps.endProgress(payload.jobId);
     await status.markFinal(payload.jobId);
-    try {
+    // A preview edit in flight may still turn the message into a photo: wait for it, then read the kind.
+    await status.waitForEdits(payload.jobId, callTimeoutMs);
+    const rec = (await status.get(payload.jobId)) ?? first;
+    const messageId = rec.messageId;
+
+    const edit = async (kind: StatusKind): Promise<void> => {
       if (payload.outcome !== 'done') {
         await spend(chatId, group, 1);
-        await api.editMessageText(
-          chatId,
-          rec.messageId,
-          cut(failure, MAX_TEXT_CHARS),
-          { reply_markup: NO_KEYBOARD },
-          timeout(),
-        );
+        if (kind === 'photo') {
+          await api.editMessageCaption(
+            chatId,
+            messageId,
+            { caption: cut(failure, MAX_CAPTION_CHARS), reply_markup: NO_KEYBOARD },
+            timeout(),
+          );
+        } else {
+          await api.editMessageText(
+            chatId,
+            messageId,
+            cut(failure, MAX_TEXT_CHARS),
+            { reply_markup: NO_KEYBOARD },
+            timeout(),
+          );
+        }
         return;
       }
       const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
       if (payload.outputs.length === 1) {
         const media = await single(payload, caption);
         await spend(chatId, group, 1);
-        await api.editMessageMedia(chatId, rec.messageId, media, { reply_markup: keyboard }, timeout());
+        await api.editMessageMedia(chatId, messageId, media, { reply_markup: keyboard }, timeout());
         return;
       }
       await postBatch(payload, chatId, caption, replyToOf(payload));
+      if (kind === 'photo') {
+        const media = await single(payload, caption);
+        await spend(chatId, group, 1);
+        await api.editMessageMedia(chatId, messageId, media, { reply_markup: keyboard }, timeout());
+        return;
+      }
       await spend(chatId, group, 1);
       await api.editMessageText(
         chatId,
-        rec.messageId,
+        messageId,
         cut(caption, MAX_TEXT_CHARS),
         { reply_markup: keyboard },
         timeout(),
       );
+    };
+
+    try {
+      try {
+        await edit(rec.kind);
+      } catch (err) {
+        // The record missed a preview (its process died before recording it): the message is a photo.
+        if (rec.kind !== 'text' || classifyTelegramError(err).kind !== 'not_text') throw err;
+        await status.markPhoto(payload.jobId);
+        await edit('photo');
+      }
     } catch (err) {
       if (err instanceof PermanentDeliveryError || err instanceof RetryableDeliveryError) throw err;
       if (classifyTelegramError(err).kind === 'not_modified') return;

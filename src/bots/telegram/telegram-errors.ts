@@ -13,6 +13,9 @@ export type TelegramFailure =
   | { kind: 'flood'; retryAfterMs: number }
   | { kind: 'not_modified' }
   | { kind: 'message_gone' }
+  /** A text edit of a message that is a photo now (a live preview), or a caption edit of a text one. */
+  | { kind: 'not_text' }
+  | { kind: 'not_media' }
   | { kind: 'migrated'; newChatId: string }
   | { kind: 'blocked' }
   | { kind: 'chat_gone' }
@@ -30,13 +33,14 @@ export function classifyTelegramError(err: unknown): TelegramFailure {
     }
     if (d.includes('message is not modified')) return { kind: 'not_modified' };
     if (err.error_code === 403) return { kind: 'blocked' };
+    if (d.includes('there is no text in the message to edit')) return { kind: 'not_text' };
+    if (d.includes('there is no caption in the message to edit')) return { kind: 'not_media' };
     if (d.includes('chat not found') || d.includes('group chat was deactivated'))
       return { kind: 'chat_gone' };
     if (
       d.includes('message to edit not found') ||
       d.includes("message can't be edited") ||
       d.includes('message to delete not found') ||
-      d.includes('there is no text in the message to edit') ||
       d.includes('message not found')
     ) {
       return { kind: 'message_gone' };
@@ -56,6 +60,8 @@ export function toDeliveryError(err: unknown, data: Record<string, unknown>): De
     case 'flood':
       return new RetryableDeliveryError(message, { retryAfterMs: f.retryAfterMs, data, cause: err });
     case 'message_gone':
+    case 'not_text':
+    case 'not_media':
     case 'migrated':
       return new PermanentDeliveryError(message, {
         reason: 'message_gone',
