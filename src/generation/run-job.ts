@@ -55,6 +55,8 @@ export interface RunImage {
 export interface RunOutput {
   readonly promptId: string;
   readonly images: readonly RunImage[];
+  /** A describe workflow's descriptions (1–4, distinct, trimmed); empty for every other kind. */
+  readonly texts: readonly string[];
   readonly resolved: ResolvedGeneration;
   readonly timing: TimingRecord;
   /** True when the prompt was already on the backend (a retried job) and was not submitted again. */
@@ -62,7 +64,7 @@ export interface RunOutput {
 }
 
 export type RunFailureCode =
-  ResolveErrorCode | ExecutionErrorKind | 'rejected' | 'interrupted' | 'timeout' | 'no_output';
+  ResolveErrorCode | ExecutionErrorKind | 'rejected' | 'interrupted' | 'timeout' | 'no_output' | 'no_text';
 
 export interface RunFailure {
   readonly code: RunFailureCode;
@@ -208,13 +210,18 @@ export async function runJob(
   const progress = createProgressTracker(samplers, opts.onProgress);
   let outputs: Record<string, OutputRef[]> | undefined;
   let executed: readonly string[] = [];
+  // What each node's `executed` frame said, and the `/history` outputs the success came with.
+  const said = new Map<string, Record<string, unknown> | null>();
+  let historyUi: Record<string, Record<string, unknown>> = {};
   try {
     for await (const event of backend.watch(input.promptId, { signal })) {
       const terminal = onEvent(event);
       if (terminal !== undefined) return terminal;
+      if (event.type === 'executed' && event.output !== undefined) said.set(event.node, event.output);
       if (event.type === 'success') {
         outputs = event.outputs;
         executed = event.executedNodes;
+        historyUi = event.ui ?? {};
       }
     }
   } catch (err) {
@@ -322,6 +329,28 @@ export async function runJob(
 
   // ---- outputs ----
   progress.stage('uploading');
+  const textKey = gen.workflow.manifest.textKey;
+  if (gen.workflow.manifest.kind === 'describe' && textKey !== undefined) {
+    const texts = describeTexts(gen.outputNodes, textKey, said, historyUi);
+    if (texts.length === 0) {
+      return fail(
+        'no_text',
+        `The describe workflow "${gen.workflow.name}" finished without text: none of its output nodes (${gen.outputNodes.join(', ')}) reported "${textKey}". Check the manifest's outputs and textKey against the node's UI output.`,
+        false,
+      );
+    }
+    marks.ended = now();
+    const timing = timingFromMarks(marks, {
+      style: gen.style.name,
+      workflow: gen.workflow.name,
+      backend: backend.name,
+      images: 0,
+      steps: 0,
+      coldStart: false,
+      pricePerHour: backend.pricePerHour,
+    });
+    return { ok: true, value: { promptId: input.promptId, images: [], texts, resolved: gen, timing, adopted } };
+  }
   const refs = gen.outputNodes.flatMap((node) => outputs?.[node] ?? []);
   const all = refs.length > 0 ? refs : Object.values(outputs).flat();
   if (all.length === 0) return fail('no_output', 'The GPU server finished without an image.', true);
@@ -345,7 +374,40 @@ export async function runJob(
     coldStart,
     pricePerHour: backend.pricePerHour,
   });
-  return { ok: true, value: { promptId: input.promptId, images, resolved: gen, timing, adopted } };
+  return { ok: true, value: { promptId: input.promptId, images, texts: [], resolved: gen, timing, adopted } };
+}
+
+/** Most descriptions a describe run delivers. */
+export const MAX_DESCRIPTIONS = 4;
+const MAX_DESCRIPTION_CHARS = 1000;
+
+/**
+ * The descriptions a describe run reported: each output node's `key` (a list of strings, one per image,
+ * or a single string) from its `executed` frame, or from `/history` when that frame said nothing (a
+ * cached node's frame may carry no output; a frame sent while the socket was down is lost). Empty and
+ * repeated strings are dropped; at most four are kept, each cut at 1000 characters.
+ */
+export function describeTexts(
+  nodes: readonly string[],
+  key: string,
+  executed: ReadonlyMap<string, Record<string, unknown> | null>,
+  history: Readonly<Record<string, Record<string, unknown>>>,
+): string[] {
+  const read = (ui: Record<string, unknown> | null | undefined): string[] => {
+    const v = ui?.[key];
+    const list = Array.isArray(v) ? v : v === undefined ? [] : [v];
+    return list.filter((x): x is string => typeof x === 'string');
+  };
+  const out: string[] = [];
+  for (const node of nodes) {
+    const fromFrame = read(executed.get(node));
+    for (const raw of fromFrame.length > 0 ? fromFrame : read(history[node])) {
+      const text = raw.replace(/\s+/g, ' ').trim().slice(0, MAX_DESCRIPTION_CHARS);
+      if (text !== '' && !out.includes(text)) out.push(text);
+      if (out.length === MAX_DESCRIPTIONS) return out;
+    }
+  }
+  return out;
 }
 
 /** Maps ComfyUI's per-node events onto one monotonic run progress. */

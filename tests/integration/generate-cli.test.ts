@@ -253,11 +253,22 @@ describe('npm run doctor', () => {
     expect(res.out).toContain('flux1-dev.safetensors');
     expect(res.out).toMatch(/Usable styles: .*sdxl/);
     expect(res.out).toContain(
-      'run on a real ComfyUI 0.8.0 (random-weight models): sdxl, upscale, variation; checked structurally only: flux-dev, portrait-instantid',
+      'run on a real ComfyUI 0.8.0 (random-weight models): sdxl, upscale, variation; checked structurally only: describe, flux-dev, portrait-instantid',
     );
     const dead = await run(runDoctorCli, ['--backend', 'http://127.0.0.1:1']);
     expect(dead.code).toBe(3);
     expect(dead.out).toContain('unreachable');
+  });
+
+  it('names the WD14 tagger pack and its model when a backend cannot describe pictures', async () => {
+    const s = await sim({ excludeNodes: ['WD14Tagger|pysssss'] });
+    const res = await run(runDoctorCli, ['--backend', s.url]);
+    expect(res.code).toBe(1);
+    expect(res.out).toContain(
+      'missing node WD14Tagger|pysssss: install the custom node pack ComfyUI-WD14-Tagger (https://github.com/pythongosssss/ComfyUI-WD14-Tagger)',
+    );
+    expect(res.out).toContain('wd-v1-4-moat-tagger-v2');
+    expect(res.out).toContain('Style "describe" cannot run');
   });
 
   it('checks each job API of the configuration: reachable, key accepted, declared styles known', async () => {
@@ -293,6 +304,6 @@ describe('npm run doctor', () => {
     const s = await sim();
     const res = await run(runDoctorCli, ['--backend', s.url]);
     expect(res.code).toBe(0);
-    expect(res.out).toContain('all 5 workflows and 7 styles can run');
+    expect(res.out).toContain('all 6 workflows and 8 styles can run');
   });
 });

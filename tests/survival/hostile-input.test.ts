@@ -449,7 +449,7 @@ function templateOf(catalog: WorkflowCatalog, style: string): ApiPrompt {
 function promptNodeText(catalog: WorkflowCatalog, style: string, graph: ApiPrompt): unknown {
   const s = catalog.style(style);
   const w = s === undefined ? undefined : catalog.workflow(s.workflow);
-  const bind = w?.manifest.params.prompt.bind[0];
+  const bind = w?.manifest.params.prompt?.bind[0];
   if (bind === undefined) throw new Error(`no prompt binding for ${style}`);
   return graph[bind.node]?.inputs[bind.input];
 }

@@ -49,7 +49,7 @@ describe('backend capability check', () => {
     expect(report.workflows.filter((w) => !w.ok)).toEqual([]);
     expect(report.styles.filter((s) => !s.ok)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(formatCapabilityReport(report)).toBe('all 5 workflows and 7 styles can run.');
+    expect(formatCapabilityReport(report)).toBe('all 6 workflows and 8 styles can run.');
   });
 
   it('names the InstantID pack when its nodes are missing, and only the portrait is affected', () => {
@@ -80,7 +80,38 @@ describe('backend capability check', () => {
       'install the custom node pack ComfyUI_InstantID (https://github.com/cubiq/ComfyUI_InstantID)',
     );
     expect(text).toContain('Style "portrait" cannot run: its workflow "portrait-instantid" cannot run');
-    expect(text).toContain('Usable styles: anime, flux, photo, sdxl, upscale, variation.');
+    expect(text).toContain('Usable styles: anime, describe, flux, photo, sdxl, upscale, variation.');
+  });
+
+  it('names the WD14 tagger pack and its model when the tagger is missing; only describe is affected', () => {
+    const report = checkBackendCapabilities(
+      catalog,
+      inventory((oi) => {
+        delete oi['WD14Tagger|pysssss'];
+      }),
+    );
+    const wf = entry(report, 'workflows', 'describe');
+    expect(wf.missingNodes).toEqual([{ class: 'WD14Tagger|pysssss', pack: 'ComfyUI-WD14-Tagger' }]);
+    expect(entry(report, 'styles', 'describe').ok).toBe(false);
+    expect(entry(report, 'styles', 'sdxl').ok).toBe(true);
+    const text = formatCapabilityReport(report, 'gpu-1');
+    expect(text).toContain(
+      'missing node WD14Tagger|pysssss: install the custom node pack ComfyUI-WD14-Tagger (https://github.com/pythongosssss/ComfyUI-WD14-Tagger)',
+    );
+    expect(text).toContain('wd-v1-4-moat-tagger-v2');
+    expect(text).toContain('Style "describe" cannot run: its workflow "describe" cannot run');
+  });
+
+  it('says when the server offers no tagger model of the workflow', () => {
+    const report = checkBackendCapabilities(
+      catalog,
+      inventory((oi) => {
+        const model = oi['WD14Tagger|pysssss']?.input.required['model'];
+        if (model) model[0] = ['wd-vit-tagger-v3'];
+      }),
+    );
+    const text = formatCapabilityReport(report);
+    expect(text).toContain('input model: "wd-v1-4-moat-tagger-v2" is not offered by this server');
   });
 
   it('names a missing model file and its folder', () => {

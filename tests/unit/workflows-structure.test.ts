@@ -46,6 +46,7 @@ const ALLOWED_CLASSES = new Set([
   'PulidFluxEvaClipLoader',
   'PulidFluxInsightFaceLoader',
   'ApplyPulidFlux',
+  'WD14Tagger|pysssss',
 ]);
 
 // Output counts written down here independently of the product's node catalogue.
@@ -58,6 +59,7 @@ const OUTPUT_COUNT: Record<string, number> = {
   VAEDecode: 1,
   VAEEncode: 1,
   SaveImage: 0,
+  'WD14Tagger|pysssss': 1,
   LoadImage: 2,
   LoraLoader: 2,
   ImageScaleBy: 1,
@@ -96,9 +98,9 @@ function links(graph: ApiPrompt): { from: string; input: string; to: string; ind
 const RAN_ON_A_REAL_SERVER = ['sdxl', 'variation', 'upscale'];
 
 describe('built-in workflow templates', () => {
-  it('ships the five workflows the product promises', () => {
+  it('ships the six workflows the product promises', () => {
     expect(Object.keys(BUILTIN_WORKFLOWS).sort()).toEqual(
-      ['flux-dev', 'portrait-instantid', 'sdxl', 'upscale', 'variation'].sort(),
+      ['describe', 'flux-dev', 'portrait-instantid', 'sdxl', 'upscale', 'variation'].sort(),
     );
   });
 
@@ -132,7 +134,13 @@ describe('built-in workflow templates', () => {
       expect(checkWorkflowStructure(graph, manifest, { allowUnknownClasses: false })).toEqual([]);
     });
 
-    it('saves into bot/<workflow> through its declared output nodes', () => {
+    it('saves into bot/<workflow> through its declared output nodes (a describe workflow: text nodes)', () => {
+      if (manifest.kind === 'describe') {
+        // The tagger's UI output is {"tags": [...]} (pythongosssss/ComfyUI-WD14-Tagger wd14tagger.py).
+        expect(manifest.textKey).toBe('tags');
+        for (const out of manifest.outputs) expect(graph[out]?.class_type).toBe('WD14Tagger|pysssss');
+        return;
+      }
       for (const out of manifest.outputs) {
         expect(graph[out]?.class_type).toBe('SaveImage');
         expect(graph[out]?.inputs['filename_prefix']).toBe(`bot/${name}`);

@@ -13,7 +13,15 @@ import { createComfyHttp, type QueueState, type UploadOptions } from './comfy-ht
 import { createComfySocket } from './comfy-socket.js';
 import { ComfyDisconnectedError, ComfyHttpError, type ComfyExecutionError } from './errors.js';
 import { createPromptWatchers } from './prompt-watchers.js';
-import type { Features, HistoryEntry, ImageRef, ObjectInfo, SystemStats, UploadResponse } from './schemas.js';
+import type {
+  Features,
+  HistoryEntry,
+  ImageRef,
+  NodeOutput,
+  ObjectInfo,
+  SystemStats,
+  UploadResponse,
+} from './schemas.js';
 
 export interface ComfyLogger {
   debug(obj: object, msg?: string): void;
@@ -58,8 +66,15 @@ export type WatchEvent =
   | { type: 'node'; node: string }
   | { type: 'progress'; node: string | null; value: number; max: number }
   | { type: 'preview'; mime: string; image: Buffer }
-  | { type: 'executed'; node: string; images: ImageRef[] }
-  | { type: 'success'; outputs: Record<string, ImageRef[]>; executedNodes: string[] }
+  /** `output`: the node's whole UI answer (`images`, or `tags`/`text` of a text node); null for a cached node with none. */
+  | { type: 'executed'; node: string; images: ImageRef[]; output?: NodeOutput | null }
+  /** `ui`: every output node's UI answer from `/history`, read when the socket's `executed` said nothing. */
+  | {
+      type: 'success';
+      outputs: Record<string, ImageRef[]>;
+      executedNodes: string[];
+      ui?: Record<string, NodeOutput>;
+    }
   | { type: 'error'; error: ComfyExecutionError }
   | { type: 'interrupted'; nodeId: string | null };
 

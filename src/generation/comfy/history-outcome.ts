@@ -62,7 +62,7 @@ export function outcomeFromHistory(
     // Every node of the graph that was not served from cache ran (the socket may have missed it).
     const executed = new Set(executedNodes);
     for (const node of Object.keys(entry.prompt[2])) if (!cached.has(node)) executed.add(node);
-    return { type: 'success', outputs: outputsOf(entry), executedNodes: [...executed] };
+    return { type: 'success', outputs: outputsOf(entry), executedNodes: [...executed], ui: entry.outputs };
   }
   return undefined;
 }

@@ -131,7 +131,12 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
       case 'executed': {
         const w = watchers.get(msg.data.prompt_id);
         if (w)
-          w.channel.push({ type: 'executed', node: msg.data.node, images: msg.data.output?.images ?? [] });
+          w.channel.push({
+            type: 'executed',
+            node: msg.data.node,
+            images: msg.data.output?.images ?? [],
+            output: msg.data.output,
+          });
         return;
       }
       case 'execution_success': {

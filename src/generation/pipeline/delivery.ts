@@ -40,6 +40,7 @@ export const USER_ERROR_CODES = [
   'interrupted',
   'timeout',
   'no_output',
+  'no_text',
   // pipeline
   'backend_unavailable',
   'style_unavailable',
@@ -69,6 +70,8 @@ export const DeliveryPayloadSchema = z
     reply: ReplyHandleSchema,
     jobKind: JobKindSchema.optional(),
     outputs: z.array(DeliveryOutputSchema).max(4),
+    /** A describe job's result: its descriptions, instead of images. */
+    texts: z.array(z.string().min(1).max(1000)).min(1).max(4).optional(),
     error: z.object({ code: UserErrorCodeSchema, message: z.string() }).optional(),
     timing: TimingRecordSchema.optional(),
     png: z.boolean().optional(),
@@ -86,8 +89,8 @@ export const DeliveryPayloadSchema = z
         message: 'reply handle is for another platform',
       });
     }
-    if (p.outcome === 'done' && p.outputs.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'a done job has outputs' });
+    if (p.outcome === 'done' && p.outputs.length === 0 && p.texts === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'a done job has outputs or texts' });
     }
     if (p.outcome === 'failed' && p.error === undefined) {
       ctx.addIssue({ code: 'custom', path: ['error'], message: 'a failed job has an error' });

@@ -380,6 +380,19 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     }
 
     const out = result.value;
+    if (out.texts.length > 0) {
+      // A describe job: its descriptions are the result, kept with the record for its buttons.
+      const described = withQueueWait(out.timing, data.createdAt);
+      await deps.records?.setTexts(jobId, out.texts);
+      const value = await end(job, data, {
+        outcome: 'done',
+        outputs: [],
+        texts: [...out.texts],
+        backend: backend.name,
+        timing: described,
+      });
+      return { ...value, adopted: out.adopted, coldStart: false };
+    }
     const seed = out.resolved.params.seed ?? data.request.seed;
     const outputs = await storeOutputs(blobs, jobId, out.images, seed, outputTtl);
     if (outputs === undefined) {

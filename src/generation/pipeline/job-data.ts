@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ActorSchema, PlatformSchema, type Platform } from '../../quota/policy.js';
 import { ENUM_PARAMS, NUMERIC_PARAMS, type GenerationRequest } from '../workflows/index.js';
 
-export const JOB_KINDS = ['imagine', 'portrait', 'variation', 'upscale', 'reroll'] as const;
+export const JOB_KINDS = ['imagine', 'portrait', 'variation', 'upscale', 'reroll', 'describe'] as const;
 export const JobKindSchema = z.enum(JOB_KINDS);
 export type JobKind = z.infer<typeof JobKindSchema>;
 

@@ -16,6 +16,8 @@ export const OutcomeSchema = z.object({
   outputs: z.array(
     z.object({ blobKey: z.string(), width: z.number(), height: z.number(), seed: z.number() }),
   ),
+  /** A describe job's descriptions. */
+  texts: z.array(z.string()).max(4).optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   backend: z.string().optional(),
   timing: z.unknown().optional(),
@@ -114,6 +116,7 @@ export function createJobFinisher(
       reply: data.reply,
       jobKind: data.jobKind,
       outputs: outcome.outputs,
+      ...(outcome.texts === undefined || outcome.texts.length === 0 ? {} : { texts: outcome.texts }),
       ...error,
       ...(outcome.timing === undefined ? {} : { timing: outcome.timing as TimingRecord }),
       ...(data.png === undefined ? {} : { png: data.png }),

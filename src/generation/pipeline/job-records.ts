@@ -26,6 +26,8 @@ export interface JobRecord {
   data: GenerateJobData;
   /** Blob keys of the outputs, once generation stored them (they expire sooner than the record). */
   outputs: string[];
+  /** A describe job's descriptions, once made: what its "Imagine this" buttons start. */
+  texts: string[];
   savedAt: number;
 }
 
@@ -43,6 +45,8 @@ export interface JobRecords {
   get(jobId: string): Promise<JobRecord | undefined>;
   /** false when the record is gone (expired or forgotten). */
   setOutputs(jobId: string, outputBlobKeys: readonly string[]): Promise<boolean>;
+  /** A describe job's descriptions; false when the record is gone. */
+  setTexts(jobId: string, texts: readonly string[]): Promise<boolean>;
   /** Deletes every record of the user on this platform (all scopes) and the blobs they reference. */
   forgetUser(user: RecordUser): Promise<ForgetResult>;
 }
@@ -50,6 +54,12 @@ export interface JobRecords {
 const SET_OUTPUTS_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'outputs', ARGV[1])
+return 1
+`;
+
+const SET_TEXTS_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'texts', ARGV[1])
 return 1
 `;
 
@@ -118,12 +128,18 @@ export function createJobRecords(deps: {
         jobId,
         data: parsed.data,
         outputs: parseOutputs(h['outputs'], jobId),
+        texts: parseOutputs(h['texts'], jobId),
         savedAt: Number(h['savedAt'] ?? 0),
       };
     },
 
     async setOutputs(jobId, outputBlobKeys) {
       const r = await evalScript(redis, SET_OUTPUTS_LUA, 1, recordKey(jobId), JSON.stringify(outputBlobKeys));
+      return r === 1;
+    },
+
+    async setTexts(jobId, texts) {
+      const r = await evalScript(redis, SET_TEXTS_LUA, 1, recordKey(jobId), JSON.stringify(texts));
       return r === 1;
     },
 

@@ -55,4 +55,10 @@ export const BUILTIN_STYLES: Readonly<Record<string, StyleInput>> = {
     negative: BASE_NEGATIVE,
     internal: true,
   },
+  describe: {
+    label: 'Describe',
+    description: 'Words that describe a picture (used by /describe).',
+    workflow: 'describe',
+    internal: true,
+  },
 };

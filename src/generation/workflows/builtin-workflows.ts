@@ -363,10 +363,53 @@ const upscale: WorkflowFileInput = {
   },
 };
 
+// /describe: the WD14 tagger (pythongosssss/ComfyUI-WD14-Tagger, class `WD14Tagger|pysssss`) reads the
+// picture and reports `{"ui": {"tags": [one string per image]}}`. Four taggers over the same picture at
+// rising thresholds give four descriptions, from the most detailed (every tag scored above 0.35) to
+// the most certain (above 0.8); identical strings are shown once. The model is loaded by the node itself
+// (onnxruntime, not a ComfyUI model folder), downloaded on first use.
+const WD14_MODEL = 'wd-v1-4-moat-tagger-v2';
+const tagger = (threshold: number) => ({
+  class_type: 'WD14Tagger|pysssss',
+  inputs: {
+    image: ['1', 0],
+    model: WD14_MODEL,
+    threshold,
+    character_threshold: 0.85,
+    replace_underscore: true,
+    trailing_comma: false,
+    exclude_tags: '',
+  },
+});
+const describeWd14: WorkflowFileInput = {
+  manifest: {
+    label: 'Describe (WD14 tagger)',
+    description: 'Tags that describe a picture, four levels of detail (WD14 tagger).',
+    kind: 'describe',
+    // The tagger loads no diffusion model; the family only steers which backend is preferred.
+    family: 'sdxl',
+    outputs: ['2', '3', '4', '5'],
+    textKey: 'tags',
+    timeLimitSeconds: 120,
+    // Checked against the pack's source (INPUT_TYPES, its "ui" answer); not run on a real server.
+    structurallyCheckedOnly: true,
+    needsReference: true,
+    params: { reference: { bind: ['1.image'] } },
+  },
+  graph: {
+    '1': { class_type: 'LoadImage', inputs: { image: 'source.png' }, _meta: { title: 'Picture' } },
+    '2': { ...tagger(0.35), _meta: { title: 'Detailed tags' } },
+    '3': { ...tagger(0.5), _meta: { title: 'Tags' } },
+    '4': { ...tagger(0.65), _meta: { title: 'Main tags' } },
+    '5': { ...tagger(0.8), _meta: { title: 'Certain tags' } },
+  },
+};
+
 export const BUILTIN_WORKFLOWS: Readonly<Record<string, WorkflowFileInput>> = {
   sdxl,
   'flux-dev': fluxDev,
   'portrait-instantid': portraitInstantId,
   variation,
   upscale,
+  describe: describeWd14,
 };

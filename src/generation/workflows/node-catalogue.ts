@@ -31,6 +31,20 @@ export const CUSTOM_NODE_PACKS: Readonly<Record<string, CustomNodePack>> = {
     repo: 'https://github.com/cubiq/ComfyUI_IPAdapter_plus',
     note: 'the FaceID presets also need insightface and, per preset, an ipadapter model, a LoRA and a clip_vision model',
   },
+  'ComfyUI-WD14-Tagger': {
+    name: 'ComfyUI-WD14-Tagger',
+    repo: 'https://github.com/pythongosssss/ComfyUI-WD14-Tagger',
+    note: 'needs the Python package onnxruntime (requirements.txt); its model wd-v1-4-moat-tagger-v2 is downloaded from huggingface.co/SmilingWolf on first use, or put wd-v1-4-moat-tagger-v2.onnx and wd-v1-4-moat-tagger-v2.csv (model.onnx and selected_tags.csv of that repository) in custom_nodes/ComfyUI-WD14-Tagger/models',
+  },
+  'ComfyUI-Custom-Scripts': {
+    name: 'ComfyUI-Custom-Scripts',
+    repo: 'https://github.com/pythongosssss/ComfyUI-Custom-Scripts',
+  },
+  'ComfyUI-Florence2': {
+    name: 'ComfyUI-Florence2',
+    repo: 'https://github.com/kijai/ComfyUI-Florence2',
+    note: 'downloads the chosen Florence-2 model from Hugging Face into models/LLM on first use',
+  },
   'ComfyUI-PuLID-Flux': {
     name: 'ComfyUI-PuLID-Flux',
     repo: 'https://github.com/lldacing/ComfyUI_PuLID_Flux_ll (maintained fork) or https://github.com/balazik/ComfyUI-PuLID-Flux',
@@ -174,6 +188,55 @@ export const NODE_CATALOGUE: Readonly<Record<string, NodeClassInfo>> = {
     outputs: ['MODEL', 'IMAGE'],
     pack: 'ComfyUI_IPAdapter_plus',
   },
+  // Text outputs (workflow kind `describe`). The tagger reports `{"ui": {"tags": [one string per
+  // image]}}` (pythongosssss/ComfyUI-WD14-Tagger wd14tagger.py); ShowText reports `{"ui": {"text":
+  // [...]}}` (pythongosssss/ComfyUI-Custom-Scripts py/show_text.py); Florence2Run's third output is the
+  // caption STRING (kijai/ComfyUI-Florence2 nodes.py).
+  'WD14Tagger|pysssss': {
+    required: {
+      image: 'IMAGE',
+      model: 'COMBO',
+      threshold: 'FLOAT',
+      character_threshold: 'FLOAT',
+      replace_underscore: 'BOOLEAN',
+      trailing_comma: 'BOOLEAN',
+      exclude_tags: 'STRING',
+    },
+    outputs: ['STRING'],
+    outputNode: true,
+    pack: 'ComfyUI-WD14-Tagger',
+  },
+  'ShowText|pysssss': {
+    required: { text: 'STRING' },
+    outputs: ['STRING'],
+    outputNode: true,
+    pack: 'ComfyUI-Custom-Scripts',
+  },
+  DownloadAndLoadFlorence2Model: {
+    required: { model: 'COMBO', precision: 'COMBO', attention: 'COMBO' },
+    optional: { lora: 'PEFTLORA', convert_to_safetensors: 'BOOLEAN' },
+    outputs: ['FL2MODEL'],
+    pack: 'ComfyUI-Florence2',
+  },
+  Florence2Run: {
+    required: {
+      image: 'IMAGE',
+      florence2_model: 'FL2MODEL',
+      text_input: 'STRING',
+      task: 'COMBO',
+      fill_mask: 'BOOLEAN',
+    },
+    optional: {
+      keep_model_loaded: 'BOOLEAN',
+      max_new_tokens: 'INT',
+      num_beams: 'INT',
+      do_sample: 'BOOLEAN',
+      output_mask_select: 'STRING',
+      seed: 'INT',
+    },
+    outputs: ['IMAGE', 'MASK', 'STRING', 'JSON'],
+    pack: 'ComfyUI-Florence2',
+  },
   PulidFluxModelLoader: {
     required: { pulid_file: 'COMBO' },
     outputs: ['PULIDFLUX'],
@@ -209,6 +272,9 @@ export function packOfClass(classType: string): string | undefined {
   if (/^(ApplyInstantID|InstantID|FaceKeypointsPreprocessor$)/.test(classType)) return 'ComfyUI_InstantID';
   if (/^IPA(dapter)?/.test(classType)) return 'ComfyUI_IPAdapter_plus';
   if (/^(PulidFlux|ApplyPulidFlux|FixPulidFlux)/.test(classType)) return 'ComfyUI-PuLID-Flux';
+  if (/^WD14Tagger\|pysssss$/.test(classType)) return 'ComfyUI-WD14-Tagger';
+  if (/\|pysssss$/.test(classType)) return 'ComfyUI-Custom-Scripts';
+  if (/Florence2/.test(classType)) return 'ComfyUI-Florence2';
   return undefined;
 }
 

@@ -162,13 +162,18 @@ export function resolveRequest(
 
   // Prompt text goes in as a value, verbatim; the style adds its preprompt and trigger words in front.
   const userPrompt = req.prompt;
-  if (spec.prompt.required && userPrompt.trim() === '')
-    issue('prompt', 'the prompt is empty: describe the image');
-  if (userPrompt.length > spec.prompt.maxLength) {
-    issue(
-      'prompt',
-      `the prompt is too long: at most ${spec.prompt.maxLength} characters (got ${userPrompt.length})`,
-    );
+  if (spec.prompt === undefined) {
+    // A describe workflow reads a picture; it has nowhere to put words.
+    if (userPrompt.trim() !== '') issue('prompt', `${who} takes no prompt`);
+  } else {
+    if (spec.prompt.required && userPrompt.trim() === '')
+      issue('prompt', 'the prompt is empty: describe the image');
+    if (userPrompt.length > spec.prompt.maxLength) {
+      issue(
+        'prompt',
+        `the prompt is too long: at most ${spec.prompt.maxLength} characters (got ${userPrompt.length})`,
+      );
+    }
   }
   let negative: string | undefined;
   const userNegative = req.negative;
@@ -230,7 +235,7 @@ export function resolveRequest(
       if (node) node.inputs[b.input] = value;
     }
   };
-  set(spec.prompt.bind, prompt);
+  if (spec.prompt) set(spec.prompt.bind, prompt);
   if (spec.negative && negative !== undefined) set(spec.negative.bind, negative);
   for (const name of TUNABLE) {
     const s = spec[name];

@@ -35,7 +35,8 @@ export const ASPECTS = ['1:1', '4:3', '3:4', '3:2', '2:3', '16:9', '9:16', '21:9
 export const AspectSchema = z.enum(ASPECTS);
 export type Aspect = z.infer<typeof AspectSchema>;
 
-export const WORKFLOW_KINDS = ['text-to-image', 'image-to-image', 'portrait', 'upscale'] as const;
+/** `describe`: the output is text about the reference picture (a tagger or captioner), not images. */
+export const WORKFLOW_KINDS = ['text-to-image', 'image-to-image', 'portrait', 'upscale', 'describe'] as const;
 export const WorkflowKindSchema = z.enum(WORKFLOW_KINDS);
 export type WorkflowKind = z.infer<typeof WorkflowKindSchema>;
 
@@ -104,7 +105,8 @@ export const BatchParamSchema = z
 
 export const WorkflowParamsSchema = z
   .object({
-    prompt: TextParamSchema,
+    /** Required by every kind but `describe` (a describe workflow reads a picture, not a prompt). */
+    prompt: TextParamSchema.optional(),
     negative: TextParamSchema.optional(),
     width: IntParamSchema.optional(),
     height: IntParamSchema.optional(),
@@ -168,6 +170,16 @@ const manifestFields = {
     .optional(),
   /** Files loaded by nodes that find them on their own (e.g. IP-Adapter's unified loader). */
   extraModels: z.array(ModelFileSchema).default([]),
+  /**
+   * Kind `describe`: the key of the text in each output node's UI output (`executed.output[key]` and
+   * `/history` `outputs[node][key]`, a list of strings, one per image: `tags` for the WD14 tagger,
+   * `text` for a ShowText node). Every string of every output node, in `outputs` order, is one
+   * description; at most four are kept.
+   */
+  textKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,40}$/, 'a text key is 1–40 letters, digits or "_"')
+    .optional(),
   /** Sizes per aspect ratio, replacing the family's table for the listed ratios. */
   sizes: z
     .partialRecord(AspectSchema, z.tuple([z.number().int().positive(), z.number().int().positive()]))
@@ -179,10 +191,18 @@ const referenceBound = {
   message: 'needsReference is true but params.reference is not bound',
   path: ['params', 'reference'],
 };
+const describeShape = {
+  check: (m: { kind: WorkflowKind; textKey?: string | undefined; params: { prompt?: unknown } }) =>
+    m.kind === 'describe' ? m.textKey !== undefined : m.textKey === undefined && m.params.prompt !== undefined,
+  message:
+    'a describe workflow names its textKey; every other kind binds params.prompt and has no textKey',
+  path: ['kind'],
+};
 export const WorkflowManifestSchema = z
   .object(manifestFields)
   .strict()
-  .refine(referenceBound.check, { message: referenceBound.message, path: referenceBound.path });
+  .refine(referenceBound.check, { message: referenceBound.message, path: referenceBound.path })
+  .refine(describeShape.check, { message: describeShape.message, path: describeShape.path });
 export type WorkflowManifest = z.infer<typeof WorkflowManifestSchema>;
 export type WorkflowManifestInput = z.input<typeof WorkflowManifestSchema>;
 
@@ -196,7 +216,8 @@ export type WorkflowFileInput = z.input<typeof WorkflowFileSchema>;
 export const ManifestFileSchema = z
   .object({ ...manifestFields, graphFile: z.string().min(1).optional() })
   .strict()
-  .refine(referenceBound.check, { message: referenceBound.message, path: referenceBound.path });
+  .refine(referenceBound.check, { message: referenceBound.message, path: referenceBound.path })
+  .refine(describeShape.check, { message: describeShape.message, path: describeShape.path });
 
 export const LORA_FILE_RE = /^[\w\-. /()[\]]+\.(safetensors|ckpt|pt|bin)$/;
 export const LoraSchema = z.object({

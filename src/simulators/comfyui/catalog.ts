@@ -89,6 +89,21 @@ export const SCHEDULER_NAMES = [
   'kl_optimal',
 ];
 
+/** The tagger models pythongosssss/ComfyUI-WD14-Tagger knows (pysssss.json `models`). */
+const WD14_MODELS = [
+  'wd-eva02-large-tagger-v3',
+  'wd-vit-tagger-v3',
+  'wd-swinv2-tagger-v3',
+  'wd-convnext-tagger-v3',
+  'wd-v1-4-moat-tagger-v2',
+  'wd-v1-4-convnextv2-tagger-v2',
+  'wd-v1-4-convnext-tagger-v2',
+  'wd-v1-4-convnext-tagger',
+  'wd-v1-4-vit-tagger-v2',
+  'wd-v1-4-swinv2-tagger-v2',
+  'wd-v1-4-vit-tagger',
+];
+
 const UPSCALE_METHODS = ['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos'];
 const MAX_RESOLUTION = 16384;
 // 2^64−1 as ComfyUI advertises it; a JS number rounds it to 2^64, which JSON prints the same way.
@@ -124,6 +139,8 @@ interface NodeDef {
   out: Array<[type: string, name?: string]>;
   outputNode?: boolean;
   outTooltips?: string[];
+  /** OUTPUT_IS_LIST, per output; all false when absent. */
+  outIsList?: boolean[];
 }
 
 function info(name: string, d: NodeDef): NodeInfo {
@@ -141,7 +158,7 @@ function info(name: string, d: NodeDef): NodeInfo {
     input,
     input_order: order,
     output: d.out.map(([t]) => t),
-    output_is_list: d.out.map(() => false),
+    output_is_list: d.out.map((_, i) => d.outIsList?.[i] ?? false),
     output_name: d.out.map(([t, n]) => n ?? t),
     name,
     display_name: d.display ?? name,
@@ -536,6 +553,25 @@ export function buildCatalog(opts: CatalogOptions): Record<string, NodeInfo> {
       hidden: { unique_id: 'UNIQUE_ID' },
       out: [['MODEL']],
     },
+  };
+  // pythongosssss/ComfyUI-WD14-Tagger (wd14tagger.py): the model combo lists the pack's known models
+  // (pysssss.json) whether downloaded or not; OUTPUT_IS_LIST (True,), OUTPUT_NODE True.
+  defs['WD14Tagger|pysssss'] = {
+    display: 'WD14 Tagger 🐍',
+    category: 'image',
+    module: 'custom_nodes.ComfyUI-WD14-Tagger',
+    req: {
+      image: link('IMAGE'),
+      model: [[...WD14_MODELS], { default: 'wd-v1-4-moat-tagger-v2' }],
+      threshold: float(0.35, 0.0, 1, 0.05),
+      character_threshold: float(0.85, 0.0, 1, 0.05),
+      replace_underscore: ['BOOLEAN', { default: false }],
+      trailing_comma: ['BOOLEAN', { default: false }],
+      exclude_tags: str(''),
+    },
+    out: [['STRING']],
+    outIsList: [true],
+    outputNode: true,
   };
   const exclude = new Set(opts.excludeNodes ?? []);
   const out: Record<string, NodeInfo> = {};

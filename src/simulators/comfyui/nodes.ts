@@ -49,8 +49,10 @@ export interface ImageRef {
   subfolder: string;
   type: string;
 }
+/** A node's `"ui"` answer: `images` for SaveImage/PreviewImage, `tags` for the WD14 tagger. */
 export interface NodeUi {
-  images: ImageRef[];
+  images?: ImageRef[];
+  tags?: string[];
 }
 export interface NodeResult {
   outputs: unknown[];
@@ -448,12 +450,84 @@ const IMPLS: Record<string, Impl> = {
       ],
     };
   },
+  'WD14Tagger|pysssss'(ctx) {
+    const img = asImage(ctx.inputs['image']);
+    const exclude = new Set(
+      str(ctx.inputs['exclude_tags'] ?? '')
+        .toLowerCase()
+        .split(',')
+        .map((w) => w.trim()),
+    );
+    const threshold = num(ctx.inputs['threshold'], 0.35);
+    const underscore = ctx.inputs['replace_underscore'] !== true && ctx.inputs['replace_underscore'] !== 1;
+    // One string per image, tags above the threshold joined by ", " (the pack's `tag()`), as a list.
+    const tags = img.images.map((i) =>
+      pictureTags(i)
+        .filter(([, score]) => score > threshold)
+        .map(([tag]) => (underscore ? tag.replaceAll(' ', '_') : tag))
+        .filter((tag) => !exclude.has(tag))
+        .join(', '),
+    );
+    return { outputs: [tags], ui: { tags } };
+  },
   ApplyPulidFlux(ctx) {
     const m = asModel(ctx.inputs['model']);
     const face = `pulid:${fingerprint(asImage(ctx.inputs['image']))}:${num(ctx.inputs['weight'], 1)}`;
     return { outputs: [{ ...m, tags: [...m.tags, face] }] };
   },
 };
+
+const COLOUR_NAMES: ReadonlyArray<[name: string, rgb: readonly [number, number, number]]> = [
+  ['red', [200, 40, 40]],
+  ['orange', [230, 140, 30]],
+  ['yellow', [230, 220, 50]],
+  ['green', [50, 170, 60]],
+  ['blue', [40, 80, 200]],
+  ['purple', [130, 60, 170]],
+  ['pink', [230, 130, 180]],
+  ['brown', [120, 80, 40]],
+  ['grey', [128, 128, 128]],
+  ['white', [240, 240, 240]],
+  ['black', [15, 15, 15]],
+];
+
+/**
+ * Stand-in for the tagger's model: tags with scores read from the picture itself (its shape, average
+ * colour, brightness and how much it varies), so the same picture always gets the same tags and a
+ * different one, different tags. Sorted by score, highest first.
+ */
+export function pictureTags(img: RgbImage): Array<[tag: string, score: number]> {
+  const n = Math.max(1, img.width * img.height);
+  let r = 0;
+  let g = 0;
+  let b = 0;
+  let sq = 0;
+  for (let p = 0; p + 2 < img.data.length; p += 3) {
+    const [pr, pg, pb] = [img.data[p] ?? 0, img.data[p + 1] ?? 0, img.data[p + 2] ?? 0];
+    r += pr;
+    g += pg;
+    b += pb;
+    sq += (pr + pg + pb) ** 2 / 9;
+  }
+  [r, g, b] = [r / n, g / n, b / n];
+  const light = (r + g + b) / 3;
+  const spread = Math.sqrt(Math.max(0, sq / n - light * light));
+  const dist = ([cr, cg, cb]: readonly [number, number, number]): number =>
+    Math.hypot(r - cr, g - cg, b - cb);
+  const [first, second] = [...COLOUR_NAMES].sort((x, y) => dist(x[1]) - dist(y[1]));
+  const ratio = img.width / Math.max(1, img.height);
+  const shape = ratio > 1.1 ? 'landscape' : ratio < 0.9 ? 'portrait' : 'square';
+  const tags: Array<[string, number]> = [
+    [`${first?.[0] ?? 'grey'} theme`, 0.93],
+    [shape, 0.86],
+    [light > 150 ? 'bright' : light < 90 ? 'dark' : 'muted colors', 0.72],
+    [spread > 40 ? 'detailed background' : 'simple background', 0.6],
+    [`${second?.[0] ?? 'grey'} accents`, 0.55],
+    ['no humans', 0.45],
+    [img.width * img.height >= 1_000_000 ? 'highres' : 'lowres', 0.4],
+  ];
+  return tags.sort((x, y) => y[1] - x[1]);
+}
 
 export async function runNode(ctx: NodeContext): Promise<NodeResult> {
   const impl = IMPLS[ctx.classType];
