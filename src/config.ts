@@ -11,6 +11,7 @@ import {
   type BackendEntry,
   type JobsApiEntry,
 } from './config/lists.js';
+import { clusterPrefixProblem } from './redis-connection.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -178,6 +179,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       message: 'required with DISCORD_TRANSPORT=http (from the Developer Portal)',
     });
   }
+  const clusterPrefix = clusterPrefixProblem(
+    clusterNodes.ok && clusterNodes.value.length > 0 ? 'cluster' : 'single',
+    env['REDIS_PREFIX'] ?? 'ccb',
+  );
+  if (clusterPrefix !== undefined) issues.push({ key: 'REDIS_PREFIX', message: clusterPrefix });
   if (sentinels.ok && clusterNodes.ok && sentinels.value.length > 0 && clusterNodes.value.length > 0) {
     issues.push({
       key: 'REDIS_CLUSTER_NODES',

@@ -24,6 +24,58 @@ export function createRedisConnection(config: Config, purpose: ConnectionPurpose
   return new Redis(config.redis.url, common);
 }
 
+/** Whether this connection is a Redis Cluster client (ioredis marks its Cluster with `isCluster`). */
+export function isClusterConnection(redis: Redis): boolean {
+  return (redis as { isCluster?: unknown }).isCluster === true;
+}
+
+/**
+ * The key part that decides a family's slot: `{name}` on a Cluster, so each queue and shard hashes on its
+ * own name and the families spread over the primaries while one family's keys share a slot; `name` as
+ * written on a single Redis or Sentinel, where slots do not exist, so keys written before stay where they are.
+ */
+export function slotTag(redis: Redis, name: string): string {
+  return isClusterConnection(redis) ? `{${name}}` : name;
+}
+
+/**
+ * Why this prefix cannot serve a Cluster, or undefined. Redis hashes only the first `{…}` of a key, so a
+ * prefix with braces would put every key of the product (each queue, each person's quota) in one slot,
+ * on one primary: availability without capacity. The product tags each queue and shard itself.
+ */
+export function clusterPrefixProblem(
+  topology: Config['redisTopology']['kind'],
+  prefix: string,
+): string | undefined {
+  if (topology !== 'cluster' || !/[{}]/.test(prefix)) return undefined;
+  const fix = prefix.replace(/[{}]/g, '') || 'ccb';
+  return (
+    `"${prefix}" has braces, a hash tag: on a Cluster it would put every key in one slot. ` +
+    `Set REDIS_PREFIX=${fix}; each queue and each person's quota carries its own tag`
+  );
+}
+
+/**
+ * SCANs for `pattern` on every primary, a batch of keys at a time: on a Cluster each primary holds only its
+ * own slots, so a SCAN of one node sees a third of the keys of a 3-primary Cluster. Keys of a slot that moves
+ * during the scan may be seen twice or not at all, as with SCAN itself across a rehash.
+ */
+export async function* scanEveryPrimary(
+  redis: Redis,
+  pattern: string,
+  count = 500,
+): AsyncGenerator<string[], void, undefined> {
+  const nodes = isClusterConnection(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
+}
+
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -10,6 +10,7 @@ import type { JobProgress } from '../generation/pipeline/generation-worker.js';
 import { GenerateJobDataSchema, type GenerateJobData } from '../generation/pipeline/job-data.js';
 import type { Platform } from '../quota/policy.js';
 import { evalScript } from '../generation/redis-script.js';
+import { slotTag } from '../redis-connection.js';
 
 export interface ProgressSink {
   render(jobId: string, data: GenerateJobData, progress: JobProgress): Promise<void>;
@@ -53,9 +54,9 @@ export function createProgressRelay(deps: {
   etaSeconds?: (position: number, style: string) => Promise<number | undefined>;
   positionIntervalMs?: number;
 }): ProgressRelay {
-  const queueName = deps.queueName ?? 'generate';
-  const leaseMs = deps.leaseMs ?? 10_000;
   const { connection: redis } = deps;
+  const queueName = slotTag(redis, deps.queueName ?? 'generate');
+  const leaseMs = deps.leaseMs ?? 10_000;
   const eventsConnection = redis.duplicate();
   // An outage is reported once per process (the Redis status line in main); without a listener ioredis
   // would print each failed reconnection of this connection as an unhandled trace.

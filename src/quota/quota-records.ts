@@ -3,6 +3,7 @@
 // the permission checks and the audit trail, and the reserve script reads the same keys.
 import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
+import { scanEveryPrimary } from '../redis-connection.js';
 import { enc, glob, type LedgerKeys } from './ledger-keys.js';
 import { LimitsPatchSchema, ScopeSettingsSchema, quotaDay, type LimitsPatch } from './policy.js';
 import type { BanInfo, RedisQuota } from './redis-quota.js';
@@ -120,19 +121,16 @@ export function createQuotaRecords(deps: QuotaRecordsDeps): QuotaRecords {
       const head = `${prefix}:{u:${enc(platform)}:`;
       const tail = `}:s:${enc(scopeId)}:used:${day}`;
       const rows: { userId: string; used: number }[] = [];
-      let cursor = '0';
-      // A moderator command, rare: scanning keeps reserve free of a cross-slot per-scope leaderboard.
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${glob(head)}*${glob(tail)}`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length === 0) continue;
+      // A moderator command, rare: scanning keeps reserve free of a cross-slot per-scope leaderboard. On a
+      // Cluster every primary is scanned (each holds the members whose tags hash to its slots).
+      for await (const keys of scanEveryPrimary(redis, `${glob(head)}*${glob(tail)}`)) {
         const values = await Promise.all(keys.map((key) => redis.get(key)));
         keys.forEach((key, i) => {
           if (!key.endsWith(tail)) return;
           const userEnc = key.slice(head.length, key.length - tail.length);
           rows.push({ userId: decodeURIComponent(userEnc), used: Number(values[i] ?? 0) });
         });
-      } while (cursor !== '0');
+      }
       return rows
         .filter((r) => r.used > 0)
         .sort((a, b) => b.used - a.used || a.userId.localeCompare(b.userId))

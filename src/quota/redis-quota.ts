@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
+import { isClusterConnection, scanEveryPrimary } from '../redis-connection.js';
 import { enc, glob, ledgerKeys, parseReservationId, type LedgerKeys } from './ledger-keys.js';
 import { withLedgerScripts } from './ledger-scripts.js';
 import { migrateLegacyKeys } from './legacy-keys.js';
@@ -96,9 +97,10 @@ export interface RedisQuotaDeps {
   ids?: () => string;
   config: QuotaConfig;
   /**
-   * 'in-script' (default; standalone Redis or Sentinel): the budget key is checked and charged inside the
-   * reserve script. 'separate' (Redis Cluster): it is charged by its own atomic call before the per-person
-   * script and given back if that script refuses, so reserve costs two round trips when a budget is set.
+   * 'in-script' (standalone Redis or Sentinel): the budget key is checked and charged inside the reserve
+   * script. 'separate' (Redis Cluster): it is charged by its own atomic call before the per-person script
+   * and given back if that script refuses, so reserve costs two round trips when a budget is set. Default:
+   * 'separate' on a Cluster connection, 'in-script' otherwise.
    */
   budgetMode?: 'in-script' | 'separate';
 }
@@ -172,7 +174,8 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
   const redis = withLedgerScripts(deps.redis);
   const k = ledgerKeys(prefix);
   const leaseMs = config.leaseSeconds * 1000;
-  const separateBudget = deps.budgetMode === 'separate';
+  const separateBudget =
+    (deps.budgetMode ?? (isClusterConnection(deps.redis) ? 'separate' : 'in-script')) === 'separate';
   const keyTtl = (now: number): number =>
     Math.max(1, resetAtOf(quotaDay(now, config.resetHourUtc), config.resetHourUtc) - now) + 2 * DAY_MS;
   const legacyKey = (tag: string, rest: string): string => `${prefix}:{${tag}}:${rest}`;
@@ -242,11 +245,9 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     // The sweeper scans: per-person active sets keep reserve inside one slot. At ~1 key per person with a
     // lease in the last days, a scan every 30 s stays cheap for a community bot. `{q:*}` finds the
     // reservations made before the upgrade to per-person keys.
+    // On a Cluster every primary is scanned: each holds the people whose tags hash to its slots.
     for (const pattern of [`${glob(prefix)}:{u:*}:active`, `${glob(prefix)}:{q:*}:active`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-        cursor = next;
+      for await (const keys of scanEveryPrimary(redis, pattern)) {
         for (const key of keys) {
           const due = await redis.zrangebyscore(key, '-inf', now);
           for (const rid of due) {
@@ -255,7 +256,7 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
             else if (!r.ok && r.code === 'unknown_reservation') await redis.zrem(key, rid);
           }
         }
-      } while (cursor !== '0');
+      }
     }
     return swept;
   }

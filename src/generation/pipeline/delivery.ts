@@ -12,7 +12,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { PlatformSchema, type Platform } from '../../quota/policy.js';
-import { isRedisConnectionError } from '../../redis-connection.js';
+import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import type { BlobStore } from '../blob-store.js';
 import { TimingRecordSchema } from '../timing.js';
 import { JobKindSchema, ReplyHandleSchema } from './job-data.js';
@@ -231,7 +231,7 @@ export function createDeliveryQueues(deps: {
     get(platform) {
       let q = queues.get(platform);
       if (!q) {
-        q = new Queue<DeliveryPayload>(deliveryQueueName(platform), {
+        q = new Queue<DeliveryPayload>(slotTag(deps.connection, deliveryQueueName(platform)), {
           connection: deps.connection,
           prefix: deps.prefix,
           defaultJobOptions: {
@@ -346,11 +346,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     payload: DeliveryPayload,
     status: 'delivered' | 'fallback',
   ): Promise<DeliveryResult> => {
-    await redis
-      .pipeline()
-      .set(markerKey(payload.jobId), status, 'EX', markerSeconds)
-      .del(routeKey(payload.jobId))
-      .exec();
+    // Two commands, not one pipeline: the two keys live in different Cluster slots.
+    await Promise.all([
+      redis.set(markerKey(payload.jobId), status, 'EX', markerSeconds),
+      redis.del(routeKey(payload.jobId)),
+    ]);
     for (const o of payload.outputs) await blobs.extend(o.blobKey, graceSeconds);
     return { status };
   };
@@ -422,7 +422,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     return finish(payload, 'delivered');
   };
 
-  const worker = new Worker<DeliveryPayload, DeliveryResult>(deliveryQueueName(platform), processor, {
+  const queueName = slotTag(redis, deliveryQueueName(platform));
+  const worker = new Worker<DeliveryPayload, DeliveryResult>(queueName, processor, {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,

@@ -13,11 +13,11 @@
 // catches a redelivered event whose job already finished and was removed by retention. A refused
 // (queue_full) event is not marked, so the user's retry is admitted once there is room.
 //
-// Every key the scripts touch starts with `<prefix>:<name>`, like BullMQ's own, so on Redis Cluster a
-// prefix with a hash tag keeps them in one slot.
+// Every key the scripts touch starts with `<prefix>:<name>`, like BullMQ's own, so on Redis Cluster the
+// queue name's hash tag keeps them in one slot.
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { isRedisConnectionError } from '../../redis-connection.js';
+import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
 import { evalScript } from '../redis-script.js';
 
@@ -47,7 +47,7 @@ export interface RetentionOptions {
 
 export interface GenerateQueueDeps {
   connection: Redis;
-  /** BullMQ key prefix; on Redis Cluster it must contain a hash tag, e.g. `{ccb}`. */
+  /** BullMQ key prefix, without a hash tag: on a Cluster the queue name carries it (`slotTag`). */
   prefix: string;
   name?: string;
   maxWaiting: number;
@@ -160,7 +160,9 @@ export function tierToPriority(tier: number, tierPriorities?: Readonly<Record<st
 }
 
 export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
-  const name = deps.name ?? DEFAULT_GENERATE_QUEUE;
+  // On a Cluster the queue's own name is its hash tag (`{generate}`): BullMQ's keys and ours below share
+  // one slot, and each queue gets a slot of its own.
+  const name = slotTag(deps.connection, deps.name ?? DEFAULT_GENERATE_QUEUE);
   const { maxWaiting, retention } = deps;
   if (!Number.isInteger(maxWaiting) || maxWaiting < 1) {
     throw new RangeError(`maxWaiting must be an integer ≥ 1, got ${maxWaiting}`);
@@ -175,7 +177,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     wait: `${base}:wait`,
     paused: `${base}:paused`,
     prioritized: `${base}:prioritized`,
-    // Same prefix as the queue's keys, so the same Cluster slot when the prefix has a hash tag. Job ids
+    // Same prefix and tagged name as the queue's keys, so the same Cluster slot. Job ids
     // from jobIdFromEvent always start with a platform name, so these cannot collide with a job hash.
     admitting: `${base}:pipeline-admitting`,
     seen: (jobId: string) => `${base}:pipeline-seen:${jobId}`,

@@ -12,7 +12,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
-import { isRedisConnectionError } from '../../redis-connection.js';
+import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import type { BackendPool } from '../backends/backend-pool.js';
 import type { BlobStore } from '../blob-store.js';
 import { ComfyError, ComfyExecutionError } from '../comfy/errors.js';
@@ -137,7 +137,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
   const { connection: redis, prefix, pool, blobs, quota, deliveries } = deps;
   const log = deps.logger ?? silent;
   const now = deps.now ?? Date.now;
-  const queueName = deps.queueName ?? 'generate';
+  const queueName = slotTag(redis, deps.queueName ?? 'generate');
   const queuedTimeoutMs = (deps.queuedTimeoutSeconds ?? 1800) * 1000;
   const outputTtl = deps.outputTtlSeconds ?? 86_400;
   const previewTtl = deps.previewTtlSeconds ?? 120;

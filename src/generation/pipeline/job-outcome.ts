@@ -56,21 +56,14 @@ export async function readEarlierAttempts(
   prefix: string,
   jobId: string,
 ): Promise<EarlierAttempts> {
-  const state = await redis
-    .pipeline()
-    .get(outcomeKey(prefix, jobId))
-    .exists(cancelKey(prefix, jobId))
-    .get(submittedKey(prefix, jobId))
-    .smembers(failedOnKey(prefix, jobId))
-    .exec();
-  const read = (i: number): unknown => {
-    const [err, value] = state?.[i] ?? [new Error('no reply'), null];
-    if (err) throw err;
-    return value;
-  };
-  const previous = read(0) as string | null;
-  const submittedOn = read(2) as string | null;
-  const failedOn = read(3) as string[];
+  // Four commands sent at once rather than one pipeline: the cancel flag is not in the job's slot, and a
+  // Cluster refuses a pipeline whose keys live on different primaries.
+  const [previous, cancelled, submittedOn, failedOn] = await Promise.all([
+    redis.get(outcomeKey(prefix, jobId)),
+    redis.exists(cancelKey(prefix, jobId)),
+    redis.get(submittedKey(prefix, jobId)),
+    redis.smembers(failedOnKey(prefix, jobId)),
+  ]);
   if (previous !== null) {
     return {
       previous: OutcomeSchema.parse(JSON.parse(previous)),
@@ -79,7 +72,7 @@ export async function readEarlierAttempts(
       failedOn,
     };
   }
-  return { previous: undefined, cancelRequested: read(1) === 1, submittedOn, failedOn };
+  return { previous: undefined, cancelRequested: cancelled === 1, submittedOn, failedOn };
 }
 
 export interface JobFinisherDeps {

@@ -150,12 +150,15 @@ export function createJobRecords(deps: {
       let records = 0;
       for (let i = 0; i < jobIds.length; i += 100) {
         const batch = jobIds.slice(i, i + 100);
-        const pipe = redis.pipeline();
-        for (const id of batch) pipe.hmget(recordKey(id), 'data', 'outputs');
-        const rows = (await pipe.exec()) ?? [];
-        for (const [i2, [err, row]] of rows.entries()) {
-          if (err)
-            throw new JobRecordError('could not read job record', { jobId: batch[i2] }, { cause: err });
+        // Sent at once, one command per record (each record is in a slot of its own on a Cluster).
+        const rows = await Promise.all(
+          batch.map((id) =>
+            redis.hmget(recordKey(id), 'data', 'outputs').catch((err: unknown) => {
+              throw new JobRecordError('could not read job record', { jobId: id }, { cause: err });
+            }),
+          ),
+        );
+        for (const [i2, row] of rows.entries()) {
           const [data, outputs] = row as [string | null, string | null];
           if (data === null) continue;
           records++;
@@ -172,7 +175,7 @@ export function createJobRecords(deps: {
             // Same.
           }
         }
-        if (batch.length > 0) await redis.unlink(...batch.map(recordKey));
+        await Promise.all(batch.map((id) => redis.unlink(recordKey(id))));
       }
       for (const key of blobKeys) await blobs.delete(key);
       await redis.unlink(index);

@@ -1,0 +1,223 @@
+// Every Lua script and multi-key command the product sends keeps its keys in one hash slot on a Redis
+// Cluster. The place list comes from the source (slot-recorder.ts `multiKeyCallSites`); the product then
+// runs on a real 3-primary Cluster (a Telegram chat with its worker, plus the rarer paths called directly),
+// every command its clients send is recorded with the line of src/ that sent it, and the test fails when a
+// call names keys of two slots or when a listed place never ran (a new script must be driven here too).
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
+import { createFailedJobs } from '../../src/generation/pipeline/failed-jobs.js';
+import { evalScript } from '../../src/generation/redis-script.js';
+import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
+import { legacyDoneKey } from '../../src/quota/legacy-keys.js';
+import { quotaDay, type Actor, type Limits } from '../../src/quota/policy.js';
+import type { FakeMessage } from '../helpers/fake-telegram.js';
+import { startSmallCluster, type SmallCluster } from '../helpers/redis-cluster.js';
+import type { TestRedis } from '../helpers/redis.js';
+import {
+  createSlotRecorder,
+  keySlot,
+  multiKeyCallSites,
+  type SlotRecorder,
+} from '../helpers/slot-recorder.js';
+import { createTelegramHarness, type TelegramHarness } from '../helpers/telegram-harness.js';
+
+let cluster: SmallCluster;
+let rec: SlotRecorder;
+let admin: Redis;
+
+beforeAll(async () => {
+  cluster = await startSmallCluster();
+  rec = createSlotRecorder();
+  admin = cluster.connect();
+}, 60_000);
+afterAll(async () => {
+  await cluster?.close();
+});
+
+/** A TestRedis over the Cluster whose every client is recorded. */
+function clusterTestRedis(label: string): TestRedis {
+  return {
+    url: `cluster:${cluster.nodesEnv}`,
+    prefix: `${label}${randomBytes(3).toString('hex')}`,
+    get redis() {
+      return admin;
+    },
+    connect: () => rec.watch(cluster.connect()),
+    cleanup: async () => undefined,
+  };
+}
+
+const ALICE = 701;
+const BOB = 702;
+const GROUP = -1700;
+
+function replyTo(t: TelegramHarness, chatId: number, id: number): FakeMessage | undefined {
+  return t.fake.botMessages(chatId).find((m) => m.replyTo === id);
+}
+async function say(t: TelegramHarness, chatId: number, userId: number, text: string): Promise<FakeMessage> {
+  const m = t.fake.userSends({ chatId, userId, text });
+  return t.fake.waitFor(() => replyTo(t, chatId, m.message_id), `a reply to "${text}"`);
+}
+async function imagine(
+  t: TelegramHarness,
+  chatId: number,
+  userId: number,
+  text: string,
+): Promise<FakeMessage> {
+  const status = await say(t, chatId, userId, text);
+  await t.fake.waitFor(() => (status.kind === 'photo' ? status : undefined), `the picture of "${text}"`);
+  return status;
+}
+function button(m: FakeMessage, label: string): string {
+  const b = m.reply_markup?.inline_keyboard.flat().find((x) => x.text === label);
+  if (b?.callback_data === undefined) throw new Error(`no ${label} button`);
+  return b.callback_data;
+}
+
+describe('Redis Cluster: one slot per script and per multi-key command', () => {
+  it('the slot arithmetic is the Cluster’s own, and a script naming two slots is caught (and refused by Redis)', async () => {
+    for (const key of [
+      'ccb:generate:wait',
+      'ccb:{generate}:wait',
+      'a{}b',
+      '{u:telegram:42}:used:1',
+      'x{y}{z}',
+    ]) {
+      expect(keySlot(key)).toBe(Number(await admin.cluster('KEYSLOT', key)));
+    }
+    const probe = createSlotRecorder();
+    const client = probe.watch(cluster.connect());
+    await expect(evalScript(client, 'return 1', 2, 'ccb:a', 'ccb:b')).rejects.toThrow(/CROSSSLOT/);
+    expect(probe.crossSlot().length).toBeGreaterThan(0);
+    await client.quit();
+  });
+
+  it('the product on a 3-primary Cluster: chat, worker, moderation and upkeep; every call in one slot', async () => {
+    const r = clusterTestRedis('slots');
+    const t = await createTelegramHarness(r, {
+      stepMs: 2,
+      env: { GLOBAL_DAILY_BUDGET: '1000', OPERATOR_USER_IDS: `telegram:${BOB}` },
+    });
+    try {
+      // A private chat: reserve, admission, records, progress, outputs, delivery, commit.
+      const first = await imagine(t, ALICE, ALICE, '/imagine a red fox --steps 2 --seed 1');
+      const q = t.fake.userClicks({
+        chatId: ALICE,
+        userId: ALICE,
+        messageId: first.message_id,
+        data: button(first, 'Reroll'),
+      });
+      await t.fake.waitFor(() => t.fake.callbackAnswers().get(q), 'the Reroll answer');
+      await t.fake.waitFor(
+        () => (t.fake.botMessages(ALICE).filter((m) => m.kind === 'photo').length >= 2 ? true : undefined),
+        'the rerolled picture',
+      );
+      // A group: its send budget (one script per chat), moderation, a refusal that gives the budget back.
+      t.fake.setAdmins(GROUP, [BOB]);
+      await imagine(t, GROUP, ALICE, '/imagine@gen_bot a cat --steps 2');
+      expect((await say(t, GROUP, BOB, '/limits@gen_bot ban 504 spam')).text).toMatch(/Banned 504/);
+      expect((await say(t, GROUP, 504, '/imagine@gen_bot a dog')).text).toMatch(/banned/);
+      expect((await say(t, GROUP, BOB, '/limits@gen_bot top')).text).toMatch(/701/);
+      expect((await say(t, ALICE, ALICE, '/forget')).text).not.toBe('');
+
+      // Rarer paths, called on the same modules.
+      const redis = r.connect();
+      const prefix = r.prefix;
+      const actor: Actor = {
+        platform: 'telegram',
+        scopeId: 'dm',
+        userId: '705',
+        roles: [],
+        isModerator: false,
+      };
+      const held = await t.quota.reserve(actor, 1, 'evt-renew', LIMITS);
+      if (!held.ok) throw new Error(`reserve refused: ${held.code}`);
+      expect(await t.quota.renew(held.reservationId)).toBe(true);
+      expect((await t.quota.refund(held.reservationId)).ok).toBe(true);
+      // The upgrade from per-chat keys, and a reservation made in that layout settled.
+      const day = quotaDay(Date.now(), t.quotaConfig.resetHourUtc);
+      const old = `${prefix}:{q:telegram:-5:706}`;
+      await admin.set(`${old}:credits`, '2');
+      await admin.hset(`${old}:ban`, { reason: 'x', until: 0, by: 'm', at: 1 });
+      await admin.hset(`${old}:r:o1`, { state: 'held', units: 1, daily: 1, credits: 0, req: 'e' });
+      await admin.zadd(`${old}:active`, Date.now() + 60_000, `${day}|q:telegram:-5:706|o1`);
+      // Start-up found nothing to move and recorded it; without the record the scan runs again.
+      expect(await admin.exists(legacyDoneKey(prefix))).toBe(1);
+      await admin.del(legacyDoneKey(prefix));
+      expect(await t.quota.migrateLegacyKeys()).toBe(2);
+      expect((await t.quota.commit(`${day}|q:telegram:-5:706|o1`)).ok).toBe(true);
+      // The failed-job list and a requeue given back.
+      const failed = createFailedJobs({ redis, prefix });
+      await failed.record({
+        jobId: 'telegram-x1',
+        at: Date.now(),
+        code: 'oom',
+        message: 'out of memory',
+        style: 'sdxl',
+        jobKind: 'imagine',
+        platform: 'telegram',
+        scopeId: 'dm',
+        userId: '701',
+      });
+      expect(await failed.claimRequeue('telegram-x1', 'telegram-x2')).toEqual({ ok: true });
+      await failed.releaseRequeue('telegram-x1', 'telegram-x2');
+      // An admission whose add fails is given back (BullMQ's add made to fail: the one way to reach it).
+      const gq = createGenerateQueue({
+        connection: redis,
+        prefix,
+        name: 'generate-abort',
+        maxWaiting: 10,
+        retention: { completeAgeSeconds: 60, completeCount: 10, failAgeSeconds: 60, failCount: 10 },
+        attempts: 1,
+        backoffMs: 10,
+      });
+      gq.queue.add = () => Promise.reject(new Error('add refused'));
+      await expect(gq.enqueue(jobData('evt-abort'))).rejects.toThrow(/could not add/);
+      await gq.close();
+    } finally {
+      await t.close();
+    }
+
+    const crossing = rec.crossSlot();
+    expect(crossing, JSON.stringify(crossing.slice(0, 5), null, 1)).toEqual([]);
+    const seen = new Set(rec.calls.map((c) => c.site).filter((s): s is string => s !== undefined));
+    const sites = multiKeyCallSites();
+    const unseen = sites.filter((s) => !s.oneKey && !seen.has(s.site));
+    expect(unseen, 'places of src/ that send a script or several keys but never ran here').toEqual([]);
+    // The keys spread: the calls of this run touched every primary.
+    const owners = await slotOwners();
+    const primaries = new Set(rec.calls.flatMap((c) => c.keys.map((k) => owners(keySlot(k)))));
+    expect(primaries.size).toBe(3);
+    console.log(
+      `cluster slots: ${sites.length} places listed (${sites.filter((s) => s.oneKey).length} one-key scripts), ` +
+        `${rec.calls.length} calls recorded over ${primaries.size} primaries, none across slots`,
+    );
+  }, 120_000);
+});
+
+const LIMITS: Limits = { dailyImages: 10, maxActive: 5, burstPerMinute: 0, priority: 0 };
+
+function jobData(eventId: string): GenerateJobData {
+  return {
+    eventId,
+    jobKind: 'imagine',
+    request: { style: 'sdxl', prompt: 'a red fox', params: { steps: 2, cfg: 6.5 }, seed: 42, count: 1 },
+    actor: { platform: 'telegram', scopeId: 'dm', userId: '705', roles: [] },
+    reply: { platform: 'telegram', chatId: '705', statusMessageId: '1' },
+    reservationId: `r-${eventId}`,
+    units: 1,
+    blobs: {},
+    priorityTier: 0,
+    createdAt: 1_700_000_000_000,
+  };
+}
+
+async function slotOwners(): Promise<(slot: number) => string> {
+  const ranges = (await admin.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
+  return (slot) => {
+    const r = ranges.find(([from, to]) => slot >= from && slot <= to);
+    return r === undefined ? 'none' : `${r[2][0]}:${r[2][1]}`;
+  };
+}
