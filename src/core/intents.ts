@@ -4,7 +4,7 @@
  * the types behind that point.
  */
 import { z } from 'zod';
-import { ASPECTS } from '../generation/workflows/index.js';
+import { ASPECTS, IMAGE_STRENGTH } from '../generation/workflows/index.js';
 import type { MessageKey, Params } from './messages.js';
 
 export const MAX_PROMPT_CHARS = 1500;
@@ -121,7 +121,15 @@ export type LimitsIntent = z.infer<typeof LimitsIntentSchema>;
 const Prompt = z.string().trim().min(1).max(MAX_PROMPT_CHARS);
 
 export const IntentSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('imagine'), prompt: Prompt, options: GenerationOptionsSchema }),
+  z.object({
+    kind: z.literal('imagine'),
+    prompt: Prompt,
+    options: GenerationOptionsSchema,
+    /** With a picture: how closely the result follows it (`--iw` / `--strength`). */
+    strength: z.number().min(IMAGE_STRENGTH.min).max(IMAGE_STRENGTH.max).optional(),
+    /** A picture to start from (an image prompt); absent: the prompt alone. */
+    photo: PhotoRefSchema.optional(),
+  }),
   z.object({
     kind: z.literal('portrait'),
     prompt: Prompt,

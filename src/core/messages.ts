@@ -43,6 +43,8 @@ const en = {
   'error.timeout': 'it took too long.',
   'error.queued_timeout': 'the line was too long and the job waited too much. Try again later.',
   'error.reference_missing': 'the photo for this job has expired. Send it again.',
+  'error.image_prompt_unsupported':
+    'this style can no longer start from a picture. Send the picture again with another style (/styles).',
   'error.blob_cap': 'the bot is storing too many images right now. Try again in a few minutes.',
   'error.generic': 'the GPU server failed while drawing.',
   'refuse.banned': 'You are banned from making images here{until}.{reason}',
@@ -85,6 +87,13 @@ const en = {
   'refuse.store_full': 'The bot is storing too many images right now. Try again in a few minutes.',
   'refuse.unavailable': 'Image generation is not available right now: no GPU server is up. Try again later.',
   'refuse.photo_not_image': 'That file is not a picture. Attach a JPEG, PNG or WebP photo.',
+  'refuse.image_prompt_style':
+    'The "{style}" style cannot start from a picture. Styles that can: {styles}. Pick one of them as the style, or send the prompt without the picture.',
+  'refuse.image_prompt_none':
+    'The "{style}" style cannot start from a picture, and no style allowed here can. Send the prompt without the picture.',
+  'refuse.strength_needs_picture':
+    '{flag} sets how closely the result follows a picture, so it needs one: attach a picture to /imagine (or reply to one with it), or leave {flag} out.',
+  'refuse.picture_from_others': 'Image prompts can only start from your own pictures here.',
   'refuse.unknown_button': 'This button no longer works. Start a new /imagine.',
   'refuse.internal': 'Something went wrong on our side. Try again in a moment.',
   // Parser errors: each says what is wrong and how to write it instead.
@@ -113,6 +122,8 @@ const en = {
   'parse.flag_whole': '{flag} must be a whole number from {min} to {max}; you wrote "{raw}".',
   'parse.flag_style': '{flag} takes a style name like flux or sdxl (/styles lists them); you wrote "{raw}".',
   'parse.flag_strength': '{flag} must be a number from 0 to {max}, like 0.8; you wrote "{raw}".',
+  'parse.flag_image_strength':
+    '{flag} must be a number from {min} to {max}, like 0.4 (higher keeps more of the picture); you wrote "{raw}".',
   'parse.negative_too_long': 'The {flag} text is {length} characters; the limit is {max}. Shorten it.',
   'parse.unclosed_quote': 'Close the quote you opened ({quote}).',
   'parse.settings_reset_alone': '/settings reset stands alone: it forgets every saved default.',
@@ -169,6 +180,8 @@ const en = {
     '{what} does not work with the "{style}" style ({detail}). Change it or leave it out.',
   'refuse.option_range': '{what} is outside what the "{style}" style takes: use {min} to {max}.',
   'notice.negative_dropped': 'The "{style}" style does not use a negative prompt: yours was left out.',
+  'notice.count_dropped': 'A picture is redrawn one image at a time: {what} was left out.',
+  'notice.image_prompt': 'Starting from your picture ({width}×{height}, strength {strength}).',
   'console.photo_missing':
     'There is no file {path}. Give the path of a photo of a face: /portrait ./me.jpg smiling knight.',
   'console.photo_unreadable': 'Cannot read {path} ({reason}). Give the path of a JPEG, PNG or WebP photo.',
@@ -287,6 +300,8 @@ const en = {
   'option.photo': 'A clear photo of one face',
   'option.portrait_prompt': 'What the portrait shows',
   'option.strength': 'How closely the face follows the photo (0–1.5)',
+  'option.image': 'A picture to start from (image prompt)',
+  'option.image_strength': 'How closely the result follows the picture (0.1–0.9, default 0.4)',
   'option.default_style': 'Default style',
   'option.default_aspect': 'Default shape',
   'option.default_negative': 'Default negative prompt',
@@ -375,6 +390,8 @@ const es: Table = {
   'error.timeout': 'tardó demasiado.',
   'error.queued_timeout': 'la cola era demasiado larga y el trabajo esperó demasiado. Inténtalo más tarde.',
   'error.reference_missing': 'la foto de este trabajo caducó. Envíala de nuevo.',
+  'error.image_prompt_unsupported':
+    'este estilo ya no puede partir de una imagen. Envía la imagen de nuevo con otro estilo (/styles).',
   'error.blob_cap': 'el bot guarda demasiadas imágenes ahora mismo. Inténtalo en unos minutos.',
   'error.generic': 'el servidor GPU falló al dibujar.',
   'refuse.banned': 'Tienes prohibido crear imágenes aquí{until}.{reason}',
@@ -418,6 +435,13 @@ const es: Table = {
   'refuse.unavailable':
     'La generación de imágenes no está disponible: ningún servidor GPU responde. Inténtalo más tarde.',
   'refuse.photo_not_image': 'Ese archivo no es una imagen. Adjunta una foto JPEG, PNG o WebP.',
+  'refuse.image_prompt_style':
+    'El estilo "{style}" no puede partir de una imagen. Estilos que sí pueden: {styles}. Elige uno de ellos como estilo, o envía el prompt sin la imagen.',
+  'refuse.image_prompt_none':
+    'El estilo "{style}" no puede partir de una imagen, y ningún estilo permitido aquí puede. Envía el prompt sin la imagen.',
+  'refuse.strength_needs_picture':
+    '{flag} indica cuánto se parece el resultado a una imagen, así que necesita una: adjunta una imagen a /imagine (o responde a una con él), o quita {flag}.',
+  'refuse.picture_from_others': 'Aquí solo puedes partir de tus propias imágenes.',
   'refuse.unknown_button': 'Este botón ya no funciona. Empieza un nuevo /imagine.',
   'refuse.internal': 'Algo falló de nuestro lado. Inténtalo de nuevo en un momento.',
   'parse.empty': 'Escribe un comando, por ejemplo /imagine un zorro en la nieve. /help los muestra todos.',
@@ -446,6 +470,8 @@ const es: Table = {
   'parse.flag_style':
     '{flag} lleva el nombre de un estilo, como flux o sdxl (/styles los muestra); escribiste "{raw}".',
   'parse.flag_strength': '{flag} debe ser un número del 0 al {max}, como 0,8; escribiste "{raw}".',
+  'parse.flag_image_strength':
+    '{flag} debe ser un número del {min} al {max}, como 0,4 (más alto conserva más de la imagen); escribiste "{raw}".',
   'parse.negative_too_long': 'El texto de {flag} tiene {length} caracteres; el límite es {max}. Acórtalo.',
   'parse.unclosed_quote': 'Cierra las comillas que abriste ({quote}).',
   'parse.settings_reset_alone': '/settings reset va solo: olvida todos tus valores guardados.',
@@ -502,6 +528,8 @@ const es: Table = {
   'refuse.option_unsupported': '{what} no funciona con el estilo "{style}" ({detail}). Cámbialo o quítalo.',
   'refuse.option_range': '{what} se sale de lo que admite el estilo "{style}": usa de {min} a {max}.',
   'notice.negative_dropped': 'El estilo "{style}" no usa prompt negativo: se omitió el tuyo.',
+  'notice.count_dropped': 'Una imagen se redibuja de una en una: se omitió {what}.',
+  'notice.image_prompt': 'Partiendo de tu imagen ({width}×{height}, fuerza {strength}).',
   'console.photo_missing':
     'No existe el archivo {path}. Da la ruta de una foto de una cara: /portrait ./yo.jpg caballero sonriente.',
   'console.photo_unreadable': 'No puedo leer {path} ({reason}). Da la ruta de una foto JPEG, PNG o WebP.',
@@ -621,6 +649,8 @@ const es: Table = {
   'option.photo': 'Una foto nítida de una sola cara',
   'option.portrait_prompt': 'Qué muestra el retrato',
   'option.strength': 'Cuánto se parece la cara a la foto (0–1,5)',
+  'option.image': 'Una imagen de la que partir (prompt de imagen)',
+  'option.image_strength': 'Cuánto se parece el resultado a la imagen (0,1–0,9; por defecto 0,4)',
   'option.default_style': 'Estilo por defecto',
   'option.default_aspect': 'Forma por defecto',
   'option.default_negative': 'Prompt negativo por defecto',
@@ -705,6 +735,8 @@ const pt: Table = {
   'error.timeout': 'demorou demais.',
   'error.queued_timeout': 'a fila estava longa demais e o trabalho esperou demais. Tente mais tarde.',
   'error.reference_missing': 'a foto deste trabalho expirou. Envie-a de novo.',
+  'error.image_prompt_unsupported':
+    'este estilo não pode mais partir de uma imagem. Envie a imagem de novo com outro estilo (/styles).',
   'error.blob_cap': 'o bot está guardando imagens demais agora. Tente em alguns minutos.',
   'error.generic': 'o servidor GPU falhou ao desenhar.',
   'refuse.banned': 'Você está proibido de criar imagens aqui{until}.{reason}',
@@ -749,6 +781,13 @@ const pt: Table = {
   'refuse.unavailable':
     'A geração de imagens não está disponível: nenhum servidor GPU responde. Tente mais tarde.',
   'refuse.photo_not_image': 'Esse arquivo não é uma imagem. Anexe uma foto JPEG, PNG ou WebP.',
+  'refuse.image_prompt_style':
+    'O estilo "{style}" não pode partir de uma imagem. Estilos que podem: {styles}. Escolha um deles como estilo, ou envie o prompt sem a imagem.',
+  'refuse.image_prompt_none':
+    'O estilo "{style}" não pode partir de uma imagem, e nenhum estilo permitido aqui pode. Envie o prompt sem a imagem.',
+  'refuse.strength_needs_picture':
+    '{flag} define quanto o resultado segue uma imagem, então precisa de uma: anexe uma imagem ao /imagine (ou responda a uma com ele), ou tire {flag}.',
+  'refuse.picture_from_others': 'Aqui só é possível partir das suas próprias imagens.',
   'refuse.unknown_button': 'Este botão não funciona mais. Comece um novo /imagine.',
   'refuse.internal': 'Algo deu errado do nosso lado. Tente de novo em instantes.',
   'parse.empty': 'Digite um comando, por exemplo /imagine uma raposa na neve. /help mostra todos.',
@@ -777,6 +816,8 @@ const pt: Table = {
   'parse.flag_style':
     '{flag} recebe o nome de um estilo, como flux ou sdxl (/styles mostra todos); você escreveu "{raw}".',
   'parse.flag_strength': '{flag} deve ser um número de 0 a {max}, como 0,8; você escreveu "{raw}".',
+  'parse.flag_image_strength':
+    '{flag} deve ser um número de {min} a {max}, como 0,4 (mais alto mantém mais da imagem); você escreveu "{raw}".',
   'parse.negative_too_long': 'O texto de {flag} tem {length} caracteres; o limite é {max}. Encurte-o.',
   'parse.unclosed_quote': 'Feche as aspas que você abriu ({quote}).',
   'parse.settings_reset_alone': '/settings reset vai sozinho: esquece todos os seus padrões salvos.',
@@ -833,6 +874,8 @@ const pt: Table = {
     '{what} não funciona com o estilo "{style}" ({detail}). Mude ou tire essa opção.',
   'refuse.option_range': '{what} está fora do que o estilo "{style}" aceita: use de {min} a {max}.',
   'notice.negative_dropped': 'O estilo "{style}" não usa prompt negativo: o seu foi deixado de fora.',
+  'notice.count_dropped': 'Uma imagem é redesenhada uma de cada vez: {what} foi deixado de fora.',
+  'notice.image_prompt': 'Partindo da sua imagem ({width}×{height}, força {strength}).',
   'console.photo_missing':
     'O arquivo {path} não existe. Informe o caminho de uma foto de um rosto: /portrait ./eu.jpg cavaleiro sorrindo.',
   'console.photo_unreadable':
@@ -953,6 +996,8 @@ const pt: Table = {
   'option.photo': 'Uma foto nítida de um só rosto',
   'option.portrait_prompt': 'O que o retrato mostra',
   'option.strength': 'Quanto o rosto segue a foto (0–1,5)',
+  'option.image': 'Uma imagem de onde partir (prompt de imagem)',
+  'option.image_strength': 'Quanto o resultado segue a imagem (0,1–0,9; padrão 0,4)',
   'option.default_style': 'Estilo padrão',
   'option.default_aspect': 'Formato padrão',
   'option.default_negative': 'Prompt negativo padrão',

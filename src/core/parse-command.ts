@@ -35,7 +35,7 @@ import { fail, type Step } from './parse/step.js';
 export interface ParseCommandOptions {
   /** The bot's own username (with or without `@`), so `/imagine@OtherBot` in a group is left alone. */
   readonly botUsername?: string;
-  /** The photo attached to (or replied to by) the message, for `/portrait`. */
+  /** The picture attached to (or replied to by) the message: `/portrait`'s face, `/imagine`'s image prompt. */
   readonly photo?: PhotoRef;
 }
 
@@ -43,7 +43,7 @@ type Grammar = (args: string, opts: ParseCommandOptions) => Step<Intent>;
 
 /** Each command's grammar, from the text after its head; the type makes a command without one an error. */
 const GRAMMARS = {
-  imagine: parseImagine,
+  imagine: (args, opts) => parseImagine(args, opts.photo),
   portrait: (args, opts) => parsePortrait(args, opts.photo),
   reroll: parseReroll,
   variation: (args) => parseImageCommand('variation', args),

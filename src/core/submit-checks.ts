@@ -4,12 +4,12 @@
  * refusal is the reply the member reads.
  */
 import type { GenerationRequest, ResolvedGeneration } from '../generation/workflows/index.js';
-import { resolveRequest } from '../generation/workflows/index.js';
+import { imagePromptStyles, imageToImageWorkflowOf, resolveRequest } from '../generation/workflows/index.js';
 import { checkPrompt, isScopeAllowed, type Actor, type Limits, type ScopeSettings } from '../quota/policy.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
 import { isModerator, type CoreEnv } from './core-env.js';
 import type { Language, PhotoRef } from './intents.js';
-import { t } from './messages.js';
+import { t, type MessageKey } from './messages.js';
 import { fallbackStyle } from './scope-rules.js';
 import { takePicture, type PictureIntakeOptions } from './picture-intake.js';
 import { quotaRefusal, refuseParams } from './submit-refusals.js';
@@ -74,12 +74,25 @@ export async function checkRequest(
   }
   // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
   let notice: string | undefined;
-  if (
-    request.negative !== undefined &&
-    catalog.workflow(styleDef.workflow)?.manifest.params.negative === undefined
-  ) {
+  // An image prompt runs on the image-to-image workflow of the style's family (when it has one).
+  const runsOn =
+    (request.fromImage === true ? imageToImageWorkflowOf(catalog, styleDef) : undefined) ??
+    catalog.workflow(styleDef.workflow);
+  if (request.negative !== undefined && runsOn?.manifest.params.negative === undefined) {
     if (request.negative.trim() !== '' && !internal) notice = t(lang, 'notice.negative_dropped', { style });
     delete request.negative;
+  }
+  // A picture is redrawn once per run when that workflow takes no batch: --count is a wish it cannot honour.
+  if (
+    request.fromImage === true &&
+    request.count !== undefined &&
+    request.count > 1 &&
+    runsOn !== undefined &&
+    runsOn.manifest.params.batch === undefined
+  ) {
+    const dropped = t(lang, 'notice.count_dropped', { what: `--count ${String(request.count)}` });
+    notice = notice === undefined ? dropped : `${notice}\n${dropped}`;
+    delete request.count;
   }
   const needsImage = sub.photo !== undefined || sub.sourceKey !== undefined;
   const resolved = resolveRequest(
@@ -89,6 +102,19 @@ export async function checkRequest(
   );
   if (!resolved.ok) {
     if (resolved.error.code === 'reference_required') return no(say(lang, 'refuse.photo_required'));
+    if (resolved.error.code === 'image_prompt_unsupported') {
+      // Name only the styles this member could pick here and a server can run.
+      const able = imagePromptStyles(catalog).filter(
+        (n) =>
+          (scope.allowedStyles.length === 0 || scope.allowedStyles.includes(n)) &&
+          (runnable === undefined || runnable.includes(n)),
+      );
+      return no(
+        able.length > 0
+          ? say(lang, 'refuse.image_prompt_style', { style, styles: able.join(', ') })
+          : say(lang, 'refuse.image_prompt_none', { style }),
+      );
+    }
     return no(refuseParams(d, lang, request, resolved.error, scope.allowedStyles, needsImage));
   }
   return {
@@ -111,7 +137,15 @@ export async function preparePhoto(
   units: number,
   limits: Limits,
   intake: PictureIntakeOptions = {},
-): Promise<Checked<{ readonly bytes: Buffer; readonly albumNote: boolean }>> {
+  fromOthers: MessageKey = 'refuse.photo_from_others',
+): Promise<
+  Checked<{
+    readonly bytes: Buffer;
+    readonly albumNote: boolean;
+    readonly width: number;
+    readonly height: number;
+  }>
+> {
   const { say } = d;
   const { actor } = ctx;
   // Cheap refusals first: a banned, busy or spent member costs no download and no decode. The
@@ -124,9 +158,10 @@ export async function preparePhoto(
     !scope.portraitsFromOthersPhotos &&
     !isModerator(d.quotaConfig, actor)
   ) {
-    return no(say(lang, 'refuse.photo_from_others'));
+    return no(say(lang, fromOthers));
   }
   const picture = await takePicture(d, ctx, lang, photo, intake);
   if (!picture.ok) return picture;
-  return { ok: true, bytes: picture.bytes, albumNote: picture.albumNote };
+  const { bytes, albumNote, width, height } = picture;
+  return { ok: true, bytes, albumNote, width, height };
 }

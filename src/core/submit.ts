@@ -6,6 +6,13 @@
 import type { GenerateJobData, JobKind } from '../generation/pipeline/job-data.js';
 import { paramsOfRequest } from '../generation/pipeline/job-data.js';
 import type { GenerationRequest } from '../generation/workflows/index.js';
+import {
+  denoiseOfStrength,
+  IMAGE_STRENGTH,
+  isAspect,
+  pictureSize,
+  strengthOfDenoise,
+} from '../generation/workflows/index.js';
 import { resolveLimits } from '../quota/policy.js';
 import { jobKeyOf, shortJobId } from './buttons.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
@@ -65,11 +72,32 @@ export async function submit(
   // The photo is checked and normalised before any quota is taken.
   let photoBytes: Buffer | undefined;
   let albumNote = false;
+  let pictureNote: string | undefined;
   if (sub.photo !== undefined) {
-    const photo = await preparePhoto(d, ctx, lang, sub.photo, scope, gen.units, limits);
+    // An image prompt's picture is fitted to the output's size: its own shape, or the aspect asked for.
+    const fromImage = request.fromImage === true;
+    const aspect = isAspect(request.aspect) ? request.aspect : undefined;
+    const photo = await preparePhoto(
+      d,
+      ctx,
+      lang,
+      sub.photo,
+      scope,
+      gen.units,
+      limits,
+      fromImage ? { fit: (w, h) => pictureSize(gen.workflow, w, h, aspect) } : {},
+      fromImage ? 'refuse.picture_from_others' : 'refuse.photo_from_others',
+    );
     if (!photo.ok) return photo.reply;
     photoBytes = photo.bytes;
     albumNote = photo.albumNote;
+    if (fromImage) {
+      pictureNote = t(lang, 'notice.image_prompt', {
+        width: photo.width,
+        height: photo.height,
+        strength: strengthOfDenoise(gen.params.denoise ?? denoiseOfStrength(IMAGE_STRENGTH.default)),
+      });
+    }
   }
 
   const reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits);
@@ -96,6 +124,7 @@ export async function submit(
       jobKind: sub.kind,
       request: {
         style,
+        ...(request.fromImage === true ? { fromImage: true } : {}),
         prompt: request.prompt,
         ...(request.workflow === undefined ? {} : { workflow: request.workflow }),
         ...(request.negative === undefined ? {} : { negative: request.negative }),
@@ -147,6 +176,7 @@ export async function submit(
         eta:
           etaSeconds === undefined ? '' : t(lang, 'queued.eta', { eta: formatDuration(etaSeconds * 1000) }),
       }) +
+      (pictureNote === undefined ? '' : `\n${pictureNote}`) +
       (albumNote ? `\n${t(lang, 'refuse.album')}` : '') +
       (notice === undefined ? '' : `\n${notice}`);
     return { text, job: { jobId: enq.jobId, jobKey }, buttons: [cancelButton(lang, jobKey)] };
@@ -174,7 +204,10 @@ export function requestFrom(
   return r;
 }
 
-/** `/imagine` and `/portrait`: the member's saved settings fill what the command left out. */
+/**
+ * `/imagine` and `/portrait`: the member's saved settings fill what the command left out. `/imagine` with a
+ * picture starts from it (an image prompt): `--iw` / `--strength` says how closely the result follows it.
+ */
 export async function imagineCommand(
   d: SubmitDeps,
   ctx: ChatContext,
@@ -194,9 +227,20 @@ export async function imagineCommand(
       ...(intent.options.png === undefined ? {} : { png: intent.options.png }),
     });
   }
+  if (intent.photo === undefined && intent.strength !== undefined) {
+    const flag = ctx.actor.platform === 'discord' ? 'strength' : '--strength';
+    return d.say(lang, 'refuse.strength_needs_picture', { flag });
+  }
+  if (intent.photo !== undefined) {
+    // An image prompt: the picture's own shape unless this command names an aspect (a saved one does not).
+    if (intent.options.aspect === undefined) delete request.aspect;
+    request.fromImage = true;
+    request.denoise = denoiseOfStrength(intent.strength ?? IMAGE_STRENGTH.default);
+  }
   return submit(d, ctx, lang, {
     kind: 'imagine',
     request,
+    ...(intent.photo === undefined ? {} : { photo: intent.photo }),
     ...(intent.options.png === undefined ? {} : { png: intent.options.png }),
   });
 }

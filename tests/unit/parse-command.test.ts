@@ -225,10 +225,13 @@ describe('parseCommand: unknown flags and prompt limits', () => {
     expect(err(`/imagine ${'"'.repeat(50_000)}`).code).toBe('prompt_too_long');
   });
 
-  it('keeps --strength for /portrait', () => {
-    const e = err('/imagine a fox --strength 0.5');
-    expect(e.code).toBe('unknown_flag');
-    expect(e.message).toContain('/portrait');
+  it('reads --strength on /imagine as the image prompt strength (the core asks for the picture)', () => {
+    expect(ok('/imagine a fox --strength 0.5')).toEqual({
+      kind: 'imagine',
+      prompt: 'a fox',
+      options: {},
+      strength: 0.5,
+    });
   });
 
   it('refuses an empty prompt, also when only flags are given', () => {
@@ -277,6 +280,45 @@ describe('parseCommand: /portrait', () => {
     for (const bad of ['1.6', '-0.1', 'strong', 'NaN']) {
       expect(err(`/portrait x --strength ${bad}`).code, bad).toBe('bad_flag_value');
     }
+  });
+});
+
+describe('parseCommand: /imagine with a picture (image prompts)', () => {
+  const photo: PhotoRef = { ref: 'file-9', declaredBytes: 2000, declaredMime: 'image/jpeg', ownerId: '7' };
+
+  it('takes the picture from the options and --iw or --strength as the strength', () => {
+    expect(ok('/imagine a castle at dusk --iw 0.7 --ar 16:9', { photo })).toEqual({
+      kind: 'imagine',
+      prompt: 'a castle at dusk',
+      options: { aspect: '16:9' },
+      strength: 0.7,
+      photo,
+    });
+    expect(ok('/imagine a castle --strength=0,3', { photo })).toMatchObject({ strength: 0.3, photo });
+    expect(ok('/imagine a castle —iw 0.2', { photo })).toMatchObject({ prompt: 'a castle', strength: 0.2 });
+  });
+
+  it('gives a plain imagine without a picture or strength', () => {
+    expect(ok('/imagine a castle')).toEqual({ kind: 'imagine', prompt: 'a castle', options: {} });
+  });
+
+  it('accepts 0.1 to 0.9 and refuses the rest, naming the range', () => {
+    expect(ok('/imagine x --iw 0.1', { photo })).toMatchObject({ strength: 0.1 });
+    expect(ok('/imagine x --iw 0.9', { photo })).toMatchObject({ strength: 0.9 });
+    for (const bad of ['0', '0.05', '0.95', '1', '1.5', '-0.2', 'high', 'NaN']) {
+      const e = err(`/imagine x --iw ${bad}`, { photo });
+      expect(e.code, bad).toBe('bad_flag_value');
+      expect(e.flag, bad).toBe('--strength');
+      expect(e.message, bad).toContain('from 0.1 to 0.9');
+    }
+  });
+
+  it('refuses --iw and --strength together as one flag given twice', () => {
+    expect(err('/imagine x --iw 0.5 --strength 0.6', { photo }).code).toBe('bad_flag_value');
+  });
+
+  it('keeps the portrait range for /portrait, with --iw as its alias', () => {
+    expect(ok('/portrait x --iw 1.2', { photo })).toMatchObject({ kind: 'portrait', strength: 1.2 });
   });
 });
 

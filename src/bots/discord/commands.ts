@@ -15,7 +15,7 @@ import {
 } from 'discord.js';
 import { LANGUAGES, MAX_PROMPT_CHARS } from '../../core/intents.js';
 import { t, type MessageKey } from '../../core/messages.js';
-import { ASPECTS } from '../../generation/workflows/index.js';
+import { ASPECTS, IMAGE_STRENGTH } from '../../generation/workflows/index.js';
 import { describe, everywhere, localized } from './command-builders.js';
 import { COMMAND } from './command-names.js';
 import { limitsCommand } from './limits-command.js';
@@ -84,6 +84,21 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
         .setName('png')
         .setDescription(t('en', 'option.png'))
         .setDescriptionLocalizations(localized('option.png')),
+    )
+    // An image prompt: a picture to start from, and how closely the result follows it.
+    .addAttachmentOption((o) =>
+      o
+        .setName('image')
+        .setDescription(t('en', 'option.image'))
+        .setDescriptionLocalizations(localized('option.image')),
+    )
+    .addNumberOption((o) =>
+      o
+        .setName('strength')
+        .setDescription(t('en', 'option.image_strength'))
+        .setDescriptionLocalizations(localized('option.image_strength'))
+        .setMinValue(IMAGE_STRENGTH.min)
+        .setMaxValue(IMAGE_STRENGTH.max),
     );
 
   const portrait = describe(new SlashCommandBuilder(), 'command.portrait')

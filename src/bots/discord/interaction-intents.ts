@@ -113,9 +113,19 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
       png: bool('png'),
     });
     switch (name) {
-      case COMMAND.imagine:
-        candidate = { kind: 'imagine', prompt: str('prompt') ?? '', options: generation };
+      case COMMAND.imagine: {
+        // An attached picture makes it an image prompt.
+        const id = str('image');
+        const a = id === undefined ? undefined : data?.resolved?.attachments?.[id];
+        candidate = defined({
+          kind: 'imagine',
+          prompt: str('prompt') ?? '',
+          options: generation,
+          strength: num('strength'),
+          photo: a === undefined ? undefined : photoOf(a, userId),
+        });
         break;
+      }
       case COMMAND.portrait: {
         const id = str('photo');
         const a = id === undefined ? undefined : data?.resolved?.attachments?.[id];

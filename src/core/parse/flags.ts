@@ -1,7 +1,7 @@
 /**
  * The flags of /imagine and /portrait: which exist, where one starts, how its value is read and checked.
  */
-import { ASPECTS } from '../../generation/workflows/index.js';
+import { ASPECTS, IMAGE_STRENGTH } from '../../generation/workflows/index.js';
 import { MAX_PROMPT_CHARS, MAX_SEED, type GenerationOptions } from '../intents.js';
 import type { MessageKey, Params } from '../messages.js';
 import { clip, done, fail, type Step } from './step.js';
@@ -32,7 +32,9 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'no', aliases: [], takes: 'text', portraitOnly: false, example: '--no people, text' },
   { name: 'style', aliases: [], takes: 'word', portraitOnly: false, example: '--style flux' },
   { name: 'png', aliases: [], takes: 'none', portraitOnly: false, example: '--png' },
-  { name: 'strength', aliases: [], takes: 'word', portraitOnly: true, example: '--strength 0.8' },
+  // /portrait: how closely the face follows the photo; /imagine with a picture: how closely the result
+  // follows the picture (`--iw`, the image weight of Midjourney's image prompts).
+  { name: 'strength', aliases: ['iw'], takes: 'word', portraitOnly: false, example: '--strength 0.8' },
 ];
 
 function knownFlagsText(portrait: boolean): string {
@@ -123,8 +125,13 @@ export function readFlag(
   return done({ spec, value: s.slice(v, end).trim(), end });
 }
 
-/** Stores the flag's value in options; for --strength, returns the number instead. */
-export function applyFlag(spec: FlagSpec, raw: string, options: GenerationOptions): Step<number | undefined> {
+/** Stores the flag's value in options; for --strength, returns the number instead (its range is the command's). */
+export function applyFlag(
+  spec: FlagSpec,
+  raw: string,
+  options: GenerationOptions,
+  portrait = true,
+): Step<number | undefined> {
   const flag = `--${spec.name}`;
   const bad = (key: MessageKey, params: Params = {}) =>
     fail('bad_flag_value', key, { flag, raw: clip(raw, 40), ...params }, flag);
@@ -175,6 +182,12 @@ export function applyFlag(spec: FlagSpec, raw: string, options: GenerationOption
       options.png = true;
       return done(undefined);
     case 'strength': {
+      if (!portrait) {
+        const { min, max } = IMAGE_STRENGTH;
+        const weight = parseDecimal(raw, min, max);
+        if (weight === undefined) return bad('parse.flag_image_strength', { min, max });
+        return done(weight);
+      }
       const strength = parseDecimal(raw, 0, MAX_STRENGTH);
       if (strength === undefined) return bad('parse.flag_strength', { max: MAX_STRENGTH });
       return done(strength);

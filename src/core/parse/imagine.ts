@@ -8,11 +8,14 @@ import { PROMPT_SHIELD_QUOTES, QUOTES } from './words.js';
 
 const MAX_GENERATION_ARGS_CHARS = 4 * MAX_PROMPT_CHARS;
 
-export function parseImagine(args: string): Step<Intent> {
+/** A picture with the message (attached or replied to) makes it an image prompt. */
+export function parseImagine(args: string, photo?: PhotoRef): Step<Intent> {
   return mapStep(parseGeneration(args, false), (g) => ({
     kind: 'imagine' as const,
     prompt: g.prompt,
     options: g.options,
+    ...(g.strength === undefined ? {} : { strength: g.strength }),
+    ...(photo === undefined ? {} : { photo }),
   }));
 }
 
@@ -77,7 +80,7 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
       );
     }
     seen.add(spec.name);
-    const applied = applyFlag(spec, value, options);
+    const applied = applyFlag(spec, value, options, portrait);
     if (!applied.ok) return applied;
     if (spec.name === 'strength') strength = applied.value;
     i = end;

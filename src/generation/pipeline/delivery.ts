@@ -28,6 +28,7 @@ export const USER_ERROR_CODES = [
   'unknown_workflow',
   'invalid_params',
   'reference_required',
+  'image_prompt_unsupported',
   // comfy/errors ExecutionErrorKind
   'no_face',
   'out_of_memory',

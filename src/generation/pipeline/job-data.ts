@@ -43,6 +43,8 @@ export const GenerateRequestSchema = z.object({
   params: z.record(z.string(), ParamValueSchema),
   seed: z.number().int().min(0).max(MAX_SEED),
   count: z.number().int().min(1).max(4),
+  /** An image prompt: the job starts from its reference picture (resolveRequest's `fromImage`). */
+  fromImage: z.boolean().optional(),
 });
 export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;
 
@@ -138,6 +140,7 @@ export function requestOfJob(r: GenerateRequest): GenerationRequest {
   const out: GenerationRequest = { prompt: r.prompt, style: r.style, seed: r.seed, count: r.count };
   if (r.workflow !== undefined) out.workflow = r.workflow;
   if (r.negative !== undefined) out.negative = r.negative;
+  if (r.fromImage === true) out.fromImage = true;
   for (const k of NUMERIC_PARAMS) {
     const v = r.params[k];
     if (typeof v === 'number') out[k] = v;

@@ -29,11 +29,22 @@ export const GenerationRequestSchema = z.object({
   guidance: z.number().optional(),
   /** The file name ComfyUI's `POST /upload/image` returned for the user's photo. */
   referenceImage: z.string().optional(),
+  /**
+   * An image prompt: start from the reference picture with the image-to-image workflow of the style's
+   * family (the picture already has the output's size, so `aspect` names only how it was cropped).
+   */
+  fromImage: z.boolean().optional(),
   loras: z.array(LoraSchema).optional(),
 });
 export type GenerationRequest = z.input<typeof GenerationRequestSchema>;
 
-export type ResolveErrorCode = 'unknown_style' | 'unknown_workflow' | 'invalid_params' | 'reference_required';
+export type ResolveErrorCode =
+  | 'unknown_style'
+  | 'unknown_workflow'
+  | 'invalid_params'
+  | 'reference_required'
+  /** An image prompt on a style whose family has no image-to-image workflow. */
+  | 'image_prompt_unsupported';
 
 export interface ResolveIssue {
   /** The request field at fault (`steps`, `prompt`, `loras`, …). */

@@ -13,6 +13,15 @@ export { checkWorkflowStructure, modelsOfGraph } from './graph-check.js';
 export { CUSTOM_NODE_PACKS, NODE_CATALOGUE, packOfClass } from './node-catalogue.js';
 export { MAX_SEED } from './param-values.js';
 export { FAMILY_SIZES, sizeForAspect } from './aspect-sizes.js';
+export {
+  IMAGE_STRENGTH,
+  denoiseOfStrength,
+  imagePromptStyles,
+  imageToImageWorkflowOf,
+  isAspect,
+  pictureSize,
+  strengthOfDenoise,
+} from './image-prompt.js';
 export type {
   GenerationRequest,
   ResolvedGeneration,

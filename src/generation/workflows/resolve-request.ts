@@ -14,6 +14,7 @@ import {
   type ResolveIssue,
   type Result,
 } from './generation-request.js';
+import { imagePromptStyles, imageToImageWorkflowOf } from './image-prompt.js';
 import { insertLoraChain } from './lora-chain.js';
 import { paramValueProblem } from './param-values.js';
 import { pickStyle } from './pick-style.js';
@@ -71,7 +72,20 @@ export function resolveRequest(
 
   const picked = pickStyle(catalog, req.style, req.workflow);
   if (!picked.ok) return picked;
-  const { style, workflow } = picked.value;
+  const { style } = picked.value;
+  let { workflow } = picked.value;
+  if (req.fromImage === true) {
+    const fromImage = imageToImageWorkflowOf(catalog, style);
+    if (fromImage === undefined) {
+      const able = imagePromptStyles(catalog);
+      return fail(
+        'image_prompt_unsupported',
+        `the "${style.name}" style cannot start from a picture; ` +
+          (able.length > 0 ? `styles that can: ${able.join(', ')}` : 'no style here can'),
+      );
+    }
+    workflow = fromImage;
+  }
   const spec = workflow.manifest.params;
   const who =
     req.style === undefined && req.workflow !== undefined
@@ -87,7 +101,13 @@ export function resolveRequest(
   for (const name of TUNABLE) {
     const s = spec[name];
     if (!s) continue;
-    values[name] = style.params[name] ?? s.default;
+    const styled = style.params[name];
+    // A style's values were checked against its own workflow; drawing from a picture, one the
+    // image-to-image workflow cannot take falls back to that workflow's default.
+    values[name] =
+      styled !== undefined && (req.fromImage !== true || !paramValueProblem(spec, name, styled))
+        ? styled
+        : s.default;
   }
   if (style.aspect && spec.width && spec.height) {
     const [w, h] = sizeForAspect(workflow, style.aspect);
@@ -117,7 +137,8 @@ export function resolveRequest(
     return true;
   };
 
-  if (req.aspect !== undefined) {
+  // An image prompt's picture was fitted to the aspect already: the output has the picture's size.
+  if (req.aspect !== undefined && req.fromImage !== true) {
     const aspect = ASPECTS.find((a) => a === req.aspect);
     if (!aspect) {
       issue('aspect', `aspect must be one of: ${ASPECTS.join(', ')}`);
