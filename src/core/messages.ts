@@ -96,6 +96,13 @@ const en = {
   'refuse.picture_from_others': 'Image prompts can only start from your own pictures here.',
   'refuse.unknown_button': 'This button no longer works. Start a new /imagine.',
   'refuse.internal': 'Something went wrong on our side. Try again in a moment.',
+  'discord.missing_permissions':
+    'Heads-up: I lack {permissions} in this channel. I can answer here for 15 minutes; a job that takes longer reaches you by direct message instead. A moderator can grant these to fix it.',
+  'permission.view_channel': 'View Channel',
+  'permission.send_messages': 'Send Messages',
+  'permission.send_messages_in_threads': 'Send Messages in Threads',
+  'permission.attach_files': 'Attach Files',
+  'permission.embed_links': 'Embed Links',
   // Parser errors: each says what is wrong and how to write it instead.
   'parse.empty': 'Type a command, for example /imagine a fox in snow. /help lists them all.',
   'parse.no_slash':
@@ -444,6 +451,13 @@ const es: Table = {
   'refuse.picture_from_others': 'Aquí solo puedes partir de tus propias imágenes.',
   'refuse.unknown_button': 'Este botón ya no funciona. Empieza un nuevo /imagine.',
   'refuse.internal': 'Algo falló de nuestro lado. Inténtalo de nuevo en un momento.',
+  'discord.missing_permissions':
+    'Aviso: me falta {permissions} en este canal. Puedo responder aquí durante 15 minutos; un trabajo que tarde más te llegará por mensaje directo. Un moderador puede concederlos para arreglarlo.',
+  'permission.view_channel': 'Ver canal',
+  'permission.send_messages': 'Enviar mensajes',
+  'permission.send_messages_in_threads': 'Enviar mensajes en hilos',
+  'permission.attach_files': 'Adjuntar archivos',
+  'permission.embed_links': 'Insertar enlaces',
   'parse.empty': 'Escribe un comando, por ejemplo /imagine un zorro en la nieve. /help los muestra todos.',
   'parse.no_slash':
     'Los comandos empiezan con una barra: /imagine … crea una imagen, por ejemplo /imagine un zorro en la nieve. /help los muestra todos.',
@@ -790,6 +804,13 @@ const pt: Table = {
   'refuse.picture_from_others': 'Aqui só é possível partir das suas próprias imagens.',
   'refuse.unknown_button': 'Este botão não funciona mais. Comece um novo /imagine.',
   'refuse.internal': 'Algo deu errado do nosso lado. Tente de novo em instantes.',
+  'discord.missing_permissions':
+    'Atenção: me falta {permissions} neste canal. Posso responder aqui por 15 minutos; um trabalho que demore mais chegará a você por mensagem direta. Um moderador pode concedê-las para resolver.',
+  'permission.view_channel': 'Ver canal',
+  'permission.send_messages': 'Enviar mensagens',
+  'permission.send_messages_in_threads': 'Enviar mensagens em tópicos',
+  'permission.attach_files': 'Anexar arquivos',
+  'permission.embed_links': 'Inserir links',
   'parse.empty': 'Digite um comando, por exemplo /imagine uma raposa na neve. /help mostra todos.',
   'parse.no_slash':
     'Os comandos começam com uma barra: /imagine … cria uma imagem, por exemplo /imagine uma raposa na neve. /help mostra todos.',

@@ -26,6 +26,10 @@ export const APP_ID = '900000000000000001';
 export const GUILD_ID = '900000000000000002';
 export const CHANNEL_ID = '900000000000000003';
 export const MANAGE_GUILD = String(1 << 5);
+/** What a bot set up as the README says has in a channel: View Channel, Send Messages (also in threads), Embed Links, Attach Files. */
+export const BOT_CHANNEL_PERMISSIONS = String(
+  (1n << 10n) | (1n << 11n) | (1n << 14n) | (1n << 15n) | (1n << 38n),
+);
 export const INTERACTIONS_PATH = '/discord/interactions';
 
 export interface Member {
@@ -81,6 +85,12 @@ export interface InteractionOpts {
   locale?: string;
   commandType?: number;
   targetId?: string;
+  /** The interaction's `app_permissions` (default BOT_CHANNEL_PERMISSIONS). */
+  appPermissions?: string;
+  /** The interaction's `attachment_size_limit` (default 10 MiB). */
+  attachmentSizeLimit?: number;
+  /** The channel's type (default 0, a text channel; 11 is a public thread). */
+  channelType?: number;
 }
 
 export interface Interaction {
@@ -101,11 +111,15 @@ export async function createDiscordHarness(
     moderatorRoleIds?: string[];
     logger?: PipelineLogger;
     onApiCall?: (method: string, status: number) => void;
+    /** The fake's upload limit per file (default 10 MiB, Discord's default for everyone). */
+    fakeFileLimitBytes?: number;
   } = {},
 ): Promise<DiscordHarness> {
   const redis = r.connect();
   const prefix = r.prefix;
-  const fake = await startFakeDiscord();
+  const fake = await startFakeDiscord(
+    opts.fakeFileLimitBytes === undefined ? {} : { fileLimitBytes: opts.fakeFileLimitBytes },
+  );
   const sim = await startSimulator({ port: 0, stepMs: opts.stepMs ?? 2 });
   const stack = await createChatStack(redis, prefix, () => r.connect(), {
     env: opts.env,
@@ -204,10 +218,10 @@ export async function createDiscordHarness(
       token,
       version: 1,
       channel_id: CHANNEL_ID,
-      channel: { id: CHANNEL_ID, type: guildId === null ? 1 : 0 },
+      channel: { id: CHANNEL_ID, type: guildId === null ? 1 : (o.channelType ?? 0) },
       locale: o.locale ?? 'en-US',
-      attachment_size_limit: 10 * 1024 * 1024,
-      app_permissions: '0',
+      attachment_size_limit: o.attachmentSizeLimit ?? 10 * 1024 * 1024,
+      app_permissions: o.appPermissions ?? BOT_CHANNEL_PERMISSIONS,
       entitlements: [],
       authorizing_integration_owners: {},
       ...(guildId === null

@@ -76,8 +76,10 @@ export function createDiscordDeliverer(deps: {
       };
     }
     const n = payload.outputs.length;
+    // The limit Discord reported on the interaction (Nitro, server boosts), else the default for everyone.
+    const limit = Math.min(payload.reply.interaction?.uploadLimit ?? fileLimit, MAX_REQUEST_BYTES);
     const perFile =
-      Math.min(fileLimit, Math.floor((MAX_REQUEST_BYTES - ENVELOPE_BYTES) / Math.max(1, n))) - ENVELOPE_BYTES;
+      Math.min(limit, Math.floor((MAX_REQUEST_BYTES - ENVELOPE_BYTES) / Math.max(1, n))) - ENVELOPE_BYTES;
     const files: RawFile[] = [];
     for (const [i, o] of payload.outputs.entries()) {
       const bytes = await ctx.blobs.get(o.blobKey);

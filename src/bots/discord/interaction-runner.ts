@@ -3,6 +3,12 @@
  * expiry, the status message id), the core call with the interaction id as event id (a redelivered
  * interaction cannot enqueue twice), and the final answer rendered in place or, after a public defer,
  * as an ephemeral follow-up.
+ *
+ * Before a job starts, the interaction's `app_permissions` are checked for what a channel post needs
+ * once the 15-minute token is dead (channel-permissions.ts). A missing permission does not refuse the
+ * job: the token carries the status and the result for 15 minutes, which covers nearly every job, and a
+ * longer one falls back to a direct message. The member gets an ephemeral notice naming what is
+ * missing, and the log a warning, so a moderator can fix the channel before it matters.
  */
 import type { ChatCore, CoreReply } from '../../core/chat-core.js';
 import { GENERATING_KINDS, type Intent, type Language, type PhotoRef } from '../../core/intents.js';
@@ -10,6 +16,7 @@ import { languageOf, t } from '../../core/messages.js';
 import type { PipelineLogger } from '../../generation/pipeline/delivery.js';
 import type { ReplyHandle } from '../../generation/pipeline/job-data.js';
 import type { Actor } from '../../quota/policy.js';
+import { missingPostPermissions, permissionKey } from './channel-permissions.js';
 import type { DiscordApi } from './discord-api.js';
 import type { RawInteraction } from './interaction-schema.js';
 import { EPHEMERAL, content, textBody } from './message-render.js';
@@ -94,6 +101,9 @@ export function createInteractionRunner(deps: {
           applicationId: raw.application_id,
           token: raw.token,
           expiresAt: createdAt(raw) + TOKEN_LIFETIME_MS,
+          ...(raw.attachment_size_limit !== undefined && raw.attachment_size_limit > 0
+            ? { uploadLimit: Math.floor(raw.attachment_size_limit) }
+            : {}),
         },
         // The resolved language, so progress and delivery need no lookup.
         locale: lang,
@@ -117,6 +127,7 @@ export function createInteractionRunner(deps: {
       } else {
         await answer(raw, ephemeral, res);
       }
+      if (job !== undefined && !ephemeral) await warnMissing(raw, lang, job.jobId);
     } catch (err) {
       log.error(
         { err: err instanceof Error ? (err.stack ?? err.message) : String(err), interaction: raw.id },
@@ -124,6 +135,25 @@ export function createInteractionRunner(deps: {
       );
       await answer(raw, ephemeral, { text: t(lang, 'refuse.internal') });
     }
+  }
+
+  /** Names what a post after the token's 15 minutes would lack: to the member (ephemeral) and the log. */
+  async function warnMissing(raw: RawInteraction, lang: Language, jobId: string): Promise<void> {
+    const missing = missingPostPermissions(raw);
+    if (missing.length === 0) return;
+    log.warn(
+      { jobId, guild: raw.guild_id, channel: channelOf(raw), missing },
+      'bot lacks channel permissions for a result posted after the interaction token expires',
+    );
+    const permissions = missing.map((p) => t(lang, permissionKey(p))).join(', ');
+    await api
+      .followUp(raw.application_id, raw.token, {
+        content: content(t(lang, 'discord.missing_permissions', { permissions })),
+        flags: EPHEMERAL,
+      })
+      .catch((err: unknown) => {
+        log.warn({ jobId, err: String(err) }, 'could not tell the member about missing permissions');
+      });
   }
 
   async function afterDefer(

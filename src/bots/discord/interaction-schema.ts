@@ -47,7 +47,7 @@ export const RawInteractionSchema = z.looseObject({
   token: z.string().min(1),
   guild_id: z.string().optional(),
   channel_id: z.string().optional(),
-  channel: z.looseObject({ id: z.string() }).optional(),
+  channel: z.looseObject({ id: z.string(), type: z.number().int().optional() }).optional(),
   member: z
     .looseObject({
       user: RawUserSchema.optional(),
@@ -58,6 +58,8 @@ export const RawInteractionSchema = z.looseObject({
   user: RawUserSchema.optional(),
   locale: z.string().optional(),
   attachment_size_limit: z.number().optional(),
+  /** What the bot may do in the channel: a permission bitfield as a decimal string. */
+  app_permissions: z.string().optional(),
   message: RawMessageSchema.optional(),
   data: z
     .looseObject({

@@ -15,6 +15,8 @@ export const DiscordInteractionSchema = z.object({
   token: z.string().min(1),
   /** Epoch ms. Interaction tokens die 15 minutes after the interaction; past that, use the bot token. */
   expiresAt: z.number().int().min(0),
+  /** Bytes per file Discord accepts for this interaction (its `attachment_size_limit`). */
+  uploadLimit: z.number().int().positive().optional(),
 });
 export type DiscordInteraction = z.infer<typeof DiscordInteractionSchema>;
 
