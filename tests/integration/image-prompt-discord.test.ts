@@ -1,0 +1,126 @@
+// Image prompts on Discord: /imagine with its optional `image` attachment and `strength`, through the fake
+// Discord (HTTP interactions, CDN), the real bot, worker and the ComfyUI simulator.
+import sharp from 'sharp';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commandDefinitions } from '../../src/bots/discord/commands.js';
+import { createDiscordHarness, type DiscordHarness } from '../helpers/discord-harness.js';
+import { imagePromptGraphs } from '../helpers/image-prompt-graphs.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+
+let r: TestRedis | undefined;
+let h: DiscordHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  await r?.cleanup();
+  h = undefined;
+  r = undefined;
+});
+
+async function setup(opts: Parameters<typeof createDiscordHarness>[1] = {}): Promise<DiscordHarness> {
+  r = testRedis('discord-img');
+  h = await createDiscordHarness(r, opts);
+  return h;
+}
+
+const USER = '100000000000000001';
+const opt = (name: string, type: number, value: unknown): Record<string, unknown> => ({ name, type, value });
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The ephemeral answer of an interaction: its ephemeral @original, or the ephemeral follow-up. */
+function ephemeralText(c: DiscordHarness, token: string): string | undefined {
+  const original = c.fake.original(token);
+  if (original !== undefined && !original.deleted && (original.flags & 64) !== 0) return original.content;
+  const follow = c.fake.callsTo('POST', new RegExp(`/webhooks/\\d+/${escape(token)}$`)).at(-1);
+  return follow !== undefined && follow.json?.['flags'] === 64 ? String(follow.json['content']) : undefined;
+}
+
+async function picture(): Promise<Buffer> {
+  return sharp({ create: { width: 360, height: 240, channels: 3, background: '#8a5a44' } })
+    .png()
+    .toBuffer();
+}
+
+function attachment(url: string, size: number, contentType: string): Record<string, unknown> {
+  return { id: '777', filename: 'pic.png', size, url, proxy_url: url, content_type: contentType };
+}
+
+describe('/imagine with an image on Discord', () => {
+  it('registers the optional image and strength options with the documented range', () => {
+    const imagine = commandDefinitions().find((d) => d.name === 'imagine');
+    const options = (imagine?.options ?? []) as Array<Record<string, unknown>>;
+    expect(options.find((o) => o['name'] === 'image')).toMatchObject({ type: 11 });
+    expect(options.find((o) => o['name'] === 'image')?.['required']).toBeFalsy();
+    expect(options.find((o) => o['name'] === 'strength')).toMatchObject({
+      type: 10,
+      min_value: 0.1,
+      max_value: 0.9,
+    });
+  });
+
+  it('downloads the picture once after the defer, starts from it, and rerolls from the same picture', async () => {
+    const c = await setup();
+    const bytes = await picture();
+    const url = c.fake.cdn('pic.png', bytes, 'image/png');
+    const i = c.command(
+      'imagine',
+      [
+        opt('prompt', 3, 'a desert city'),
+        opt('image', 11, '777'),
+        opt('strength', 10, 0.7),
+        opt('steps', 4, 2),
+      ],
+      { resolved: { attachments: { '777': attachment(url, bytes.length, 'image/png') } } },
+    );
+    const res = await c.post(i.payload);
+    expect(res.body).toEqual({ type: 5, data: {} });
+    const result = await c.waitFor(() => {
+      const m = c.fake.original(i.token);
+      return m?.attachments[0]?.filename === 'image-1.png' ? m : undefined;
+    }, 'the result');
+    expect(c.fake.downloads).toHaveLength(1);
+    expect(await c.used(USER)).toBe(1);
+
+    const reroll = result.components.flatMap((row) => row.components.map((b) => b.custom_id ?? ''))[0]!;
+    const again = c.button(reroll, result.id, { member: { id: USER } });
+    await c.post(again.payload);
+    await c.waitFor(
+      () => c.fake.original(again.token)?.attachments[0]?.filename === 'image-1.png',
+      'the reroll',
+    );
+    const graphs = await imagePromptGraphs(c.sim.url);
+    expect(graphs.map((g) => g.denoise)).toEqual([0.3, 0.3]);
+    expect(graphs[1]?.uploadedBytes).toEqual(graphs[0]?.uploadedBytes);
+    expect(c.fake.downloads).toHaveLength(1);
+    expect(await c.used(USER)).toBe(2);
+  });
+
+  it('refuses ephemerally an oversize or non-image attachment, a style without image-to-image and a strength without a picture, charging nothing', async () => {
+    const c = await setup();
+    const url = c.fake.cdn('pic.png', await picture(), 'image/png');
+    const cases: Array<[Array<Record<string, unknown>>, Record<string, unknown> | undefined, RegExp]> = [
+      [
+        [opt('image', 11, '777')],
+        attachment(url, 30 * 1024 * 1024, 'image/png'),
+        /That photo cannot be used/,
+      ],
+      [[opt('image', 11, '777')], attachment(url, 2000, 'application/pdf'), /That file is not a picture/],
+      [
+        [opt('image', 11, '777'), opt('style', 3, 'flux')],
+        attachment(url, 2000, 'image/png'),
+        /The "flux" style cannot start from a picture\. Styles that can: anime, photo, sdxl\./,
+      ],
+      [[opt('strength', 10, 0.5)], undefined, /strength sets how closely the result follows a picture/],
+    ];
+    for (const [options, att, expected] of cases) {
+      const i = c.command('imagine', [opt('prompt', 3, 'a castle'), ...options], {
+        ...(att === undefined ? {} : { resolved: { attachments: { '777': att } } }),
+      });
+      await c.post(i.payload);
+      await c.bot.settled();
+      expect(ephemeralText(c, i.token)).toMatch(expected);
+    }
+    expect(c.fake.downloads).toHaveLength(0);
+    expect(await c.used(USER)).toBe(0);
+    expect(c.sim.stats().promptsExecuted).toBe(0);
+  });
+});
