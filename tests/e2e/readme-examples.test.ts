@@ -206,12 +206,20 @@ async function facePhoto(): Promise<void> {
   await writeFile(join(dir, 'me.jpg'), await sharp(Buffer.from(svg)).jpeg().toBuffer());
 }
 
+/** A picture to start from (an image prompt): a landscape of two colours. */
+async function anyPicture(): Promise<void> {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="600" height="400">
+    <rect width="600" height="400" fill="#36a"/><rect y="260" width="600" height="140" fill="#3a5"/></svg>`;
+  await writeFile(join(dir, 'pic.png'), await sharp(Buffer.from(svg)).png().toBuffer());
+}
+
 /**
  * Placeholder → what it stands for here. Each entry matches a whole command (or a URL) and may do
  * work first (make the photo, fail a job) so the command meets the state it assumes.
  */
 const SUBSTITUTIONS: Array<{ match: RegExp; value: () => Promise<string> | string }> = [
   { match: /\.\/me\.jpg/, value: async () => (await facePhoto(), './me.jpg') },
+  { match: /\.\/pic\.png/, value: async () => (await anyPicture(), './pic.png') },
   { match: /(?<=^\/requeue )<id>/, value: failedJobId },
   { match: /(?<=^\/cancel )<id>/, value: runningJobId },
   { match: /@someone\b/, value: () => '@local' },
