@@ -199,9 +199,9 @@ const en = {
     'Console chat ready. Try: /imagine a red fox in snow --ar 16:9   (/help lists every command)',
   'console.result': '  seed {seed} · {style} · {seconds} s',
   'help.console':
-    'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png\n/portrait ./me.jpg smiling knight --strength 0.8   (the path of a photo of one face)\nOn your last result: /reroll (new seed) · /variation 2 · /upscale 1 (the image number)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
+    'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png\n/imagine ./pic.png a castle at dusk --iw 0.6   (start from a picture: --iw 0.1–0.9, default 0.4)\n/portrait ./me.jpg smiling knight --strength 0.8   (the path of a photo of one face)\nOn your last result: /reroll (new seed) · /variation 2 · /upscale 1 (the image number)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
   'help.discord':
-    'Make images:\n/imagine prompt: a red fox in snow, with the options aspect, seed, steps, count (1–4), negative, style and png\n/portrait with a photo of one face and a prompt (strength 0–1.5), or on a photo: Apps → Portrait from this photo\nUnder each result: Reroll, Vary, Upscale and Delete buttons.\n/cancel · /quota · /styles · /settings · /forget',
+    'Make images:\n/imagine prompt: a red fox in snow, with the options aspect, seed, steps, count (1–4), negative, style and png\n/imagine with the image option starts from that picture (strength 0.1–0.9: how closely it follows it)\n/portrait with a photo of one face and a prompt (strength 0–1.5), or on a photo: Apps → Portrait from this photo\nUnder each result: Reroll, Vary, Upscale and Delete buttons.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'a portrait photo',
   'command.portrait_menu': 'Portrait from this photo',
   'cancel.none': 'Nothing to cancel: you have no job waiting or running here.',
@@ -259,7 +259,7 @@ const en = {
   'styles.header': 'Styles you can use:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} units per image)',
-  help: 'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png (a lossless file)\n/portrait smiling knight --strength 0.8 as the caption of a photo of one face (or in reply to one)\nUnder each result: Reroll, Vary, Upscale and Delete buttons; /reroll, /variation 2 and /upscale 1 work too.\n/cancel · /quota · /styles · /settings · /forget',
+  help: 'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --png (a lossless file)\n/imagine a castle at dusk --iw 0.6 as the caption of a picture (or in reply to one) starts from it (--iw 0.1–0.9, default 0.4)\n/portrait smiling knight --strength 0.8 as the caption of a photo of one face (or in reply to one)\nUnder each result: Reroll, Vary, Upscale and Delete buttons; /reroll, /variation 2 and /upscale 1 work too.\n/cancel · /quota · /styles · /settings · /forget',
   'help.mod':
     'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
@@ -554,9 +554,9 @@ const es: Table = {
     'Chat de consola listo. Prueba: /imagine un zorro rojo en la nieve --ar 16:9   (/help muestra todos los comandos)',
   'console.result': '  semilla {seed} · {style} · {seconds} s',
   'help.console':
-    'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png\n/portrait ./yo.jpg caballero sonriente --strength 0.8   (la ruta de una foto de una sola cara)\nSobre tu último resultado: /reroll (otra semilla) · /variation 2 · /upscale 1 (el número de la imagen)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
+    'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png\n/imagine ./foto.png un castillo al atardecer --iw 0.6   (partir de una imagen: --iw 0.1–0.9, por defecto 0.4)\n/portrait ./yo.jpg caballero sonriente --strength 0.8   (la ruta de una foto de una sola cara)\nSobre tu último resultado: /reroll (otra semilla) · /variation 2 · /upscale 1 (el número de la imagen)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
   'help.discord':
-    'Crea imágenes:\n/imagine prompt: un zorro rojo en la nieve, con las opciones aspect, seed, steps, count (1–4), negative, style y png\n/portrait con la foto de una sola cara y un texto (strength 0–1.5), o sobre una foto: Apps → Retrato con esta foto\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar.\n/cancel · /quota · /styles · /settings · /forget',
+    'Crea imágenes:\n/imagine prompt: un zorro rojo en la nieve, con las opciones aspect, seed, steps, count (1–4), negative, style y png\n/imagine con la opción image parte de esa imagen (strength 0,1–0,9: cuánto se parece a ella)\n/portrait con la foto de una sola cara y un texto (strength 0–1.5), o sobre una foto: Apps → Retrato con esta foto\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'un retrato fotográfico',
   'command.portrait_menu': 'Retrato con esta foto',
   'cancel.none': 'No hay nada que cancelar: no tienes ningún trabajo en cola ni en curso aquí.',
@@ -615,7 +615,7 @@ const es: Table = {
   'styles.header': 'Estilos disponibles:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagen)',
-  help: 'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png (un archivo sin pérdida)\n/portrait caballero sonriente --strength 0.8 como pie de la foto de una sola cara (o respondiendo a una)\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar; también sirven /reroll, /variation 2 y /upscale 1.\n/cancel · /quota · /styles · /settings · /forget',
+  help: 'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --png (un archivo sin pérdida)\n/imagine un castillo al atardecer --iw 0.6 como pie de una imagen (o respondiendo a una) parte de ella (--iw 0.1–0.9, por defecto 0.4)\n/portrait caballero sonriente --strength 0.8 como pie de la foto de una sola cara (o respondiendo a una)\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar; también sirven /reroll, /variation 2 y /upscale 1.\n/cancel · /quota · /styles · /settings · /forget',
   'help.mod':
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
@@ -909,9 +909,9 @@ const pt: Table = {
     'Chat do console pronto. Experimente: /imagine uma raposa vermelha na neve --ar 16:9   (/help mostra todos os comandos)',
   'console.result': '  semente {seed} · {style} · {seconds} s',
   'help.console':
-    'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png\n/portrait ./eu.jpg cavaleiro sorrindo --strength 0.8   (o caminho de uma foto de um só rosto)\nSobre o seu último resultado: /reroll (outra semente) · /variation 2 · /upscale 1 (o número da imagem)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
+    'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png\n/imagine ./foto.png um castelo ao entardecer --iw 0.6   (partir de uma imagem: --iw 0.1–0.9, padrão 0.4)\n/portrait ./eu.jpg cavaleiro sorrindo --strength 0.8   (o caminho de uma foto de um só rosto)\nSobre o seu último resultado: /reroll (outra semente) · /variation 2 · /upscale 1 (o número da imagem)\n/cancel · /cancel <id> · /cancel all · /quota · /styles · /settings · /forget',
   'help.discord':
-    'Crie imagens:\n/imagine prompt: uma raposa vermelha na neve, com as opções aspect, seed, steps, count (1–4), negative, style e png\n/portrait com a foto de um só rosto e um texto (strength 0–1.5), ou sobre uma foto: Apps → Retrato com esta foto\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar.\n/cancel · /quota · /styles · /settings · /forget',
+    'Crie imagens:\n/imagine prompt: uma raposa vermelha na neve, com as opções aspect, seed, steps, count (1–4), negative, style e png\n/imagine com a opção image parte dessa imagem (strength 0,1–0,9: quanto segue ela)\n/portrait com a foto de um só rosto e um texto (strength 0–1.5), ou sobre uma foto: Apps → Retrato com esta foto\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar.\n/cancel · /quota · /styles · /settings · /forget',
   'portrait.default_prompt': 'um retrato fotográfico',
   'command.portrait_menu': 'Retrato com esta foto',
   'cancel.none': 'Não há nada para cancelar: você não tem trabalho na fila nem em andamento aqui.',
@@ -969,7 +969,7 @@ const pt: Table = {
   'styles.header': 'Estilos disponíveis:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagem)',
-  help: 'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png (um arquivo sem perda)\n/portrait cavaleiro sorrindo --strength 0.8 como legenda da foto de um só rosto (ou em resposta a uma)\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar; /reroll, /variation 2 e /upscale 1 também funcionam.\n/cancel · /quota · /styles · /settings · /forget',
+  help: 'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --png (um arquivo sem perda)\n/imagine um castelo ao entardecer --iw 0.6 como legenda de uma imagem (ou em resposta a uma) parte dela (--iw 0.1–0.9, padrão 0.4)\n/portrait cavaleiro sorrindo --strength 0.8 como legenda da foto de um só rosto (ou em resposta a uma)\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar; /reroll, /variation 2 e /upscale 1 também funcionam.\n/cancel · /quota · /styles · /settings · /forget',
   'help.mod':
     'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
   'limits.user':
