@@ -2,7 +2,6 @@
 // within the private pace and the group flood budget, and every end state of a status message that
 // became a photo.
 import { afterEach, describe, expect, it } from 'vitest';
-import { NO_FACE_DETECTED } from '../../src/simulators/comfyui/index.js';
 import type { ApiCall, FakeMessage } from '../helpers/fake-telegram.js';
 import {
   createTelegramHarness,
@@ -136,7 +135,13 @@ describe('telegram: live previews', () => {
 
   it('a failed job keeps its last preview with the reason as caption and no buttons', async () => {
     const t = await setup();
-    t.sim.faults.next({ ...NO_FACE_DETECTED, classType: 'VAEDecode' });
+    // InstantID's "no face" error, raised once the sampler is done (so previews were shown first).
+    t.sim.faults.next({
+      kind: 'error',
+      classType: 'VAEDecode',
+      exceptionType: 'Exception',
+      message: 'Reference Image: No face detected.',
+    });
     const cmd = t.fake.userSends({ chatId: ALICE, userId: ALICE, text: '/imagine a lighthouse --steps 40' });
     const status = await statusOf(t, ALICE, cmd);
     await t.fake.waitFor(() => (/face/.test(status.caption ?? '') ? status : undefined), 'the failure');
