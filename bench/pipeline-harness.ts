@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createLifecycle } from '../src/app/lifecycle.js';
 import { startWorker } from '../src/app/roles/worker.js';
@@ -34,6 +34,7 @@ import {
 } from '../src/generation/workflows/index.js';
 import type { Actor, Limits } from '../src/quota/policy.js';
 import type { RedisQuota } from '../src/quota/redis-quota.js';
+import { createRedisConnection, isClusterConnection, scanEveryPrimary } from '../src/redis-connection.js';
 import type { HostMessage, HostRequest, HostTrace } from './sim-host.js';
 
 export const BENCH_STYLE = 'bench';
@@ -284,20 +285,25 @@ export async function createBenchPipeline(opts: {
   prefix?: string;
 }): Promise<BenchPipeline> {
   const prefix = opts.prefix ?? `bench:${opts.label}:${randomBytes(4).toString('hex')}`;
-  const conns: Redis[] = [];
-  const connect = (): Redis => {
-    const r = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-    conns.push(r);
-    return r;
-  };
-  const redis = connect();
   const { catalog } = opts;
-  const loaded = loadConfig({ MAX_WAITING_JOBS_PER_USER: '100000', GENERATE_ATTEMPTS: '3' });
+  const loaded = loadConfig({
+    MAX_WAITING_JOBS_PER_USER: '100000',
+    GENERATE_ATTEMPTS: '3',
+    ...redisEnvOf(opts.redisUrl),
+  });
   const config: Config = {
     ...loaded,
     redis: { ...loaded.redis, prefix },
     pipeline: { ...loaded.pipeline, maxWaitingJobs: 100_000, blobMaxBytes: 2 * 1024 ** 3 },
   };
+  const conns: Redis[] = [];
+  // The product's own connection code: a URL, or a Cluster through its seed nodes.
+  const connect = (): Redis => {
+    const r = createRedisConnection(config, 'worker');
+    conns.push(r);
+    return r;
+  };
+  const redis = connect();
   const log = pino({ level: 'silent' });
   const life = createLifecycle(log);
   // The product's own shared parts; the bench adds only its load (submit) and its observers.
@@ -435,13 +441,22 @@ export async function createBenchPipeline(opts: {
   };
 }
 
+/**
+ * `cluster://host:port,host:port` names a Redis Cluster by its seed nodes (REDIS_CLUSTER_NODES); anything
+ * else is a REDIS_URL.
+ */
+export function redisEnvOf(redisUrl: string): Record<string, string> {
+  return redisUrl.startsWith('cluster://')
+    ? { REDIS_CLUSTER_NODES: redisUrl.slice('cluster://'.length) }
+    : { REDIS_URL: redisUrl };
+}
+
 export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  // Every primary of a Cluster; one UNLINK per key there (the keys of a batch live in many slots).
+  for await (const keys of scanEveryPrimary(redis, `${prefix}*`, 1000)) {
+    if (isClusterConnection(redis)) await Promise.all(keys.map((k) => redis.unlink(k)));
+    else await redis.unlink(...keys);
+  }
 }
 
 export async function usedMemory(redis: Redis): Promise<number> {

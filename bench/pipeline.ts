@@ -12,11 +12,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { QueueEvents } from 'bullmq';
 import { createComfyClient } from '../src/generation/comfy/client.js';
 import { resolveRequest, type WorkflowCatalog } from '../src/generation/workflows/index.js';
 import { promptIdOf } from '../src/generation/pipeline/generate-keys.js';
+import { isClusterConnection } from '../src/redis-connection.js';
 import {
   BENCH_STYLE,
   benchCatalog,
@@ -399,11 +400,16 @@ function startRole(
 // ---------------------------------------------------------------------------------------------------
 // 3. Throughput
 
-/** CPU time of the Redis server so far (user + sys), from INFO cpu. */
+/** CPU time of the Redis server so far (user + sys), from INFO cpu; of every primary, on a Cluster. */
 async function redisCpuMs(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const f = (k: string): number => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
-  return (f('used_cpu_user') + f('used_cpu_sys')) * 1000;
+  const nodes = isClusterConnection(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+  let ms = 0;
+  for (const node of nodes) {
+    const info = await node.info('cpu');
+    const f = (k: string): number => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN);
+    ms += (f('used_cpu_user') + f('used_cpu_sys')) * 1000;
+  }
+  return ms;
 }
 
 async function benchThroughput(

@@ -6,12 +6,15 @@ import type { BenchRow } from './types.js';
 interface Suite {
   name: string;
   load: () => Promise<(opts: { redisUrl: string }) => Promise<BenchRow[]>>;
+  /** Run only when named (`npm run bench -- cluster`): it starts Redis servers of its own. */
+  onlyWhenNamed?: boolean;
 }
 
 const suites: Suite[] = [
   { name: 'quota', load: async () => (await import('./quota.js')).benchQuota },
   { name: 'admission', load: async () => (await import('./pipeline-admission.js')).benchAdmission },
   { name: 'pipeline', load: async () => (await import('./pipeline.js')).benchPipeline },
+  { name: 'cluster', load: async () => (await import('./cluster.js')).benchCluster, onlyWhenNamed: true },
 ];
 
 function pad(s: string, n: number): string {
@@ -35,7 +38,7 @@ async function main(): Promise<void> {
   );
   const rows: (BenchRow & { suite: string })[] = [];
   for (const suite of suites) {
-    if (only.length > 0 && !only.includes(suite.name)) continue;
+    if (only.length > 0 ? !only.includes(suite.name) : suite.onlyWhenNamed === true) continue;
     const run = await suite.load();
     const t0 = Date.now();
     for (const row of await run({ redisUrl })) rows.push({ ...row, suite: suite.name });
