@@ -3,7 +3,12 @@
  * the style cannot take and which styles can, why a photo cannot be used.
  */
 import type { ImageRefusal } from '../generation/images.js';
-import { resolveRequest, type GenerationRequest, type ResolveError } from '../generation/workflows/index.js';
+import {
+  imageToImageWorkflowOf,
+  resolveRequest,
+  type GenerationRequest,
+  type ResolveError,
+} from '../generation/workflows/index.js';
 import type { Actor, Limits } from '../quota/policy.js';
 import type { CoreReply } from './chat-types.js';
 import type { CoreEnv } from './core-env.js';
@@ -104,8 +109,14 @@ export function refuseParams(
 ): CoreReply {
   const { catalog, say } = d;
   const style = request.style ?? catalog.defaultStyle.name;
-  // A workflow may take less text than the parser allows (an operator's own manifest).
-  const params = catalog.workflow(catalog.style(style)?.workflow ?? '')?.manifest.params;
+  // A workflow may take less text than the parser allows (an operator's own manifest). An image prompt
+  // runs on the image-to-image workflow of the style's family: its limits are the ones to name.
+  const styleDef = catalog.style(style);
+  const runsOn =
+    (request.fromImage === true && styleDef !== undefined
+      ? imageToImageWorkflowOf(catalog, styleDef)
+      : undefined) ?? catalog.workflow(styleDef?.workflow ?? '');
+  const params = runsOn?.manifest.params;
   for (const field of ['prompt', 'negative'] as const) {
     const text = request[field];
     const max = params?.[field]?.maxLength;

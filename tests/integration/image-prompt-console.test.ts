@@ -129,6 +129,9 @@ describe('console: image prompts refused, nothing charged', () => {
     await c.waitFor(/--strength must be a number from 0\.1 to 0\.9, like 0\.4/);
     c.type('/imagine a castle --iw 0.5');
     await c.waitFor(/--strength sets how closely the result follows a picture, so it needs one/);
+    // The image-to-image workflow takes fewer steps than the text one: the range it takes is named.
+    c.type('/imagine ./pic.jpg a castle --steps 100');
+    await c.waitFor(/--steps 100 is outside what the "sdxl" style takes: use 1 to 60\./);
     expect(await c.used()).toBe(0);
     expect(c.sim.stats().promptsExecuted).toBe(0);
   });
