@@ -11,6 +11,7 @@ import {
   type BackendEntry,
   type JobsApiEntry,
 } from './config/lists.js';
+import type { LoraChoice } from './config/loras.js';
 import { clusterPrefixProblem } from './redis-connection.js';
 
 export class ConfigError extends Error {
@@ -43,6 +44,8 @@ export interface Config {
   };
   comfyTimeoutMs: number;
   workflowsDir: string | undefined;
+  /** LORAS: the LoRAs members may pick with --lora, sorted by name (empty: none). */
+  loras: readonly LoraChoice[];
   outputDir: string;
   images: { maxReferenceBytes: number; maxReferencePixels: number; referenceMaxSide: number };
   simulate: boolean;
@@ -228,6 +231,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     },
     comfyTimeoutMs: e.COMFYUI_TIMEOUT_MS,
     workflowsDir: e.WORKFLOWS_DIR === '' ? undefined : e.WORKFLOWS_DIR,
+    loras: e.LORAS,
     outputDir: e.OUTPUT_DIR,
     images: {
       maxReferenceBytes: e.MAX_REFERENCE_BYTES,

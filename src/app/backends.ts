@@ -4,7 +4,7 @@
  */
 import type { BackendEntry } from '../config/lists.js';
 import type { GenerationBackend } from '../generation/backends/backend.js';
-import type { BackendPool } from '../generation/backends/backend-pool.js';
+import { presentLorasFromRedis, type BackendPool } from '../generation/backends/backend-pool.js';
 import { createComfyBackend } from '../generation/backends/comfy-backend.js';
 import { createJobsApiBackend } from '../generation/backends/jobs-api-backend.js';
 import { createComfyClient } from '../generation/comfy/client.js';
@@ -17,6 +17,8 @@ import type { Shared } from './shared.js';
 export interface BackendView {
   /** Undefined: not known here (no pool in this process), every style is taken as runnable. */
   runnableStyles(): readonly string[] | undefined;
+  /** LoRA files a healthy backend has: the pool's view, or what the workers last published in Redis. */
+  presentLoras(): Promise<readonly string[] | undefined>;
   healthyCapacity(): number;
   expectedStartupSeconds(): Promise<number>;
 }
@@ -30,6 +32,7 @@ export function backendView(shared: Shared, capacity: number, pool: BackendPool 
   if (pool !== undefined) {
     return {
       runnableStyles: () => pool.runnableStyles(),
+      presentLoras: () => Promise.resolve(pool.presentLoras()),
       healthyCapacity: () => pool.healthyCapacity(),
       expectedStartupSeconds: () => pool.expectedStartupSeconds(),
     };
@@ -38,6 +41,11 @@ export function backendView(shared: Shared, capacity: number, pool: BackendPool 
   // configured capacities, without knowing which backends are healthy right now.
   return {
     runnableStyles: () => undefined,
+    presentLoras: () =>
+      presentLorasFromRedis(shared.redis, shared.prefix, [
+        ...shared.config.backends.map((b) => b.name),
+        ...shared.config.jobsApi.backends.map((b) => b.name),
+      ]),
     healthyCapacity: () => capacity,
     expectedStartupSeconds: () =>
       expectedStartupFromRedis(shared.redis, shared.prefix, shared.config.jobsApi.backends, capacity),

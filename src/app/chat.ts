@@ -29,6 +29,8 @@ export function buildChatCore(
     report: shared.report,
     eta: shared.eta,
     runnableStyles: () => backends.runnableStyles(),
+    loras: config.loras,
+    presentLoras: () => backends.presentLoras(),
     healthyCapacity: () => backends.healthyCapacity(),
     startupSeconds: () => backends.expectedStartupSeconds(),
     jobRecordTtlSeconds: config.pipeline.jobRecordTtlSeconds,

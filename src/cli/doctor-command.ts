@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from '../config.js';
+import type { LoraChoice } from '../config/loras.js';
 import { fetchInventory } from '../generation/backend-inventory.js';
 import { createJobsApiBackend } from '../generation/backends/jobs-api-backend.js';
 import { createComfyClient } from '../generation/comfy/client.js';
@@ -22,6 +23,24 @@ export const DOCTOR_USAGE = `usage: npm run doctor -- [--backend <url>]... [--si
   Checks every workflow and style against each backend (default: COMFYUI_URLS, else http://127.0.0.1:8188),
   and, without --backend, each job API of JOBS_API_BACKENDS (reachable, key accepted, declared styles known).
   Exit codes: 0 everything can run, 1 something cannot run, 2 bad arguments or config, 3 a backend is unreachable.`;
+
+/**
+ * The allowed LoRAs (LORAS) this server lacks. A LoRA kept on only some servers is fine (jobs that pick it
+ * go to those), so this names the files without failing the check.
+ */
+export function loraLines(
+  allowed: readonly LoraChoice[],
+  listed: readonly string[] | undefined,
+): string[] {
+  if (allowed.length === 0) return [];
+  const have = new Set((listed ?? []).map((f) => f.replaceAll('\\', '/')));
+  const missing = allowed.filter((l) => !have.has(l.file));
+  if (missing.length === 0) return [`  LoRAs (LORAS): all ${allowed.length} present in models/loras.`];
+  return [
+    `  LoRAs (LORAS) missing here: ${missing.map((l) => `${l.name} (models/loras/${l.file})`).join(', ')}.`,
+    '  Jobs that pick them go to other servers; copy the files into models/loras to serve them here too.',
+  ];
+}
 
 export async function runDoctorCli(argv: readonly string[], io: CliIo): Promise<number> {
   const print = (s: string): void => void io.stdout.write(`${s}\n`);
@@ -98,8 +117,10 @@ export async function runDoctorCli(argv: readonly string[], io: CliIo): Promise<
         const stats = await client.systemStats();
         const device = stats.devices[0]?.name ?? 'no device';
         print(`\n${t.name} (${t.url}): ComfyUI ${stats.system.comfyui_version ?? '?'} on ${device}`);
-        const report = checkBackendCapabilities(catalog, await fetchInventory(client));
+        const inventory = await fetchInventory(client);
+        const report = checkBackendCapabilities(catalog, inventory);
         print(formatCapabilityReport(report, t.name));
+        for (const line of loraLines(config.loras, inventory.models['loras'])) print(line);
         if (!report.ok) exit = Math.max(exit, 1);
       } catch (err) {
         if (!(err instanceof ComfyError)) throw err;

@@ -1,6 +1,7 @@
 // Every key the product reads, with its type, bounds, default and secret mark: the one place a new key
 // is declared. .env.example and the README's configuration table are checked against envKeys().
 import { z } from 'zod';
+import { LorasSchema } from './loras.js';
 
 const boolish = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off', ''])
@@ -32,6 +33,7 @@ export const EnvSchema = z.object({
   COMFYUI_URLS: z.string().default(''),
   COMFYUI_TIMEOUT_MS: int(100, 600_000).default(30_000),
   WORKFLOWS_DIR: z.string().default(''),
+  LORAS: LorasSchema.default([]),
   OUTPUT_DIR: z.string().default('outputs'),
   MAX_REFERENCE_BYTES: int(1024, 2_000_000_000).default(20 * 1024 * 1024),
   MAX_REFERENCE_PIXELS: int(1_000_000, 1_000_000_000).default(50_000_000),

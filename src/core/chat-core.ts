@@ -14,6 +14,7 @@ import { coreKeys, createSay, type CoreEnv, type CoreParts } from './core-env.js
 import { deleteResult, followUp } from './follow-ups.js';
 import type { Intent, Language } from './intents.js';
 import { helpCommand, quotaCommand, stylesCommand } from './member-commands.js';
+import { lorasCommand } from './lora-rules.js';
 import { limitsCommand } from './moderation-commands.js';
 import { listFailed, requeue, stats } from './operations.js';
 import { resultButtons } from './reply-buttons.js';
@@ -84,6 +85,8 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         return quotaCommand(env, ctx, lang);
       case 'styles':
         return stylesCommand(env, ctx, lang);
+      case 'loras':
+        return lorasCommand(env, ctx, lang);
       case 'help':
         return helpCommand(env, ctx, lang);
       case 'stats':

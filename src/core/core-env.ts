@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
+import type { LoraChoice } from '../config/loras.js';
 import type { BlobStore } from '../generation/blob-store.js';
 import type { ImageTools } from '../generation/images.js';
 import type { FailedJobs } from '../generation/pipeline/failed-jobs.js';
@@ -70,6 +71,10 @@ export interface CoreParts {
   readonly settings: UserSettingsStore;
   readonly report?: RunReport | undefined;
   readonly eta?: EtaModel | undefined;
+  /** LORAS: the LoRAs members may pick with --lora (none when absent). */
+  readonly loras?: readonly LoraChoice[] | undefined;
+  /** LoRA files a healthy backend has (the pool's, or what the workers published); undefined = unknown. */
+  readonly presentLoras?: (() => Promise<readonly string[] | undefined>) | undefined;
   /** Styles a healthy backend can run now (the pool's view); undefined = do not filter. */
   readonly runnableStyles?: (() => readonly string[] | undefined) | undefined;
   readonly healthyCapacity?: (() => number) | undefined;

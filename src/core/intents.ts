@@ -15,6 +15,16 @@ export type Language = z.infer<typeof LanguageSchema>;
 
 export const AspectSchema = z.enum(ASPECTS);
 
+/** `--lora name[:strength]`: a LoRA of the operator's allowlist, by its short name. */
+export const LoraPickSchema = z.object({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/)
+    .max(40),
+  strength: z.number().min(-10).max(10).optional(),
+});
+export type LoraPick = z.infer<typeof LoraPickSchema>;
+
 /** The options shared by every generating command. */
 export const GenerationOptionsSchema = z.object({
   negative: z.string().max(MAX_PROMPT_CHARS).optional(),
@@ -25,6 +35,7 @@ export const GenerationOptionsSchema = z.object({
   count: z.number().int().min(1).max(4).optional(),
   /** Send a lossless PNG file instead of a picture the platform may recompress. */
   png: z.boolean().optional(),
+  loras: z.array(LoraPickSchema).min(1).max(8).optional(),
 });
 export type GenerationOptions = z.infer<typeof GenerationOptionsSchema>;
 
@@ -78,6 +89,8 @@ export const ScopeSettingsChangeSchema = z.object({
   blockRemove: z.array(z.string().min(1)).optional(),
   allowedStyles: z.array(z.string().min(1)).optional(),
   defaultStyle: z.string().min(1).optional(),
+  /** LoRA names as typed, or `all` / `none`; read against the operator's allowlist by the core. */
+  allowedLoras: z.array(z.string().min(1)).optional(),
   previews: z.boolean().optional(),
   portraitsFromOthersPhotos: z.boolean().optional(),
 });
@@ -159,6 +172,7 @@ export const IntentSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('forget') }),
   z.object({ kind: z.literal('quota') }),
   z.object({ kind: z.literal('styles') }),
+  z.object({ kind: z.literal('loras') }),
   z.object({ kind: z.literal('help'), topic: z.string().optional() }),
   z.object({ kind: z.literal('stats') }),
   /** Operators: failed jobs of the last day with their reasons. */

@@ -11,7 +11,7 @@ import { formatTime, t } from './messages.js';
 import { moderationRefusal } from './moderation-refusal.js';
 import { scopeSettingsCommand } from './scope-settings-command.js';
 
-export type LimitsDeps = Pick<CoreEnv, 'moderation' | 'quotaConfig' | 'catalog' | 'now' | 'say'>;
+export type LimitsDeps = Pick<CoreEnv, 'moderation' | 'quotaConfig' | 'catalog' | 'now' | 'say' | 'loras'>;
 
 /** The audit action of each /limits variant: the names moderation.ts gives the same operations. */
 const LIMITS_AUDIT_ACTION: { readonly [K in LimitsIntent['op']]: (li: LimitsIntent) => string } = {

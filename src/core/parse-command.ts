@@ -13,7 +13,8 @@
  *   both work.
  * - A flag value is one word, or a quoted group: "…", '…', “…”, ‘…’, „…“, «…». The closing quote must end
  *   the word (so apostrophes inside are fine). `--no` takes the text up to the next flag, or one quoted group.
- * - A repeated flag (aliases included) is an error (`bad_flag_value`), never a silent override.
+ * - A repeated flag (aliases included) is an error (`bad_flag_value`), never a silent override; `--lora` is
+ *   the exception: each one adds a LoRA (`--lora detail:0.8 --lora anime`).
  * - The prompt is the text outside flags, each piece trimmed and pieces joined by one space; nothing else in
  *   it changes. Text inside double quotes in the prompt is never read as a flag (`a sign saying "--ar"`).
  * - Commands without arguments refuse extra text (`bad_argument`), except `/start`, whose Telegram deep-link
@@ -53,6 +54,7 @@ const GRAMMARS = {
   forget: (args) => noArguments('forget', args, { kind: 'forget' }),
   quota: (args) => noArguments('quota', args, { kind: 'quota' }),
   styles: (args) => noArguments('styles', args, { kind: 'styles' }),
+  loras: (args) => noArguments('loras', args, { kind: 'loras' }),
   help: parseHelp,
   start: parseStart,
   stats: (args) => noArguments('stats', args, { kind: 'stats' }),

@@ -8,12 +8,13 @@ import type { Actor } from '../quota/policy.js';
 import type { CoreReply } from './chat-types.js';
 import type { CoreEnv } from './core-env.js';
 import type { Language, LimitsIntent } from './intents.js';
+import { checkScopeLoras, readAllowedLoras } from './lora-rules.js';
 import { t } from './messages.js';
 import { moderationRefusal } from './moderation-refusal.js';
 import { checkScopeSettings, readAllowedStyles, readDefaultStyle } from './scope-rules.js';
 
 export async function scopeSettingsCommand(
-  d: Pick<CoreEnv, 'moderation' | 'catalog' | 'say'>,
+  d: Pick<CoreEnv, 'moderation' | 'catalog' | 'say' | 'loras'>,
   mod: Actor,
   lang: Language,
   li: Extract<LimitsIntent, { op: 'settings' }>,
@@ -34,22 +35,27 @@ export async function scopeSettingsCommand(
     // lock members out, is refused through the moderation layer, so the refusal is audited too.
     const styles = c.allowedStyles === undefined ? undefined : readAllowedStyles(catalog, c.allowedStyles);
     const defaultStyle = c.defaultStyle === undefined ? undefined : readDefaultStyle(catalog, c.defaultStyle);
+    const loras = c.allowedLoras === undefined ? undefined : readAllowedLoras(d.loras ?? [], c.allowedLoras);
     const missing = (c.blockRemove ?? []).find((w) => !cur.value.blocklist.includes(w));
     const unreadable =
       styles?.ok === false
         ? styles.refusal
         : defaultStyle?.ok === false
           ? defaultStyle.refusal
-          : missing !== undefined
-            ? {
-                key: 'refuse.settings.block_missing' as const,
-                params: {
-                  word: missing,
-                  words:
-                    cur.value.blocklist.length === 0 ? t(lang, 'word.none') : cur.value.blocklist.join(', '),
-                },
-              }
-            : undefined;
+          : loras?.ok === false
+            ? loras.refusal
+            : missing !== undefined
+              ? {
+                  key: 'refuse.settings.block_missing' as const,
+                  params: {
+                    word: missing,
+                    words:
+                      cur.value.blocklist.length === 0
+                        ? t(lang, 'word.none')
+                        : cur.value.blocklist.join(', '),
+                  },
+                }
+              : undefined;
     const blocklist = [
       ...cur.value.blocklist.filter((w) => !(c.blockRemove ?? []).includes(w)),
       ...(c.blockAdd ?? []),
@@ -63,12 +69,16 @@ export async function scopeSettingsCommand(
             blocklist: [...new Set(blocklist)],
             ...(styles?.ok === true ? { allowedStyles: styles.styles } : {}),
             ...(defaultStyle?.ok === true ? { defaultStyle: defaultStyle.style } : {}),
+            ...(loras?.ok === true ? { allowedLoras: loras.loras } : {}),
             ...(c.previews === undefined ? {} : { previews: c.previews }),
             ...(c.portraitsFromOthersPhotos === undefined
               ? {}
               : { portraitsFromOthersPhotos: c.portraitsFromOthersPhotos }),
           },
-      (next) => unreadable ?? checkScopeSettings(catalog, next, added),
+      (next) =>
+        unreadable ??
+        checkScopeSettings(catalog, next, added) ??
+        checkScopeLoras(catalog, d.loras ?? [], next),
     );
     if (!r.ok) return refusal(r);
     settings = r.value;
@@ -79,5 +89,11 @@ export async function scopeSettingsCommand(
     defaultStyle: settings.defaultStyle ?? t(lang, 'word.default'),
     previews: onOff(settings.previews),
     others: onOff(settings.portraitsFromOthersPhotos),
+    loras:
+      settings.allowedLoras === undefined
+        ? t(lang, 'word.all')
+        : settings.allowedLoras.length === 0
+          ? t(lang, 'word.none')
+          : settings.allowedLoras.join(', '),
   });
 }

@@ -10,6 +10,7 @@ import type { ChatContext, CoreReply } from './chat-types.js';
 import { isModerator, type CoreEnv } from './core-env.js';
 import type { Language, PhotoRef } from './intents.js';
 import { t, type MessageKey } from './messages.js';
+import { chooseLoras } from './lora-rules.js';
 import { fallbackStyle } from './scope-rules.js';
 import { takePicture, type PictureIntakeOptions } from './picture-intake.js';
 import { quotaRefusal, refuseParams } from './submit-refusals.js';
@@ -31,7 +32,10 @@ export interface CheckedRequest {
 
 /** Everything about the request that can refuse it without touching the member's quota. */
 export async function checkRequest(
-  d: Pick<CoreEnv, 'quotaConfig' | 'quota' | 'moderation' | 'catalog' | 'runnableStyles' | 'newSeed' | 'say'>,
+  d: Pick<
+    CoreEnv,
+    'quotaConfig' | 'quota' | 'moderation' | 'catalog' | 'runnableStyles' | 'newSeed' | 'say' | 'loras' | 'presentLoras'
+  >,
   actor: Actor,
   lang: Language,
   sub: Submission,
@@ -72,6 +76,10 @@ export async function checkRequest(
     if (runnable.length === 0) return no(say(lang, 'refuse.unavailable'));
     if (!runnable.includes(style)) return no(say(lang, 'refuse.style_unavailable', { style }));
   }
+  // LoRAs the member picked: allowed here, suited to the style, within its slot, on a GPU server.
+  const loraCheck = await chooseLoras(d, lang, scope, styleDef, sub.loras);
+  if (!loraCheck.ok) return no(loraCheck.reply);
+  if (loraCheck.loras.length > 0) request.loras = loraCheck.loras;
   // A negative prompt is a hint, not the picture: a style without one (Flux) leaves it out and says so.
   let notice: string | undefined;
   // An image prompt runs on the image-to-image workflow of the style's family (when it has one).

@@ -17,7 +17,7 @@ import { resolveLimits } from '../quota/policy.js';
 import { jobKeyOf, shortJobId } from './buttons.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
 import type { CoreEnv } from './core-env.js';
-import type { GenerationOptions, Intent, Language, PhotoRef } from './intents.js';
+import type { GenerationOptions, Intent, Language, LoraPick, PhotoRef } from './intents.js';
 import { formatDuration, t } from './messages.js';
 import { cancelButton } from './reply-buttons.js';
 import { checkRequest, preparePhoto } from './submit-checks.js';
@@ -38,6 +38,8 @@ export type SubmitDeps = Pick<
   | 'settings'
   | 'eta'
   | 'runnableStyles'
+  | 'loras'
+  | 'presentLoras'
   | 'healthyCapacity'
   | 'startupSeconds'
   | 'ttl'
@@ -49,6 +51,8 @@ export type SubmitDeps = Pick<
 export interface Submission {
   readonly kind: JobKind;
   readonly request: GenerationRequest;
+  /** `--lora` picks by name, read against the allowlist into `request.loras` before any quota is taken. */
+  readonly loras?: readonly LoraPick[];
   readonly photo?: PhotoRef;
   /** A stored image (an earlier output) the job starts from. */
   readonly sourceKey?: string;
@@ -131,6 +135,9 @@ export async function submit(
         params: paramsOfRequest(request),
         seed: p.seed ?? 0,
         count: p.batch,
+        ...(request.loras === undefined || request.loras.length === 0
+          ? {}
+          : { loras: request.loras.map((l) => ({ ...l, strength: l.strength ?? 1 })) }),
       },
       actor,
       reply: ctx.reply,
@@ -223,6 +230,7 @@ export async function imagineCommand(
     return submit(d, ctx, lang, {
       kind: 'portrait',
       request,
+      ...(intent.options.loras === undefined ? {} : { loras: intent.options.loras }),
       photo: intent.photo,
       ...(intent.options.png === undefined ? {} : { png: intent.options.png }),
     });
@@ -241,6 +249,7 @@ export async function imagineCommand(
     kind: 'imagine',
     request,
     ...(intent.photo === undefined ? {} : { photo: intent.photo }),
+    ...(intent.options.loras === undefined ? {} : { loras: intent.options.loras }),
     ...(intent.options.png === undefined ? {} : { png: intent.options.png }),
   });
 }

@@ -155,6 +155,8 @@ export const ScopeSettingsSchema = z.object({
   /** Empty = every style. */
   allowedStyles: z.array(z.string().min(1)).default([]),
   defaultStyle: z.string().min(1).optional(),
+  /** LoRAs of the operator's allowlist members may pick here: absent = all of them, empty = none. */
+  allowedLoras: z.array(z.string().min(1)).optional(),
   previews: z.boolean().default(true),
   portraitsFromOthersPhotos: z.boolean().default(false),
 });

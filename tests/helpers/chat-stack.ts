@@ -104,6 +104,7 @@ export async function createChatStack(
     // Without a worker here (a bots-only process), the styles and capacity are taken as given.
     backends = {
       runnableStyles: () => opts.runnableStyles ?? ['sdxl'],
+      presentLoras: () => Promise.resolve(undefined),
       healthyCapacity: () => 1,
       expectedStartupSeconds: () => Promise.resolve(0),
     };

@@ -4,6 +4,7 @@ import { t } from '../../core/messages.js';
 export const COMMAND = {
   imagine: 'imagine',
   portrait: 'portrait',
+  describe: 'describe',
   /** Discord matches a context-menu command by its default (English) name. */
   portraitFromMessage: t('en', 'command.portrait_menu'),
   settings: 'settings',
@@ -11,6 +12,7 @@ export const COMMAND = {
   quota: 'quota',
   cancel: 'cancel',
   styles: 'styles',
+  loras: 'loras',
   help: 'help',
   stats: 'stats',
   limits: 'limits',
@@ -25,6 +27,7 @@ export const PRIVATE_COMMANDS: ReadonlySet<string> = new Set([
   COMMAND.quota,
   COMMAND.cancel,
   COMMAND.styles,
+  COMMAND.loras,
   COMMAND.help,
   COMMAND.stats,
   COMMAND.limits,

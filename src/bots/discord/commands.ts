@@ -79,6 +79,13 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
         .setMinValue(1)
         .setMaxValue(4),
     )
+    .addStringOption((o) =>
+      o
+        .setName('lora')
+        .setDescription(t('en', 'option.lora'))
+        .setDescriptionLocalizations(localized('option.lora'))
+        .setMaxLength(200),
+    )
     .addBooleanOption((o) =>
       o
         .setName('png')
@@ -135,6 +142,13 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
         .setDescriptionLocalizations(localized('option.strength'))
         .setMinValue(0)
         .setMaxValue(1.5),
+    )
+    .addStringOption((o) =>
+      o
+        .setName('lora')
+        .setDescription(t('en', 'option.lora'))
+        .setDescriptionLocalizations(localized('option.lora'))
+        .setMaxLength(200),
     );
 
   const portraitFromMessage = new ContextMenuCommandBuilder()
@@ -235,6 +249,7 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     simple(COMMAND.quota, 'command.quota').toJSON(),
     cancel.toJSON(),
     simple(COMMAND.styles, 'command.styles').toJSON(),
+    simple(COMMAND.loras, 'command.loras').toJSON(),
     simple(COMMAND.help, 'command.help').toJSON(),
     stats.toJSON(),
     limits.toJSON(),

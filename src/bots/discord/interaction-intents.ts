@@ -3,6 +3,8 @@
  * the option being typed for autocomplete.
  */
 import { IntentSchema, type Intent, type PhotoRef } from '../../core/intents.js';
+import type { MessageKey, Params } from '../../core/messages.js';
+import { parseLoraPicks } from '../../core/parse/lora.js';
 import { COMMAND } from './command-names.js';
 import { userIdOf } from './discord-actor.js';
 import {
@@ -53,7 +55,9 @@ function photoOf(a: RawAttachment, ownerId: string | undefined): PhotoRef {
 export type IntentResult =
   | { ok: true; intent: Intent }
   | { ok: false; reason: 'unknown' }
-  | { ok: false; reason: 'invalid'; message: string };
+  | { ok: false; reason: 'invalid'; message: string }
+  /** An option the core's parser words a refusal for (the `lora` list). */
+  | { ok: false; reason: 'message'; key: MessageKey; params: Params };
 
 const list = (s: string | undefined): string[] | undefined =>
   s === undefined
@@ -103,6 +107,7 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
           }),
     };
   } else {
+    const lora = str('lora');
     const generation = defined({
       negative: str('negative'),
       aspect: str('aspect'),
@@ -111,7 +116,16 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
       steps: num('steps'),
       count: num('count'),
       png: bool('png'),
+      loras: lora === undefined ? undefined : parseLoraPicks(lora),
     });
+    if (lora !== undefined && generation.loras === undefined) {
+      return {
+        ok: false,
+        reason: 'message',
+        key: 'parse.flag_lora',
+        params: { flag: 'lora', raw: lora.slice(0, 40) },
+      };
+    }
     switch (name) {
       case COMMAND.imagine: {
         // An attached picture makes it an image prompt.
@@ -153,6 +167,7 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
       case COMMAND.forget:
       case COMMAND.quota:
       case COMMAND.styles:
+      case COMMAND.loras:
       case COMMAND.help:
       case COMMAND.stats:
       case COMMAND.failed:
@@ -231,6 +246,7 @@ function limitsOp(
         blockAdd: list(str('block_add')),
         blockRemove: list(str('block_remove')),
         allowedStyles: list(str('styles')),
+        allowedLoras: list(str('loras')),
         defaultStyle: str('default_style'),
         previews: bool('previews'),
         portraitsFromOthersPhotos: bool('others_photos'),

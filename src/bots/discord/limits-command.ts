@@ -207,6 +207,12 @@ export function limitsCommand(): SlashCommandSubcommandsOnlyBuilder {
         )
         .addStringOption((o) =>
           o
+            .setName('loras')
+            .setDescription(t('en', 'option.allowed_loras'))
+            .setDescriptionLocalizations(localized('option.allowed_loras')),
+        )
+        .addStringOption((o) =>
+          o
             .setName('default_style')
             .setDescription(t('en', 'option.default_style'))
             .setDescriptionLocalizations(localized('option.default_style'))

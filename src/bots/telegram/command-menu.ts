@@ -14,6 +14,7 @@ const USER_COMMANDS = [
   'quota',
   'cancel',
   'styles',
+  'loras',
   'forget',
   'help',
 ] as const;

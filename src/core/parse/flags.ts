@@ -4,6 +4,7 @@
 import { ASPECTS, IMAGE_STRENGTH } from '../../generation/workflows/index.js';
 import { MAX_PROMPT_CHARS, MAX_SEED, type GenerationOptions } from '../intents.js';
 import type { MessageKey, Params } from '../messages.js';
+import { MAX_LORA_PICKS, parseLoraPicks } from './lora.js';
 import { clip, done, fail, type Step } from './step.js';
 import { parseAspect, parseDecimal, parseStyleName, parseWhole } from './values.js';
 import { isSpace, QUOTES, quotedAt } from './words.js';
@@ -13,7 +14,7 @@ export const MAX_BATCH = 4;
 const MAX_STEPS = 150;
 const MAX_STRENGTH = 1.5;
 
-export type FlagName = 'ar' | 'seed' | 'steps' | 'count' | 'no' | 'style' | 'png' | 'strength';
+export type FlagName = 'ar' | 'seed' | 'steps' | 'count' | 'no' | 'style' | 'png' | 'strength' | 'lora';
 
 export interface FlagSpec {
   readonly name: FlagName;
@@ -32,6 +33,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'no', aliases: [], takes: 'text', portraitOnly: false, example: '--no people, text' },
   { name: 'style', aliases: [], takes: 'word', portraitOnly: false, example: '--style flux' },
   { name: 'png', aliases: [], takes: 'none', portraitOnly: false, example: '--png' },
+  { name: 'lora', aliases: ['loras'], takes: 'word', portraitOnly: false, example: '--lora detail:0.8' },
   // /portrait: how closely the face follows the photo; /imagine with a picture: how closely the result
   // follows the picture (`--iw`, the image weight of Midjourney's image prompts).
   { name: 'strength', aliases: ['iw'], takes: 'word', portraitOnly: false, example: '--strength 0.8' },
@@ -181,6 +183,15 @@ export function applyFlag(
     case 'png':
       options.png = true;
       return done(undefined);
+    case 'lora': {
+      // Repeatable (one flag per LoRA), so the picks add up rather than replace each other.
+      const picks = parseLoraPicks(raw);
+      if (picks === undefined) return bad('parse.flag_lora');
+      const all = [...(options.loras ?? []), ...picks];
+      if (all.length > MAX_LORA_PICKS) return bad('parse.lora_too_many', { max: MAX_LORA_PICKS });
+      options.loras = all;
+      return done(undefined);
+    }
     case 'strength': {
       if (!portrait) {
         const { min, max } = IMAGE_STRENGTH;

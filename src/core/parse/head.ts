@@ -15,6 +15,7 @@ export const COMMANDS = [
   'forget',
   'quota',
   'styles',
+  'loras',
   'help',
   'start',
   'stats',

@@ -71,7 +71,7 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
     const flag = readFlag(args, i, intro, portrait, command);
     if (!flag.ok) return flag;
     const { spec, value, end } = flag.value;
-    if (seen.has(spec.name)) {
+    if (seen.has(spec.name) && spec.name !== 'lora') {
       return fail(
         'bad_flag_value',
         'parse.flag_twice',

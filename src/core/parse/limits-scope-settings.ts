@@ -9,9 +9,9 @@ import { parseBool, parseStyleName } from './values.js';
 import { splitWords, toPair, type Pair } from './words.js';
 
 const SCOPE_KEYS =
-  'block+=word, block-=word, styles=sdxl,flux, default_style=sdxl, previews=on, portraits_from_others=off';
+  'block+=word, block-=word, styles=sdxl,flux, default_style=sdxl, loras=detail,anime, previews=on, portraits_from_others=off';
 
-type ScopeKey = 'block' | 'styles' | 'default_style' | 'previews' | 'portraits_from_others';
+type ScopeKey = 'block' | 'styles' | 'default_style' | 'loras' | 'previews' | 'portraits_from_others';
 const SCOPE_ALIASES: ReadonlyMap<string, ScopeKey> = new Map([
   ['block', 'block'],
   ['blocklist', 'block'],
@@ -19,6 +19,9 @@ const SCOPE_ALIASES: ReadonlyMap<string, ScopeKey> = new Map([
   ['allowed_styles', 'styles'],
   ['default_style', 'default_style'],
   ['defaultstyle', 'default_style'],
+  ['loras', 'loras'],
+  ['lora', 'loras'],
+  ['allowed_loras', 'loras'],
   ['previews', 'previews'],
   ['preview', 'previews'],
   ['portraits_from_others', 'portraits_from_others'],
@@ -65,6 +68,15 @@ export function parseScopeSettings(args: string, usage: MessageRef): Step<ScopeS
           return fail('bad_argument', 'parse.styles_list');
         }
         change.allowedStyles = names;
+        break;
+      }
+      case 'loras': {
+        // Names, or all / none; the core reads them against the operator's allowlist.
+        const names = listOf(pair).map((n) => n.toLowerCase());
+        if (names.length === 0 || names.some((n) => n !== '*' && !WORKFLOW_NAME_RE.test(n))) {
+          return fail('bad_argument', 'parse.loras_list');
+        }
+        change.allowedLoras = names;
         break;
       }
       case 'default_style': {

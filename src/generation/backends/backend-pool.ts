@@ -29,6 +29,8 @@ export interface BackendStatus {
   readonly healthy: boolean;
   readonly drainedReason?: string;
   readonly styles: readonly string[];
+  /** Files of its `models/loras` folder (empty for a backend whose inventory cannot be read). */
+  readonly loras: readonly string[];
   readonly health?: BackendHealth;
   readonly report?: CapabilityReport;
 }
@@ -44,7 +46,7 @@ export type AcquireResult =
   | { readonly ok: true; readonly lease: BackendLease }
   | {
       readonly ok: false;
-      readonly code: 'style_unavailable' | 'backend_unavailable';
+      readonly code: 'style_unavailable' | 'lora_unavailable' | 'backend_unavailable';
       readonly message: string;
     };
 
@@ -52,6 +54,8 @@ export interface AcquireRequest {
   readonly holder: string;
   readonly style: string;
   readonly family?: ModelFamily;
+  /** LoRA files the job chains: only a backend that has every one of them can take it. */
+  readonly loras?: readonly string[];
   /** Try this backend first (the one an earlier attempt submitted to, to adopt its prompt). */
   readonly prefer?: string;
   /** Backends that already failed this job. */
@@ -68,6 +72,8 @@ export interface BackendPool {
   status(): BackendStatus[];
   /** Styles at least one healthy backend can run. */
   runnableStyles(): string[];
+  /** LoRA files at least one healthy backend has. */
+  presentLoras(): string[];
   /** Sum of the capacities of healthy backends. */
   healthyCapacity(): number;
   /**
@@ -104,6 +110,7 @@ interface Entry {
   healthy: boolean;
   drainedReason: string | undefined;
   styles: Set<string>;
+  loras: Set<string>;
   report: CapabilityReport | undefined;
   health: BackendHealth | undefined;
   capabilitiesAt: number;
@@ -135,6 +142,7 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       healthy: false,
       drainedReason: 'not checked yet',
       styles: new Set(),
+      loras: new Set(),
       report: undefined,
       health: undefined,
       capabilitiesAt: 0,
@@ -147,6 +155,7 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
   let closed = false;
   const downKey = (name: string): string => `${deps.prefix}:backend:{${name}}:down`;
   const familyKey = (name: string): string => `${deps.prefix}:backend:{${name}}:family`;
+  const lorasKey = (name: string): string => lorasPresenceKey(deps.prefix, name);
 
   async function checkOne(e: Entry): Promise<void> {
     const health = await e.backend.health();
@@ -176,8 +185,10 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       (e.report === undefined || Date.now() - e.capabilitiesAt >= capabilityIntervalMs)
     ) {
       try {
-        const report = checkBackendCapabilities(deps.catalog, await e.backend.inventory());
+        const inventory = await e.backend.inventory();
+        const report = checkBackendCapabilities(deps.catalog, inventory);
         e.report = report;
+        e.loras = new Set((inventory.models['loras'] ?? []).map((f) => f.replaceAll('\\', '/')));
         e.styles = new Set(report.styles.filter((s) => s.ok).map((s) => s.name));
         e.capabilitiesAt = Date.now();
       } catch (err) {
@@ -196,6 +207,13 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       // health check is that proof, so lift the drain everywhere.
       await redis.del(downKey(e.backend.name));
     }
+    // Bots processes without a pool read what each healthy backend has from here (/loras, --lora checks).
+    await redis.set(
+      lorasKey(e.backend.name),
+      JSON.stringify([...e.loras]),
+      'PX',
+      Math.max(healthIntervalMs * 3, 30_000),
+    );
     if (!e.healthy) deps.logger?.info({ backend: e.backend.name, styles: [...e.styles] }, 'backend healthy');
     e.healthy = true;
     e.drainedReason = undefined;
@@ -220,9 +238,16 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     );
   }
 
+  const hasLoras = (e: Entry, req: AcquireRequest): boolean =>
+    (req.loras ?? []).every((f) => e.loras.has(f.replaceAll('\\', '/')));
+
   function candidates(req: AcquireRequest): Entry[] {
     const usable = [...entries.values()].filter(
-      (e) => e.healthy && e.styles.has(req.style) && !(req.avoid?.has(e.backend.name) ?? false),
+      (e) =>
+        e.healthy &&
+        e.styles.has(req.style) &&
+        hasLoras(e, req) &&
+        !(req.avoid?.has(e.backend.name) ?? false),
     );
     const rank = (e: Entry): number =>
       (e.backend.name === req.prefer ? 0 : 4) + (req.family !== undefined && e.family === req.family ? 0 : 2);
@@ -273,6 +298,14 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
           message: `no GPU server can run the style "${req.style}"`,
         };
       }
+      // A backend not checked yet may turn out to have them; one that was checked answers for itself.
+      if (!all.some((e) => e.report === undefined || (e.styles.has(req.style) && hasLoras(e, req)))) {
+        return {
+          ok: false,
+          code: 'lora_unavailable',
+          message: `no GPU server that can run the style "${req.style}" has every LoRA of the job (${(req.loras ?? []).join(', ')})`,
+        };
+      }
       for (const e of candidates(req)) {
         if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs)) {
           return { ok: true, lease: makeLease(e, req.holder) };
@@ -306,12 +339,18 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
         healthy: e.healthy,
         ...(e.drainedReason === undefined ? {} : { drainedReason: e.drainedReason }),
         styles: [...e.styles].sort(),
+        loras: [...e.loras].sort(),
         ...(e.health === undefined ? {} : { health: e.health }),
         ...(e.report === undefined ? {} : { report: e.report }),
       })),
     runnableStyles() {
       const out = new Set<string>();
       for (const e of entries.values()) if (e.healthy) for (const s of e.styles) out.add(s);
+      return [...out].sort();
+    },
+    presentLoras() {
+      const out = new Set<string>();
+      for (const e of entries.values()) if (e.healthy) for (const f of e.loras) out.add(f);
       return [...out].sort();
     },
     healthyCapacity() {
@@ -350,6 +389,36 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       await Promise.all([...entries.values()].map((e) => e.backend.close()));
     },
   };
+}
+
+/** Where a worker's pool publishes the LoRA files of one healthy backend (JSON list, expiring). */
+export function lorasPresenceKey(prefix: string, backend: string): string {
+  return `${prefix}:backend:{${backend}}:loras`;
+}
+
+/**
+ * The LoRA files the workers' healthy backends have, for a process without a pool (a bots role): the
+ * union of what each pool last published; a backend not seen healthy lately counts for nothing. Undefined
+ * when no worker published anything (none runs yet): unknown, not empty.
+ */
+export async function presentLorasFromRedis(
+  redis: Redis,
+  prefix: string,
+  backends: readonly string[],
+): Promise<string[] | undefined> {
+  const values = await Promise.all(backends.map((b) => redis.get(lorasPresenceKey(prefix, b))));
+  if (values.every((v) => v === null)) return undefined;
+  const out = new Set<string>();
+  for (const v of values) {
+    if (v === null) continue;
+    try {
+      const list: unknown = JSON.parse(v);
+      if (Array.isArray(list)) for (const f of list) if (typeof f === 'string') out.add(f);
+    } catch {
+      // A value this version cannot read counts as nothing present.
+    }
+  }
+  return [...out].sort();
 }
 
 /** A capability report from an operator's list of styles: listed styles are runnable, nothing was checked. */

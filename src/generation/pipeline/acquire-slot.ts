@@ -11,6 +11,8 @@ export interface AcquireSlotRequest {
   readonly jobId: string;
   readonly style: string;
   readonly family: ModelFamily;
+  /** LoRA files the job chains: only backends that have them all. */
+  readonly loras?: readonly string[];
   /** The backend an earlier attempt submitted the prompt to. */
   readonly submittedOn: string | null;
   /** Backends that failed this job before. */
@@ -29,6 +31,7 @@ export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): P
       holder: jobId,
       style: req.style,
       family: req.family,
+      ...(req.loras === undefined || req.loras.length === 0 ? {} : { loras: req.loras }),
       ...(submittedOn === null ? {} : { prefer: submittedOn }),
       avoid:
         only === undefined ? avoid : new Set(pool.status().flatMap((b) => (b.name === only ? [] : [b.name]))),
@@ -43,7 +46,7 @@ export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): P
   const originUntil = now() + (req.slotWaitMs ?? 10 * 60_000);
   while (acquired === undefined && healthyOrigin() && !req.signal.aborted && now() < originUntil) {
     const r = await acquireOn(submittedOn ?? undefined, ORIGIN_WAIT_MS);
-    if (r.ok || r.code === 'style_unavailable') acquired = r;
+    if (r.ok || r.code === 'style_unavailable' || r.code === 'lora_unavailable') acquired = r;
   }
   acquired ??= await acquireOn(undefined, req.slotWaitMs);
   return acquired;

@@ -45,6 +45,7 @@ export const USER_ERROR_CODES = [
   // pipeline
   'backend_unavailable',
   'style_unavailable',
+  'lora_unavailable',
   'queued_timeout',
   'reference_missing',
   'blob_cap',

@@ -253,6 +253,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       jobId,
       style: gen.style.name,
       family: gen.family,
+      loras: gen.params.loras.map((l) => l.name),
       submittedOn,
       failedOn: failedOnList,
       signal: cancelCtl.signal,
@@ -263,15 +264,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     if (!acquired.ok) {
       bullSignal?.removeEventListener('abort', onBullAbort);
       if (cancelCtl.signal.aborted) return end(job, data, cancelled());
-      if (acquired.code === 'style_unavailable' || isLastAttempt) {
-        return end(
-          job,
-          data,
-          failed(
-            acquired.code === 'style_unavailable' ? 'style_unavailable' : 'backend_unavailable',
-            acquired.message,
-          ),
-        );
+      if (acquired.code !== 'backend_unavailable' || isLastAttempt) {
+        return end(job, data, failed(acquired.code, acquired.message));
       }
       throw new Error(acquired.message);
     }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ActorSchema, PlatformSchema, type Platform } from '../../quota/policy.js';
-import { ENUM_PARAMS, NUMERIC_PARAMS, type GenerationRequest } from '../workflows/index.js';
+import { ENUM_PARAMS, NUMERIC_PARAMS, StyleLoraSchema, type GenerationRequest } from '../workflows/index.js';
 
 export const JOB_KINDS = ['imagine', 'portrait', 'variation', 'upscale', 'reroll', 'describe'] as const;
 export const JobKindSchema = z.enum(JOB_KINDS);
@@ -47,6 +47,8 @@ export const GenerateRequestSchema = z.object({
   count: z.number().int().min(1).max(4),
   /** An image prompt: the job starts from its reference picture (resolveRequest's `fromImage`). */
   fromImage: z.boolean().optional(),
+  /** LoRAs the member picked (files, strengths, trigger words), chained after the style's own. */
+  loras: z.array(StyleLoraSchema).max(4).optional(),
 });
 export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;
 
@@ -143,6 +145,7 @@ export function requestOfJob(r: GenerateRequest): GenerationRequest {
   if (r.workflow !== undefined) out.workflow = r.workflow;
   if (r.negative !== undefined) out.negative = r.negative;
   if (r.fromImage === true) out.fromImage = true;
+  if (r.loras !== undefined && r.loras.length > 0) out.loras = r.loras.map((l) => ({ ...l }));
   for (const k of NUMERIC_PARAMS) {
     const v = r.params[k];
     if (typeof v === 'number') out[k] = v;

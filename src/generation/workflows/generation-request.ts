@@ -2,7 +2,7 @@
 // schema, the resolved generation, and the errors whose messages say what to fix.
 import { z } from 'zod';
 import type { ApiPrompt, Lora, ModelFamily, Style, Workflow } from './workflow-schemas.js';
-import { LoraSchema } from './workflow-schemas.js';
+import { StyleLoraSchema } from './workflow-schemas.js';
 
 export type Result<T, E> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
@@ -34,7 +34,8 @@ export const GenerationRequestSchema = z.object({
    * family (the picture already has the output's size, so `aspect` names only how it was cropped).
    */
   fromImage: z.boolean().optional(),
-  loras: z.array(LoraSchema).optional(),
+  /** LoRAs the user picked, chained after the style's; their trigger words are added after the prompt. */
+  loras: z.array(StyleLoraSchema).optional(),
 });
 export type GenerationRequest = z.input<typeof GenerationRequestSchema>;
 
@@ -60,7 +61,10 @@ export interface ResolveError {
 }
 
 export interface ResolvedParams {
-  /** The text sent to the prompt node: `${preprompt}, ${trigger words}, ${user prompt}`, empty parts left out. */
+  /**
+   * The text sent to the prompt node: `${preprompt}, ${style trigger words}, ${user prompt}, ${trigger words of
+   * the user's LoRAs}`, empty parts left out.
+   */
   readonly prompt: string;
   readonly userPrompt: string;
   /** The text sent to the negative node: `${style negative}, ${user negative}`; absent if the workflow has none. */

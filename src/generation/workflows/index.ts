@@ -60,6 +60,7 @@ export {
   ASPECTS,
   ENUM_PARAMS,
   NUMERIC_PARAMS,
+  StyleLoraSchema,
   StyleSchema,
   WorkflowFileSchema,
   WorkflowManifestSchema,

@@ -246,7 +246,8 @@ export function resolveRequest(
 
   const triggers = style.loras.map((l) => l.trigger ?? '').filter((t) => t.trim() !== '');
   const pre = [style.preprompt, ...triggers].filter((s) => s.trim() !== '');
-  const prompt = userPrompt.length > 0 ? [...pre, userPrompt].join(', ') : pre.join(', ');
+  const userTriggers = (req.loras ?? []).map((l) => l.trigger ?? '').filter((t) => t.trim() !== '');
+  const prompt = [...pre, userPrompt, ...userTriggers].filter((s) => s.length > 0).join(', ');
 
   const graph = structuredClone<ApiPrompt>(workflow.graph);
   const set = (bindings: readonly Binding[], value: unknown): void => {

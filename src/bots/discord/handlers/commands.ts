@@ -34,7 +34,9 @@ export function createCommandHandler(deps: {
         const text =
           built.reason === 'invalid'
             ? t(lang, 'refuse.invalid_params', { message: built.message })
-            : t(lang, 'help.discord');
+            : built.reason === 'message'
+              ? t(lang, built.key, built.params)
+              : t(lang, 'help.discord');
         await runner.answer(raw, ephemeral, { text });
         return;
       }
