@@ -230,3 +230,82 @@ describe('telegram: live previews', () => {
     expect(t.fake.botMessages(GROUP)).toHaveLength(12);
   }, 90_000);
 });
+
+describe('telegram: live previews and the result', () => {
+  it('a batch whose status became a photo gets its first picture there with the buttons, under the album', async () => {
+    const t = await setup();
+    const cmd = t.fake.userSends({
+      chatId: ALICE,
+      userId: ALICE,
+      text: '/imagine two lighthouses --count 2 --steps 40',
+    });
+    const status = await statusOf(t, ALICE, cmd);
+    await t.fake.waitFor(
+      () =>
+        status.reply_markup?.inline_keyboard.flat().some((b) => b.text === 'Vary 2') === true
+          ? status
+          : undefined,
+      'the buttons of the batch',
+    );
+    const edits = editsOf(t, status);
+    expectNoTextEditAfterPreview(edits);
+    expect(status.kind).toBe('photo');
+    expect(status.caption).toMatch(/^two lighthouses\nseed/);
+    const album = t.fake.botMessages(ALICE).filter((m) => m.mediaGroupId !== undefined);
+    expect(album).toHaveLength(2);
+  });
+
+  it('a preview edit still in flight when the job ends lands before the result, never over it', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    let releasedYet = false;
+    let resultArrived: () => void = () => undefined;
+    const resultCame = new Promise<void>((resolve) => (resultArrived = resolve));
+    const overlapping: string[] = [];
+    const t = await setup({
+      fake: {
+        gate: async (call, phase) => {
+          if (phase !== 'before' || !call.method.startsWith('edit')) return undefined;
+          const caption = (call.payload['media'] as { caption?: string } | undefined)?.caption ?? '';
+          if (held && !releasedYet) overlapping.push(`${call.method} ${caption}`);
+          if (/seed/.test(caption)) resultArrived();
+          if (call.method === 'editMessageMedia' && /%/.test(caption) && !held) {
+            held = true;
+            await released;
+          }
+          return undefined;
+        },
+      },
+    });
+    const cmd = t.fake.userSends({ chatId: ALICE, userId: ALICE, text: '/imagine a lighthouse --steps 20' });
+    const status = await statusOf(t, ALICE, cmd);
+    // The job ends and its delivery starts (the record is final) while the preview is held.
+    const redis = r!.connect();
+    await expect
+      .poll(
+        async () => {
+          const keys = (await redis.keys(`${r!.prefix}:tg:status:*`)).filter(
+            (k) => !/:(editing|pending)$/.test(k),
+          );
+          for (const k of keys) if ((await redis.hget(k, 'final')) === '1') return true;
+          return false;
+        },
+        { timeout: 20_000, interval: 20 },
+      )
+      .toBe(true);
+    expect(held).toBe(true);
+    // The result must not go out while the preview is in flight: it is given 1.5 s to (wrongly) arrive.
+    await Promise.race([resultCame, new Promise((resolve) => setTimeout(resolve, 1500))]);
+    releasedYet = true;
+    release();
+    await t.fake.waitFor(
+      () => (/^a lighthouse\nseed/.test(status.caption ?? '') ? status : undefined),
+      'the result',
+    );
+    expect(overlapping).toEqual([]);
+    const edits = editsOf(t, status).filter((c) => c.ok);
+    expect(mediaCaption(edits.at(-1)!)).toMatch(/^a lighthouse\nseed/);
+    expect(edits.filter(isPreview)).toHaveLength(1);
+  });
+});
