@@ -85,6 +85,11 @@ export interface Config {
     workerConcurrency: number;
     lockDurationMs: number;
     stalledIntervalMs: number;
+    /** How often a worker compares the ledger with the queue and heals what a failover lost. */
+    reconcileIntervalSeconds: number;
+    /** Replicas that must acknowledge the writes a failover must not lose (0: no WAIT). */
+    waitReplicas: number;
+    waitTimeoutMs: number;
     deliveryMaxAttempts: number;
     blobMaxBytes: number;
     outputTtlSeconds: number;
@@ -127,6 +132,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     for (const issue of parsed.error.issues) {
       issues.push({ key: String(issue.path[0] ?? '(env)'), message: issue.message });
     }
+  }
+  // The reconciler renews the reservations of waiting jobs each pass; a pass must come within a lease.
+  if (parsed.success && parsed.data.RECONCILE_INTERVAL_SECONDS * 2 > parsed.data.QUOTA_LEASE_SECONDS) {
+    issues.push({
+      key: 'RECONCILE_INTERVAL_SECONDS',
+      message: `must be at most half of QUOTA_LEASE_SECONDS (${parsed.data.QUOTA_LEASE_SECONDS}), or a waiting job's reservation lapses between passes and the job runs free; lower it or raise QUOTA_LEASE_SECONDS`,
+    });
   }
   const backends = parseBackendList(env['COMFYUI_URLS'] ?? '');
   if (!backends.ok) issues.push({ key: 'COMFYUI_URLS', message: backends.message });
@@ -291,6 +303,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       workerConcurrency: e.WORKER_CONCURRENCY,
       lockDurationMs: e.LOCK_DURATION_MS,
       stalledIntervalMs: e.STALLED_INTERVAL_MS,
+      reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
+      waitReplicas: e.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
       deliveryMaxAttempts: e.DELIVERY_MAX_ATTEMPTS,
       blobMaxBytes: e.BLOB_MAX_BYTES,
       outputTtlSeconds: e.OUTPUT_TTL_SECONDS,

@@ -87,7 +87,10 @@ export async function main(): Promise<number> {
       redis: shared.redis,
       pool: { status: () => worker?.pool.status() ?? [] },
     });
-    if (worker !== undefined) metrics.observeWorker(worker.worker);
+    if (worker !== undefined) {
+      metrics.observeWorker(worker.worker);
+      metrics.observeReconciler(worker.reconciler);
+    }
     const backends = backendView(shared, configuredCapacity(shared, comfy), worker?.pool);
     const bots: BotsHandle | undefined = plan.runBots
       ? await startBots(shared, life, { backends, metrics, cwd })

@@ -30,6 +30,7 @@ export function servePlatform(
     concurrency: platform === 'console' ? 4 : 8,
     outputGraceSeconds: config.pipeline.outputKeepSeconds,
     logger: log,
+    durable: shared.durable,
   });
   const relay = createProgressRelay({
     connection: workerRedis,

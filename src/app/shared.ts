@@ -17,6 +17,7 @@ import {
   type EtaModel,
   type GenerateQueue,
 } from '../generation/pipeline/generate-queue.js';
+import { createDurableWrites, type DurableWrites } from '../generation/pipeline/durable-writes.js';
 import { createJobControl, type JobControl } from '../generation/pipeline/job-control.js';
 import { createJobRecords, type JobRecords } from '../generation/pipeline/job-records.js';
 import { createRunReport, type RunReport } from '../generation/run-report.js';
@@ -51,6 +52,8 @@ export interface Shared {
   readonly queue: GenerateQueue;
   readonly control: JobControl;
   readonly slots: BackendSlots;
+  /** The writes a failover must not lose, acknowledged by REDIS_WAIT_REPLICAS replicas (docs/failover.md). */
+  readonly durable: DurableWrites;
 }
 
 /** Knobs the tests and the bench turn; the product leaves each at its default. */
@@ -139,7 +142,14 @@ export async function buildShared(
     },
   });
   life.add('generate queue', () => queue.close());
-  const control = createJobControl({ redis, prefix, queue, quota, deliveries });
+  const durable = createDurableWrites({
+    redis,
+    replicas: config.pipeline.waitReplicas,
+    timeoutMs: config.pipeline.waitTimeoutMs,
+    logger: log,
+  });
+  life.add('durable writes', () => durable.close());
+  const control = createJobControl({ redis, prefix, queue, quota, deliveries, durable });
   const slots = createBackendSlots({ redis, prefix });
   return {
     config,
@@ -158,6 +168,7 @@ export async function buildShared(
     queue,
     control,
     slots,
+    durable,
   };
 }
 

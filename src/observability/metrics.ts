@@ -11,6 +11,7 @@ import type { BackendSlots } from '../generation/backend-slots.js';
 import type { GenerateQueue } from '../generation/pipeline/generate-queue.js';
 import type { GenerateResult, GenerationWorker } from '../generation/pipeline/generation-worker.js';
 import type { GenerateJobData } from '../generation/pipeline/job-data.js';
+import { FIX_KINDS, type Reconciler } from '../generation/pipeline/reconcile.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -19,6 +20,8 @@ export interface Metrics {
   /** Counts a call to a chat platform's API and its 429s. */
   platformCall(platform: string, method: string, status: number): void;
   observeWorker(worker: GenerationWorker): void;
+  /** Counts the reconciler's fixes of what a Redis failover lost, by kind. */
+  observeReconciler(reconciler: Pick<Reconciler, 'onFix'>): void;
   text(): Promise<string>;
   contentType: string;
 }
@@ -75,6 +78,14 @@ export function createMetrics(deps: {
     labelNames: ['backend'] as const,
     registers: [registry],
   });
+  const reconcileFixes = new Counter({
+    name: 'ccb_reconcile_fixes_total',
+    help: 'Inconsistencies a Redis failover left that the reconciler healed, by kind (docs/failover.md)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  // Every kind shows from the start at 0, so an alert on increase() sees the first fix.
+  for (const kind of FIX_KINDS) reconcileFixes.inc({ kind }, 0);
   const refusals = new Counter({
     name: 'ccb_refusals_total',
     help: 'Requests the chat core refused, by code (no quota was taken)',
@@ -169,6 +180,11 @@ export function createMetrics(deps: {
         const { outcome, code } = outcomeOf(err.message);
         jobs.inc({ outcome, style: styleOf(job), code });
         if (outcome !== 'error') timesOf(job);
+      });
+    },
+    observeReconciler(reconciler) {
+      reconciler.onFix((kind) => {
+        reconcileFixes.inc({ kind });
       });
     },
     text: () => registry.metrics(),

@@ -16,6 +16,8 @@ export type QuotaRecords = Omit<
   | 'refund'
   | 'renew'
   | 'sweepExpired'
+  | 'heldReservations'
+  | 'reservationState'
   | 'startSweeper'
   | 'view'
   | 'migrateLegacyKeys'

@@ -85,6 +85,19 @@ export interface BanInfo {
   at: number;
 }
 
+/** A reservation not yet committed, refunded or expired. */
+export interface HeldReservation {
+  reservationId: string;
+  /** The request (chat event) id it was taken for. */
+  requestId: string;
+  platform: string;
+  userId: string;
+  /** When its lease lapses (epoch ms). */
+  leaseUntil: number;
+  /** Milliseconds since it was taken or last renewed, by the injected clock. */
+  sinceMs: number;
+}
+
 export type UserRef = Pick<Actor, 'platform' | 'scopeId' | 'userId'>;
 export type PersonRef = Pick<Actor, 'platform' | 'userId'>;
 
@@ -115,6 +128,13 @@ export interface RedisQuota {
   renew(reservationId: string): Promise<boolean>;
   /** Refunds every reservation whose lease lapsed unsettled; returns how many. */
   sweepExpired(): Promise<number>;
+  /**
+   * Every reservation still held (per-person layout), a batch at a time: what a reconciler compares with
+   * the jobs in flight after a Redis failover lost some writes.
+   */
+  heldReservations(): AsyncGenerator<HeldReservation[], void, undefined>;
+  /** The reservation's state now; undefined when Redis has no such reservation. */
+  reservationState(reservationId: string): Promise<'held' | SettleState | undefined>;
   startSweeper(opts: { intervalMs: number; onError?: (err: unknown) => void }): { close(): Promise<void> };
   view(user: UserRef, limits: Limits): Promise<QuotaView>;
   /** The layers resolveLimits needs for this actor (scope default, tiers of the actor's roles, override). */
@@ -261,6 +281,34 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     return swept;
   }
 
+  async function* heldReservations(): AsyncGenerator<HeldReservation[], void, undefined> {
+    const now = clock();
+    for await (const keys of scanEveryPrimary(redis, `${glob(prefix)}:{u:*}:active`)) {
+      for (const key of keys) {
+        const flat = await redis.zrange(key, '0', '-1', 'WITHSCORES');
+        const batch: HeldReservation[] = [];
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const rid = flat[i] ?? '';
+          const p = parseReservationId(rid);
+          if (p?.layout !== 'person') continue;
+          const [state, req] = await redis.hmget(k.reservationByTag(p.tag, p.id), 'state', 'req');
+          if (state !== 'held' || req === null || req === undefined) continue;
+          const [platform, userId] = p.tag.slice(2).split(':').map(decodeURIComponent);
+          const leaseUntil = Number(flat[i + 1]);
+          batch.push({
+            reservationId: rid,
+            requestId: req,
+            platform: platform ?? '',
+            userId: userId ?? '',
+            leaseUntil,
+            sinceMs: now - (leaseUntil - leaseMs),
+          });
+        }
+        if (batch.length > 0) yield batch;
+      }
+    }
+  }
+
   async function runReserve(
     actor: Actor,
     units: number,
@@ -361,6 +409,13 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
       return r === 1;
     },
     sweepExpired,
+    heldReservations,
+    async reservationState(rid) {
+      const p = parseReservationId(rid);
+      if (p?.layout !== 'person') return undefined;
+      const st = await redis.hget(k.reservationByTag(p.tag, p.id), 'state');
+      return st === null ? undefined : (st as 'held' | SettleState);
+    },
     startSweeper({ intervalMs, onError }) {
       let running: Promise<unknown> = Promise.resolve();
       const timer = setInterval(() => {

@@ -14,6 +14,8 @@ import {
   createGenerationWorker,
   type GenerationWorker,
 } from '../../generation/pipeline/generation-worker.js';
+import { createReconciler, type Reconciler } from '../../generation/pipeline/reconcile.js';
+import { isRedisConnectionError } from '../../redis-connection.js';
 import { configuredCapacity, createBackends } from '../backends.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Shared } from '../shared.js';
@@ -23,6 +25,8 @@ export interface WorkerHandle {
   readonly worker: GenerationWorker;
   /** Open when job-API callbacks are configured: the HTTP route that receives them wakes these. */
   readonly wakeups: JobWakeups | undefined;
+  /** Heals what a Redis failover lost (docs/failover.md), every RECONCILE_INTERVAL_SECONDS. */
+  readonly reconciler: Reconciler;
 }
 
 export interface WorkerOptions {
@@ -85,6 +89,7 @@ export async function startWorker(
     queuedTimeoutSeconds: config.pipeline.queuedTimeoutSeconds,
     outputTtlSeconds: config.pipeline.outputTtlSeconds,
     logger: opts.logger ?? log,
+    durable: shared.durable,
     ...(opts.progressIntervalMs === undefined ? {} : { progressIntervalMs: opts.progressIntervalMs }),
     ...(opts.autorun === undefined ? {} : { autorun: opts.autorun }),
   });
@@ -107,5 +112,24 @@ export async function startWorker(
       await worker.worker.close(true);
     }
   });
-  return { pool, worker, wakeups };
+  // Started after the worker and closed before it: a pass never races the worker's own shutdown.
+  const reconciler = createReconciler({
+    redis: shared.redis,
+    prefix: shared.prefix,
+    queue: shared.queue,
+    quota: shared.quota,
+    deliveries: shared.deliveries,
+    records: shared.records,
+    durable: shared.durable,
+    intervalMs: config.pipeline.reconcileIntervalSeconds * 1000,
+    logger: opts.logger ?? log,
+  });
+  reconciler.start({
+    onError: (err) => {
+      // An outage is reported once by the Redis status line, not at every pass.
+      if (!isRedisConnectionError(err)) log.warn({ err: String(err) }, 'reconcile pass failed');
+    },
+  });
+  life.add('reconciler', () => reconciler.close());
+  return { pool, worker, wakeups, reconciler };
 }

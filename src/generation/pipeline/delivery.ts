@@ -102,6 +102,8 @@ export type DeliveryPayload = z.infer<typeof DeliveryPayloadSchema>;
 
 export const deliveryQueueName = (platform: Platform): string => `deliver-${platform}`;
 export const deliveryJobId = (jobId: string): string => `deliver-${jobId}`;
+/** Set once a job's result reached its chat, so a late duplicate of its delivery posts nothing. */
+export const deliveredKey = (prefix: string, jobId: string): string => `${prefix}:delivered:${jobId}`;
 
 const BACKOFF_TYPE = 'delivery';
 
@@ -305,6 +307,8 @@ export interface DeliveryWorkerDeps {
   outputGraceSeconds?: number;
   /** How long the `delivered` marker blocks a second posting; default 1 day. */
   deliveredMarkerSeconds?: number;
+  /** Writes the marker so that a failover cannot lose it (REDIS_WAIT_REPLICAS); default a plain SET. */
+  durable?: { set(key: string, value: string, ttlSeconds: number): Promise<unknown> };
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   /**
@@ -341,18 +345,18 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const maxBackoffMs = deps.maxBackoffMs ?? 60_000;
   const graceSeconds = deps.outputGraceSeconds ?? 600;
   const markerSeconds = deps.deliveredMarkerSeconds ?? 86_400;
-  const markerKey = (jobId: string): string => `${deps.prefix}:delivered:${jobId}`;
+  const markerKey = (jobId: string): string => deliveredKey(deps.prefix, jobId);
   const routeKey = (jobId: string): string => `${deps.prefix}:delivery-fallback:${jobId}`;
 
   const finish = async (
     payload: DeliveryPayload,
     status: 'delivered' | 'fallback',
   ): Promise<DeliveryResult> => {
-    // Two commands, not one pipeline: the two keys live in different Cluster slots.
-    await Promise.all([
-      redis.set(markerKey(payload.jobId), status, 'EX', markerSeconds),
-      redis.del(routeKey(payload.jobId)),
-    ]);
+    // The marker first, acknowledged by the replicas when configured: the result is already out.
+    const marker = markerKey(payload.jobId);
+    if (deps.durable === undefined) await redis.set(marker, status, 'EX', markerSeconds);
+    else await deps.durable.set(marker, status, markerSeconds);
+    await redis.del(routeKey(payload.jobId));
     for (const o of payload.outputs) await blobs.extend(o.blobKey, graceSeconds);
     return { status };
   };

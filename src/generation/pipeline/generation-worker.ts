@@ -22,6 +22,7 @@ import { runJob, type RunProgress } from '../run-job.js';
 import { resolveRequest, type WorkflowCatalog } from '../workflows/index.js';
 import { acquireSlot } from './acquire-slot.js';
 import type { DeliveryOutput, DeliveryQueues, PipelineLogger } from './delivery.js';
+import type { DurableWrites } from './durable-writes.js';
 import { createFailedJobs, type FailedJobs } from './failed-jobs.js';
 import { cancelChannel, failedOnKey, outcomeKey, promptIdOf, submittedKey } from './generate-keys.js';
 import type { EtaModel } from './generate-queue.js';
@@ -94,6 +95,8 @@ export interface GenerationWorkerDeps {
   readonly slotWaitMs?: number;
   readonly logger?: PipelineLogger;
   readonly now?: () => number;
+  /** The outcome write a failover must not lose (REDIS_WAIT_REPLICAS); default a plain SET. */
+  readonly durable?: Pick<DurableWrites, 'set'>;
   /** Autorun the BullMQ worker (default true). */
   readonly autorun?: boolean;
 }
@@ -151,7 +154,16 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     failedOn: (jobId: string) => failedOnKey(prefix, jobId),
     outcome: (jobId: string) => outcomeKey(prefix, jobId),
   };
-  const finish = createJobFinisher({ redis, prefix, quota, deliveries, failedJobs, now, log });
+  const finish = createJobFinisher({
+    redis,
+    prefix,
+    quota,
+    deliveries,
+    failedJobs,
+    now,
+    log,
+    ...(deps.durable === undefined ? {} : { durable: deps.durable }),
+  });
 
   async function end(
     job: Job<GenerateJobData, GenerateResult>,

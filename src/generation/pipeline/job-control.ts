@@ -32,6 +32,8 @@ export function createJobControl(deps: {
   queue: GenerateQueue;
   quota: Pick<RedisQuota, 'refund'>;
   deliveries: DeliveryQueues;
+  /** Writes the cancel flag so that a failover cannot lose it after the member was told (REDIS_WAIT_REPLICAS). */
+  durable?: { set(key: string, value: string, ttlSeconds: number): Promise<unknown> };
 }): JobControl {
   const { redis, prefix, queue } = deps;
   return {
@@ -41,7 +43,8 @@ export function createJobControl(deps: {
       const state = await job.getState();
       if (state === 'completed' || state === 'failed') return 'finished';
       if ((await redis.exists(outcomeKey(prefix, jobId))) === 1) return 'finished';
-      await redis.set(cancelKey(prefix, jobId), '1', 'EX', 86_400);
+      if (deps.durable === undefined) await redis.set(cancelKey(prefix, jobId), '1', 'EX', 86_400);
+      else await deps.durable.set(cancelKey(prefix, jobId), '1', 86_400);
       if (await queue.remove(jobId)) {
         const data = GenerateJobDataSchema.parse(job.data);
         await enqueueDelivery(deps.deliveries, {

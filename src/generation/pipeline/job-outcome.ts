@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import type { TimingRecord } from '../timing.js';
 import { enqueueDelivery, type DeliveryQueues, type PipelineLogger, type UserErrorCode } from './delivery.js';
+import type { DurableWrites } from './durable-writes.js';
 import type { FailedJobs } from './failed-jobs.js';
 import { cancelKey, failedOnKey, outcomeKey, submittedKey } from './generate-keys.js';
 import type { GenerateJobData } from './job-data.js';
@@ -83,6 +84,8 @@ export interface JobFinisherDeps {
   readonly failedJobs: FailedJobs;
   readonly now: () => number;
   readonly log: PipelineLogger;
+  /** Writes the outcome so that a failover cannot lose it once its delivery is on its way. */
+  readonly durable?: Pick<DurableWrites, 'set'>;
 }
 
 /** Writes the outcome, adds the delivery job and settles the quota: each step idempotent. */
@@ -90,9 +93,11 @@ export function createJobFinisher(
   deps: JobFinisherDeps,
 ): (jobId: string, data: GenerateJobData, outcome: Outcome) => Promise<void> {
   const { redis, prefix, quota, deliveries, failedJobs, now, log } = deps;
+  const setOutcome = async (key: string, value: string, ttl: number): Promise<unknown> =>
+    deps.durable === undefined ? redis.set(key, value, 'EX', ttl) : deps.durable.set(key, value, ttl);
   return async function finish(jobId, data, outcome) {
     // Needed only until BullMQ has recorded the end (a repeat within the retry window); a day is ample.
-    await redis.set(outcomeKey(prefix, jobId), JSON.stringify(outcome), 'EX', 86_400);
+    await setOutcome(outcomeKey(prefix, jobId), JSON.stringify(outcome), 86_400);
     const error =
       outcome.error === undefined
         ? {}
