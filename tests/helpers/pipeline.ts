@@ -41,6 +41,8 @@ export interface PipelineHarness extends WorkerParts {
     steps?: number;
     eventId?: string;
     reference?: Buffer;
+    /** LoRAs the job chains (files in models/loras), as the chat core puts them in the request. */
+    loras?: { name: string; strength: number; trigger?: string }[];
   }): Promise<{ jobId: string; reservationId: string; actor: Actor }>;
   /** Delivery jobs of the console platform, by generate job id. */
   deliveriesFor(): Promise<Map<string, DeliveryPayload>>;
@@ -119,6 +121,7 @@ export async function createPipelineHarness(
           params: { steps: o.steps ?? 4 },
           seed: 7,
           count: 1,
+          ...(o.loras === undefined ? {} : { loras: o.loras }),
         },
         actor,
         reply: { platform: 'console', chatId: 'term' },
