@@ -2,9 +2,24 @@
 // keeps Redis memory bounded under `noeviction`: a put that would exceed it is refused as a value
 // (`blob_cap`) rather than letting Redis fill up. Sizes are tracked in a sorted set scored by expiry,
 // so blobs that expired on their own are subtracted at the next put.
+//
+// On a Redis Cluster the bytes, the bulk of the product's memory, are spread over `CLUSTER_SHARDS` shards,
+// each with its own hash tag (`{blob-<n>}`), index and share of the cap; a blob's shard follows from its
+// key. On a single Redis there is one shard, `{blob}`, as before.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { isClusterConnection } from '../redis-connection.js';
 import { evalScript } from './redis-script.js';
+
+/** Blob shards on a Cluster: enough that their slots land on every primary of a small Cluster. */
+export const CLUSTER_SHARDS = 16;
+
+/** FNV-1a of the key: its shard, stable across processes. */
+function shardOfKey(key: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return h % shards;
+}
 
 const PUT_LUA = `
 local index, sizes, data = KEYS[1], KEYS[2], KEYS[3]
@@ -65,11 +80,20 @@ export function createBlobStore(deps: {
   const { redis, maxTotalBytes } = deps;
   const now = deps.now ?? Date.now;
   const newKey = deps.newKey ?? randomUUID;
-  // Every blob key shares one hash tag with the index, so the scripts run on Redis Cluster too.
-  const base = `${deps.prefix}:{blob}`;
-  const index = `${base}:index`;
-  const sizes = `${base}:sizes`;
-  const dataKey = (key: string): string => `${base}:data:${key}`;
+  // Every blob key shares its shard's hash tag with the shard's index, so each script stays in one slot.
+  const shards = isClusterConnection(redis) ? CLUSTER_SHARDS : 1;
+  const capOfShard = shards === 1 ? maxTotalBytes : Math.floor(maxTotalBytes / shards);
+  const base = (shard: number): string => `${deps.prefix}:{blob${shards === 1 ? '' : `-${shard}`}}`;
+  const shardOf = (key: string): number => (shards === 1 ? 0 : shardOfKey(key, shards));
+  const index = (key: string): string => `${base(shardOf(key))}:index`;
+  const sizes = (key: string): string => `${base(shardOf(key))}:sizes`;
+  const dataKey = (key: string): string => `${base(shardOf(key))}:data:${key}`;
+  const usedBytes = async (): Promise<number> => {
+    const totals = await Promise.all(
+      Array.from({ length: shards }, (_, i) => redis.hget(`${base(i)}:sizes`, '__total')),
+    );
+    return totals.reduce((sum, v) => sum + Number(v ?? 0), 0);
+  };
 
   return {
     async put(bytes, ttlSeconds, key = newKey()) {
@@ -78,41 +102,43 @@ export function createBlobStore(deps: {
         redis,
         PUT_LUA,
         3,
-        index,
-        sizes,
+        index(key),
+        sizes(key),
         dataKey(key),
         t,
         t + Math.ceil(ttlSeconds * 1000),
-        maxTotalBytes,
+        capOfShard,
         bytes.byteLength,
         key,
         Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       )) as [number, number];
-      return ok === 1
-        ? { ok: true, key }
-        : { ok: false, code: 'blob_cap', usedBytes: used, maxBytes: maxTotalBytes };
+      if (ok === 1) return { ok: true, key };
+      return {
+        ok: false,
+        code: 'blob_cap',
+        usedBytes: shards === 1 ? used : await usedBytes(),
+        maxBytes: maxTotalBytes,
+      };
     },
     async get(key) {
       const v = await redis.getBuffer(dataKey(key));
       return v ?? undefined;
     },
     async delete(key) {
-      await evalScript(redis, DELETE_LUA, 3, index, sizes, dataKey(key), key);
+      await evalScript(redis, DELETE_LUA, 3, index(key), sizes(key), dataKey(key), key);
     },
     async extend(key, ttlSeconds) {
       const r = await evalScript(
         redis,
         EXTEND_LUA,
         2,
-        index,
+        index(key),
         dataKey(key),
         key,
         now() + Math.ceil(ttlSeconds * 1000),
       );
       return r === 1;
     },
-    async usedBytes() {
-      return Number((await redis.hget(sizes, '__total')) ?? 0);
-    },
+    usedBytes,
   };
 }

@@ -5,9 +5,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { CLUSTER_SHARDS, createBlobStore } from '../../src/generation/blob-store.js';
 import { legacyDoneKey } from '../../src/quota/legacy-keys.js';
 import { resolveLimits, type Actor } from '../../src/quota/policy.js';
 import { createRedisQuota } from '../../src/quota/redis-quota.js';
+import { scanEveryPrimary } from '../../src/redis-connection.js';
 import { startSmallCluster, type SmallCluster } from '../helpers/redis-cluster.js';
 
 const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -85,5 +87,29 @@ describe('Redis Cluster: the quota scans every primary', () => {
     await redis.set(old(0), '5');
     expect(await quota.migrateLegacyKeys()).toBe(0);
     expect(await redis.get(old(0))).toBe('5');
+  });
+
+  it('image bytes spread over every primary in shards, each with its share of the cap', async () => {
+    const blobs = createBlobStore({ redis, prefix: 'blobs', maxTotalBytes: CLUSTER_SHARDS * 1000 });
+    const keys: string[] = [];
+    for (let i = 0; i < 48; i++) {
+      const put = await blobs.put(new Uint8Array(100).fill(i), 60);
+      if (!put.ok) throw new Error('blob refused');
+      keys.push(put.key);
+      expect((await blobs.get(put.key))?.[0]).toBe(i);
+    }
+    expect(await blobs.usedBytes()).toBe(4800);
+    const dataKeys: string[] = [];
+    for await (const batch of scanEveryPrimary(redis, 'blobs:{blob-*}:data:*')) dataKeys.push(...batch);
+    expect(dataKeys).toHaveLength(48);
+    expect((await primariesOf(dataKeys)).size).toBe(3);
+    // A shard takes 1,000 bytes: a 1,001-byte image is refused though the whole store has room.
+    expect(await blobs.put(new Uint8Array(1001), 60)).toMatchObject({
+      ok: false,
+      code: 'blob_cap',
+      usedBytes: 4800,
+    });
+    for (const k of keys) await blobs.delete(k);
+    expect(await blobs.usedBytes()).toBe(0);
   });
 });

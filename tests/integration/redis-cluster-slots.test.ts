@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
+import { createDurableWrites } from '../../src/generation/pipeline/durable-writes.js';
 import { createFailedJobs } from '../../src/generation/pipeline/failed-jobs.js';
 import { evalScript } from '../../src/generation/redis-script.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
@@ -163,6 +164,10 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       });
       expect(await failed.claimRequeue('telegram-x1', 'telegram-x2')).toEqual({ ok: true });
       await failed.releaseRequeue('telegram-x1', 'telegram-x2');
+      // A write that waits for replicas (this Cluster has none: WAIT answers 0 after its timeout).
+      const durable = createDurableWrites({ redis, replicas: 1, timeoutMs: 5, tries: 1 });
+      expect(await durable.set(`${prefix}:durable-probe`, '1', 60)).toBe(0);
+      await durable.close();
       // An admission whose add fails is given back (BullMQ's add made to fail: the one way to reach it).
       const gq = createGenerateQueue({
         connection: redis,
