@@ -130,7 +130,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const issues: { key: string; message: string }[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      issues.push({ key: String(issue.path[0] ?? '(env)'), message: issue.message });
+      // A structured value (LORAS) says where inside it the problem is.
+      const inner = issue.path.slice(1).map(String).join('.');
+      issues.push({
+        key: String(issue.path[0] ?? '(env)'),
+        message: inner === '' ? issue.message : `${inner}: ${issue.message}`,
+      });
     }
   }
   // The reconciler renews the reservations of waiting jobs each pass; a pass must come within a lease.

@@ -62,12 +62,17 @@ export const LorasSchema = z
     }
   })
   .pipe(
-    z.record(
-      z
-        .string()
-        .regex(LORA_NAME_RE, 'LoRA names are 1–40 characters: lower-case letters, digits, "-" and "_"'),
-      LoraSpecSchema,
-    ),
+    z.record(z.string(), LoraSpecSchema).superRefine((rec, ctx) => {
+      for (const name of Object.keys(rec)) {
+        if (!LORA_NAME_RE.test(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'LoRA names are 1–40 characters: lower-case letters, digits, "-" and "_"',
+          });
+        }
+      }
+    }),
   )
   .transform((rec): LoraChoice[] =>
     Object.entries(rec)
