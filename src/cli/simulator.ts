@@ -4,7 +4,7 @@ import { joinNegativeNumbers } from './numeric-args.js';
 
 const USAGE = `usage: npm run simulator -- [--port 8188] [--host 127.0.0.1] [--step-ms 50]
                              [--model-switch-ms 0] [--no-previews] [--exclude-node Class]...
-                             [--unloadable-model file.safetensors]...`;
+                             [--unloadable-model file.safetensors]... [--lora file.safetensors]...`;
 
 function fail(message: string): never {
   process.stderr.write(`simulator: ${message}\n${USAGE}\n`);
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
         'no-previews': { type: 'boolean' },
         'exclude-node': { type: 'string', multiple: true },
         'unloadable-model': { type: 'string', multiple: true },
+        lora: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
     previews: values['no-previews'] !== true,
     ...(values['exclude-node'] ? { excludeNodes: values['exclude-node'] } : {}),
     ...(values['unloadable-model'] ? { unloadableModels: values['unloadable-model'] } : {}),
+    // The files of its models/loras folder (GET /models/loras, LoraLoader's choices) instead of the default.
+    ...(values.lora ? { models: { loras: values.lora } } : {}),
   });
   process.stdout.write(
     `ComfyUI SIMULATOR listening on ${sim.url} (not a real ComfyUI: no GPU, images are synthetic)\n`,

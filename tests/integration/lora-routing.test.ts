@@ -92,3 +92,57 @@ describe('routing by LoRA presence', () => {
     expect(await presentLorasFromRedis(h.redis, r!.prefix, ['elsewhere'])).toBeUndefined();
   });
 });
+
+describe('the simulator as a server with LoRAs', () => {
+  it('lists its loras folder as the real server does and refuses a LoraLoader naming a file it lacks', async () => {
+    const sim = await startSimulator({
+      port: 0,
+      stepMs: 0,
+      models: { loras: ['a.safetensors', 'sub/b.safetensors'] },
+    });
+    sims.push(sim);
+    const list = await fetch(`${sim.url}/models/loras`);
+    expect(list.status).toBe(200);
+    expect(await list.json()).toEqual(['a.safetensors', 'sub/b.safetensors']);
+    expect(await (await fetch(`${sim.url}/models`)).json()).toContain('loras');
+    const prompt = {
+      '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd_xl_base_1.0.safetensors' } },
+      '2': {
+        class_type: 'LoraLoader',
+        inputs: {
+          model: ['1', 0],
+          clip: ['1', 1],
+          lora_name: 'missing.safetensors',
+          strength_model: 1,
+          strength_clip: 1,
+        },
+      },
+      '3': { class_type: 'CLIPTextEncode', inputs: { clip: ['2', 1], text: 'x' } },
+      '4': { class_type: 'EmptyLatentImage', inputs: { width: 512, height: 512, batch_size: 1 } },
+      '5': {
+        class_type: 'KSampler',
+        inputs: {
+          model: ['2', 0],
+          positive: ['3', 0],
+          negative: ['3', 0],
+          latent_image: ['4', 0],
+          seed: 1,
+          steps: 1,
+          cfg: 7,
+          sampler_name: 'euler',
+          scheduler: 'normal',
+          denoise: 1,
+        },
+      },
+      '6': { class_type: 'VAEDecode', inputs: { samples: ['5', 0], vae: ['1', 2] } },
+      '7': { class_type: 'SaveImage', inputs: { images: ['6', 0], filename_prefix: 'x' } },
+    };
+    const res = await fetch(`${sim.url}/prompt`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt }),
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toContain('value_not_in_list');
+  });
+});
