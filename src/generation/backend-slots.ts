@@ -1,6 +1,7 @@
 // In-flight prompts per backend, counted in Redis so that many worker processes share the same GPUs
 // without overfilling them. Each holder has a lease; a crashed worker's slot frees itself when the lease
-// runs out, and acquire removes expired holders first.
+// runs out, and acquire removes expired holders first. Sooner than that, a holder known dead whose prompt
+// is done is removed with `releaseIf` (pipeline/slot-reclaim.ts decides who that is).
 import type { Redis } from 'ioredis';
 import { evalScript } from './redis-script.js';
 
@@ -25,11 +26,30 @@ redis.call('ZADD', KEYS[1], 'XX', tonumber(ARGV[2]), ARGV[3])
 return 1
 `;
 
+// Removes the holder only while its lease is the one the caller looked at: a holder renewed or taken again
+// since (a live attempt) has a new lease and keeps its slot.
+const RELEASE_IF_LUA = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not score) or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+`;
+
+/** A holder of a slot and when its lease runs out (epoch ms). */
+export interface SlotHolder {
+  readonly holder: string;
+  readonly leaseUntil: number;
+}
+
 export interface BackendSlots {
   /** Takes one of `capacity` slots for `holder` (idempotent for the same holder); false when full. */
   acquire(backend: string, capacity: number, holder: string, leaseMs: number): Promise<boolean>;
   renew(backend: string, holder: string, leaseMs: number): Promise<boolean>;
   release(backend: string, holder: string): Promise<void>;
+  /** Frees `holder`'s slot only if its lease still ends at `leaseUntil` (as `holders` read it). */
+  releaseIf(backend: string, holder: string, leaseUntil: number): Promise<boolean>;
+  /** The holders whose lease has not run out. */
+  holders(backend: string): Promise<SlotHolder[]>;
   inFlight(backend: string): Promise<number>;
 }
 
@@ -48,6 +68,18 @@ export function createBackendSlots(deps: { redis: Redis; prefix: string; now?: (
     },
     async release(backend, holder) {
       await redis.zrem(key(backend), holder);
+    },
+    async releaseIf(backend, holder, leaseUntil) {
+      return (await evalScript(redis, RELEASE_IF_LUA, 1, key(backend), holder, leaseUntil)) === 1;
+    },
+    async holders(backend) {
+      const flat = await redis.zrangebyscore(key(backend), `(${now()}`, '+inf', 'WITHSCORES');
+      const out: SlotHolder[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const [holder, score] = [flat[i], flat[i + 1]];
+        if (holder !== undefined && score !== undefined) out.push({ holder, leaseUntil: Number(score) });
+      }
+      return out;
     },
     async inFlight(backend) {
       return redis.zcount(key(backend), now(), '+inf');

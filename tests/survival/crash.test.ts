@@ -160,8 +160,9 @@ describe('generate workers SIGKILLed at random moments, and a backend killed mid
         },
       })),
     );
-    // A killed worker's backend slots stay taken until their lease runs out (renewed every second here):
-    // a lease of 3 s frees them soon, as the product's 60 s default (15 s renewals) does in production.
+    // A killed worker's backend slots are freed once its jobs' locks lapse and their prompts are done
+    // (slot-reclaim.ts), or else when their lease runs out: 3 s here (renewed every second), so even the
+    // slots of prompts lost with the killed backend free soon.
     const cfg = killTestWorkerConfig(r, sims, { concurrency: 3, slotLeaseMs: 3_000 });
     const live: WorkerProcess[] = await Promise.all([spawnWorkerProcess(cfg), spawnWorkerProcess(cfg)]);
     const spawning: Array<Promise<void>> = [];

@@ -63,6 +63,11 @@ export interface AcquireRequest {
   readonly signal?: AbortSignal;
   /** Give up with backend_unavailable after this long without a usable backend. */
   readonly maxWaitMs?: number;
+  /**
+   * Asked about each usable backend found full: frees slots whose holders are known dead (their prompts
+   * done) and says how many, so the wait need not outlast a dead worker's lease.
+   */
+  readonly reclaim?: (backend: GenerationBackend) => Promise<number>;
 }
 
 export interface BackendPool {
@@ -306,10 +311,17 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
           message: `no GPU server that can run the style "${req.style}" has every LoRA of the job (${(req.loras ?? []).join(', ')})`,
         };
       }
+      const full: Entry[] = [];
       for (const e of candidates(req)) {
         if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs)) {
           return { ok: true, lease: makeLease(e, req.holder) };
         }
+        full.push(e);
+      }
+      const { reclaim } = req;
+      if (reclaim !== undefined) {
+        const freed = await Promise.all(full.map((e) => reclaim(e.backend).catch(() => 0)));
+        if (freed.some((n) => n > 0)) continue;
       }
       if (Date.now() - started >= maxWaitMs) {
         return {

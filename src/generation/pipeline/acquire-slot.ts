@@ -1,6 +1,7 @@
 // Getting a backend slot for one attempt of a generate job. An earlier attempt's prompt may still be
 // queued or running on its backend: the attempt waits for a slot there rather than submit it to another
 // GPU too, for as long as that backend stays healthy; backends that failed the job are avoided.
+import type { GenerationBackend } from '../backends/backend.js';
 import type { AcquireResult, BackendPool } from '../backends/backend-pool.js';
 import type { ModelFamily } from '../workflows/index.js';
 
@@ -18,6 +19,8 @@ export interface AcquireSlotRequest {
   /** Backends that failed this job before. */
   readonly failedOn: readonly string[];
   readonly signal: AbortSignal;
+  /** Frees slots of dead workers whose prompts are done (slot-reclaim.ts), asked when backends are full. */
+  readonly reclaim?: (backend: GenerationBackend) => Promise<number>;
   /** Longest wait for a free slot (default: the pool's). */
   readonly slotWaitMs?: number;
   readonly now: () => number;
@@ -36,6 +39,7 @@ export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): P
       avoid:
         only === undefined ? avoid : new Set(pool.status().flatMap((b) => (b.name === only ? [] : [b.name]))),
       signal: req.signal,
+      ...(req.reclaim === undefined ? {} : { reclaim: req.reclaim }),
       ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
     });
   let acquired: AcquireResult | undefined;

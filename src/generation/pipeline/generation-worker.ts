@@ -20,6 +20,7 @@ import type { ImageTools } from '../images.js';
 import type { RunReport } from '../run-report.js';
 import { runJob, type RunProgress } from '../run-job.js';
 import { resolveRequest, type WorkflowCatalog } from '../workflows/index.js';
+import { createBackendSlots } from '../backend-slots.js';
 import { acquireSlot } from './acquire-slot.js';
 import type { DeliveryOutput, DeliveryQueues, PipelineLogger } from './delivery.js';
 import type { DurableWrites } from './durable-writes.js';
@@ -38,6 +39,7 @@ import {
 import { storeOutputs, withQueueWait } from './job-outputs.js';
 import type { JobRecords } from './job-records.js';
 import { createProgressThrottle, jobProgressOf } from './progress-throttle.js';
+import { createSlotReclaimer, jobLockKeyOf } from './slot-reclaim.js';
 
 export type ProgressStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
 
@@ -164,6 +166,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     log,
     ...(deps.durable === undefined ? {} : { durable: deps.durable }),
   });
+  // A dead worker's slots are freed once its jobs' locks lapse and their prompts are done, not after the
+  // whole slot lease: the next waiting job starts within about LOCK_DURATION_MS of a crash.
+  const reclaimer = createSlotReclaimer({
+    redis,
+    slots: createBackendSlots({ redis, prefix }),
+    lockKeyOf: (jobId) => jobLockKeyOf(worker)(jobId),
+    logger: log,
+  });
 
   async function end(
     job: Job<GenerateJobData, GenerateResult>,
@@ -269,6 +279,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       submittedOn,
       failedOn: failedOnList,
       signal: cancelCtl.signal,
+      reclaim: (b) => reclaimer.reclaim(b),
       ...(deps.slotWaitMs === undefined ? {} : { slotWaitMs: deps.slotWaitMs }),
       now,
     });
