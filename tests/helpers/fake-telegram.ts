@@ -169,6 +169,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 interface Upload {
   size: number;
   name: string;
+  bytes: Buffer;
 }
 
 function parsePayload(
@@ -200,7 +201,7 @@ function parsePayload(
       const name = /name="([^"]+)"/.exec(headers)?.[1] ?? '';
       const filename = /filename=("?)([^";\r\n]+)\1/.exec(headers)?.[2];
       if (filename !== undefined) {
-        files.set(name, { size: content.length, name: filename });
+        files.set(name, { size: content.length, name: filename, bytes: Buffer.from(content) });
       } else {
         const v = content.toString('utf8');
         payload[name] = JSON_FIELDS.has(name) ? JSON.parse(v) : v;
@@ -296,6 +297,19 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       fail(400, 'Bad Request: PHOTO_INVALID_DIMENSIONS: photo is too big');
     if (size > 50 * MB) fail(413, 'Request Entity Too Large');
     return size;
+  };
+  // A photo the bot sent can be downloaded again (a member replies to a result with /imagine), as on Telegram.
+  const keepSent = (m: FakeMessage, ref: unknown, uploads: Map<string, Upload>): void => {
+    const f = typeof ref === 'string' ? uploads.get(ref.replace(/^attach:\/\//, '')) : undefined;
+    if (f === undefined) return;
+    const id = `sent${m.message_id}`;
+    files.set(id, {
+      file_id: id,
+      file_unique_id: `u${m.message_id}`,
+      file_size: f.size,
+      bytes: f.bytes,
+      path: `photos/sent_${m.message_id}.jpg`,
+    });
   };
   const flood = (chatId: number, cost: number): void => {
     const g = opts.groupFlood;
@@ -406,18 +420,18 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       const chatId = num(p['chat_id']);
       flood(chatId, 1);
       const markup = markupOf(p['reply_markup']);
-      return asApi(
-        botMessage(
-          chatId,
-          {
-            kind: 'photo',
-            mediaBytes: size,
-            ...(caption === undefined ? {} : { caption }),
-            ...(markup ? { reply_markup: markup } : {}),
-          },
-          p,
-        ),
+      const sent = botMessage(
+        chatId,
+        {
+          kind: 'photo',
+          mediaBytes: size,
+          ...(caption === undefined ? {} : { caption }),
+          ...(markup ? { reply_markup: markup } : {}),
+        },
+        p,
       );
+      keepSent(sent, p['photo'], uploads);
+      return asApi(sent);
     },
     sendDocument: (p, uploads) => {
       const caption = checkCaption(p['caption']);
@@ -493,6 +507,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       const size = upload(media.media, uploads, media.type);
       flood(m.chatId, 1);
       m.kind = media.type === 'document' ? 'document' : 'photo';
+      if (m.kind === 'photo') keepSent(m, media.media, uploads);
       delete m.text;
       if (caption === undefined) delete m.caption;
       else m.caption = caption;

@@ -117,6 +117,29 @@ describe('telegram: /imagine with a picture', () => {
   });
 });
 
+describe('telegram: a result as the picture', () => {
+  it('starts from the bot’s own result when a member replies to it in their private chat', async () => {
+    const t = await setup();
+    const c = t.fake.userSends({
+      chatId: ALICE,
+      userId: ALICE,
+      text: '/imagine a castle --ar 3:2 --steps 2',
+    });
+    const first = await result(t, await waitReply(t, ALICE, c.message_id), 'the text result');
+    const again = t.fake.userSends({
+      chatId: ALICE,
+      userId: ALICE,
+      text: '/imagine the same castle at night --steps 2',
+      replyTo: first.message_id,
+    });
+    const status = await waitReply(t, ALICE, again.message_id);
+    expect(status.firstText).toMatch(/Starting from your picture \(1216×832, strength 0\.4\)\./);
+    await result(t, status, 'the image prompt from the result');
+    expect(await imagePromptGraphs(t.sim.url)).toHaveLength(1);
+    expect(await t.used(ALICE)).toBe(2);
+  });
+});
+
 describe('telegram: image prompts refused, nothing charged', () => {
   it('refuses a style without image-to-image, a non-image file, an oversize photo, a pixel bomb and a bad strength', async () => {
     const t = await setup();
