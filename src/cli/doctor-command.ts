@@ -28,10 +28,7 @@ export const DOCTOR_USAGE = `usage: npm run doctor -- [--backend <url>]... [--si
  * The allowed LoRAs (LORAS) this server lacks. A LoRA kept on only some servers is fine (jobs that pick it
  * go to those), so this names the files without failing the check.
  */
-export function loraLines(
-  allowed: readonly LoraChoice[],
-  listed: readonly string[] | undefined,
-): string[] {
+export function loraLines(allowed: readonly LoraChoice[], listed: readonly string[] | undefined): string[] {
   if (allowed.length === 0) return [];
   const have = new Set((listed ?? []).map((f) => f.replaceAll('\\', '/')));
   const missing = allowed.filter((l) => !have.has(l.file));

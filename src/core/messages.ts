@@ -285,19 +285,29 @@ const en = {
   'refuse.loras_off_here': 'LoRAs are turned off here (a moderator chose loras=none): leave --lora out.',
   'refuse.lora_unknown': 'There is no LoRA "{lora}". LoRAs you can use here: {loras} (/loras).',
   'refuse.lora_not_allowed': 'The LoRA "{lora}" is not enabled here. LoRAs you can use here: {loras}.',
-  'refuse.lora_style': 'The "{style}" style takes no LoRA. Styles that do: {styles}. Add --style with one of them, or leave --lora out.',
-  'refuse.lora_too_many': 'The "{style}" style takes at most {max} of your LoRAs; you gave {count}. Keep at most {max} of: {loras}.',
+  'refuse.lora_style':
+    'The "{style}" style takes no LoRA. Styles that do: {styles}. Add --style with one of them, or leave --lora out.',
+  'refuse.lora_too_many':
+    'The "{style}" style takes at most {max} of your LoRAs; you gave {count}. Keep at most {max} of: {loras}.',
   'refuse.lora_twice': 'The LoRA "{lora}" is given twice: give each LoRA once.',
-  'refuse.lora_unsuited': 'The LoRA "{lora}" is made for {suits}, not for the "{style}" style. LoRAs for {style}: {loras}.',
-  'refuse.lora_strength': 'The strength of "{lora}" must be from {min} to {max} (you gave {strength}). Try --lora {lora}:{default}.',
+  'refuse.lora_unsuited':
+    'The LoRA "{lora}" is made for {suits}, not for the "{style}" style. LoRAs for {style}: {loras}.',
+  'refuse.lora_strength':
+    'The strength of "{lora}" must be from {min} to {max} (you gave {strength}). Try --lora {lora}:{default}.',
   'refuse.lora_unavailable': 'No GPU server has the LoRA "{lora}" right now. LoRAs you can use now: {loras}.',
-  'error.lora_unavailable': 'no GPU server that can run this style has every LoRA you picked. /loras lists the ones available now.',
-  'parse.flag_lora': '{flag} takes a LoRA name with an optional strength, like --lora detail or --lora detail:0.8 (/loras lists them); you gave "{raw}".',
+  'error.lora_unavailable':
+    'no GPU server that can run this style has every LoRA you picked. /loras lists the ones available now.',
+  'parse.flag_lora':
+    '{flag} takes a LoRA name with an optional strength, like --lora detail or --lora detail:0.8 (/loras lists them); you gave "{raw}".',
   'parse.lora_too_many': 'At most {max} LoRAs in one request.',
-  'parse.loras_list': 'loras takes LoRA names separated by commas, like loras=detail,anime, or loras=all for every LoRA the bot offers, or loras=none.',
-  'refuse.settings.unknown_lora': 'There is no LoRA "{lora}". LoRAs the bot offers: {loras}. loras=all allows every one, loras=none turns them off.',
-  'refuse.settings.loras_alone': 'loras={value} stands alone: send loras={value}, or list the LoRAs (loras=detail,anime).',
-  'refuse.settings.loras_unusable': 'None of {loras} suits a style members can use here ({styles}), so no one could pick them. LoRAs that suit: {suggest}.',
+  'parse.loras_list':
+    'loras takes LoRA names separated by commas, like loras=detail,anime, or loras=all for every LoRA the bot offers, or loras=none.',
+  'refuse.settings.unknown_lora':
+    'There is no LoRA "{lora}". LoRAs the bot offers: {loras}. loras=all allows every one, loras=none turns them off.',
+  'refuse.settings.loras_alone':
+    'loras={value} stands alone: send loras={value}, or list the LoRAs (loras=detail,anime).',
+  'refuse.settings.loras_unusable':
+    'None of {loras} suits a style members can use here ({styles}), so no one could pick them. LoRAs that suit: {suggest}.',
   'loras.header': 'LoRAs you can add with --lora name or --lora name:strength:',
   'loras.line': '• {name}: strength {min} to {max} (default {default}){trigger}{suits}',
   'loras.trigger': ', adds "{trigger}"',
@@ -667,22 +677,34 @@ const es: Table = {
   'word.none': 'ninguno',
   // LoRAs (--lora, /loras, /limits settings loras=).
   'refuse.loras_none': 'Este bot no ofrece LoRAs para elegir: quita --lora.',
-  'refuse.loras_off_here': 'Los LoRAs están desactivados aquí (un moderador eligió loras=none): quita --lora.',
+  'refuse.loras_off_here':
+    'Los LoRAs están desactivados aquí (un moderador eligió loras=none): quita --lora.',
   'refuse.lora_unknown': 'No existe el LoRA "{lora}". LoRAs que puedes usar aquí: {loras} (/loras).',
   'refuse.lora_not_allowed': 'El LoRA "{lora}" no está habilitado aquí. LoRAs que puedes usar aquí: {loras}.',
-  'refuse.lora_style': 'El estilo "{style}" no admite LoRAs. Estilos que sí: {styles}. Añade --style con uno de ellos, o quita --lora.',
-  'refuse.lora_too_many': 'El estilo "{style}" admite como máximo {max} de tus LoRAs; diste {count}. Deja como máximo {max} de: {loras}.',
+  'refuse.lora_style':
+    'El estilo "{style}" no admite LoRAs. Estilos que sí: {styles}. Añade --style con uno de ellos, o quita --lora.',
+  'refuse.lora_too_many':
+    'El estilo "{style}" admite como máximo {max} de tus LoRAs; diste {count}. Deja como máximo {max} de: {loras}.',
   'refuse.lora_twice': 'El LoRA "{lora}" aparece dos veces: indica cada LoRA una sola vez.',
-  'refuse.lora_unsuited': 'El LoRA "{lora}" está hecho para {suits}, no para el estilo "{style}". LoRAs para {style}: {loras}.',
-  'refuse.lora_strength': 'La fuerza de "{lora}" debe ir de {min} a {max} (diste {strength}). Prueba --lora {lora}:{default}.',
-  'refuse.lora_unavailable': 'Ningún servidor GPU tiene ahora el LoRA "{lora}". LoRAs que puedes usar ahora: {loras}.',
-  'error.lora_unavailable': 'ningún servidor GPU que pueda ejecutar este estilo tiene todos los LoRAs que elegiste. /loras muestra los disponibles ahora.',
-  'parse.flag_lora': '{flag} lleva el nombre de un LoRA con una fuerza opcional, como --lora detail o --lora detail:0.8 (/loras los muestra); diste "{raw}".',
+  'refuse.lora_unsuited':
+    'El LoRA "{lora}" está hecho para {suits}, no para el estilo "{style}". LoRAs para {style}: {loras}.',
+  'refuse.lora_strength':
+    'La fuerza de "{lora}" debe ir de {min} a {max} (diste {strength}). Prueba --lora {lora}:{default}.',
+  'refuse.lora_unavailable':
+    'Ningún servidor GPU tiene ahora el LoRA "{lora}". LoRAs que puedes usar ahora: {loras}.',
+  'error.lora_unavailable':
+    'ningún servidor GPU que pueda ejecutar este estilo tiene todos los LoRAs que elegiste. /loras muestra los disponibles ahora.',
+  'parse.flag_lora':
+    '{flag} lleva el nombre de un LoRA con una fuerza opcional, como --lora detail o --lora detail:0.8 (/loras los muestra); diste "{raw}".',
   'parse.lora_too_many': 'Como máximo {max} LoRAs por pedido.',
-  'parse.loras_list': 'loras lleva nombres de LoRAs separados por comas, como loras=detail,anime, o loras=all para todos los que ofrece el bot, o loras=none.',
-  'refuse.settings.unknown_lora': 'No existe el LoRA "{lora}". LoRAs que ofrece el bot: {loras}. loras=all los permite todos, loras=none los desactiva.',
-  'refuse.settings.loras_alone': 'loras={value} va solo: envía loras={value}, o enumera los LoRAs (loras=detail,anime).',
-  'refuse.settings.loras_unusable': 'Ninguno de {loras} sirve para un estilo que los miembros puedan usar aquí ({styles}), así que nadie podría elegirlos. LoRAs que sirven: {suggest}.',
+  'parse.loras_list':
+    'loras lleva nombres de LoRAs separados por comas, como loras=detail,anime, o loras=all para todos los que ofrece el bot, o loras=none.',
+  'refuse.settings.unknown_lora':
+    'No existe el LoRA "{lora}". LoRAs que ofrece el bot: {loras}. loras=all los permite todos, loras=none los desactiva.',
+  'refuse.settings.loras_alone':
+    'loras={value} va solo: envía loras={value}, o enumera los LoRAs (loras=detail,anime).',
+  'refuse.settings.loras_unusable':
+    'Ninguno de {loras} sirve para un estilo que los miembros puedan usar aquí ({styles}), así que nadie podría elegirlos. LoRAs que sirven: {suggest}.',
   'loras.header': 'LoRAs que puedes añadir con --lora nombre o --lora nombre:fuerza:',
   'loras.line': '• {name}: fuerza de {min} a {max} (por defecto {default}){trigger}{suits}',
   'loras.trigger': ', añade "{trigger}"',
@@ -690,7 +712,8 @@ const es: Table = {
   'loras.absent': 'Permitidos aquí pero en ningún servidor GPU ahora: {loras}.',
   'loras.none_present': 'Ningún LoRA permitido aquí está ahora en un servidor GPU.',
   'loras.none': 'Este bot no ofrece LoRAs para elegir.',
-  'loras.off_here': 'Los LoRAs están desactivados aquí. Un moderador puede permitirlos con /limits settings loras=all.',
+  'loras.off_here':
+    'Los LoRAs están desactivados aquí. Un moderador puede permitirlos con /limits settings loras=all.',
   'command.loras': 'Lista los LoRAs que puedes añadir a /imagine',
   'option.lora': 'LoRAs a añadir: nombre o nombre:fuerza, separados por comas (/loras los muestra)',
   'option.allowed_loras': 'LoRAs permitidos aquí: nombres separados por comas, all o none',
@@ -1050,22 +1073,35 @@ const pt: Table = {
   'word.none': 'nenhum',
   // LoRAs (--lora, /loras, /limits settings loras=).
   'refuse.loras_none': 'Este bot não oferece LoRAs para escolher: tire o --lora.',
-  'refuse.loras_off_here': 'Os LoRAs estão desativados aqui (um moderador escolheu loras=none): tire o --lora.',
+  'refuse.loras_off_here':
+    'Os LoRAs estão desativados aqui (um moderador escolheu loras=none): tire o --lora.',
   'refuse.lora_unknown': 'Não existe o LoRA "{lora}". LoRAs que você pode usar aqui: {loras} (/loras).',
-  'refuse.lora_not_allowed': 'O LoRA "{lora}" não está habilitado aqui. LoRAs que você pode usar aqui: {loras}.',
-  'refuse.lora_style': 'O estilo "{style}" não aceita LoRAs. Estilos que aceitam: {styles}. Adicione --style com um deles, ou tire o --lora.',
-  'refuse.lora_too_many': 'O estilo "{style}" aceita no máximo {max} dos seus LoRAs; você deu {count}. Fique com no máximo {max} de: {loras}.',
+  'refuse.lora_not_allowed':
+    'O LoRA "{lora}" não está habilitado aqui. LoRAs que você pode usar aqui: {loras}.',
+  'refuse.lora_style':
+    'O estilo "{style}" não aceita LoRAs. Estilos que aceitam: {styles}. Adicione --style com um deles, ou tire o --lora.',
+  'refuse.lora_too_many':
+    'O estilo "{style}" aceita no máximo {max} dos seus LoRAs; você deu {count}. Fique com no máximo {max} de: {loras}.',
   'refuse.lora_twice': 'O LoRA "{lora}" aparece duas vezes: indique cada LoRA uma vez só.',
-  'refuse.lora_unsuited': 'O LoRA "{lora}" é feito para {suits}, não para o estilo "{style}". LoRAs para {style}: {loras}.',
-  'refuse.lora_strength': 'A força de "{lora}" deve ir de {min} a {max} (você deu {strength}). Tente --lora {lora}:{default}.',
-  'refuse.lora_unavailable': 'Nenhum servidor GPU tem agora o LoRA "{lora}". LoRAs que você pode usar agora: {loras}.',
-  'error.lora_unavailable': 'nenhum servidor GPU que roda este estilo tem todos os LoRAs que você escolheu. /loras mostra os disponíveis agora.',
-  'parse.flag_lora': '{flag} leva o nome de um LoRA com uma força opcional, como --lora detail ou --lora detail:0.8 (/loras mostra os nomes); você deu "{raw}".',
+  'refuse.lora_unsuited':
+    'O LoRA "{lora}" é feito para {suits}, não para o estilo "{style}". LoRAs para {style}: {loras}.',
+  'refuse.lora_strength':
+    'A força de "{lora}" deve ir de {min} a {max} (você deu {strength}). Tente --lora {lora}:{default}.',
+  'refuse.lora_unavailable':
+    'Nenhum servidor GPU tem agora o LoRA "{lora}". LoRAs que você pode usar agora: {loras}.',
+  'error.lora_unavailable':
+    'nenhum servidor GPU que roda este estilo tem todos os LoRAs que você escolheu. /loras mostra os disponíveis agora.',
+  'parse.flag_lora':
+    '{flag} leva o nome de um LoRA com uma força opcional, como --lora detail ou --lora detail:0.8 (/loras mostra os nomes); você deu "{raw}".',
   'parse.lora_too_many': 'No máximo {max} LoRAs por pedido.',
-  'parse.loras_list': 'loras leva nomes de LoRAs separados por vírgulas, como loras=detail,anime, ou loras=all para todos os que o bot oferece, ou loras=none.',
-  'refuse.settings.unknown_lora': 'Não existe o LoRA "{lora}". LoRAs que o bot oferece: {loras}. loras=all permite todos, loras=none desativa.',
-  'refuse.settings.loras_alone': 'loras={value} vai sozinho: envie loras={value}, ou liste os LoRAs (loras=detail,anime).',
-  'refuse.settings.loras_unusable': 'Nenhum de {loras} serve para um estilo que os membros possam usar aqui ({styles}), então ninguém poderia escolhê-los. LoRAs que servem: {suggest}.',
+  'parse.loras_list':
+    'loras leva nomes de LoRAs separados por vírgulas, como loras=detail,anime, ou loras=all para todos os que o bot oferece, ou loras=none.',
+  'refuse.settings.unknown_lora':
+    'Não existe o LoRA "{lora}". LoRAs que o bot oferece: {loras}. loras=all permite todos, loras=none desativa.',
+  'refuse.settings.loras_alone':
+    'loras={value} vai sozinho: envie loras={value}, ou liste os LoRAs (loras=detail,anime).',
+  'refuse.settings.loras_unusable':
+    'Nenhum de {loras} serve para um estilo que os membros possam usar aqui ({styles}), então ninguém poderia escolhê-los. LoRAs que servem: {suggest}.',
   'loras.header': 'LoRAs que você pode adicionar com --lora nome ou --lora nome:força:',
   'loras.line': '• {name}: força de {min} a {max} (padrão {default}){trigger}{suits}',
   'loras.trigger': ', adiciona "{trigger}"',
@@ -1073,7 +1109,8 @@ const pt: Table = {
   'loras.absent': 'Permitidos aqui mas em nenhum servidor GPU agora: {loras}.',
   'loras.none_present': 'Nenhum LoRA permitido aqui está agora em um servidor GPU.',
   'loras.none': 'Este bot não oferece LoRAs para escolher.',
-  'loras.off_here': 'Os LoRAs estão desativados aqui. Um moderador pode permiti-los com /limits settings loras=all.',
+  'loras.off_here':
+    'Os LoRAs estão desativados aqui. Um moderador pode permiti-los com /limits settings loras=all.',
   'command.loras': 'Lista os LoRAs que você pode adicionar ao /imagine',
   'option.lora': 'LoRAs a adicionar: nome ou nome:força, separados por vírgulas (/loras mostra)',
   'option.allowed_loras': 'LoRAs permitidos aqui: nomes separados por vírgulas, all ou none',

@@ -34,7 +34,15 @@ export interface CheckedRequest {
 export async function checkRequest(
   d: Pick<
     CoreEnv,
-    'quotaConfig' | 'quota' | 'moderation' | 'catalog' | 'runnableStyles' | 'newSeed' | 'say' | 'loras' | 'presentLoras'
+    | 'quotaConfig'
+    | 'quota'
+    | 'moderation'
+    | 'catalog'
+    | 'runnableStyles'
+    | 'newSeed'
+    | 'say'
+    | 'loras'
+    | 'presentLoras'
   >,
   actor: Actor,
   lang: Language,
