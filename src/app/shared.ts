@@ -31,6 +31,7 @@ import {
   isRedisConnectionError,
 } from '../redis-connection.js';
 import type { Lifecycle } from './lifecycle.js';
+import { checkRedisTopology, warnRedisSettings } from './redis-preflight.js';
 
 export interface Shared {
   readonly config: Config;
@@ -72,11 +73,14 @@ export async function openRedis(
   log: Logger,
   life: Lifecycle,
 ): Promise<{ redis: Redis; workerRedis: Redis }> {
+  // A Sentinel list or Cluster seeds that cannot serve are refused now, not retried forever.
+  await checkRedisTopology(config);
   const status = createRedisStatusLog(log);
   const redis = status.watch(createRedisConnection(config, 'client'));
   const workerRedis = status.watch(createRedisConnection(config, 'worker'));
   life.add('redis', () => Promise.all([redis.quit(), workerRedis.quit()]));
   await checkRedis(redis, config.redis.url);
+  await warnRedisSettings(redis, log);
   return { redis, workerRedis };
 }
 

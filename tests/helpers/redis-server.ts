@@ -18,11 +18,26 @@ export async function spawnRedisServer(opts: {
   readonly dir: string;
   readonly args: readonly string[];
   readonly readyWithinMs: number;
+  /** A config file read first (Sentinel needs one it can rewrite); the flags override it. */
+  readonly configFile?: string;
+  /** The log line that says it is ready (a Sentinel prints none of its own: `+monitor`). */
+  readonly readyLine?: string;
+  /** In a process group of its own (killed as a group: its AOF-rewrite children go with it). */
+  readonly detached?: boolean;
 }): Promise<RedisServerProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(opts.port), '--bind', '127.0.0.1', '--dir', opts.dir, ...opts.args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      ...(opts.configFile === undefined ? [] : [opts.configFile]),
+      '--port',
+      String(opts.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      opts.dir,
+      ...opts.args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached === true },
   );
   const exited = new Promise<void>((res) =>
     child.once('exit', () => {
@@ -40,7 +55,7 @@ export async function spawnRedisServer(opts: {
     });
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (out.includes('Ready to accept connections')) {
+      if (out.includes(opts.readyLine ?? 'Ready to accept connections')) {
         clearTimeout(timer);
         resolve();
       }

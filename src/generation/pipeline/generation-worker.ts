@@ -331,9 +331,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
             ? {
                 onPreview: (pv: { image: Buffer }) => {
                   const key = `preview-${jobId}`;
-                  void blobs.put(pv.image, previewTtl, key).then((r) => {
-                    if (r.ok) throttle.setPreviewKey(key);
-                  });
+                  // A preview is best effort: one Redis cannot store (an outage, a failover) is skipped,
+                  // never an unhandled rejection that ends the worker process.
+                  void blobs
+                    .put(pv.image, previewTtl, key)
+                    .then((r) => {
+                      if (r.ok) throttle.setPreviewKey(key);
+                    })
+                    .catch(() => undefined);
                 },
               }
             : {}),
