@@ -17,7 +17,11 @@ import {
   type EtaModel,
   type GenerateQueue,
 } from '../generation/pipeline/generate-queue.js';
-import { createDurableWrites, type DurableWrites } from '../generation/pipeline/durable-writes.js';
+import {
+  createDurableWrites,
+  replicaShortfall,
+  type DurableWrites,
+} from '../generation/pipeline/durable-writes.js';
 import { createJobControl, type JobControl } from '../generation/pipeline/job-control.js';
 import { createJobRecords, type JobRecords } from '../generation/pipeline/job-records.js';
 import { createRunReport, type RunReport } from '../generation/run-report.js';
@@ -153,6 +157,8 @@ export async function buildShared(
     logger: log,
   });
   life.add('durable writes', () => durable.close());
+  const shortfall = await replicaShortfall(redis, config.pipeline.waitReplicas).catch(() => undefined);
+  if (shortfall !== undefined) log.warn(shortfall);
   const control = createJobControl({ redis, prefix, queue, quota, deliveries, durable });
   const slots = createBackendSlots({ redis, prefix });
   return {

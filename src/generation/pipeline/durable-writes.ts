@@ -34,6 +34,23 @@ export interface DurableWritesDeps {
   readonly logger?: PipelineLogger;
 }
 
+/**
+ * Why REDIS_WAIT_REPLICAS cannot be met by this Redis, or undefined: a primary (or a single Redis) with
+ * fewer connected replicas makes every durable write wait its whole timeout three times. A Cluster is
+ * not checked here (each primary has its own replicas).
+ */
+export async function replicaShortfall(redis: Redis, replicas: number): Promise<string | undefined> {
+  if (replicas === 0 || (redis as { isCluster?: unknown }).isCluster === true) return undefined;
+  const info = await redis.info('replication');
+  const connected = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0);
+  if (connected >= replicas) return undefined;
+  return (
+    `REDIS_WAIT_REPLICAS=${replicas} but Redis has ${connected} connected replica(s): every job's outcome, ` +
+    `delivered marker and cancel will wait 3 × REDIS_WAIT_TIMEOUT_MS. Set REDIS_WAIT_REPLICAS=${connected} ` +
+    `or add replicas`
+  );
+}
+
 export function createDurableWrites(deps: DurableWritesDeps): DurableWrites {
   const { replicas } = deps;
   if (!Number.isInteger(replicas) || replicas < 0) {
