@@ -2,9 +2,12 @@
 // job that chains LoRAs only to a backend holding every file, and fails one that no backend can serve
 // with lora_unavailable and a refund. Two simulators with different LoRA folders behind one worker.
 import { afterEach, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { runDoctorCli } from '../../src/cli/doctor-command.js';
 import { presentLorasFromRedis } from '../../src/generation/backends/backend-pool.js';
 import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { createPipelineHarness, LIMITS, type PipelineHarness } from '../helpers/pipeline.js';
+import { LORAS_ENV } from '../helpers/loras.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
 let r: TestRedis | undefined;
@@ -144,5 +147,28 @@ describe('the simulator as a server with LoRAs', () => {
     });
     expect(res.status).toBe(400);
     expect(JSON.stringify(await res.json())).toContain('value_not_in_list');
+  });
+});
+
+describe('doctor', () => {
+  it('names, per server, the allowed LoRAs missing from its loras folder', async () => {
+    const a = await startSimulator({
+      port: 0,
+      stepMs: 0,
+      models: { loras: ['detail-tweaker-xl.safetensors'] },
+    });
+    sims.push(a);
+    let out = '';
+    const stdout = new PassThrough();
+    stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    await runDoctorCli(['--backend', a.url], {
+      stdout,
+      stderr: new PassThrough(),
+      env: { LORAS: LORAS_ENV },
+      cwd: process.cwd(),
+    });
+    expect(out).toContain(
+      '  LoRAs (LORAS) missing here: anime (models/loras/anime-xl.safetensors), fluxy (models/loras/fluxy.safetensors), ghost (models/loras/ghost.safetensors).',
+    );
   });
 });
