@@ -117,6 +117,8 @@ export interface QuotaConfig {
   maxJobsPerUser: number;
   /** 0 = unlimited. */
   globalDailyBudget: number;
+  /** Quota units one /describe costs (charged when it succeeds); 1 when absent. */
+  describeWeight?: number;
 }
 
 /** Pure: the same env always gives the same Config or the same ConfigError listing every bad key. */
@@ -269,6 +271,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       maxPriority: e.MAX_PRIORITY,
       maxJobsPerUser: Math.min(e.MAX_WAITING_JOBS_PER_USER, e.MAX_WAITING_JOBS),
       globalDailyBudget: e.GLOBAL_DAILY_BUDGET,
+      describeWeight: e.DESCRIBE_WEIGHT,
     },
     role: e.ROLE,
     http: {

@@ -9,13 +9,13 @@
 import { createHash } from 'node:crypto';
 import type { Intent } from './intents.js';
 
-export const BUTTON_ACTIONS = ['reroll', 'variation', 'upscale', 'cancel', 'delete'] as const;
+export const BUTTON_ACTIONS = ['reroll', 'variation', 'upscale', 'cancel', 'delete', 'imagine_this'] as const;
 export type ButtonActionName = (typeof BUTTON_ACTIONS)[number];
 
 export interface ButtonAction {
   readonly action: ButtonActionName;
   readonly jobKey: string;
-  /** 0-based image of the batch (variation, upscale). */
+  /** 0-based image of the batch (variation, upscale), or description (imagine_this). */
   readonly index?: number;
 }
 
@@ -32,9 +32,11 @@ const LETTER: Readonly<Record<ButtonActionName, string>> = {
   upscale: 'u',
   cancel: 'c',
   delete: 'd',
+  // The description itself stays in the job's record: a button holds 64 bytes, a description up to 1000.
+  imagine_this: 'i',
 };
 const JOB_KEY_RE = /^[A-Za-z0-9_-]{1,40}$/;
-const PAYLOAD_RE = /^b1:([rvucd]):([A-Za-z0-9_-]{1,40})(?::([0-3]))?$/;
+const PAYLOAD_RE = /^b1:([rvucdi]):([A-Za-z0-9_-]{1,40})(?::([0-3]))?$/;
 
 /**
  * A short, stable key for a job id: the first 16 base64url characters (96 bits) of its SHA-256. The same

@@ -11,13 +11,14 @@ import type { Actor } from '../quota/policy.js';
 import { cancelButtonClick, cancelCommand } from './cancel-commands.js';
 import type { ChatContext, CoreReply, ReplyButton } from './chat-types.js';
 import { coreKeys, createSay, type CoreEnv, type CoreParts } from './core-env.js';
+import { describeCommand, imagineThis } from './describe-command.js';
 import { deleteResult, followUp } from './follow-ups.js';
 import type { Intent, Language } from './intents.js';
 import { helpCommand, quotaCommand, stylesCommand } from './member-commands.js';
 import { lorasCommand } from './lora-rules.js';
 import { limitsCommand } from './moderation-commands.js';
 import { listFailed, requeue, stats } from './operations.js';
-import { resultButtons } from './reply-buttons.js';
+import { describeButtons, resultButtons } from './reply-buttons.js';
 import { forgetCommand, languageFor, settingsCommand } from './settings-commands.js';
 import { imagineCommand } from './submit.js';
 
@@ -41,6 +42,8 @@ export interface ChatCore {
   languageFor(actor: Actor, locale?: string): Promise<Language>;
   /** Buttons under a finished result. */
   resultButtons(lang: Language, jobId: string, images: number): ReplyButton[];
+  /** "Imagine this" buttons under a describe result, one per description. */
+  describeButtons(lang: Language, jobId: string, descriptions: number): ReplyButton[];
 }
 
 /** A random seed below 2^53, so it stays exact as a JSON number. */
@@ -71,6 +74,10 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       case 'variation':
       case 'upscale':
         return followUp(env, ctx, lang, intent.kind, intent.result);
+      case 'describe':
+        return describeCommand(env, ctx, lang, intent);
+      case 'imagine_this':
+        return imagineThis(env, ctx, lang, intent.result);
       case 'delete':
         return deleteResult(env, ctx, lang, intent.result);
       case 'cancel':
@@ -104,5 +111,6 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
     handle,
     languageFor: (actor, locale) => languageFor(env, actor, locale),
     resultButtons,
+    describeButtons,
   };
 }

@@ -153,6 +153,10 @@ export const IntentSchema = z.discriminatedUnion('kind', [
     photo: PhotoRefSchema.optional(),
   }),
   z.object({ kind: z.literal('reroll'), result: ResultRefSchema }),
+  /** Prompts that describe a picture; absent photo: the command came without one (the core asks). */
+  z.object({ kind: z.literal('describe'), photo: PhotoRefSchema.optional() }),
+  /** An "Imagine this" button: /imagine with description `index` of a describe job. */
+  z.object({ kind: z.literal('imagine_this'), result: ResultRefSchema }),
   z.object({ kind: z.literal('variation'), result: ResultRefSchema }),
   z.object({ kind: z.literal('upscale'), result: ResultRefSchema }),
   z.object({ kind: z.literal('delete'), result: ResultRefSchema }),
@@ -213,4 +217,6 @@ export const GENERATING_KINDS: ReadonlySet<IntentKind> = new Set<IntentKind>([
   'reroll',
   'variation',
   'upscale',
+  'describe',
+  'imagine_this',
 ]);

@@ -398,6 +398,22 @@ const en = {
   'button.upscale': 'Upscale {n}',
   'button.cancel': 'Cancel',
   'button.delete': 'Delete',
+  'button.imagine_this': 'Imagine this {n}',
+  'describe.result':
+    'Prompts that describe your picture:\n{lines}\nTap "Imagine this" to make a picture from one.',
+  'describe.result_console':
+    'Prompts that describe your picture:\n{lines}\nMake one: /imagine followed by its text.',
+  'describe.failed': 'Could not describe your picture: {reason} Your quota was not charged.',
+  'error.no_text':
+    'the describe workflow returned no text. An operator must check its output nodes and textKey (README, Workflows and styles).',
+  'refuse.describe_photo_required':
+    'Send /describe with a picture: attach one (or reply to one) with /describe, and I will suggest prompts for it.',
+  'refuse.describe_unavailable':
+    'No GPU server here can describe pictures right now. An operator must install {needs} on a ComfyUI server (npm run doctor names what is missing).',
+  'refuse.description_gone':
+    'That description is no longer available (the job expired or failed). Send the picture with /describe again.',
+  'command.describe': 'Prompts that describe a picture',
+  'option.describe_picture': 'The picture to describe',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -796,6 +812,22 @@ const es: Table = {
   'button.upscale': 'Ampliar {n}',
   'button.cancel': 'Cancelar',
   'button.delete': 'Borrar',
+  'button.imagine_this': 'Imaginar esto {n}',
+  'describe.result':
+    'Prompts que describen tu imagen:\n{lines}\nToca "Imaginar esto" para crear una imagen con uno.',
+  'describe.result_console':
+    'Prompts que describen tu imagen:\n{lines}\nCrea una: /imagine seguido de su texto.',
+  'describe.failed': 'No pude describir tu imagen: {reason} No se descontó de tu cuota.',
+  'error.no_text':
+    'el flujo de descripción no devolvió texto. Un operador debe revisar sus nodos de salida y su textKey (README, Workflows and styles).',
+  'refuse.describe_photo_required':
+    'Envía /describe con una imagen: adjúntala (o responde a una) con /describe y te sugeriré prompts para ella.',
+  'refuse.describe_unavailable':
+    'Ningún servidor GPU puede describir imágenes ahora. Un operador debe instalar {needs} en un servidor ComfyUI (npm run doctor dice qué falta).',
+  'refuse.description_gone':
+    'Esa descripción ya no está disponible (el trabajo caducó o falló). Envía la imagen con /describe de nuevo.',
+  'command.describe': 'Prompts que describen una imagen',
+  'option.describe_picture': 'La imagen que describir',
 };
 
 const pt: Table = {
@@ -1193,6 +1225,22 @@ const pt: Table = {
   'button.upscale': 'Ampliar {n}',
   'button.cancel': 'Cancelar',
   'button.delete': 'Apagar',
+  'button.imagine_this': 'Imaginar isto {n}',
+  'describe.result':
+    'Prompts que descrevem sua imagem:\n{lines}\nToque em "Imaginar isto" para criar uma imagem com um deles.',
+  'describe.result_console':
+    'Prompts que descrevem sua imagem:\n{lines}\nCrie uma: /imagine seguido do texto.',
+  'describe.failed': 'Não consegui descrever sua imagem: {reason} Sua cota não foi cobrada.',
+  'error.no_text':
+    'o fluxo de descrição não devolveu texto. Um operador deve verificar seus nós de saída e o textKey (README, Workflows and styles).',
+  'refuse.describe_photo_required':
+    'Envie /describe com uma imagem: anexe uma (ou responda a uma) com /describe e eu sugiro prompts para ela.',
+  'refuse.describe_unavailable':
+    'Nenhum servidor GPU consegue descrever imagens agora. Um operador deve instalar {needs} em um servidor ComfyUI (npm run doctor diz o que falta).',
+  'refuse.description_gone':
+    'Essa descrição não está mais disponível (o trabalho expirou ou falhou). Envie a imagem com /describe de novo.',
+  'command.describe': 'Prompts que descrevem uma imagem',
+  'option.describe_picture': 'A imagem a descrever',
 };
 
 const TABLES: Readonly<Record<Language, Table>> = { en, es, pt };

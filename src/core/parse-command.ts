@@ -30,7 +30,7 @@ import { splitHead, type CommandName } from './parse/head.js';
 import { parseImagine, parsePortrait } from './parse/imagine.js';
 import { parseLimits } from './parse/limits.js';
 import { parseSettings } from './parse/settings.js';
-import { noArguments, parseHelp, parseRequeue, parseStart } from './parse/simple.js';
+import { noArguments, parseDescribe, parseHelp, parseRequeue, parseStart } from './parse/simple.js';
 import { fail, type Step } from './parse/step.js';
 
 export interface ParseCommandOptions {
@@ -46,6 +46,7 @@ type Grammar = (args: string, opts: ParseCommandOptions) => Step<Intent>;
 const GRAMMARS = {
   imagine: (args, opts) => parseImagine(args, opts.photo),
   portrait: (args, opts) => parsePortrait(args, opts.photo),
+  describe: (_args, opts) => parseDescribe(opts.photo),
   reroll: parseReroll,
   variation: (args) => parseImageCommand('variation', args),
   upscale: (args) => parseImageCommand('upscale', args),

@@ -9,6 +9,15 @@ export function cancelButton(lang: Language, jobKey: string): ReplyButton {
   return { label: t(lang, 'button.cancel'), data: encodeButton({ action: 'cancel', jobKey }) };
 }
 
+/** Under a describe result: "Imagine this" for each description (its text stays server-side). */
+export function describeButtons(lang: Language, jobId: string, count: number): ReplyButton[] {
+  const jobKey = jobKeyOf(jobId);
+  return Array.from({ length: Math.min(count, 4) }, (_, i) => ({
+    label: t(lang, 'button.imagine_this', { n: i + 1 }),
+    data: encodeButton({ action: 'imagine_this', jobKey, index: i }),
+  }));
+}
+
 /** Under a finished result: one reroll, a variation and an upscale per image, and delete. */
 export function resultButtons(lang: Language, jobId: string, images: number): ReplyButton[] {
   const jobKey = jobKeyOf(jobId);

@@ -66,6 +66,7 @@ export async function checkRequest(
   if (
     sub.kind !== 'variation' &&
     sub.kind !== 'upscale' &&
+    sub.kind !== 'describe' &&
     restricted.length > 0 &&
     !restricted.some((n) => catalog.style(n) !== undefined)
   ) {
@@ -75,7 +76,7 @@ export async function checkRequest(
   const publicStyles = catalog.publicStyles().map((s) => s.name);
   if (styleDef === undefined)
     return no(say(lang, 'refuse.unknown_style', { style, styles: publicStyles.join(', ') }));
-  const internal = sub.kind === 'variation' || sub.kind === 'upscale';
+  const internal = sub.kind === 'variation' || sub.kind === 'upscale' || sub.kind === 'describe';
   if (!internal && scope.allowedStyles.length > 0 && !scope.allowedStyles.includes(style)) {
     return no(say(lang, 'refuse.style_not_allowed', { style, styles: scope.allowedStyles.join(', ') }));
   }
@@ -138,7 +139,8 @@ export async function checkRequest(
     scope,
     style,
     request,
-    gen: resolved.value,
+    // A describe job costs its configured weight, whatever the style's.
+    gen: sub.units === undefined ? resolved.value : { ...resolved.value, units: sub.units },
     ...(notice === undefined ? {} : { notice }),
   };
 }

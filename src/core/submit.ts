@@ -57,6 +57,8 @@ export interface Submission {
   /** A stored image (an earlier output) the job starts from. */
   readonly sourceKey?: string;
   readonly png?: boolean;
+  /** Quota units this job costs when not the style's weight × images (a describe job: DESCRIBE_WEIGHT). */
+  readonly units?: number;
 }
 
 export async function submit(

@@ -349,7 +349,10 @@ export async function runJob(
       coldStart: false,
       pricePerHour: backend.pricePerHour,
     });
-    return { ok: true, value: { promptId: input.promptId, images: [], texts, resolved: gen, timing, adopted } };
+    return {
+      ok: true,
+      value: { promptId: input.promptId, images: [], texts, resolved: gen, timing, adopted },
+    };
   }
   const refs = gen.outputNodes.flatMap((node) => outputs?.[node] ?? []);
   const all = refs.length > 0 ? refs : Object.values(outputs).flat();

@@ -143,6 +143,7 @@ export async function createDiscordHarness(
       return realCore.languageFor(actor, locale);
     },
     resultButtons: (lang, jobId, n) => realCore.resultButtons(lang, jobId, n),
+    describeButtons: (lang, jobId, n) => realCore.describeButtons(lang, jobId, n),
   };
   let clockOffset = 0;
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');

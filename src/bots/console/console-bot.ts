@@ -11,7 +11,7 @@ import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore, CoreReply } from '../../core/chat-core.js';
 import type { Language, PhotoRef } from '../../core/intents.js';
 import { render, t, type MessageRef } from '../../core/messages.js';
-import { failureText } from '../../core/outcome-text.js';
+import { describedText, failureText } from '../../core/outcome-text.js';
 import { parseCommand } from '../../core/parse-command.js';
 import { renderProgress } from '../../core/progress-text.js';
 import type { ProgressSink } from '../../core/progress-relay.js';
@@ -166,7 +166,10 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
     async deliver(payload: DeliveryPayload) {
       const l = await lang();
       try {
-        if (payload.outcome === 'done') {
+        if (payload.outcome === 'done' && payload.texts !== undefined) {
+          // A describe job: its descriptions, which `/imagine <text>` turns into a picture here.
+          write(describedText(l, payload.texts, true));
+        } else if (payload.outcome === 'done') {
           await mkdir(deps.outputDir, { recursive: true });
           const paths = await outputPaths(deps.outputDir, now(), payload.outputs.length);
           for (const [i, o] of payload.outputs.entries()) {
@@ -191,7 +194,7 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
           if (payload.cancel !== 'announced')
             write(t(l, 'result.cancelled', { id: shortJobId(payload.jobId) }));
         } else {
-          write(failureText(l, payload.error?.code));
+          write(failureText(l, payload.error?.code, payload.jobKind));
         }
       } finally {
         pendingJobs.delete(payload.jobId);

@@ -203,6 +203,17 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
         .setDescriptionLocalizations(localized('option.reset')),
     );
 
+  const describeCmd = describe(new SlashCommandBuilder(), 'command.describe')
+    .setName(COMMAND.describe)
+    .setContexts(everywhere)
+    .addAttachmentOption((o) =>
+      o
+        .setName('picture')
+        .setDescription(t('en', 'option.describe_picture'))
+        .setDescriptionLocalizations(localized('option.describe_picture'))
+        .setRequired(true),
+    );
+
   const simple = (name: string, key: MessageKey): SlashCommandBuilder =>
     describe(new SlashCommandBuilder(), key).setName(name).setContexts(everywhere);
 
@@ -244,6 +255,7 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     imagine.toJSON(),
     portrait.toJSON(),
     portraitFromMessage.toJSON(),
+    describeCmd.toJSON(),
     settings.toJSON(),
     simple(COMMAND.forget, 'command.forget').toJSON(),
     simple(COMMAND.quota, 'command.quota').toJSON(),

@@ -10,7 +10,7 @@ import type { RawFile } from 'discord.js';
 import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore } from '../../core/chat-core.js';
 import { languageOf, t } from '../../core/messages.js';
-import { failureText } from '../../core/outcome-text.js';
+import { describedText, failureText } from '../../core/outcome-text.js';
 import type { ImageTools } from '../../generation/images.js';
 import {
   PermanentDeliveryError,
@@ -67,9 +67,21 @@ export function createDiscordDeliverer(deps: {
     if (payload.outcome === 'failed') {
       return {
         body: {
-          content: content(failureText(lang, payload.error?.code)),
+          content: content(failureText(lang, payload.error?.code, payload.jobKind)),
           embeds: [],
           components: [],
+          attachments: [],
+        },
+        files: [],
+      };
+    }
+    if (payload.texts !== undefined) {
+      // A describe job: its descriptions, each with an "Imagine this" button.
+      return {
+        body: {
+          content: '',
+          embeds: [{ description: description(describedText(lang, payload.texts)), color: BRAND_COLOR }],
+          components: buttonRows(deps.core.describeButtons(lang, payload.jobId, payload.texts.length)),
           attachments: [],
         },
         files: [],

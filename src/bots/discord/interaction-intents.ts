@@ -152,6 +152,12 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
         });
         break;
       }
+      case COMMAND.describe: {
+        const id = str('picture');
+        const a = id === undefined ? undefined : data?.resolved?.attachments?.[id];
+        candidate = a === undefined ? { kind: 'describe' } : { kind: 'describe', photo: photoOf(a, userId) };
+        break;
+      }
       case COMMAND.settings: {
         const change = defined({
           style: str('style'),

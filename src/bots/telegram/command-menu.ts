@@ -7,6 +7,7 @@ import { t, type MessageKey } from '../../core/messages.js';
 const USER_COMMANDS = [
   'imagine',
   'portrait',
+  'describe',
   'reroll',
   'variation',
   'upscale',

@@ -22,7 +22,7 @@ import { shortJobId } from '../../core/buttons.js';
 import type { ChatCore } from '../../core/chat-core.js';
 import type { Language } from '../../core/intents.js';
 import { languageOf, t } from '../../core/messages.js';
-import { failureText } from '../../core/outcome-text.js';
+import { describedText, failureText } from '../../core/outcome-text.js';
 import type { BlobStore } from '../../generation/blob-store.js';
 import type { ImageTools } from '../../generation/images.js';
 import {
@@ -132,7 +132,7 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
     const id = shortJobId(payload.jobId);
     if (payload.outcome === 'cancelled') return { caption: '', failure: t(lang, 'result.cancelled', { id }) };
     if (payload.outcome === 'failed') {
-      return { caption: '', failure: failureText(lang, payload.error?.code) };
+      return { caption: '', failure: failureText(lang, payload.error?.code, payload.jobKind) };
     }
     const record = await deps.records?.get(payload.jobId);
     const prompt = record?.data.request.prompt ?? '';
@@ -185,6 +185,29 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
             messageId,
             cut(failure, MAX_TEXT_CHARS),
             { reply_markup: NO_KEYBOARD },
+            timeout(),
+          );
+        }
+        return;
+      }
+      if (payload.texts !== undefined) {
+        // A describe job: its descriptions, each with an "Imagine this" button.
+        const described = describedText(lang, payload.texts);
+        const buttons = inlineKeyboard(deps.core.describeButtons(lang, payload.jobId, payload.texts.length));
+        await spend(chatId, group, 1);
+        if (kind === 'photo') {
+          await api.editMessageCaption(
+            chatId,
+            messageId,
+            { caption: cut(described, MAX_CAPTION_CHARS), reply_markup: buttons },
+            timeout(),
+          );
+        } else {
+          await api.editMessageText(
+            chatId,
+            messageId,
+            cut(described, MAX_TEXT_CHARS),
+            { reply_markup: buttons },
             timeout(),
           );
         }
@@ -256,6 +279,15 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
       if (payload.outcome !== 'done') {
         await spend(chatId, group, 1);
         sent = await api.sendMessage(chatId, cut(failure, MAX_TEXT_CHARS), replyParams, timeout());
+      } else if (payload.texts !== undefined) {
+        const buttons = inlineKeyboard(deps.core.describeButtons(lang, payload.jobId, payload.texts.length));
+        await spend(chatId, group, 1);
+        sent = await api.sendMessage(
+          chatId,
+          cut(describedText(lang, payload.texts), MAX_TEXT_CHARS),
+          { reply_markup: buttons, ...replyParams },
+          timeout(),
+        );
       } else {
         const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
         if (payload.outputs.length === 1) {

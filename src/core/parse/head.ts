@@ -7,6 +7,7 @@ import { clip, done, fail, type Step } from './step.js';
 export const COMMANDS = [
   'imagine',
   'portrait',
+  'describe',
   'reroll',
   'variation',
   'upscale',

@@ -1,7 +1,7 @@
 /**
  * Commands with no grammar of their own: no arguments, a /help topic, /start, a /requeue job id.
  */
-import type { Intent } from '../intents.js';
+import type { Intent, PhotoRef } from '../intents.js';
 import type { CommandName } from './head.js';
 import { done, fail, type Step } from './step.js';
 
@@ -16,6 +16,14 @@ export function parseHelp(args: string): Step<Intent> {
     .trim()
     .toLowerCase();
   return done(topic === '' ? { kind: 'help' } : { kind: 'help', topic });
+}
+
+/**
+ * `/describe` reads a picture (attached, replied to, or a console path), not words: text after it is
+ * ignored, so a caption such as `/describe what is this?` still describes the picture.
+ */
+export function parseDescribe(photo: PhotoRef | undefined): Step<Intent> {
+  return done(photo === undefined ? { kind: 'describe' } : { kind: 'describe', photo });
 }
 
 /** Telegram deep links arrive as `/start <payload>`: not a help topic. */

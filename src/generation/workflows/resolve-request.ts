@@ -177,7 +177,8 @@ export function resolveRequest(
     seed = style.params.seed;
     if (userValue('seed', 'seed', req.seed) && req.seed !== undefined) seed = req.seed;
     seed ??= (deps.randomSeed ?? randomSeed)();
-  } else if (req.seed !== undefined) {
+  } else if (req.seed !== undefined && workflow.manifest.kind !== 'describe') {
+    // A describe job's record carries seed 0 like every job; a describe workflow has nothing to seed.
     issue('seed', `${who} has no seed`);
   }
 

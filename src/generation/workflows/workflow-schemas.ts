@@ -193,9 +193,10 @@ const referenceBound = {
 };
 const describeShape = {
   check: (m: { kind: WorkflowKind; textKey?: string | undefined; params: { prompt?: unknown } }) =>
-    m.kind === 'describe' ? m.textKey !== undefined : m.textKey === undefined && m.params.prompt !== undefined,
-  message:
-    'a describe workflow names its textKey; every other kind binds params.prompt and has no textKey',
+    m.kind === 'describe'
+      ? m.textKey !== undefined
+      : m.textKey === undefined && m.params.prompt !== undefined,
+  message: 'a describe workflow names its textKey; every other kind binds params.prompt and has no textKey',
   path: ['kind'],
 };
 export const WorkflowManifestSchema = z

@@ -1,0 +1,96 @@
+// `/describe ./pic.png` through the console: the product as `npm start` wires it, on a test Redis and the
+// ComfyUI simulator, whose WD14 tagger reads the picture. Refusals and failures charge nothing.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
+import { pngBomb } from '../helpers/hostile-images.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+
+let r: TestRedis | undefined;
+let h: ConsoleHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  await r?.cleanup();
+  h = undefined;
+  r = undefined;
+});
+
+async function setup(opts: Parameters<typeof createConsoleHarness>[1] = {}): Promise<ConsoleHarness> {
+  r = testRedis('console-describe');
+  h = await createConsoleHarness(r, opts);
+  return h;
+}
+
+async function picture(
+  c: ConsoleHarness,
+  name: string,
+  colour: string,
+  width = 600,
+  height = 400,
+): Promise<void> {
+  await writeFile(
+    join(c.cwd, name),
+    await sharp({ create: { width, height, channels: 3, background: colour } })
+      .png()
+      .toBuffer(),
+  );
+}
+
+describe('console: /describe', () => {
+  it('lists up to four numbered descriptions of the picture, charges one unit, and /imagine makes one', async () => {
+    const c = await setup();
+    await picture(c, 'pic.png', '#c03030');
+    c.type('/describe ./pic.png');
+    await c.waitFor(/Queued #1/);
+    const listed = await c.waitFor(/Prompts that describe your picture:\n((?:\d\. [^\n]+\n){1,4})/);
+    const lines = listed[1]!.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.length).toBeLessThanOrEqual(4);
+    expect(lines[0]).toMatch(/^1\. red theme, landscape/);
+    expect(c.output()).toContain('Make one: /imagine followed by its text.');
+    expect(await c.used()).toBe(1);
+
+    const text = lines[1]!.replace(/^2\. /, '');
+    const from = c.output().length;
+    c.type(`/imagine ${text} --steps 2`);
+    await c.waitFor(/Saved: outputs\/output_\S+\.png/, { from });
+    expect(await c.used()).toBe(2);
+  });
+
+  it('charges DESCRIBE_WEIGHT units when the operator sets it', async () => {
+    const c = await setup({ env: { DESCRIBE_WEIGHT: '3' } });
+    await picture(c, 'pic.png', '#2040d0');
+    c.type('/describe ./pic.png');
+    await c.waitFor(/Prompts that describe your picture:/);
+    expect(await c.used()).toBe(3);
+  });
+
+  it('refuses /describe without a picture, a missing file, a non-image and a pixel bomb, charging nothing', async () => {
+    const c = await setup();
+    c.type('/describe');
+    await c.waitFor(/Send \/describe with a picture: attach one \(or reply to one\)/);
+    c.type('/describe ./nothing-here.png');
+    await c.waitFor(/There is no file \.\/nothing-here\.png\./);
+    await writeFile(join(c.cwd, 'notes.png'), 'these are not pixels');
+    c.type('/describe ./notes.png');
+    await c.waitFor(/That photo cannot be used: The file is not a picture we can read\./);
+    await writeFile(join(c.cwd, 'bomb.png'), await pngBomb());
+    const from = c.output().length;
+    c.type('/describe ./bomb.png');
+    await c.waitFor(/The image has too many pixels/, { from });
+    expect(await c.used()).toBe(0);
+    expect(c.sim.stats().promptsExecuted).toBe(0);
+  });
+
+  it('names what the operator must install when no server can describe, charging nothing', async () => {
+    const c = await setup({ simulator: { excludeNodes: ['WD14Tagger|pysssss'] } });
+    await picture(c, 'pic.png', '#30a040');
+    c.type('/describe ./pic.png');
+    await c.waitFor(
+      /No GPU server here can describe pictures right now\. An operator must install ComfyUI-WD14-Tagger \(https:\/\/github\.com\/pythongosssss\/ComfyUI-WD14-Tagger\)/,
+    );
+    expect(await c.used()).toBe(0);
+  });
+});
