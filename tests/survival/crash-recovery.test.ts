@@ -54,9 +54,9 @@ afterEach(async () => {
 });
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
-const same = (a: readonly SlotHolder[], b: readonly SlotHolder[]): boolean =>
-  a.length === b.length &&
-  a.every((x) => b.some((y) => y.holder === x.holder && y.leaseUntil === x.leaseUntil));
+/** A holder that took its slot after `before` was read: a new one, or one of them taken again (new lease). */
+const taken = (now: readonly SlotHolder[], before: readonly SlotHolder[]): boolean =>
+  now.some((x) => !before.some((y) => y.holder === x.holder && y.leaseUntil === x.leaseUntil));
 
 describe('the whole product SIGKILLed mid-queue and started again at once', () => {
   it(
@@ -119,7 +119,7 @@ describe('the whole product SIGKILLed mid-queue and started again at once', () =
         .poll(
           async () => {
             if (second.err().includes('"msg":"backend ready"')) upAt ??= Date.now();
-            if (!same(await slots.holders('simulator'), dead)) startedAt ??= Date.now();
+            if (taken(await slots.holders('simulator'), dead)) startedAt ??= Date.now();
             return upAt !== undefined && startedAt !== undefined;
           },
           { timeout: 60_000 + 3 * LOCK_MS, interval: 20 },
