@@ -412,6 +412,8 @@ const en = {
     'No GPU server here can describe pictures right now. An operator must install {needs} on a ComfyUI server (npm run doctor names what is missing).',
   'refuse.description_gone':
     'That description is no longer available (the job expired or failed). Send the picture with /describe again.',
+  'refuse.describe_from_others':
+    'Only your own pictures can be described here. A moderator can allow it with /limits settings portraits_from_others=on.',
   'command.describe': 'Prompts that describe a picture',
   'option.describe_picture': 'The picture to describe',
 } as const;
@@ -826,6 +828,8 @@ const es: Table = {
     'Ningún servidor GPU puede describir imágenes ahora. Un operador debe instalar {needs} en un servidor ComfyUI (npm run doctor dice qué falta).',
   'refuse.description_gone':
     'Esa descripción ya no está disponible (el trabajo caducó o falló). Envía la imagen con /describe de nuevo.',
+  'refuse.describe_from_others':
+    'Aquí solo se pueden describir tus propias imágenes. Un moderador puede permitirlo con /limits settings portraits_from_others=on.',
   'command.describe': 'Prompts que describen una imagen',
   'option.describe_picture': 'La imagen que describir',
 };
@@ -1239,6 +1243,8 @@ const pt: Table = {
     'Nenhum servidor GPU consegue descrever imagens agora. Um operador deve instalar {needs} em um servidor ComfyUI (npm run doctor diz o que falta).',
   'refuse.description_gone':
     'Essa descrição não está mais disponível (o trabalho expirou ou falhou). Envie a imagem com /describe de novo.',
+  'refuse.describe_from_others':
+    'Aqui só suas próprias imagens podem ser descritas. Um moderador pode permitir com /limits settings portraits_from_others=on.',
   'command.describe': 'Prompts que descrevem uma imagem',
   'option.describe_picture': 'A imagem a descrever',
 };

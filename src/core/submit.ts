@@ -92,7 +92,11 @@ export async function submit(
       gen.units,
       limits,
       fromImage ? { fit: (w, h) => pictureSize(gen.workflow, w, h, aspect) } : {},
-      fromImage ? 'refuse.picture_from_others' : 'refuse.photo_from_others',
+      fromImage
+        ? 'refuse.picture_from_others'
+        : sub.kind === 'describe'
+          ? 'refuse.describe_from_others'
+          : 'refuse.photo_from_others',
     );
     if (!photo.ok) return photo.reply;
     photoBytes = photo.bytes;

@@ -1,7 +1,9 @@
 // `/describe ./pic.png` through the console: the product as `npm start` wires it, on a test Redis and the
 // ComfyUI simulator, whose WD14 tagger reads the picture. Refusals and failures charge nothing.
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BUILTIN_WORKFLOWS } from '../../src/generation/workflows/index.js';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
@@ -82,6 +84,27 @@ describe('console: /describe', () => {
     await c.waitFor(/The image has too many pixels/, { from });
     expect(await c.used()).toBe(0);
     expect(c.sim.stats().promptsExecuted).toBe(0);
+  });
+
+  it('says why and what to fix when the describe workflow returns no text, charging nothing', async () => {
+    // An operator's describe workflow whose textKey names a key its nodes never report.
+    const dir = await mkdtemp(join(tmpdir(), 'describe-wf-'));
+    try {
+      const builtin = BUILTIN_WORKFLOWS['describe'];
+      await writeFile(
+        join(dir, 'describe.workflow.json'),
+        JSON.stringify({ ...builtin, manifest: { ...builtin?.manifest, textKey: 'text' } }),
+      );
+      const c = await setup({ env: { WORKFLOWS_DIR: dir } });
+      await picture(c, 'pic.png', '#806040');
+      c.type('/describe ./pic.png');
+      await c.waitFor(
+        /Could not describe your picture: the describe workflow returned no text\. An operator must check its output nodes and textKey \(README, Workflows and styles\)\. Your quota was not charged\./,
+      );
+      expect(await c.used()).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('names what the operator must install when no server can describe, charging nothing', async () => {

@@ -97,6 +97,18 @@ describe('telegram: /describe', () => {
     const status = await described(t, await waitReply(t, GROUP, c.message_id));
     expect(status.text).toMatch(/1\. blue theme/);
     expect(await t.used(BOB, String(GROUP))).toBe(1);
+
+    // Someone else's picture is described only where the group allows it, as for portraits.
+    const other = t.fake.userSends({
+      chatId: GROUP,
+      userId: ALICE,
+      text: '/describe',
+      replyTo: photo.message_id,
+    });
+    expect((await waitReply(t, GROUP, other.message_id)).text).toMatch(
+      /^Only your own pictures can be described here\./,
+    );
+    expect(await t.used(ALICE, String(GROUP))).toBe(0);
   });
 
   it('refuses /describe without a picture and a file that is not an image, charging nothing', async () => {
