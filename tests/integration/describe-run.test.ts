@@ -1,7 +1,7 @@
 // A describe workflow on a ComfyUI server: the simulator's WD14 tagger answers like the real node (an
 // output node whose `executed` frame and `/history` entry carry `{"tags": [one string per image]}`), and
 // runJob reads the descriptions from the frame, or from `/history` when no frame said anything.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -12,9 +12,12 @@ import { createImageTools } from '../../src/generation/images.js';
 import { describeTexts, runJob } from '../../src/generation/run-job.js';
 import {
   BUILTIN_WORKFLOWS,
+  checkBackendCapabilities,
   createWorkflowCatalog,
+  formatCapabilityReport,
   type WorkflowCatalog,
 } from '../../src/generation/workflows/index.js';
+import { fetchInventory } from '../../src/generation/backend-inventory.js';
 import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 
 let catalog: WorkflowCatalog;
@@ -257,5 +260,33 @@ describe('describeTexts', () => {
       'b',
     ]);
     expect(describeTexts(['2'], 'text', frames, history)).toEqual([]);
+  });
+});
+
+describe("the workflows README's Florence-2 example", () => {
+  it('loads as a describe workflow replacing the built-in, and doctor names its two packs on a server without them', async () => {
+    const readme = await readFile(
+      new URL('../../src/generation/workflows/README.md', import.meta.url),
+      'utf8',
+    );
+    const block = /Example `florence\.workflow\.json`[\s\S]*?```json\n([\s\S]*?)\n```/.exec(readme)?.[1];
+    if (block === undefined) throw new Error('no florence example in the workflows README');
+    const dir = await mkdtemp(join(tmpdir(), 'florence-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'florence.workflow.json'), block);
+    const { catalog: florence, problems } = await createWorkflowCatalog({ operatorDir: dir });
+    expect(problems).toEqual([]);
+    const wf = florence.workflow('describe');
+    expect(wf?.manifest).toMatchObject({ kind: 'describe', textKey: 'text', outputs: ['4'] });
+    expect(florence.style('describe')?.workflow).toBe('describe');
+    const { client } = await setup();
+    const report = checkBackendCapabilities(florence, await fetchInventory(client));
+    const text = formatCapabilityReport(report);
+    expect(text).toContain(
+      'install the custom node pack ComfyUI-Florence2 (https://github.com/kijai/ComfyUI-Florence2)',
+    );
+    expect(text).toContain(
+      'install the custom node pack ComfyUI-Custom-Scripts (https://github.com/pythongosssss/ComfyUI-Custom-Scripts)',
+    );
   });
 });
