@@ -278,6 +278,22 @@ describe('jobs-api backend against the job API simulator', () => {
     expect(sim.stats().created).toBe(1);
   });
 
+  it('declaring every style offers all but describe: a job API answers with files, not text', async () => {
+    const { backend } = await setup({}, { styles: 'all' });
+    const pool = createBackendPool({
+      backends: [backend],
+      slots: createBackendSlots({ redis: r.redis, prefix: r.prefix }),
+      redis: r.redis,
+      prefix: r.prefix,
+      catalog,
+      healthIntervalMs: 60_000,
+    });
+    await pool.checkAll();
+    const runnable = pool.runnableStyles() ?? [];
+    expect(runnable).toContain('sdxl');
+    expect(runnable).not.toContain('describe');
+  });
+
   it('is a pool backend with the declared styles and feeds the pool start-up estimate', async () => {
     const { backend } = await setup({ coldStartMs: 200 }, { styles: ['sdxl'], capacity: 3 });
     const pool = createBackendPool({

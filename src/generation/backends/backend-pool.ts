@@ -442,7 +442,11 @@ function declaredReport(catalog: WorkflowCatalog, declared: readonly string[] | 
       kind: 'style' as const,
       name: style.name,
       workflow: style.workflow,
-      ok: listed === undefined || listed.has(style.name),
+      // A job API answers with files: a text-out (describe) workflow counts only when listed by name.
+      ok:
+        listed === undefined
+          ? catalog.workflow(style.workflow)?.manifest.kind !== 'describe'
+          : listed.has(style.name),
       missingNodes: [],
       missingModels: [],
       invalidInputs: [],
