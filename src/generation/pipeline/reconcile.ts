@@ -42,7 +42,7 @@ import type { GenerateResult } from './generation-worker.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
 import { OutcomeSchema, createJobFinisher, failedOutcome, type Outcome } from './job-outcome.js';
 import type { JobRecords } from './job-records.js';
-import type { Platform } from '../../quota/policy.js';
+import { PlatformSchema, type Platform } from '../../quota/policy.js';
 import { evalScript } from '../redis-script.js';
 
 export const FIX_KINDS = [
@@ -85,7 +85,7 @@ export interface ReconcilerDeps {
   readonly intervalMs: number;
   /** A reservation taken or renewed less than this long ago is left alone; default min(20 s, max(5 s, interval)). */
   readonly graceMs?: number;
-  /** How far back ended jobs are checked for a lost delivery; default max(10 min, 4 intervals). */
+  /** How far back ended jobs are checked for a lost delivery; default max(5 min, 10 intervals). */
   readonly lookbackMs?: number;
   readonly logger?: PipelineLogger;
   readonly now?: () => number;
@@ -126,7 +126,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const log = deps.logger ?? silent;
   const now = deps.now ?? Date.now;
   const graceMs = deps.graceMs ?? reconcileGraceMs(deps.intervalMs);
-  const lookbackMs = deps.lookbackMs ?? Math.max(600_000, 4 * deps.intervalMs);
+  const lookbackMs = deps.lookbackMs ?? Math.max(300_000, 10 * deps.intervalMs);
   const failedJobs = deps.failedJobs ?? createFailedJobs({ redis, prefix, now });
   const finish = createJobFinisher({
     redis,
@@ -265,32 +265,36 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function healDeliveries(): Promise<void> {
     const t = now();
     for (const type of ['completed', 'failed'] as const) {
-      for (let start = 0; ; start += 100) {
-        const jobs = (await queue.queue.getJobs([type], start, start + 99, false)) as Array<
-          Job<GenerateJobData> | undefined
-        >;
-        let older = false;
-        for (const job of jobs) {
-          if (job?.id === undefined) continue;
-          const end = job.finishedOn ?? 0;
-          if (end < t - lookbackMs) {
-            older = true;
-            break;
-          }
-          if (end > t - graceMs) continue;
-          const data = parse(job.data);
+      // Ids only, by end time (BullMQ scores both sets by finishedOn); a job's data is read only when
+      // its delivery is missing.
+      const ids = await redis.zrangebyscore(queue.queue.toKey(type), t - lookbackMs, t - graceMs);
+      for (let i = 0; i < ids.length; i += 100) {
+        const missing = await Promise.all(
+          ids.slice(i, i + 100).map(async (jobId) => {
+            // Job ids start with the platform (jobIdFromEvent), which names the delivery queue.
+            const platform = PlatformSchema.safeParse(jobId.slice(0, Math.max(0, jobId.indexOf('-'))));
+            if (!platform.success) return undefined;
+            const [marker, delivery] = await Promise.all([
+              redis.exists(deliveredKey(prefix, jobId)),
+              redis.exists(deliveries.get(platform.data).toKey(deliveryJobId(jobId))),
+            ]);
+            return marker === 0 && delivery === 0 ? jobId : undefined;
+          }),
+        );
+        for (const jobId of missing) {
+          if (jobId === undefined) continue;
+          const job = (await queue.queue.getJob(jobId)) as Job<GenerateJobData> | undefined;
+          const data = job === undefined ? undefined : parse(job.data);
           if (data === undefined) continue;
-          if ((await deliveryOf(data.reply.platform, job.id)) !== undefined) continue;
-          const outcome = await endOf(job.id, job, type);
+          const outcome = await endOf(jobId, job, type);
           if (outcome === undefined) continue;
-          await finish(job.id, data, outcome);
+          await finish(jobId, data, outcome);
           fixed(
             'delivery_restored',
-            { jobId: job.id, outcome: outcome.outcome },
+            { jobId, outcome: outcome.outcome },
             'reconcile: delivery lost with a failover, added again',
           );
         }
-        if (older || jobs.length < 100) break;
       }
     }
   }
