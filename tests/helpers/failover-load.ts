@@ -64,8 +64,10 @@ export interface FailoverFigures {
   readonly lost: number;
   /** Requests whose prompt a simulator received more than once. */
   readonly runTwice: number;
-  /** Requests whose picture was sent to the chat more than once. */
+  /** Requests whose picture the member got in more than one message. */
   readonly deliveredTwice: number;
+  /** Requests whose status message was edited to its picture again (a delivery run twice; one picture shown). */
+  readonly editedAgain: number;
   /** Σ over members of |units charged − pictures delivered|. */
   readonly chargedWrongly: number;
   /** Left after the healing interval: reservations held, jobs not finished, backend slots held. */
@@ -216,6 +218,9 @@ export async function runFailoverLoad(opts: FailoverLoadOptions): Promise<Failov
       MAX_WAITING_JOBS_PER_USER: '20',
       LOCK_DURATION_MS: '10000',
       STALLED_INTERVAL_MS: '5000',
+      // The healing pass every 2 s (grace 5 s): nothing may stay held or stuck 9 s after the promotion
+      // (docs/failover.md), plus the time the processes need to reconnect.
+      RECONCILE_INTERVAL_SECONDS: '2',
       ...opts.extraEnv,
     };
     const config: Config = loadConfig(env);
@@ -287,7 +292,9 @@ export async function runFailoverLoad(opts: FailoverLoadOptions): Promise<Failov
      * The pictures sent for each request: delivery calls that carry its token in the caption, edit one of
      * the bot's replies to it, or reply to it (a new message when the status message was not found).
      */
+    const pictureMessages = new Map<string, Set<string>>();
     const deliveryCalls = (): Map<string, number[]> => {
+      pictureMessages.clear();
       const bySource = new Map<string, Sent>();
       for (const q of sent) {
         bySource.set(`${q.userId}:${q.messageId}`, q);
@@ -307,6 +314,10 @@ export async function runFailoverLoad(opts: FailoverLoadOptions): Promise<Failov
           (repliedTo === undefined ? undefined : bySource.get(`${chat}:${String(repliedTo)}`)?.token);
         if (token === undefined) continue;
         out.set(token, [...(out.get(token) ?? []), c.at]);
+        // The message that shows the picture: the edited status message, or a new one per send.
+        const shown =
+          c.method === 'editMessageMedia' ? `edit:${chat}:${String(edited)}` : `new:${String(c.at)}`;
+        pictureMessages.set(token, new Set([...(pictureMessages.get(token) ?? []), shown]));
       }
       return out;
     };
@@ -408,7 +419,9 @@ export async function runFailoverLoad(opts: FailoverLoadOptions): Promise<Failov
       toldNotDone: answers.filter((a) => a === 'told').length,
       lost: answers.filter((a) => a === undefined).length,
       runTwice: [...runs.values()].filter((n) => n > 1).length,
-      deliveredTwice: [...calls.values()].filter((a) => a.length > 1).length,
+      deliveredTwice: [...pictureMessages.values()].filter((m) => m.size > 1).length,
+      editedAgain: [...calls.entries()].filter(([t, a]) => a.length > (pictureMessages.get(t)?.size ?? 0))
+        .length,
       chargedWrongly,
       reservedLeft: left.reserved,
       queuedLeft: left.queued,
@@ -451,7 +464,8 @@ export function figuresTable(runs: readonly FailoverFigures[]): string {
     ['told, not done', (f) => String(f.toldNotDone)],
     ['jobs lost', (f) => String(f.lost)],
     ['run twice on a GPU', (f) => String(f.runTwice)],
-    ['delivered twice', (f) => String(f.deliveredTwice)],
+    ['delivered twice (two messages)', (f) => String(f.deliveredTwice)],
+    ['same message edited again', (f) => String(f.editedAgain)],
     ['charged wrongly', (f) => String(f.chargedWrongly)],
     ['left reserved / queued / slots', (f) => `${f.reservedLeft} / ${f.queuedLeft} / ${f.slotsLeft}`],
     ['kill → replica promoted', (f) => `${(f.promotionMs / 1000).toFixed(1)} s`],

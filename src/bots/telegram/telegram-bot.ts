@@ -10,7 +10,7 @@
  *   delivery queue.
  */
 import { run, sequentialize, type RunnerHandle } from '@grammyjs/runner';
-import type { Bot, Context } from 'grammy';
+import { Composer, type Bot, type Context } from 'grammy';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserFromGetMe } from 'grammy/types';
 import type { Redis } from 'ioredis';
@@ -19,6 +19,7 @@ import type { BlobStore } from '../../generation/blob-store.js';
 import type { ImageTools } from '../../generation/images.js';
 import type { Deliverer, PipelineLogger } from '../../generation/pipeline/delivery.js';
 import type { JobRecords } from '../../generation/pipeline/job-records.js';
+import { isRedisConnectionError } from '../../redis-connection.js';
 import { createChatBudget, type ChatBudgetOptions } from './chat-budget.js';
 import { registerTelegramCommands } from './command-menu.js';
 import { callbackHandlers } from './handlers/callbacks.js';
@@ -64,6 +65,8 @@ export interface TelegramBotDeps {
   readonly callTimeoutMs?: number;
   /** getUpdates long-poll timeout; default 30 s. */
   readonly pollTimeoutSeconds?: number;
+  /** How long an update that met Redis away is tried again before it fails (default 20 s). */
+  readonly redisRetryMs?: number;
   /** Deliverer: wait for a status message being recorded (default 3 s) and for group budget (default 20 s). */
   readonly statusWaitMs?: number;
   readonly maxBudgetWaitMs?: number;
@@ -161,8 +164,23 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
   };
 
   bot.use(sequentialize((ctx: Context) => ctx.chat?.id.toString()));
-  bot.use(messageHandlers(handlers));
-  bot.use(callbackHandlers(handlers));
+  // An update met while Redis is away (a failover takes seconds) is handled again once Redis answers,
+  // instead of being dropped without a word: admission is idempotent (the update's event id is the job
+  // id), and the chat's later updates wait behind it, so their order holds.
+  const handle = new Composer<Context>(messageHandlers(handlers), callbackHandlers(handlers)).middleware();
+  const retryMs = deps.redisRetryMs ?? 20_000;
+  bot.use(async (ctx, next) => {
+    const until = Date.now() + retryMs;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await handle(ctx, next);
+        return;
+      } catch (err) {
+        if (!isRedisConnectionError(err) || Date.now() + delay > until) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  });
   bot.catch((e) => {
     log.error({ updateId: e.ctx.update.update_id, err: String(e.error) }, 'telegram update failed');
   });
