@@ -78,6 +78,8 @@ export async function followUp(
       request: { ...base, seed: newSeed() },
       ...(photoKey === undefined ? {} : { sourceKey: photoKey }),
       ...(job.png === undefined ? {} : { png: job.png }),
+      // `/reroll` after a /describe describes the same picture again, at DESCRIBE_WEIGHT.
+      ...(job.jobKind === 'describe' ? { units: d.quotaConfig.describeWeight ?? 1 } : {}),
     });
   }
   const index = ref.index ?? 0;

@@ -108,6 +108,8 @@ export async function requeue(
       request: requestOfJob(job.request),
       ...(photoKey === undefined ? {} : { sourceKey: photoKey }),
       ...(job.png === undefined ? {} : { png: job.png }),
+      // A describe job costs what it cost before (DESCRIBE_WEIGHT), not its style's weight.
+      ...(job.jobKind === 'describe' ? { units: job.units } : {}),
     });
   } catch (err) {
     await failedJobs.releaseRequeue(jobId, newJobId).catch(() => undefined);

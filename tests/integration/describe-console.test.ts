@@ -61,11 +61,31 @@ describe('console: /describe', () => {
     expect(await c.used()).toBe(2);
   });
 
-  it('charges DESCRIBE_WEIGHT units when the operator sets it', async () => {
+  it('charges DESCRIBE_WEIGHT units when the operator sets it, for /reroll too', async () => {
     const c = await setup({ env: { DESCRIBE_WEIGHT: '3' } });
     await picture(c, 'pic.png', '#2040d0');
     c.type('/describe ./pic.png');
     await c.waitFor(/Prompts that describe your picture:/);
+    expect(await c.used()).toBe(3);
+    // /reroll after a /describe describes the same picture again, at the same weight.
+    const from = c.output().length;
+    c.type('/reroll');
+    await c.waitFor(/Prompts that describe your picture:\n1\. blue theme/, { from });
+    expect(await c.used()).toBe(6);
+  });
+
+  it('requeues a failed describe at the weight it was asked at', async () => {
+    const c = await setup({ env: { DESCRIBE_WEIGHT: '3' } });
+    await picture(c, 'pic.png', '#c03030');
+    c.sim.faults.next({ kind: 'error', classType: 'WD14Tagger|pysssss', message: 'onnxruntime failed' });
+    c.type('/describe ./pic.png');
+    await c.waitFor(/Could not describe your picture: .* Your quota was not charged\./);
+    expect(await c.used()).toBe(0);
+    c.type('/failed');
+    const failed = await c.waitFor(/ (console-\S+) · other: /);
+    const from = c.output().length;
+    c.type(`/requeue ${failed[1]!}`);
+    await c.waitFor(/Prompts that describe your picture:/, { from });
     expect(await c.used()).toBe(3);
   });
 
