@@ -68,8 +68,12 @@ export interface FailoverFigures {
   readonly deliveredTwice: number;
   /** Requests whose status message was edited to its picture again (a delivery run twice; one picture shown). */
   readonly editedAgain: number;
-  /** Σ over members of |units charged − pictures delivered|. */
+  /** Σ over members of |units charged − pictures delivered|: `overcharged` + `undercharged`. */
   readonly chargedWrongly: number;
+  /** Units charged beyond the pictures delivered (a member paying twice, or for nothing). */
+  readonly overcharged: number;
+  /** Pictures delivered without their unit (a reservation lost while its job survived: free). */
+  readonly undercharged: number;
   /** Left after the healing interval: reservations held, jobs not finished, backend slots held. */
   readonly reservedLeft: number;
   readonly queuedLeft: number;
@@ -394,13 +398,15 @@ export async function runFailoverLoad(opts: FailoverLoadOptions): Promise<Failov
       const d = Math.min(...ats) - failover.killedAt;
       if (Number.isNaN(killToNext) || d < killToNext) killToNext = d;
     }
-    let chargedWrongly = 0;
+    let overcharged = 0;
+    let undercharged = 0;
     for (const u of new Set(sent.map((s) => s.userId))) {
       const ref = { platform: 'telegram' as const, scopeId: 'dm', userId: String(u) };
       const limits = resolveLimits(config.quota, await quota.loadLayers({ ...ref, roles: [] }));
       const used = (await quota.view(ref, limits)).used;
       const pictures = sent.filter((s) => s.userId === u && calls.has(s.token)).length;
-      chargedWrongly += Math.abs(used - pictures);
+      overcharged += Math.max(0, used - pictures);
+      undercharged += Math.max(0, pictures - used);
     }
     const answers = sent.map(answerOf);
     const otherAnswers = new Set<string>();
@@ -422,7 +428,9 @@ export async function runFailoverLoad(opts: FailoverLoadOptions): Promise<Failov
       deliveredTwice: [...pictureMessages.values()].filter((m) => m.size > 1).length,
       editedAgain: [...calls.entries()].filter(([t, a]) => a.length > (pictureMessages.get(t)?.size ?? 0))
         .length,
-      chargedWrongly,
+      chargedWrongly: overcharged + undercharged,
+      overcharged,
+      undercharged,
       reservedLeft: left.reserved,
       queuedLeft: left.queued,
       slotsLeft: left.slotsHeld,
@@ -466,7 +474,7 @@ export function figuresTable(runs: readonly FailoverFigures[]): string {
     ['run twice on a GPU', (f) => String(f.runTwice)],
     ['delivered twice (two messages)', (f) => String(f.deliveredTwice)],
     ['same message edited again', (f) => String(f.editedAgain)],
-    ['charged wrongly', (f) => String(f.chargedWrongly)],
+    ['charged wrongly (over / under)', (f) => `${f.chargedWrongly} (${f.overcharged} / ${f.undercharged})`],
     ['left reserved / queued / slots', (f) => `${f.reservedLeft} / ${f.queuedLeft} / ${f.slotsLeft}`],
     ['kill → replica promoted', (f) => `${(f.promotionMs / 1000).toFixed(1)} s`],
     ['kill → next job completed', (f) => `${(f.killToNextCompletedMs / 1000).toFixed(1)} s`],
