@@ -193,7 +193,7 @@ describe('failover healing', () => {
     expect(view.active).toBe(0);
   });
 
-  it('leaves a reservation alone while its request may still be on its way into the queue', async () => {
+  it('leaves a reservation and a record alone while the request may still be on its way into the queue', async () => {
     const s = await setup();
     const res = await s.h.quota.reserve(
       { platform: 'console', scopeId: 'local', userId: 'bob', roles: [] },
@@ -202,10 +202,13 @@ describe('failover healing', () => {
       LIMITS,
     );
     if (!res.ok) throw new Error(res.code);
+    // Queued a moment ago, its record not written yet (the chat core writes it just after the add).
+    const queued = await s.h.submit();
     const rec = reconciler(s, { graceMs: 60_000 });
     await rec.runOnce();
     expect(rec.seen).toEqual([]);
     expect(await stateOf(s.h.quota, res.reservationId)).toBe('held');
+    expect(await s.records.get(queued.jobId)).toBeUndefined();
   });
 
   it('queues a job lost with the failover again under its id from its record; it runs, is delivered and charged once', async () => {

@@ -43,6 +43,7 @@ import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './j
 import { OutcomeSchema, createJobFinisher, failedOutcome, type Outcome } from './job-outcome.js';
 import type { JobRecords } from './job-records.js';
 import { PlatformSchema, type Platform } from '../../quota/policy.js';
+import { isRedisConnectionError } from '../../redis-connection.js';
 import { evalScript } from '../redis-script.js';
 
 export const FIX_KINDS = [
@@ -200,7 +201,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (job !== undefined && data !== undefined && data.reservationId === rid && LIVE_STATES.has(state)) {
       // In the queue: keep its units held while it waits, and its record for the result's buttons.
       const renewed = await quota.renew(rid);
-      if ((await records.get(jobId).catch(() => undefined)) === undefined) {
+      // The chat core writes the record just after the add: a job younger than the grace may not have it yet.
+      if (
+        now() - job.timestamp >= graceMs &&
+        (await records.get(jobId).catch(() => undefined)) === undefined
+      ) {
         await records.save(jobId, data);
         fixed('record_restored', about, 'reconcile: job record lost with a failover, written again');
       }
@@ -314,6 +319,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           try {
             if ((await healHeld(r)) === 'renewed') renewed++;
           } catch (err) {
+            // Redis away: the pass stops here (the process's Redis status line reports the outage once).
+            if (isRedisConnectionError(err)) throw err;
             log.error({ reservationId: r.reservationId, err: String(err) }, 'reconcile: could not heal');
           }
         }
