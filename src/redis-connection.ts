@@ -88,7 +88,7 @@ const CONNECTION_CODES = new Set([
   'ENETUNREACH',
 ]);
 const CONNECTION_MESSAGES =
-  /Connection is closed|Stream isn't writeable|Reached the max retries per request|connect ETIMEDOUT|LOADING Redis is loading|READONLY You can't write|CLUSTERDOWN|ClusterAllFailedError|None of startup nodes is available/;
+  /Connection is closed|Stream isn't writeable|Reached the max retries per request|connect ETIMEDOUT|LOADING Redis is loading|READONLY You can't write|CLUSTERDOWN|ClusterAllFailedError|None of startup nodes is available|Too many Cluster redirections|All sentinels are unreachable/;
 
 /**
  * Whether an error only says that Redis is unreachable right now (refused, reset, a command given up after

@@ -46,6 +46,15 @@ describe('Redis status log', () => {
       name: 'MaxRetriesPerRequestError',
     });
     expect(isRedisConnectionError(new Error('enqueue failed', { cause: maxRetries }))).toBe(true);
+    // A Cluster or Sentinel failover in progress: the slot's primary is gone, or no Sentinel names one yet.
+    expect(
+      isRedisConnectionError(
+        new Error('Too many Cluster redirections. Last error: ReplyError: MOVED 6755 x:1'),
+      ),
+    ).toBe(true);
+    expect(
+      isRedisConnectionError(new Error('All sentinels are unreachable. Retrying from scratch after 10ms.')),
+    ).toBe(true);
     expect(isRedisConnectionError(new Error('ERR Error running script'))).toBe(false);
     expect(isRedisConnectionError('ECONNREFUSED')).toBe(false);
   });
