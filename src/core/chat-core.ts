@@ -1,9 +1,9 @@
 /**
  * The rules of the product, once for every platform. An adapter turns a platform event into an Intent
  * and a ChatContext; `handle` picks the reader's language and hands the intent to the concern that owns
- * it (submit.ts, follow-ups.ts, cancel-commands.ts, member-commands.ts, settings-commands.ts,
- * moderation-commands.ts, operations.ts). Refusals take no quota: anything that can refuse runs before
- * the reservation, or gives the reservation back.
+ * it (submit.ts, follow-ups.ts, describe-command.ts, cancel-commands.ts, member-commands.ts,
+ * settings-commands.ts, moderation-commands.ts, operations.ts). Refusals take no quota: anything that
+ * can refuse runs before the reservation, or gives the reservation back.
  */
 import { randomInt } from 'node:crypto';
 import { createFailedJobs, type FailedJobs } from '../generation/pipeline/failed-jobs.js';
