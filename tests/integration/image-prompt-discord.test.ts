@@ -47,10 +47,16 @@ function attachment(url: string, size: number, contentType: string): Record<stri
 describe('/imagine with an image on Discord', () => {
   it('registers the optional image and strength options with the documented range', () => {
     const imagine = commandDefinitions().find((d) => d.name === 'imagine');
-    const options = (imagine?.options ?? []) as Array<Record<string, unknown>>;
-    expect(options.find((o) => o['name'] === 'image')).toMatchObject({ type: 11 });
-    expect(options.find((o) => o['name'] === 'image')?.['required']).toBeFalsy();
-    expect(options.find((o) => o['name'] === 'strength')).toMatchObject({
+    const options: readonly unknown[] =
+      imagine !== undefined && 'options' in imagine ? (imagine.options ?? []) : [];
+    const named = (n: string): Record<string, unknown> | undefined =>
+      options.find(
+        (o): o is Record<string, unknown> =>
+          typeof o === 'object' && o !== null && 'name' in o && o.name === n,
+      );
+    expect(named('image')).toMatchObject({ type: 11 });
+    expect(named('image')?.['required']).toBeFalsy();
+    expect(named('strength')).toMatchObject({
       type: 10,
       min_value: 0.1,
       max_value: 0.9,
