@@ -39,7 +39,8 @@ const LIMITS_USAGE: Readonly<Record<LimitsOp, string>> = {
   unban: '/limits unban @123',
   default: '/limits default daily=20 · /limits default clear',
   role: '/limits role 98765 daily=50 priority=5 · /limits role 98765 clear',
-  settings: '/limits settings block+=word block-=word styles=sdxl,flux default_style=sdxl previews=on',
+  settings:
+    '/limits settings block+=word block-=word styles=sdxl,flux default_style=sdxl loras=detail,anime previews=on',
   top: '/limits top 10',
   audit: '/limits audit 10',
 };
