@@ -22,7 +22,7 @@ export async function benchCluster(): Promise<BenchRow[]> {
     readyWithinMs: 20_000,
     args: ['--appendonly', 'no', '--save', '', '--maxmemory-policy', 'noeviction'],
   });
-  const cluster = await startSmallCluster().catch(async (err: unknown) => {
+  const cluster = await startSmallCluster().catch((err: unknown) => {
     single.child.kill('SIGKILL');
     throw err;
   });

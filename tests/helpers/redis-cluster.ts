@@ -27,7 +27,7 @@ async function clusterStateOk(port: number): Promise<boolean> {
   try {
     await r.connect();
     const info = await r.cluster('INFO');
-    return /cluster_state:ok/.test(String(info));
+    return /cluster_state:ok/.test(info);
   } catch {
     return false;
   } finally {
@@ -43,7 +43,13 @@ export async function startSmallCluster(opts: { readyWithinMs?: number } = {}): 
   const clients: Redis[] = [];
   const ports: number[] = [];
   const close = async (): Promise<void> => {
-    await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all(
+      clients.map((c) =>
+        c.quit().catch(() => {
+          c.disconnect();
+        }),
+      ),
+    );
     for (const p of procs) p.child.kill('SIGKILL');
     await Promise.all(procs.map((p) => p.exited));
     rmSync(root, { recursive: true, force: true });

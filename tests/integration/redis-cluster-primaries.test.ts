@@ -42,7 +42,7 @@ async function primariesOf(keys: readonly string[]): Promise<Set<string>> {
   const ranges = (await redis.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
   const owners = new Set<string>();
   for (const key of keys) {
-    const slot = Number(await redis.cluster('KEYSLOT', key));
+    const slot = await redis.cluster('KEYSLOT', key);
     const r = ranges.find(([from, to]) => slot >= from && slot <= to);
     if (r !== undefined) owners.add(`${r[2][0]}:${r[2][1]}`);
   }

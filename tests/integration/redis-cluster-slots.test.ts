@@ -46,7 +46,7 @@ function clusterTestRedis(label: string): TestRedis {
       return admin;
     },
     connect: () => rec.watch(cluster.connect()),
-    cleanup: async () => undefined,
+    cleanup: () => Promise.resolve(),
   };
 }
 
@@ -86,7 +86,7 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       '{u:telegram:42}:used:1',
       'x{y}{z}',
     ]) {
-      expect(keySlot(key)).toBe(Number(await admin.cluster('KEYSLOT', key)));
+      expect(keySlot(key)).toBe(await admin.cluster('KEYSLOT', key));
     }
     const probe = createSlotRecorder();
     const client = probe.watch(cluster.connect());
@@ -190,7 +190,12 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
     const seen = new Set(rec.calls.map((c) => c.site).filter((s): s is string => s !== undefined));
     const sites = multiKeyCallSites();
     const unseen = sites.filter((s) => !s.oneKey && !seen.has(s.site));
-    expect(unseen, 'places of src/ that send a script or several keys but never ran here').toEqual([]);
+    // A place listed here was added to src/ without this run reaching it: drive it above (through the chat,
+    // or by calling its module on `redis`), so its keys are checked on the Cluster too.
+    expect(
+      unseen,
+      'places of src/ that send a script or several keys but never ran on the Cluster here',
+    ).toEqual([]);
     // The keys spread: the calls of this run touched every primary.
     const owners = await slotOwners();
     const primaries = new Set(rec.calls.flatMap((c) => c.keys.map((k) => owners(keySlot(k)))));
