@@ -20,9 +20,18 @@ export type RoleRequest =
 export type RoleReport =
   | { type: 'ready'; rss: number }
   | { type: 'report'; maxRss: number; heapUsed: number; processed: number; events: number }
-  | { type: 'stats'; cpuMs: number; rss: number };
+  | { type: 'stats'; cpuMs: number; rss: number; roundTrips: number };
 
 type Init = Extract<RoleRequest, { type: 'init' }>;
+
+/** Redis round trips counted at this process's client (bench/redis-round-trips.ts), once a role loaded. */
+let roundTrips: () => number = () => 0;
+
+async function countRoundTrips(): Promise<void> {
+  const m = await import('./redis-round-trips.js');
+  m.countRedisRoundTrips();
+  roundTrips = m.redisRoundTrips;
+}
 
 interface Role {
   /** Jobs handled so far (delivered by the bot, finished by the worker). */
@@ -38,6 +47,7 @@ const send = (m: RoleReport): void => {
 };
 
 async function bot(init: Init): Promise<Role> {
+  await countRoundTrips();
   const { QueueEvents } = await import('bullmq');
   const h = await import('./pipeline-harness.js');
   const catalog = await h.benchCatalog(init.workflowDir);
@@ -78,6 +88,7 @@ async function bot(init: Init): Promise<Role> {
 }
 
 async function worker(init: Init): Promise<Role> {
+  await countRoundTrips();
   const h = await import('./pipeline-harness.js');
   const catalog = await h.benchCatalog(init.workflowDir);
   const p = await h.createBenchPipeline({
@@ -134,7 +145,12 @@ process.on('message', (m: RoleRequest) => {
       }
       case 'stats': {
         const u = process.cpuUsage();
-        send({ type: 'stats', cpuMs: (u.user + u.system) / 1000, rss: process.memoryUsage.rss() });
+        send({
+          type: 'stats',
+          cpuMs: (u.user + u.system) / 1000,
+          rss: process.memoryUsage.rss(),
+          roundTrips: roundTrips(),
+        });
         return;
       }
       case 'close':

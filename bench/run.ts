@@ -15,6 +15,15 @@ const suites: Suite[] = [
   { name: 'admission', load: async () => (await import('./pipeline-admission.js')).benchAdmission },
   { name: 'pipeline', load: async () => (await import('./pipeline.js')).benchPipeline },
   { name: 'cluster', load: async () => (await import('./cluster.js')).benchCluster, onlyWhenNamed: true },
+  {
+    // The throughput run alone, 2,000 jobs: per-process CPU, round trips and HTTP requests per job (~20 s).
+    name: 'control-plane',
+    load: async () => {
+      const { benchPipeline } = await import('./pipeline.js');
+      return (opts) => benchPipeline({ ...opts, parts: ['throughput'], throughputJobs: 2000 });
+    },
+    onlyWhenNamed: true,
+  },
 ];
 
 function pad(s: string, n: number): string {
