@@ -1,5 +1,8 @@
-// A job's progress reaches the chat through BullMQ (`job.updateProgress`, one Redis write each): a stage
-// change goes out at once, steps within a stage at most once per interval, the newest one last.
+// A job's progress reaches the chat through BullMQ (`job.updateProgress`, one Redis write and one event
+// each bot reads): the first update goes out at once, later stage changes at most once per stage gap
+// (250 ms, or the interval if shorter) and steps within a stage at most once per interval, the newest one
+// last. Stages that follow each other within a gap are coalesced into the newest, and what is still
+// pending when the job ends is dropped (its result says more): a fast job costs one update, not five.
 import type { RunProgress } from '../run-job.js';
 import type { JobProgress } from './generation-worker.js';
 
@@ -25,12 +28,18 @@ export interface ProgressThrottle {
   stop(): void;
 }
 
+/** Shortest time between two stage changes sent, unless the progress interval is shorter. */
+export const STAGE_GAP_MS = 250;
+
 export function createProgressThrottle(opts: {
   intervalMs: number;
   now: () => number;
   send: (p: JobProgress) => void;
+  /** Default STAGE_GAP_MS (at most intervalMs). */
+  stageGapMs?: number;
 }): ProgressThrottle {
   const { intervalMs: progressIntervalMs, now } = opts;
+  const stageGapMs = Math.min(progressIntervalMs, opts.stageGapMs ?? STAGE_GAP_MS);
   let lastSent = 0;
   let lastStage: JobProgress['stage'] | undefined;
   let pending: JobProgress | undefined;
@@ -45,26 +54,33 @@ export function createProgressThrottle(opts: {
   return {
     push(p) {
       const withPreview = previewKey === undefined ? p : { ...p, previewKey };
-      if (p.stage !== lastStage || now() - lastSent >= progressIntervalMs) {
+      const stageChange = p.stage !== lastStage && p.stage !== pending?.stage;
+      const gap = p.stage !== lastStage ? stageGapMs : progressIntervalMs;
+      const since = now() - lastSent;
+      if (lastStage === undefined || since >= gap) {
         if (flushTimer) clearTimeout(flushTimer);
         flushTimer = undefined;
         send(withPreview);
         return;
       }
       pending = withPreview;
-      flushTimer ??= setTimeout(
-        () => {
-          flushTimer = undefined;
-          if (pending) send(pending);
-        },
-        progressIntervalMs - (now() - lastSent),
-      );
+      // A stage change waits at most the stage gap, even behind a step update's longer wait.
+      if (stageChange && flushTimer !== undefined) {
+        clearTimeout(flushTimer);
+        flushTimer = undefined;
+      }
+      flushTimer ??= setTimeout(() => {
+        flushTimer = undefined;
+        if (pending) send(pending);
+      }, gap - since);
     },
     setPreviewKey(key) {
       previewKey = key;
     },
     stop() {
       if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = undefined;
+      pending = undefined;
     },
   };
 }
