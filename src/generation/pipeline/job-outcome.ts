@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { RedisQuota } from '../../quota/redis-quota.js';
+import { isClusterConnection } from '../../redis-connection.js';
 import type { TimingRecord } from '../timing.js';
 import { enqueueDelivery, type DeliveryQueues, type PipelineLogger, type UserErrorCode } from './delivery.js';
 import type { DurableWrites } from './durable-writes.js';
@@ -57,14 +58,16 @@ export async function readEarlierAttempts(
   prefix: string,
   jobId: string,
 ): Promise<EarlierAttempts> {
-  // Four commands sent at once rather than one pipeline: the cancel flag is not in the job's slot, and a
-  // Cluster refuses a pipeline whose keys live on different primaries.
-  const [previous, cancelled, submittedOn, failedOn] = await Promise.all([
-    redis.get(outcomeKey(prefix, jobId)),
-    redis.exists(cancelKey(prefix, jobId)),
-    redis.get(submittedKey(prefix, jobId)),
-    redis.smembers(failedOnKey(prefix, jobId)),
-  ]);
+  // One pipeline (one round trip) on a single Redis. A Cluster refuses a pipeline whose keys live on
+  // different primaries, and the cancel flag is not in the job's slot: there the four go out at once.
+  const [previous, cancelled, submittedOn, failedOn] = isClusterConnection(redis)
+    ? await Promise.all([
+        redis.get(outcomeKey(prefix, jobId)),
+        redis.exists(cancelKey(prefix, jobId)),
+        redis.get(submittedKey(prefix, jobId)),
+        redis.smembers(failedOnKey(prefix, jobId)),
+      ])
+    : await readInOnePipeline(redis, prefix, jobId);
   if (previous !== null) {
     return {
       previous: OutcomeSchema.parse(JSON.parse(previous)),
@@ -74,6 +77,26 @@ export async function readEarlierAttempts(
     };
   }
   return { previous: undefined, cancelRequested: cancelled === 1, submittedOn, failedOn };
+}
+
+async function readInOnePipeline(
+  redis: Redis,
+  prefix: string,
+  jobId: string,
+): Promise<[string | null, number, string | null, string[]]> {
+  const replies = await redis
+    .pipeline()
+    .get(outcomeKey(prefix, jobId))
+    .exists(cancelKey(prefix, jobId))
+    .get(submittedKey(prefix, jobId))
+    .smembers(failedOnKey(prefix, jobId))
+    .exec();
+  const value = (i: number): unknown => {
+    const [err, v] = replies?.[i] ?? [new Error('pipeline without replies'), null];
+    if (err) throw err;
+    return v;
+  };
+  return [value(0) as string | null, value(1) as number, value(2) as string | null, value(3) as string[]];
 }
 
 export interface JobFinisherDeps {
