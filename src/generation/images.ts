@@ -1,10 +1,12 @@
 // Every image the product touches goes through here: a user's reference photo (images-reference.ts), a GPU
-// server's outputs (re-encoded without their metadata) and what is sent to a chat within its byte budget
-// (images-budget.ts). sharp (libvips) does the work, with the decoder limits of images-input.ts.
+// server's outputs (without their metadata: pixel chunks copied, images-png-strip.ts, or re-encoded) and
+// what is sent to a chat within its byte budget (images-budget.ts). sharp (libvips) does the work, with
+// the decoder limits of images-input.ts.
 import sharp from 'sharp';
 import { fitToBudget } from './images-budget.js';
 import { decoderOptions, describeError, toBuffer } from './images-input.js';
 import { normalizePicture } from './images-picture.js';
+import { stripPngChunks } from './images-png-strip.js';
 import { checkDeclaredSize, normalizeReference } from './images-reference.js';
 
 /** Same shape as the Result used elsewhere in generation/; kept local so this module depends on nothing of ours. */
@@ -133,6 +135,9 @@ export function createImageTools(options: ImageToolsOptions = {}): ImageTools {
   const { reference: referenceInput, output: outputInput } = decoderOptions(limits);
 
   async function stripOutput(bytes: Uint8Array): Promise<Buffer> {
+    // ComfyUI's usual 8-bit PNG: its pixel chunks copied as they are (images-png-strip.ts), no re-encode.
+    const copied = stripPngChunks(bytes, limits.maxOutputPixels);
+    if (copied !== undefined) return copied.bytes;
     try {
       // Re-encoding writes only pixels: no tEXt/iTXt/zTXt (ComfyUI's prompt and workflow), eXIf, iCCP or tIME.
       return await sharp(toBuffer(bytes), outputInput).toColourspace('srgb').png().toBuffer();
@@ -151,6 +156,8 @@ export function createImageTools(options: ImageToolsOptions = {}): ImageTools {
   async function stripOutputWithSize(
     bytes: Uint8Array,
   ): Promise<{ bytes: Buffer; width: number; height: number }> {
+    const copied = stripPngChunks(bytes, limits.maxOutputPixels);
+    if (copied !== undefined) return copied;
     try {
       const { data, info } = await sharp(toBuffer(bytes), outputInput)
         .toColourspace('srgb')
@@ -226,7 +233,8 @@ export function createImageTools(options: ImageToolsOptions = {}): ImageTools {
   return {
     checkDeclaredSize: (bytes) => checkDeclaredSize(bytes, limits),
     normalizeReference: (input, declared = {}) => normalizeReference(input, declared, limits, referenceInput),
-    normalizePicture: (input, declared, fit) => normalizePicture(input, declared, fit, limits, referenceInput),
+    normalizePicture: (input, declared, fit) =>
+      normalizePicture(input, declared, fit, limits, referenceInput),
     stripOutput,
     stripOutputWithSize,
     encodeForBudget,
