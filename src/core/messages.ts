@@ -195,6 +195,11 @@ const en = {
   'console.photo_not_file': '{path} is a folder, not a photo. Give the path of a JPEG, PNG or WebP photo.',
   'console.picture_missing':
     'There is no file {path}. Give the path of a picture: /imagine ./pic.png a castle at dusk.',
+  'console.describe_missing': 'There is no file {path}. Give the path of a picture: /describe ./pic.png.',
+  'console.describe_needs_path':
+    'Give the path of a picture after /describe, and I will suggest prompts for it: /describe ./pic.png.',
+  'console.portrait_needs_path':
+    'Give the path of a photo of a face after /portrait: /portrait ./me.jpg smiling knight.',
   'console.ready':
     'Console chat ready. Try: /imagine a red fox in snow --ar 16:9   (/help lists every command)',
   'console.result': '  seed {seed} · {style} · {seconds} s',
@@ -607,6 +612,11 @@ const es: Table = {
   'console.photo_not_file': '{path} es una carpeta, no una foto. Da la ruta de una foto JPEG, PNG o WebP.',
   'console.picture_missing':
     'No existe el archivo {path}. Da la ruta de una imagen: /imagine ./foto.png un castillo al atardecer.',
+  'console.describe_missing': 'No existe el archivo {path}. Da la ruta de una imagen: /describe ./foto.png.',
+  'console.describe_needs_path':
+    'Escribe la ruta de una imagen después de /describe y te sugeriré prompts para ella: /describe ./foto.png.',
+  'console.portrait_needs_path':
+    'Escribe la ruta de una foto de una cara después de /portrait: /portrait ./yo.jpg caballero sonriente.',
   'console.ready':
     'Chat de consola listo. Prueba: /imagine un zorro rojo en la nieve --ar 16:9   (/help muestra todos los comandos)',
   'console.result': '  semilla {seed} · {style} · {seconds} s',
@@ -1022,6 +1032,11 @@ const pt: Table = {
     '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.picture_missing':
     'O arquivo {path} não existe. Informe o caminho de uma imagem: /imagine ./foto.png um castelo ao entardecer.',
+  'console.describe_missing': 'O arquivo {path} não existe. Informe o caminho de uma imagem: /describe ./foto.png.',
+  'console.describe_needs_path':
+    'Escreva o caminho de uma imagem depois de /describe e eu sugiro prompts para ela: /describe ./foto.png.',
+  'console.portrait_needs_path':
+    'Escreva o caminho de uma foto de um rosto depois de /portrait: /portrait ./eu.jpg cavaleiro sorrindo.',
   'console.ready':
     'Chat do console pronto. Experimente: /imagine uma raposa vermelha na neve --ar 16:9   (/help mostra todos os comandos)',
   'console.result': '  semente {seed} · {style} · {seconds} s',

@@ -92,9 +92,11 @@ describe('console: /describe', () => {
   it('refuses /describe without a picture, a missing file, a non-image and a pixel bomb, charging nothing', async () => {
     const c = await setup();
     c.type('/describe');
-    await c.waitFor(/Send \/describe with a picture: attach one \(or reply to one\)/);
+    await c.waitFor(/Give the path of a picture after \/describe, .*: \/describe \.\/pic\.png\./);
     c.type('/describe ./nothing-here.png');
-    await c.waitFor(/There is no file \.\/nothing-here\.png\./);
+    await c.waitFor(
+      /There is no file \.\/nothing-here\.png\. Give the path of a picture: \/describe \.\/pic\.png\./,
+    );
     await writeFile(join(c.cwd, 'notes.png'), 'these are not pixels');
     c.type('/describe ./notes.png');
     await c.waitFor(/That photo cannot be used: The file is not a picture we can read\./);

@@ -87,6 +87,7 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
     const m = PICTURE_COMMAND.exec(line.trim());
     if (!m?.[2]) return { text: line };
     const portrait = m[1]?.toLowerCase().startsWith('/portrait') === true;
+    const describe = m[1]?.toLowerCase().startsWith('/describe') === true;
     const candidate = m[2].replace(/^"|"$/g, '');
     if (!PATH_LIKE.test(candidate)) return { text: line };
     const path = isAbsolute(candidate)
@@ -101,7 +102,11 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
         refusal:
           found.code === 'ENOENT' || found.code === 'ENOTDIR'
             ? {
-                key: portrait ? 'console.photo_missing' : 'console.picture_missing',
+                key: portrait
+                  ? 'console.photo_missing'
+                  : describe
+                    ? 'console.describe_missing'
+                    : 'console.picture_missing',
                 params: { path: candidate },
               }
             : {
@@ -130,6 +135,13 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
     const parsed = parseCommand(text, photo === undefined ? {} : { photo });
     if (!parsed.ok) {
       write(render(await lang(), parsed.error));
+      return;
+    }
+    // The core's "attach a picture (or reply to one)" fits the chat platforms; here a picture is a path.
+    if (photo === undefined && (parsed.intent.kind === 'describe' || parsed.intent.kind === 'portrait')) {
+      const key =
+        parsed.intent.kind === 'describe' ? 'console.describe_needs_path' : 'console.portrait_needs_path';
+      write(render(await lang(), { key }));
       return;
     }
     const res: CoreReply = await core.handle(parsed.intent, {
