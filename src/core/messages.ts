@@ -260,6 +260,21 @@ const en = {
     'Today: {used} of {allowed} images used{here}{credits}. In progress: {active} of {maxActive}. Resets in {resetIn}.',
   'quota.credits': ', {credits} bonus credits',
   'quota.here': ' (in this chat: {used} of {allowed})',
+  'quota.relax':
+    '\nRelax lane: {used} of {cap} images today, no quota spent. Your next jobs: {lane} (/fast, /relax).',
+  'quota.relax_off': '\nYour next jobs: {lane}.',
+  'word.lane_fast': 'fast',
+  'word.lane_relax': 'relax',
+  'lane.fast': 'Your next jobs take the fast lane: they start in turn and spend your daily quota.',
+  'lane.relax':
+    'Your next jobs take the relax lane: they spend no quota and start when no fast job waits (up to {cap} a day). /fast switches back.',
+  'refuse.relax_off': 'The relax lane is turned off on this bot: your jobs take the fast lane.',
+  'refuse.relax_off_here':
+    'The relax lane is turned off here. A moderator can allow it with /limits settings relax=on; /fast uses the fast lane.',
+  'refuse.relax_limit':
+    'You have started your {cap} relax images for today. They are back in {resetIn}; /fast uses your daily quota.',
+  'refuse.relax_hint': '/relax keeps you drawing without quota: relaxed jobs start when no fast job waits.',
+  'queued.relaxed': ' (relaxed: starts when no fast job waits)',
   'limits.everywhere': ' here ({used} in every chat)',
   'styles.header': 'Styles you can use:',
   'styles.line': '• {name}: {label}{weight}',
@@ -277,7 +292,7 @@ const en = {
   'limits.banned': 'Banned {user}{until}.',
   'limits.unbanned': 'Unbanned {user}.',
   'limits.settings':
-    'Settings here: blocked words {blocklist}; styles {styles}; default style {defaultStyle}; previews {previews}; portraits from others\u2019 photos {others}; LoRAs {loras}.',
+    'Settings here: blocked words {blocklist}; styles {styles}; default style {defaultStyle}; previews {previews}; portraits from others\u2019 photos {others}; LoRAs {loras}; relax lane {relax}.',
   'limits.top': 'Most images today:\n{lines}',
   'limits.audit': 'Recent moderator actions:\n{lines}',
   'limits.empty': '(none)',
@@ -334,6 +349,8 @@ const en = {
   'command.upscale': 'Upscale your last image',
   'command.settings': 'Your defaults: style, aspect, language',
   'command.quota': 'Images left today',
+  'command.fast': 'Next jobs in the fast lane (spends quota)',
+  'command.relax': 'Next jobs in the relax lane (no quota, waits for fast jobs)',
   'command.cancel': 'Stop your newest job (or all, or one by id)',
   'command.styles': 'Styles you can use',
   'command.forget': 'Delete your saved jobs and settings',
@@ -678,6 +695,22 @@ const es: Table = {
     'Hoy: {used} de {allowed} imágenes usadas{here}{credits}. En curso: {active} de {maxActive}. Se renueva en {resetIn}.',
   'quota.credits': ', {credits} créditos extra',
   'quota.here': ' (en este chat: {used} de {allowed})',
+  'quota.relax':
+    '\nCarril relax: {used} de {cap} imágenes hoy, sin gastar cuota. Tus próximos trabajos: {lane} (/fast, /relax).',
+  'quota.relax_off': '\nTus próximos trabajos: {lane}.',
+  'word.lane_fast': 'rápido',
+  'word.lane_relax': 'relax',
+  'lane.fast': 'Tus próximos trabajos van por el carril rápido: empiezan por turno y gastan tu cuota diaria.',
+  'lane.relax':
+    'Tus próximos trabajos van por el carril relax: no gastan cuota y empiezan cuando no espera ningún trabajo rápido (hasta {cap} al día). /fast vuelve al rápido.',
+  'refuse.relax_off': 'El carril relax está desactivado en este bot: tus trabajos van por el carril rápido.',
+  'refuse.relax_off_here':
+    'El carril relax está desactivado aquí. Un moderador puede permitirlo con /limits settings relax=on; /fast usa el carril rápido.',
+  'refuse.relax_limit':
+    'Ya empezaste tus {cap} imágenes relax de hoy. Vuelven en {resetIn}; /fast usa tu cuota diaria.',
+  'refuse.relax_hint':
+    '/relax te deja seguir dibujando sin cuota: los trabajos relax empiezan cuando no espera ningún trabajo rápido.',
+  'queued.relaxed': ' (relax: empieza cuando no espera ningún trabajo rápido)',
   'limits.everywhere': ' aquí ({used} en todos los chats)',
   'styles.header': 'Estilos disponibles:',
   'styles.line': '• {name}: {label}{weight}',
@@ -695,7 +728,7 @@ const es: Table = {
   'limits.banned': 'Bloqueé a {user}{until}.',
   'limits.unbanned': 'Desbloqueé a {user}.',
   'limits.settings':
-    'Ajustes aquí: palabras bloqueadas {blocklist}; estilos {styles}; estilo por defecto {defaultStyle}; vistas previas {previews}; retratos con fotos ajenas {others}; LoRAs {loras}.',
+    'Ajustes aquí: palabras bloqueadas {blocklist}; estilos {styles}; estilo por defecto {defaultStyle}; vistas previas {previews}; retratos con fotos ajenas {others}; LoRAs {loras}; carril relax {relax}.',
   'limits.top': 'Más imágenes hoy:\n{lines}',
   'limits.audit': 'Acciones recientes de moderación:\n{lines}',
   'limits.empty': '(ninguno)',
@@ -755,6 +788,8 @@ const es: Table = {
   'command.upscale': 'Amplía tu última imagen',
   'command.settings': 'Tus valores: estilo, formato, idioma',
   'command.quota': 'Imágenes que te quedan hoy',
+  'command.fast': 'Próximos trabajos en el carril rápido (gasta cuota)',
+  'command.relax': 'Próximos trabajos en el carril relax (sin cuota, tras los rápidos)',
   'command.cancel': 'Detén tu trabajo más reciente (o todos, o uno por id)',
   'command.styles': 'Estilos disponibles',
   'command.forget': 'Borra tus trabajos guardados y ajustes',
@@ -1097,6 +1132,23 @@ const pt: Table = {
     'Hoje: {used} de {allowed} imagens usadas{here}{credits}. Em andamento: {active} de {maxActive}. Renova em {resetIn}.',
   'quota.credits': ', {credits} créditos extras',
   'quota.here': ' (neste chat: {used} de {allowed})',
+  'quota.relax':
+    '\nFaixa relax: {used} de {cap} imagens hoje, sem gastar cota. Seus próximos trabalhos: {lane} (/fast, /relax).',
+  'quota.relax_off': '\nSeus próximos trabalhos: {lane}.',
+  'word.lane_fast': 'rápida',
+  'word.lane_relax': 'relax',
+  'lane.fast':
+    'Seus próximos trabalhos vão pela faixa rápida: começam na vez deles e gastam sua cota diária.',
+  'lane.relax':
+    'Seus próximos trabalhos vão pela faixa relax: não gastam cota e começam quando nenhum trabalho rápido espera (até {cap} por dia). /fast volta para a rápida.',
+  'refuse.relax_off': 'A faixa relax está desativada neste bot: seus trabalhos vão pela faixa rápida.',
+  'refuse.relax_off_here':
+    'A faixa relax está desativada aqui. Um moderador pode permiti-la com /limits settings relax=on; /fast usa a faixa rápida.',
+  'refuse.relax_limit':
+    'Você já começou suas {cap} imagens relax de hoje. Elas voltam em {resetIn}; /fast usa sua cota diária.',
+  'refuse.relax_hint':
+    '/relax deixa você continuar desenhando sem cota: trabalhos relax começam quando nenhum trabalho rápido espera.',
+  'queued.relaxed': ' (relax: começa quando nenhum trabalho rápido espera)',
   'limits.everywhere': ' aqui ({used} em todos os chats)',
   'styles.header': 'Estilos disponíveis:',
   'styles.line': '• {name}: {label}{weight}',
@@ -1114,7 +1166,7 @@ const pt: Table = {
   'limits.banned': 'Bani {user}{until}.',
   'limits.unbanned': 'Desbani {user}.',
   'limits.settings':
-    'Configurações aqui: palavras bloqueadas {blocklist}; estilos {styles}; estilo padrão {defaultStyle}; prévias {previews}; retratos com fotos de outros {others}; LoRAs {loras}.',
+    'Configurações aqui: palavras bloqueadas {blocklist}; estilos {styles}; estilo padrão {defaultStyle}; prévias {previews}; retratos com fotos de outros {others}; LoRAs {loras}; faixa relax {relax}.',
   'limits.top': 'Mais imagens hoje:\n{lines}',
   'limits.audit': 'Ações recentes de moderação:\n{lines}',
   'limits.empty': '(nenhum)',
@@ -1175,6 +1227,8 @@ const pt: Table = {
   'command.upscale': 'Amplie sua última imagem',
   'command.settings': 'Seus padrões: estilo, formato, idioma',
   'command.quota': 'Imagens que restam hoje',
+  'command.fast': 'Próximos trabalhos na faixa rápida (gasta cota)',
+  'command.relax': 'Próximos trabalhos na faixa relax (sem cota, depois dos rápidos)',
   'command.cancel': 'Pare seu trabalho mais recente (ou todos, ou um pelo id)',
   'command.styles': 'Estilos disponíveis',
   'command.forget': 'Apague seus trabalhos salvos e configurações',

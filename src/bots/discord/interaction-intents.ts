@@ -179,6 +179,15 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
       case COMMAND.failed:
         candidate = { kind: name };
         break;
+      case COMMAND.stats: {
+        const period = str('period')?.trim();
+        candidate = period === undefined || period === '' ? { kind: 'stats' } : { kind: 'stats', period };
+        break;
+      }
+      case COMMAND.fast:
+      case COMMAND.relax:
+        candidate = { kind: 'lane', lane: name };
+        break;
       case COMMAND.requeue:
         candidate = { kind: 'requeue', jobId: str('job') ?? '' };
         break;
