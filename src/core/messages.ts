@@ -62,7 +62,8 @@ const en = {
   'refuse.unknown_style': 'There is no style "{style}". Available: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Attach a photo of a face (or reply to one) with /portrait.',
-  'refuse.photo_from_others': 'Portraits can only be made from your own photos here.',
+  'refuse.photo_from_others':
+    'Portraits can only be made from your own photos here: send your own photo with /portrait. A moderator can allow others’ photos with /limits settings portraits_from_others=on.',
   'refuse.photo': 'That photo cannot be used: {message}',
   'photo.too_large':
     'The image is over the {mb} MB limit. Send a smaller or compressed version (a photo rather than a file).',
@@ -93,7 +94,8 @@ const en = {
     'The "{style}" style cannot start from a picture, and no style allowed here can. Send the prompt without the picture.',
   'refuse.strength_needs_picture':
     '{flag} sets how closely the result follows a picture, so it needs one: attach a picture to /imagine (or reply to one with it), or leave {flag} out.',
-  'refuse.picture_from_others': 'Image prompts can only start from your own pictures here.',
+  'refuse.picture_from_others':
+    'Image prompts can only start from your own pictures here: send your own picture with /imagine. A moderator can allow others’ pictures with /limits settings portraits_from_others=on.',
   'refuse.unknown_button': 'This button no longer works. Start a new /imagine.',
   'refuse.internal': 'Something went wrong on our side. Try again in a moment.',
   'discord.missing_permissions':
@@ -495,7 +497,8 @@ const es: Table = {
   'refuse.unknown_style': 'No existe el estilo "{style}". Disponibles: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Adjunta una foto de una cara (o responde a una) con /portrait.',
-  'refuse.photo_from_others': 'Aquí solo se pueden hacer retratos con tus propias fotos.',
+  'refuse.photo_from_others':
+    'Aquí solo se pueden hacer retratos con tus propias fotos: envía tu propia foto con /portrait. Un moderador puede permitir las de otros con /limits settings portraits_from_others=on.',
   'refuse.photo': 'No se puede usar esa foto: {message}',
   'photo.too_large':
     'La imagen supera el límite de {mb} MB. Envía una versión más pequeña o comprimida (como foto, no como archivo).',
@@ -527,7 +530,8 @@ const es: Table = {
     'El estilo "{style}" no puede partir de una imagen, y ningún estilo permitido aquí puede. Envía el prompt sin la imagen.',
   'refuse.strength_needs_picture':
     '{flag} indica cuánto se parece el resultado a una imagen, así que necesita una: adjunta una imagen a /imagine (o responde a una con él), o quita {flag}.',
-  'refuse.picture_from_others': 'Aquí solo puedes partir de tus propias imágenes.',
+  'refuse.picture_from_others':
+    'Aquí solo puedes partir de tus propias imágenes: envía tu propia imagen con /imagine. Un moderador puede permitir las de otros con /limits settings portraits_from_others=on.',
   'refuse.unknown_button': 'Este botón ya no funciona. Empieza un nuevo /imagine.',
   'refuse.internal': 'Algo falló de nuestro lado. Inténtalo de nuevo en un momento.',
   'discord.missing_permissions':
@@ -930,7 +934,8 @@ const pt: Table = {
   'refuse.unknown_style': 'Não existe o estilo "{style}". Disponíveis: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Anexe uma foto de um rosto (ou responda a uma) com /portrait.',
-  'refuse.photo_from_others': 'Aqui só é possível fazer retratos com suas próprias fotos.',
+  'refuse.photo_from_others':
+    'Aqui só é possível fazer retratos com suas próprias fotos: envie a sua própria foto com /portrait. Um moderador pode permitir as de outros com /limits settings portraits_from_others=on.',
   'refuse.photo': 'Essa foto não pode ser usada: {message}',
   'photo.too_large':
     'A imagem passa do limite de {mb} MB. Envie uma versão menor ou comprimida (como foto, não como arquivo).',
@@ -963,7 +968,8 @@ const pt: Table = {
     'O estilo "{style}" não pode partir de uma imagem, e nenhum estilo permitido aqui pode. Envie o prompt sem a imagem.',
   'refuse.strength_needs_picture':
     '{flag} define quanto o resultado segue uma imagem, então precisa de uma: anexe uma imagem ao /imagine (ou responda a uma com ele), ou tire {flag}.',
-  'refuse.picture_from_others': 'Aqui só é possível partir das suas próprias imagens.',
+  'refuse.picture_from_others':
+    'Aqui só é possível partir das suas próprias imagens: envie a sua própria imagem com /imagine. Um moderador pode permitir as de outros com /limits settings portraits_from_others=on.',
   'refuse.unknown_button': 'Este botão não funciona mais. Comece um novo /imagine.',
   'refuse.internal': 'Algo deu errado do nosso lado. Tente de novo em instantes.',
   'discord.missing_permissions':
@@ -1067,7 +1073,8 @@ const pt: Table = {
     '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.picture_missing':
     'O arquivo {path} não existe. Informe o caminho de uma imagem: /imagine ./foto.png um castelo ao entardecer.',
-  'console.describe_missing': 'O arquivo {path} não existe. Informe o caminho de uma imagem: /describe ./foto.png.',
+  'console.describe_missing':
+    'O arquivo {path} não existe. Informe o caminho de uma imagem: /describe ./foto.png.',
   'console.describe_needs_path':
     'Escreva o caminho de uma imagem depois de /describe e eu sugiro prompts para ela: /describe ./foto.png.',
   'console.portrait_needs_path':
