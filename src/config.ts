@@ -76,6 +76,8 @@ export interface Config {
     moderatorRoleIds: string[];
   };
   simulatorStepMs: number;
+  /** What each community costs: daily buckets kept this many days; prices (per GPU hour/second) in this currency. */
+  costs: { retentionDays: number; currency: string };
   pipeline: {
     maxWaitingJobs: number;
     jobRecordTtlSeconds: number;
@@ -119,8 +121,6 @@ export interface QuotaConfig {
   globalDailyBudget: number;
   /** Quota units one /describe costs (charged when it succeeds); 1 when absent. */
   describeWeight?: number;
-  /** Relax-lane units a person may start per day (the operator's ceiling); 0 or absent = no relax lane. */
-  relaxDailyImages?: number;
 }
 
 /** Pure: the same env always gives the same Config or the same ConfigError listing every bad key. */
@@ -274,7 +274,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       maxJobsPerUser: Math.min(e.MAX_WAITING_JOBS_PER_USER, e.MAX_WAITING_JOBS),
       globalDailyBudget: e.GLOBAL_DAILY_BUDGET,
       describeWeight: e.DESCRIBE_WEIGHT,
-      relaxDailyImages: e.RELAX_DAILY_IMAGES,
     },
     role: e.ROLE,
     http: {
@@ -306,6 +305,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       moderatorRoleIds: e.DISCORD_MODERATOR_ROLE_IDS.split(/[\s,]+/).filter((x) => x !== ''),
     },
     simulatorStepMs: e.SIMULATOR_STEP_MS,
+    costs: { retentionDays: e.COST_RETENTION_DAYS, currency: e.COST_CURRENCY.toUpperCase() },
     pipeline: {
       maxWaitingJobs: e.MAX_WAITING_JOBS,
       jobRecordTtlSeconds: e.JOB_RECORD_TTL,

@@ -90,6 +90,7 @@ export async function main(): Promise<number> {
     if (worker !== undefined) {
       metrics.observeWorker(worker.worker);
       metrics.observeReconciler(worker.reconciler);
+      metrics.observeCosts(shared.costs);
     }
     const backends = backendView(shared, configuredCapacity(shared, comfy), worker?.pool);
     const bots: BotsHandle | undefined = plan.runBots

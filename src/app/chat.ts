@@ -27,6 +27,7 @@ export function buildChatCore(
     catalog: shared.catalog,
     settings: createUserSettingsStore({ redis, prefix }),
     report: shared.report,
+    costs: { ledger: shared.costs, currency: config.costs.currency },
     eta: shared.eta,
     runnableStyles: () => backends.runnableStyles(),
     loras: config.loras,

@@ -24,6 +24,7 @@ import {
 } from '../generation/pipeline/durable-writes.js';
 import { createJobControl, type JobControl } from '../generation/pipeline/job-control.js';
 import { createJobRecords, type JobRecords } from '../generation/pipeline/job-records.js';
+import { createCostLedger, type CostLedger } from '../generation/cost-ledger.js';
 import { createRunReport, type RunReport } from '../generation/run-report.js';
 import { createWorkflowCatalog, type WorkflowCatalog } from '../generation/workflows/index.js';
 import { createModeration, type Moderation } from '../quota/moderation.js';
@@ -53,6 +54,8 @@ export interface Shared {
   readonly records: JobRecords;
   readonly eta: EtaModel;
   readonly report: RunReport;
+  /** Each finished job's GPU seconds and cost per community and member, by day (COST_RETENTION_DAYS). */
+  readonly costs: CostLedger;
   readonly deliveries: DeliveryQueues;
   readonly queue: GenerateQueue;
   readonly control: JobControl;
@@ -125,6 +128,7 @@ export async function buildShared(
   });
   const eta = createEtaModel({ redis, prefix });
   const report = createRunReport({ redis, prefix });
+  const costs = createCostLedger({ redis, prefix, retentionDays: config.costs.retentionDays });
   const deliveries = createDeliveryQueues({
     connection: redis,
     prefix,
@@ -174,6 +178,7 @@ export async function buildShared(
     records,
     eta,
     report,
+    costs,
     deliveries,
     queue,
     control,

@@ -52,7 +52,6 @@ export const EnvSchema = z.object({
   MAX_WAITING_JOBS_PER_USER: int(1, 100_000).default(10),
   GLOBAL_DAILY_BUDGET: int(0, 100_000_000).default(0),
   DESCRIBE_WEIGHT: int(1, 100).default(1),
-  RELAX_DAILY_IMAGES: int(0, 1_000_000).default(100),
   ROLE: z.enum(['all', 'bots', 'worker']).default('all'),
   HTTP_PORT: int(0, 65_535).default(8080),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
@@ -98,6 +97,11 @@ export const EnvSchema = z.object({
   JOBS_API_WEBHOOK_SECRET: secret(z.string().default('')),
   JOBS_API_ALLOW_PRIVATE_OUTPUTS: boolish.default(false),
   SHUTDOWN_GRACE_SECONDS: int(0, 3600).default(30),
+  COST_RETENTION_DAYS: int(1, 3650).default(90),
+  COST_CURRENCY: z
+    .string()
+    .regex(/^[A-Za-z]{3}$/, 'a three-letter currency code such as USD, the unit of every backend price')
+    .default('USD'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -53,8 +53,11 @@ export function parseBackendList(
           return { ok: false, message: `"${item}": capacity must be an integer 1–64` };
         capacity = n;
       } else if (k === 'price') {
-        if (!Number.isFinite(n) || n < 0)
-          return { ok: false, message: `"${item}": price must be a number ≥ 0 (per GPU hour)` };
+        if (!Number.isFinite(n) || n <= 0)
+          return {
+            ok: false,
+            message: `"${item}": price must be a number > 0 (per GPU hour, in COST_CURRENCY); leave price out for a server that costs nothing`,
+          };
         pricePerHour = n;
       } else {
         return { ok: false, message: `"${item}": unknown option "${k}" (known: capacity, price)` };
@@ -136,8 +139,11 @@ export function parseJobsApiList(
           return { ok: false, message: `"${name}": capacity must be an integer 1–64` };
         capacity = n;
       } else if (k === 'price_per_second') {
-        if (!Number.isFinite(n) || n < 0)
-          return { ok: false, message: `"${name}": price_per_second must be a number ≥ 0 (per GPU second)` };
+        if (!Number.isFinite(n) || n <= 0)
+          return {
+            ok: false,
+            message: `"${name}": price_per_second must be a number > 0 (per GPU second, in COST_CURRENCY); leave it out for a deployment that costs nothing`,
+          };
         pricePerSecond = n;
       } else if (k === 'styles') {
         styles = v.split('+').filter((x) => x !== '');

@@ -14,7 +14,6 @@ import { coreKeys, createSay, type CoreEnv, type CoreParts } from './core-env.js
 import { describeCommand, imagineThis } from './describe-command.js';
 import { deleteResult, followUp } from './follow-ups.js';
 import type { Intent, Language } from './intents.js';
-import { laneCommand } from './lane-commands.js';
 import { helpCommand, quotaCommand, stylesCommand } from './member-commands.js';
 import { lorasCommand } from './lora-rules.js';
 import { limitsCommand } from './moderation-commands.js';
@@ -91,8 +90,6 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         return forgetCommand(env, ctx, lang);
       case 'quota':
         return quotaCommand(env, ctx, lang);
-      case 'lane':
-        return laneCommand(env, ctx, lang, intent.lane);
       case 'styles':
         return stylesCommand(env, ctx, lang);
       case 'loras':
@@ -100,7 +97,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
       case 'help':
         return helpCommand(env, ctx, lang);
       case 'stats':
-        return stats(env, ctx, lang);
+        return stats(env, ctx, lang, intent.period);
       case 'limits':
         return limitsCommand(env, ctx, lang, intent.limits);
       case 'failed':

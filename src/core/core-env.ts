@@ -12,6 +12,7 @@ import type { FailedJobs } from '../generation/pipeline/failed-jobs.js';
 import type { EtaModel, GenerateQueue } from '../generation/pipeline/generate-queue.js';
 import type { JobControl } from '../generation/pipeline/job-control.js';
 import type { JobRecords } from '../generation/pipeline/job-records.js';
+import type { CostLedger } from '../generation/cost-ledger.js';
 import type { RunReport } from '../generation/run-report.js';
 import type { WorkflowCatalog } from '../generation/workflows/index.js';
 import type { Moderation } from '../quota/moderation.js';
@@ -70,6 +71,8 @@ export interface CoreParts {
   readonly catalog: WorkflowCatalog;
   readonly settings: UserSettingsStore;
   readonly report?: RunReport | undefined;
+  /** What each community costs (/stats <period>, /forget); `currency` labels every amount. */
+  readonly costs?: { readonly ledger: CostLedger; readonly currency: string } | undefined;
   readonly eta?: EtaModel | undefined;
   /** LORAS: the LoRAs members may pick with --lora (none when absent). */
   readonly loras?: readonly LoraChoice[] | undefined;

@@ -93,7 +93,6 @@ export const ScopeSettingsChangeSchema = z.object({
   allowedLoras: z.array(z.string().min(1)).optional(),
   previews: z.boolean().optional(),
   portraitsFromOthersPhotos: z.boolean().optional(),
-  relax: z.boolean().optional(),
 });
 export type ScopeSettingsChange = z.infer<typeof ScopeSettingsChangeSchema>;
 
@@ -176,12 +175,11 @@ export const IntentSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('settings'), change: SettingsChangeSchema.optional() }),
   z.object({ kind: z.literal('forget') }),
   z.object({ kind: z.literal('quota') }),
-  /** `/fast` and `/relax`: the lane of the member's next jobs. */
-  z.object({ kind: z.literal('lane'), lane: z.enum(['fast', 'relax']) }),
   z.object({ kind: z.literal('styles') }),
   z.object({ kind: z.literal('loras') }),
   z.object({ kind: z.literal('help'), topic: z.string().optional() }),
-  z.object({ kind: z.literal('stats') }),
+  /** Moderators: the scope's jobs, GPU time, cost and top members over `period` (`today`, `7d`…). */
+  z.object({ kind: z.literal('stats'), period: z.string().min(1).max(12).optional() }),
   /** Operators: failed jobs of the last day with their reasons. */
   z.object({ kind: z.literal('failed') }),
   /** Operators: run a failed job again, as a new job for the same user. */

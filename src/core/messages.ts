@@ -62,8 +62,7 @@ const en = {
   'refuse.unknown_style': 'There is no style "{style}". Available: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Attach a photo of a face (or reply to one) with /portrait.',
-  'refuse.photo_from_others':
-    'Portraits can only be made from your own photos here: send your own photo with /portrait. A moderator can allow others’ photos with /limits settings portraits_from_others=on.',
+  'refuse.photo_from_others': 'Portraits can only be made from your own photos here.',
   'refuse.photo': 'That photo cannot be used: {message}',
   'photo.too_large':
     'The image is over the {mb} MB limit. Send a smaller or compressed version (a photo rather than a file).',
@@ -94,8 +93,7 @@ const en = {
     'The "{style}" style cannot start from a picture, and no style allowed here can. Send the prompt without the picture.',
   'refuse.strength_needs_picture':
     '{flag} sets how closely the result follows a picture, so it needs one: attach a picture to /imagine (or reply to one with it), or leave {flag} out.',
-  'refuse.picture_from_others':
-    'Image prompts can only start from your own pictures here: send your own picture with /imagine. A moderator can allow others’ pictures with /limits settings portraits_from_others=on.',
+  'refuse.picture_from_others': 'Image prompts can only start from your own pictures here.',
   'refuse.unknown_button': 'This button no longer works. Start a new /imagine.',
   'refuse.internal': 'Something went wrong on our side. Try again in a moment.',
   'discord.missing_permissions':
@@ -254,7 +252,8 @@ const en = {
     '@local names the console\u2019s own user. Here, use @me for yourself or a numeric user id (@123).',
   'failed.requeued': ' · requeued as {id}',
   'delete.done': 'Deleted.',
-  'forget.done': 'Done: deleted {records} saved jobs and {photos} photos, and your settings.',
+  'forget.done':
+    'Done: deleted {records} saved jobs and {photos} photos, your settings and your usage record.',
   'settings.saved': 'Saved your settings.',
   'settings.show':
     'Your settings: style {style}, aspect {aspect}, negative "{negative}", language {language}, previews {previews}.\nChange with /settings style=flux ar=16:9 negative="blurry" lang=es previews=off, or /settings reset.',
@@ -262,28 +261,13 @@ const en = {
     'Today: {used} of {allowed} images used{here}{credits}. In progress: {active} of {maxActive}. Resets in {resetIn}.',
   'quota.credits': ', {credits} bonus credits',
   'quota.here': ' (in this chat: {used} of {allowed})',
-  'quota.relax':
-    '\nRelax lane: {used} of {cap} images today, no quota spent. Your next jobs: {lane} (/fast, /relax).',
-  'quota.relax_off': '\nYour next jobs: {lane}.',
-  'word.lane_fast': 'fast',
-  'word.lane_relax': 'relax',
-  'lane.fast': 'Your next jobs take the fast lane: they start in turn and spend your daily quota.',
-  'lane.relax':
-    'Your next jobs take the relax lane: they spend no quota and start when no fast job waits (up to {cap} a day). /fast switches back.',
-  'refuse.relax_off': 'The relax lane is turned off on this bot: your jobs take the fast lane.',
-  'refuse.relax_off_here':
-    'The relax lane is turned off here. A moderator can allow it with /limits settings relax=on; /fast uses the fast lane.',
-  'refuse.relax_limit':
-    'You have started your {cap} relax images for today. They are back in {resetIn}; /fast uses your daily quota.',
-  'refuse.relax_hint': '/relax keeps you drawing without quota: relaxed jobs start when no fast job waits.',
-  'queued.relaxed': ' (relaxed: starts when no fast job waits)',
   'limits.everywhere': ' here ({used} in every chat)',
   'styles.header': 'Styles you can use:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} units per image)',
   help: 'Make images:\n/imagine a red fox in snow --ar 16:9 --seed 42 --no people --style flux --count 4\n  flags: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no what to avoid · --style name (/styles) · --lora name:0.8 (/loras) · --png (a lossless file)\n/imagine a castle at dusk --iw 0.6 as the caption of a picture (or in reply to one) starts from it (--iw 0.1–0.9, default 0.4)\n/portrait smiling knight --strength 0.8 as the caption of a photo of one face (or in reply to one)\nUnder each result: Reroll, Vary, Upscale and Delete buttons; /reroll, /variation 2 and /upscale 1 work too.\n/describe as the caption of a picture (or in reply to one): up to four prompts for it, each with an Imagine this button\n/cancel · /quota · /styles · /loras · /settings · /forget',
   'help.mod':
-    'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
+    'Moderators: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats [today|7d|30d], /failed, /requeue <id>',
   'limits.user':
     'User {user}: {used} of {allowed} today{everywhere}, credits {credits}, active {active}/{maxActive}, priority {priority}{ban}.',
   'limits.ban': ', banned{until}',
@@ -294,11 +278,20 @@ const en = {
   'limits.banned': 'Banned {user}{until}.',
   'limits.unbanned': 'Unbanned {user}.',
   'limits.settings':
-    'Settings here: blocked words {blocklist}; styles {styles}; default style {defaultStyle}; previews {previews}; portraits from others\u2019 photos {others}; LoRAs {loras}; relax lane {relax}.',
+    'Settings here: blocked words {blocklist}; styles {styles}; default style {defaultStyle}; previews {previews}; portraits from others\u2019 photos {others}; LoRAs {loras}.',
   'limits.top': 'Most images today:\n{lines}',
   'limits.audit': 'Recent moderator actions:\n{lines}',
   'limits.empty': '(none)',
   stats: 'Last runs per style and backend:\n{lines}',
+  'stats.costs':
+    'This community, {period}: {jobs} jobs, {images} images, {minutes} GPU minutes, {cost}.\nTop members:\n{members}',
+  'stats.member': '{rank}. {user}: {jobs} jobs, {minutes} GPU min, {cost}',
+  'stats.no_members': 'nobody yet',
+  'stats.today': 'today',
+  'stats.days': 'last {days} days',
+  'refuse.bad_period':
+    'Unknown period "{period}": write /stats today, /stats 7d or /stats 30d (at most {max}d).',
+  'parse.stats_period': '/stats takes one period: today, 7d or 30d (for example /stats 7d).',
   'word.on': 'on',
   'word.off': 'off',
   'word.none': 'none',
@@ -351,14 +344,13 @@ const en = {
   'command.upscale': 'Upscale your last image',
   'command.settings': 'Your defaults: style, aspect, language',
   'command.quota': 'Images left today',
-  'command.fast': 'Next jobs in the fast lane (spends quota)',
-  'command.relax': 'Next jobs in the relax lane (no quota, waits for fast jobs)',
   'command.cancel': 'Stop your newest job (or all, or one by id)',
   'command.styles': 'Styles you can use',
   'command.forget': 'Delete your saved jobs and settings',
   'command.help': 'How to use the bot',
   'command.limits': 'Moderators: limits and settings here',
-  'command.stats': 'Moderators: recent runs',
+  'command.stats': 'Moderators: this community’s jobs, GPU time and cost, and recent runs',
+  'command.stats.period': 'today (default), 7d, 30d…',
   'option.prompt': 'What to draw',
   'option.negative': 'What to avoid',
   'option.aspect': 'Shape of the image',
@@ -497,8 +489,7 @@ const es: Table = {
   'refuse.unknown_style': 'No existe el estilo "{style}". Disponibles: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Adjunta una foto de una cara (o responde a una) con /portrait.',
-  'refuse.photo_from_others':
-    'Aquí solo se pueden hacer retratos con tus propias fotos: envía tu propia foto con /portrait. Un moderador puede permitir las de otros con /limits settings portraits_from_others=on.',
+  'refuse.photo_from_others': 'Aquí solo se pueden hacer retratos con tus propias fotos.',
   'refuse.photo': 'No se puede usar esa foto: {message}',
   'photo.too_large':
     'La imagen supera el límite de {mb} MB. Envía una versión más pequeña o comprimida (como foto, no como archivo).',
@@ -530,8 +521,7 @@ const es: Table = {
     'El estilo "{style}" no puede partir de una imagen, y ningún estilo permitido aquí puede. Envía el prompt sin la imagen.',
   'refuse.strength_needs_picture':
     '{flag} indica cuánto se parece el resultado a una imagen, así que necesita una: adjunta una imagen a /imagine (o responde a una con él), o quita {flag}.',
-  'refuse.picture_from_others':
-    'Aquí solo puedes partir de tus propias imágenes: envía tu propia imagen con /imagine. Un moderador puede permitir las de otros con /limits settings portraits_from_others=on.',
+  'refuse.picture_from_others': 'Aquí solo puedes partir de tus propias imágenes.',
   'refuse.unknown_button': 'Este botón ya no funciona. Empieza un nuevo /imagine.',
   'refuse.internal': 'Algo falló de nuestro lado. Inténtalo de nuevo en un momento.',
   'discord.missing_permissions':
@@ -691,7 +681,8 @@ const es: Table = {
     '@local designa al usuario de la consola. Aquí usa @me para ti o un id numérico de usuario (@123).',
   'failed.requeued': ' · reencolado como {id}',
   'delete.done': 'Borrado.',
-  'forget.done': 'Hecho: borré {records} trabajos guardados, {photos} fotos y tus ajustes.',
+  'forget.done':
+    'Hecho: borré {records} trabajos guardados, {photos} fotos, tus ajustes y tu registro de uso.',
   'settings.saved': 'Ajustes guardados.',
   'settings.show':
     'Tus ajustes: estilo {style}, formato {aspect}, negativo "{negative}", idioma {language}, vistas previas {previews}.\nCambia con /settings style=flux ar=16:9 negative="borroso" lang=es previews=off, o /settings reset.',
@@ -699,29 +690,13 @@ const es: Table = {
     'Hoy: {used} de {allowed} imágenes usadas{here}{credits}. En curso: {active} de {maxActive}. Se renueva en {resetIn}.',
   'quota.credits': ', {credits} créditos extra',
   'quota.here': ' (en este chat: {used} de {allowed})',
-  'quota.relax':
-    '\nCarril relax: {used} de {cap} imágenes hoy, sin gastar cuota. Tus próximos trabajos: {lane} (/fast, /relax).',
-  'quota.relax_off': '\nTus próximos trabajos: {lane}.',
-  'word.lane_fast': 'rápido',
-  'word.lane_relax': 'relax',
-  'lane.fast': 'Tus próximos trabajos van por el carril rápido: empiezan por turno y gastan tu cuota diaria.',
-  'lane.relax':
-    'Tus próximos trabajos van por el carril relax: no gastan cuota y empiezan cuando no espera ningún trabajo rápido (hasta {cap} al día). /fast vuelve al rápido.',
-  'refuse.relax_off': 'El carril relax está desactivado en este bot: tus trabajos van por el carril rápido.',
-  'refuse.relax_off_here':
-    'El carril relax está desactivado aquí. Un moderador puede permitirlo con /limits settings relax=on; /fast usa el carril rápido.',
-  'refuse.relax_limit':
-    'Ya empezaste tus {cap} imágenes relax de hoy. Vuelven en {resetIn}; /fast usa tu cuota diaria.',
-  'refuse.relax_hint':
-    '/relax te deja seguir dibujando sin cuota: los trabajos relax empiezan cuando no espera ningún trabajo rápido.',
-  'queued.relaxed': ' (relax: empieza cuando no espera ningún trabajo rápido)',
   'limits.everywhere': ' aquí ({used} en todos los chats)',
   'styles.header': 'Estilos disponibles:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagen)',
   help: 'Crea imágenes:\n/imagine un zorro rojo en la nieve --ar 16:9 --seed 42 --no personas --style flux --count 4\n  opciones: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no lo que quieres evitar · --style nombre (/styles) · --lora nombre:0.8 (/loras) · --png (un archivo sin pérdida)\n/imagine un castillo al atardecer --iw 0.6 como pie de una imagen (o respondiendo a una) parte de ella (--iw 0.1–0.9, por defecto 0.4)\n/portrait caballero sonriente --strength 0.8 como pie de la foto de una sola cara (o respondiendo a una)\nBajo cada resultado: botones Repetir, Variar, Ampliar y Borrar; también sirven /reroll, /variation 2 y /upscale 1.\n/describe como pie de una imagen (o respondiendo a una): hasta cuatro prompts para ella, cada uno con un botón Imaginar esto\n/cancel · /quota · /styles · /loras · /settings · /forget',
   'help.mod':
-    'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
+    'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats [today|7d|30d], /failed, /requeue <id>',
   'limits.user':
     'Usuario {user}: {used} de {allowed} hoy{everywhere}, créditos {credits}, en curso {active}/{maxActive}, prioridad {priority}{ban}.',
   'limits.ban': ', bloqueado{until}',
@@ -732,11 +707,20 @@ const es: Table = {
   'limits.banned': 'Bloqueé a {user}{until}.',
   'limits.unbanned': 'Desbloqueé a {user}.',
   'limits.settings':
-    'Ajustes aquí: palabras bloqueadas {blocklist}; estilos {styles}; estilo por defecto {defaultStyle}; vistas previas {previews}; retratos con fotos ajenas {others}; LoRAs {loras}; carril relax {relax}.',
+    'Ajustes aquí: palabras bloqueadas {blocklist}; estilos {styles}; estilo por defecto {defaultStyle}; vistas previas {previews}; retratos con fotos ajenas {others}; LoRAs {loras}.',
   'limits.top': 'Más imágenes hoy:\n{lines}',
   'limits.audit': 'Acciones recientes de moderación:\n{lines}',
   'limits.empty': '(ninguno)',
   stats: 'Últimas ejecuciones por estilo y servidor:\n{lines}',
+  'stats.costs':
+    'Esta comunidad, {period}: {jobs} trabajos, {images} imágenes, {minutes} minutos de GPU, {cost}.\nQuienes más gastan:\n{members}',
+  'stats.member': '{rank}. {user}: {jobs} trabajos, {minutes} min de GPU, {cost}',
+  'stats.no_members': 'nadie todavía',
+  'stats.today': 'hoy',
+  'stats.days': 'últimos {days} días',
+  'refuse.bad_period':
+    'Periodo desconocido "{period}": escribe /stats today, /stats 7d o /stats 30d (como mucho {max}d).',
+  'parse.stats_period': '/stats lleva un solo periodo: today, 7d o 30d (por ejemplo /stats 7d).',
   'word.on': 'sí',
   'word.off': 'no',
   'word.none': 'ninguno',
@@ -792,14 +776,13 @@ const es: Table = {
   'command.upscale': 'Amplía tu última imagen',
   'command.settings': 'Tus valores: estilo, formato, idioma',
   'command.quota': 'Imágenes que te quedan hoy',
-  'command.fast': 'Próximos trabajos en el carril rápido (gasta cuota)',
-  'command.relax': 'Próximos trabajos en el carril relax (sin cuota, tras los rápidos)',
   'command.cancel': 'Detén tu trabajo más reciente (o todos, o uno por id)',
   'command.styles': 'Estilos disponibles',
   'command.forget': 'Borra tus trabajos guardados y ajustes',
   'command.help': 'Cómo usar el bot',
   'command.limits': 'Moderadores: límites y ajustes aquí',
-  'command.stats': 'Moderadores: últimas ejecuciones',
+  'command.stats': 'Moderadores: trabajos, tiempo de GPU y coste de esta comunidad, y últimas ejecuciones',
+  'command.stats.period': 'today (por defecto), 7d, 30d…',
   'option.prompt': 'Qué dibujar',
   'option.negative': 'Qué evitar',
   'option.aspect': 'Forma de la imagen',
@@ -934,8 +917,7 @@ const pt: Table = {
   'refuse.unknown_style': 'Não existe o estilo "{style}". Disponíveis: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Anexe uma foto de um rosto (ou responda a uma) com /portrait.',
-  'refuse.photo_from_others':
-    'Aqui só é possível fazer retratos com suas próprias fotos: envie a sua própria foto com /portrait. Um moderador pode permitir as de outros com /limits settings portraits_from_others=on.',
+  'refuse.photo_from_others': 'Aqui só é possível fazer retratos com suas próprias fotos.',
   'refuse.photo': 'Essa foto não pode ser usada: {message}',
   'photo.too_large':
     'A imagem passa do limite de {mb} MB. Envie uma versão menor ou comprimida (como foto, não como arquivo).',
@@ -968,8 +950,7 @@ const pt: Table = {
     'O estilo "{style}" não pode partir de uma imagem, e nenhum estilo permitido aqui pode. Envie o prompt sem a imagem.',
   'refuse.strength_needs_picture':
     '{flag} define quanto o resultado segue uma imagem, então precisa de uma: anexe uma imagem ao /imagine (ou responda a uma com ele), ou tire {flag}.',
-  'refuse.picture_from_others':
-    'Aqui só é possível partir das suas próprias imagens: envie a sua própria imagem com /imagine. Um moderador pode permitir as de outros com /limits settings portraits_from_others=on.',
+  'refuse.picture_from_others': 'Aqui só é possível partir das suas próprias imagens.',
   'refuse.unknown_button': 'Este botão não funciona mais. Comece um novo /imagine.',
   'refuse.internal': 'Algo deu errado do nosso lado. Tente de novo em instantes.',
   'discord.missing_permissions':
@@ -1073,8 +1054,7 @@ const pt: Table = {
     '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.picture_missing':
     'O arquivo {path} não existe. Informe o caminho de uma imagem: /imagine ./foto.png um castelo ao entardecer.',
-  'console.describe_missing':
-    'O arquivo {path} não existe. Informe o caminho de uma imagem: /describe ./foto.png.',
+  'console.describe_missing': 'O arquivo {path} não existe. Informe o caminho de uma imagem: /describe ./foto.png.',
   'console.describe_needs_path':
     'Escreva o caminho de uma imagem depois de /describe e eu sugiro prompts para ela: /describe ./foto.png.',
   'console.portrait_needs_path':
@@ -1131,7 +1111,8 @@ const pt: Table = {
     '@local designa o usuário do console. Aqui, use @me para você ou um id numérico de usuário (@123).',
   'failed.requeued': ' · reenfileirado como {id}',
   'delete.done': 'Apagado.',
-  'forget.done': 'Pronto: apaguei {records} trabalhos salvos, {photos} fotos e suas configurações.',
+  'forget.done':
+    'Pronto: apaguei {records} trabalhos salvos, {photos} fotos, suas configurações e seu registro de uso.',
   'settings.saved': 'Configurações salvas.',
   'settings.show':
     'Suas configurações: estilo {style}, formato {aspect}, negativo "{negative}", idioma {language}, prévias {previews}.\nMude com /settings style=flux ar=16:9 negative="borrado" lang=pt previews=off, ou /settings reset.',
@@ -1139,30 +1120,13 @@ const pt: Table = {
     'Hoje: {used} de {allowed} imagens usadas{here}{credits}. Em andamento: {active} de {maxActive}. Renova em {resetIn}.',
   'quota.credits': ', {credits} créditos extras',
   'quota.here': ' (neste chat: {used} de {allowed})',
-  'quota.relax':
-    '\nFaixa relax: {used} de {cap} imagens hoje, sem gastar cota. Seus próximos trabalhos: {lane} (/fast, /relax).',
-  'quota.relax_off': '\nSeus próximos trabalhos: {lane}.',
-  'word.lane_fast': 'rápida',
-  'word.lane_relax': 'relax',
-  'lane.fast':
-    'Seus próximos trabalhos vão pela faixa rápida: começam na vez deles e gastam sua cota diária.',
-  'lane.relax':
-    'Seus próximos trabalhos vão pela faixa relax: não gastam cota e começam quando nenhum trabalho rápido espera (até {cap} por dia). /fast volta para a rápida.',
-  'refuse.relax_off': 'A faixa relax está desativada neste bot: seus trabalhos vão pela faixa rápida.',
-  'refuse.relax_off_here':
-    'A faixa relax está desativada aqui. Um moderador pode permiti-la com /limits settings relax=on; /fast usa a faixa rápida.',
-  'refuse.relax_limit':
-    'Você já começou suas {cap} imagens relax de hoje. Elas voltam em {resetIn}; /fast usa sua cota diária.',
-  'refuse.relax_hint':
-    '/relax deixa você continuar desenhando sem cota: trabalhos relax começam quando nenhum trabalho rápido espera.',
-  'queued.relaxed': ' (relax: começa quando nenhum trabalho rápido espera)',
   'limits.everywhere': ' aqui ({used} em todos os chats)',
   'styles.header': 'Estilos disponíveis:',
   'styles.line': '• {name}: {label}{weight}',
   'styles.weight': ' ({units} unidades por imagem)',
   help: 'Crie imagens:\n/imagine uma raposa vermelha na neve --ar 16:9 --seed 42 --no pessoas --style flux --count 4\n  opções: --ar 16:9 · --seed 42 · --steps 30 · --count 1–4 · --no o que evitar · --style nome (/styles) · --lora nome:0.8 (/loras) · --png (um arquivo sem perda)\n/imagine um castelo ao entardecer --iw 0.6 como legenda de uma imagem (ou em resposta a uma) parte dela (--iw 0.1–0.9, padrão 0.4)\n/portrait cavaleiro sorrindo --strength 0.8 como legenda da foto de um só rosto (ou em resposta a uma)\nEmbaixo de cada resultado: botões Refazer, Variar, Ampliar e Apagar; /reroll, /variation 2 e /upscale 1 também funcionam.\n/describe como legenda de uma imagem (ou respondendo a uma): até quatro prompts para ela, cada um com um botão Imaginar isto\n/cancel · /quota · /styles · /loras · /settings · /forget',
   'help.mod':
-    'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats, /failed, /requeue <id>',
+    'Moderadores: /limits show|set|grant|reset|ban|unban|default|role|settings|top|audit, /stats [today|7d|30d], /failed, /requeue <id>',
   'limits.user':
     'Usuário {user}: {used} de {allowed} hoje{everywhere}, créditos {credits}, em andamento {active}/{maxActive}, prioridade {priority}{ban}.',
   'limits.ban': ', banido{until}',
@@ -1173,11 +1137,20 @@ const pt: Table = {
   'limits.banned': 'Bani {user}{until}.',
   'limits.unbanned': 'Desbani {user}.',
   'limits.settings':
-    'Configurações aqui: palavras bloqueadas {blocklist}; estilos {styles}; estilo padrão {defaultStyle}; prévias {previews}; retratos com fotos de outros {others}; LoRAs {loras}; faixa relax {relax}.',
+    'Configurações aqui: palavras bloqueadas {blocklist}; estilos {styles}; estilo padrão {defaultStyle}; prévias {previews}; retratos com fotos de outros {others}; LoRAs {loras}.',
   'limits.top': 'Mais imagens hoje:\n{lines}',
   'limits.audit': 'Ações recentes de moderação:\n{lines}',
   'limits.empty': '(nenhum)',
   stats: 'Últimas execuções por estilo e servidor:\n{lines}',
+  'stats.costs':
+    'Esta comunidade, {period}: {jobs} trabalhos, {images} imagens, {minutes} minutos de GPU, {cost}.\nQuem mais gasta:\n{members}',
+  'stats.member': '{rank}. {user}: {jobs} trabalhos, {minutes} min de GPU, {cost}',
+  'stats.no_members': 'ninguém ainda',
+  'stats.today': 'hoje',
+  'stats.days': 'últimos {days} dias',
+  'refuse.bad_period':
+    'Período desconhecido "{period}": escreva /stats today, /stats 7d ou /stats 30d (no máximo {max}d).',
+  'parse.stats_period': '/stats recebe um só período: today, 7d ou 30d (por exemplo /stats 7d).',
   'word.on': 'sim',
   'word.off': 'não',
   'word.none': 'nenhum',
@@ -1234,14 +1207,13 @@ const pt: Table = {
   'command.upscale': 'Amplie sua última imagem',
   'command.settings': 'Seus padrões: estilo, formato, idioma',
   'command.quota': 'Imagens que restam hoje',
-  'command.fast': 'Próximos trabalhos na faixa rápida (gasta cota)',
-  'command.relax': 'Próximos trabalhos na faixa relax (sem cota, depois dos rápidos)',
   'command.cancel': 'Pare seu trabalho mais recente (ou todos, ou um pelo id)',
   'command.styles': 'Estilos disponíveis',
   'command.forget': 'Apague seus trabalhos salvos e configurações',
   'command.help': 'Como usar o bot',
   'command.limits': 'Moderadores: limites e configurações aqui',
-  'command.stats': 'Moderadores: últimas execuções',
+  'command.stats': 'Moderadores: trabalhos, tempo de GPU e custo desta comunidade, e últimas execuções',
+  'command.stats.period': 'today (padrão), 7d, 30d…',
   'option.prompt': 'O que desenhar',
   'option.negative': 'O que evitar',
   'option.aspect': 'Formato da imagem',

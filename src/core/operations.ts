@@ -1,9 +1,10 @@
 /**
  * The operators' commands: `/failed` lists the failures a moderator may see, `/requeue` runs one again
- * as a new job of its owner, `/stats` shows the run report. Refused to members, and the refusal audited.
+ * as a new job of its owner, `/stats` shows what the community cost and the run report. Refused to members, and the refusal audited.
  */
 import type { FailedJob } from '../generation/pipeline/failed-jobs.js';
 import { jobIdFromEvent, requestOfJob } from '../generation/pipeline/job-data.js';
+import { DEFAULT_COST_RETENTION_DAYS, formatCost, parsePeriod } from '../generation/cost-ledger.js';
 import { formatReport } from '../generation/run-report.js';
 import { isOperator, type Actor } from '../quota/policy.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
@@ -125,14 +126,47 @@ export async function requeue(
   };
 }
 
+/**
+ * The scope's jobs, GPU minutes, cost and top members over a period (`today` when none is given), then
+ * the run report per style and backend. A period the ledger cannot answer is refused before any read.
+ */
 export async function stats(
-  d: Pick<CoreEnv, 'quotaConfig' | 'moderation' | 'report' | 'say'>,
+  d: Pick<CoreEnv, 'quotaConfig' | 'moderation' | 'report' | 'costs' | 'say'>,
   ctx: ChatContext,
   lang: Language,
+  periodText?: string,
 ): Promise<CoreReply> {
   if (!isModerator(d.quotaConfig, ctx.actor)) return refuseNonModerator(d, ctx, lang, 'stats');
+  const maxDays = d.costs?.ledger.retentionDays ?? DEFAULT_COST_RETENTION_DAYS;
+  const period = parsePeriod(periodText, maxDays);
+  if (!period.ok) {
+    return d.say(lang, 'refuse.bad_period', { period: periodText ?? '', max: maxDays }, { private: true });
+  }
   const rows = (await d.report?.read()) ?? [];
-  return d.say(lang, 'stats', {
+  const runs = t(lang, 'stats', {
     lines: rows.length === 0 ? t(lang, 'limits.empty') : formatReport(rows),
   });
+  if (d.costs === undefined) return { text: runs };
+  const { ledger, currency } = d.costs;
+  const { total, members } = await ledger.scope(ctx.actor.platform, ctx.actor.scopeId, period.value);
+  const minutes = (s: number): string => (s / 60).toFixed(1);
+  const lines = members.map((m, i) =>
+    t(lang, 'stats.member', {
+      rank: i + 1,
+      user: m.userId,
+      jobs: m.jobs,
+      minutes: minutes(m.gpuSeconds),
+      cost: formatCost(m.cost, currency),
+    }),
+  );
+  const costs = t(lang, 'stats.costs', {
+    period:
+      period.value.days === 1 ? t(lang, 'stats.today') : t(lang, 'stats.days', { days: period.value.days }),
+    jobs: total.jobs,
+    images: total.images,
+    minutes: minutes(total.gpuSeconds),
+    cost: formatCost(total.cost, currency),
+    members: lines.length === 0 ? t(lang, 'stats.no_members') : lines.join('\n'),
+  });
+  return { text: `${costs}\n\n${runs}` };
 }

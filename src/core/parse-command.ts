@@ -30,7 +30,14 @@ import { splitHead, type CommandName } from './parse/head.js';
 import { parseImagine, parsePortrait } from './parse/imagine.js';
 import { parseLimits } from './parse/limits.js';
 import { parseSettings } from './parse/settings.js';
-import { noArguments, parseDescribe, parseHelp, parseRequeue, parseStart } from './parse/simple.js';
+import {
+  noArguments,
+  parseDescribe,
+  parseHelp,
+  parseRequeue,
+  parseStart,
+  parseStats,
+} from './parse/simple.js';
 import { fail, type Step } from './parse/step.js';
 
 export interface ParseCommandOptions {
@@ -54,13 +61,11 @@ const GRAMMARS = {
   settings: parseSettings,
   forget: (args) => noArguments('forget', args, { kind: 'forget' }),
   quota: (args) => noArguments('quota', args, { kind: 'quota' }),
-  fast: (args) => noArguments('fast', args, { kind: 'lane', lane: 'fast' }),
-  relax: (args) => noArguments('relax', args, { kind: 'lane', lane: 'relax' }),
   styles: (args) => noArguments('styles', args, { kind: 'styles' }),
   loras: (args) => noArguments('loras', args, { kind: 'loras' }),
   help: parseHelp,
   start: parseStart,
-  stats: (args) => noArguments('stats', args, { kind: 'stats' }),
+  stats: parseStats,
   limits: parseLimits,
   failed: (args) => noArguments('failed', args, { kind: 'failed' }),
   requeue: parseRequeue,

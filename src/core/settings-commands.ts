@@ -50,7 +50,7 @@ export async function settingsCommand(
 }
 
 export async function forgetCommand(
-  d: Pick<CoreEnv, 'records' | 'settings' | 'redis' | 'keys' | 'say'>,
+  d: Pick<CoreEnv, 'records' | 'settings' | 'redis' | 'keys' | 'costs' | 'say'>,
   ctx: ChatContext,
   lang: Language,
 ): Promise<CoreReply> {
@@ -58,5 +58,7 @@ export async function forgetCommand(
   const forgotten = await d.records.forgetUser({ platform: actor.platform, userId: actor.userId });
   await d.settings.delete(actor.platform, actor.userId);
   await d.redis.del(d.keys.last(actor));
+  // Their GPU time and cost per community: the communities' totals stay, nothing names them any more.
+  await d.costs?.ledger.forgetMember(actor.platform, actor.userId);
   return d.say(lang, 'forget.done', { records: forgotten.records, photos: forgotten.blobs });
 }

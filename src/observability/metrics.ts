@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BackendPool } from '../generation/backends/backend-pool.js';
 import type { BackendSlots } from '../generation/backend-slots.js';
+import type { CostLedger } from '../generation/cost-ledger.js';
 import type { GenerateQueue } from '../generation/pipeline/generate-queue.js';
 import type { GenerateResult, GenerationWorker } from '../generation/pipeline/generation-worker.js';
 import type { GenerateJobData } from '../generation/pipeline/job-data.js';
@@ -22,6 +23,8 @@ export interface Metrics {
   observeWorker(worker: GenerationWorker): void;
   /** Counts the reconciler's fixes of what a Redis failover lost, by kind. */
   observeReconciler(reconciler: Pick<Reconciler, 'onFix'>): void;
+  /** Counts the GPU seconds (and cost) of each job the cost ledger counts, by platform and style. */
+  observeCosts(costs: Pick<CostLedger, 'onRecord'>): void;
   text(): Promise<string>;
   contentType: string;
 }
@@ -86,6 +89,19 @@ export function createMetrics(deps: {
   });
   // Every kind shows from the start at 0, so an alert on increase() sees the first fix.
   for (const kind of FIX_KINDS) reconcileFixes.inc({ kind }, 0);
+  // No community label: its values would grow with every server and group the bot joins.
+  const gpuSeconds = new Counter({
+    name: 'ccb_gpu_seconds_total',
+    help: 'GPU seconds of finished jobs (execution start to success on the backend), by platform and style',
+    labelNames: ['platform', 'style'] as const,
+    registers: [registry],
+  });
+  const gpuCost = new Counter({
+    name: 'ccb_gpu_cost_total',
+    help: 'Cost of finished jobs at the price their backend declares (COST_CURRENCY), by platform and style',
+    labelNames: ['platform', 'style'] as const,
+    registers: [registry],
+  });
   const refusals = new Counter({
     name: 'ccb_refusals_total',
     help: 'Requests the chat core refused, by code (no quota was taken)',
@@ -185,6 +201,12 @@ export function createMetrics(deps: {
     observeReconciler(reconciler) {
       reconciler.onFix((kind) => {
         reconcileFixes.inc({ kind });
+      });
+    },
+    observeCosts(costs) {
+      costs.onRecord((actor, t) => {
+        gpuSeconds.inc({ platform: actor.platform, style: t.style }, t.gpuSeconds);
+        gpuCost.inc({ platform: actor.platform, style: t.style }, t.cost);
       });
     },
     text: () => registry.metrics(),

@@ -33,6 +33,8 @@ export interface ChatStackOptions {
     readonly progressIntervalMs?: number;
     /** The generation worker's log. */
     readonly logger?: PipelineLogger;
+    /** Its price per GPU hour, as COMFYUI_URLS's `price` (default 0: free). */
+    readonly pricePerHour?: number;
   };
 }
 
@@ -46,6 +48,7 @@ export interface ChatStack extends Pick<
   | 'records'
   | 'eta'
   | 'report'
+  | 'costs'
   | 'deliveries'
   | 'queue'
   | 'control'
@@ -89,7 +92,7 @@ export async function createChatStack(
   let backends: BackendView;
   let handle: Awaited<ReturnType<typeof startWorker>> | undefined;
   if (b !== undefined) {
-    const comfy = [{ name: 'sim', url: b.url, capacity: b.capacity ?? 2, pricePerHour: 0 }];
+    const comfy = [{ name: 'sim', url: b.url, capacity: b.capacity ?? 2, pricePerHour: b.pricePerHour ?? 0 }];
     handle = await startWorker(shared, life, {
       comfy,
       concurrency: b.concurrency ?? 2,
@@ -121,6 +124,7 @@ export async function createChatStack(
     records: shared.records,
     eta: shared.eta,
     report: shared.report,
+    costs: shared.costs,
     deliveries: shared.deliveries,
     queue: shared.queue,
     control: shared.control,

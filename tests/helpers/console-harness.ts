@@ -9,6 +9,7 @@ import type { QuotaConfig } from '../../src/config.js';
 import type { ChatCore } from '../../src/core/chat-core.js';
 import { createProgressRelay } from '../../src/core/progress-relay.js';
 import type { BlobStore } from '../../src/generation/blob-store.js';
+import type { CostLedger } from '../../src/generation/cost-ledger.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulators/comfyui/index.js';
 import { createDeliveryWorker, type PipelineLogger } from '../../src/generation/pipeline/delivery.js';
 import { resolveLimits } from '../../src/quota/policy.js';
@@ -22,6 +23,8 @@ export interface ConsoleHarness {
   readonly bot: ConsoleBot;
   readonly quota: RedisQuota;
   readonly blobs: BlobStore;
+  /** The cost ledger the worker writes and /stats reads. */
+  readonly costs: CostLedger;
   readonly quotaConfig: QuotaConfig;
   readonly outDir: string;
   readonly cwd: string;
@@ -50,6 +53,8 @@ export async function createConsoleHarness(
     simulator?: Omit<SimulatorOptions, 'port' | 'stepMs'>;
     /** The generation worker's log. */
     logger?: PipelineLogger;
+    /** The simulator's price per GPU hour (default 0). */
+    pricePerHour?: number;
   } = {},
 ): Promise<ConsoleHarness> {
   const redis = r.connect();
@@ -64,6 +69,7 @@ export async function createConsoleHarness(
       ...(opts.capacity === undefined ? {} : { capacity: opts.capacity }),
       ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
       ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+      ...(opts.pricePerHour === undefined ? {} : { pricePerHour: opts.pricePerHour }),
     },
   });
   const { config, blobs, quota, eta, queue } = stack;
@@ -110,6 +116,7 @@ export async function createConsoleHarness(
     bot,
     quota,
     blobs,
+    costs: stack.costs,
     quotaConfig: config.quota,
     outDir,
     cwd,

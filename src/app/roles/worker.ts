@@ -81,6 +81,7 @@ export async function startWorker(
     quota: shared.quota,
     deliveries: shared.deliveries,
     report: shared.report,
+    costs: shared.costs,
     eta: shared.eta,
     records: shared.records,
     concurrency: opts.concurrency ?? (config.pipeline.workerConcurrency || capacity),

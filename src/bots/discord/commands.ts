@@ -229,7 +229,14 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
   const stats = describe(new SlashCommandBuilder(), 'command.stats')
     .setName(COMMAND.stats)
     .setContexts(InteractionContextType.Guild)
-    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+    .addStringOption((o) =>
+      o
+        .setName('period')
+        .setDescription(t('en', 'command.stats.period'))
+        .setDescriptionLocalizations(localized('command.stats.period'))
+        .setMaxLength(12),
+    );
 
   const failed = describe(new SlashCommandBuilder(), 'command.failed')
     .setName(COMMAND.failed)
@@ -259,8 +266,6 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     settings.toJSON(),
     simple(COMMAND.forget, 'command.forget').toJSON(),
     simple(COMMAND.quota, 'command.quota').toJSON(),
-    simple(COMMAND.fast, 'command.fast').toJSON(),
-    simple(COMMAND.relax, 'command.relax').toJSON(),
     cancel.toJSON(),
     simple(COMMAND.styles, 'command.styles').toJSON(),
     simple(COMMAND.loras, 'command.loras').toJSON(),

@@ -175,7 +175,6 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
       case COMMAND.styles:
       case COMMAND.loras:
       case COMMAND.help:
-      case COMMAND.stats:
       case COMMAND.failed:
         candidate = { kind: name };
         break;
@@ -184,10 +183,6 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
         candidate = period === undefined || period === '' ? { kind: 'stats' } : { kind: 'stats', period };
         break;
       }
-      case COMMAND.fast:
-      case COMMAND.relax:
-        candidate = { kind: 'lane', lane: name };
-        break;
       case COMMAND.requeue:
         candidate = { kind: 'requeue', jobId: str('job') ?? '' };
         break;

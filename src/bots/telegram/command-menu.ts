@@ -13,8 +13,6 @@ const USER_COMMANDS = [
   'upscale',
   'settings',
   'quota',
-  'fast',
-  'relax',
   'cancel',
   'styles',
   'loras',

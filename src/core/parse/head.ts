@@ -15,8 +15,6 @@ export const COMMANDS = [
   'settings',
   'forget',
   'quota',
-  'fast',
-  'relax',
   'styles',
   'loras',
   'help',

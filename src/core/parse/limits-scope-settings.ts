@@ -9,10 +9,9 @@ import { parseBool, parseStyleName } from './values.js';
 import { splitWords, toPair, type Pair } from './words.js';
 
 const SCOPE_KEYS =
-  'block+=word, block-=word, styles=sdxl,flux, default_style=sdxl, loras=detail,anime, previews=on, portraits_from_others=off, relax=on';
+  'block+=word, block-=word, styles=sdxl,flux, default_style=sdxl, loras=detail,anime, previews=on, portraits_from_others=off';
 
-type ScopeKey =
-  'block' | 'styles' | 'default_style' | 'loras' | 'previews' | 'portraits_from_others' | 'relax';
+type ScopeKey = 'block' | 'styles' | 'default_style' | 'loras' | 'previews' | 'portraits_from_others';
 const SCOPE_ALIASES: ReadonlyMap<string, ScopeKey> = new Map([
   ['block', 'block'],
   ['blocklist', 'block'],
@@ -28,7 +27,6 @@ const SCOPE_ALIASES: ReadonlyMap<string, ScopeKey> = new Map([
   ['portraits_from_others', 'portraits_from_others'],
   ['portraits_from_others_photos', 'portraits_from_others'],
   ['portraits', 'portraits_from_others'],
-  ['relax', 'relax'],
 ]);
 
 /** An unquoted list splits on commas; a quoted value is one entry (a blocked phrase may contain a comma). */
@@ -88,12 +86,10 @@ export function parseScopeSettings(args: string, usage: MessageRef): Step<ScopeS
         break;
       }
       case 'previews':
-      case 'relax':
       case 'portraits_from_others': {
         const on = parseBool(pair.value);
         if (on === undefined) return fail('bad_argument', 'parse.on_off', { key: pair.key });
         if (key === 'previews') change.previews = on;
-        else if (key === 'relax') change.relax = on;
         else change.portraitsFromOthersPhotos = on;
         break;
       }

@@ -31,6 +31,14 @@ export function parseStart(): Step<Intent> {
   return done({ kind: 'help' });
 }
 
+/** `/stats` alone, or with one period word (`today`, `7d`); the core checks the period. */
+export function parseStats(args: string): Step<Intent> {
+  const period = args.trim().toLowerCase();
+  if (period === '') return done({ kind: 'stats' });
+  if (/\s/.test(period) || period.length > 12) return fail('bad_argument', 'parse.stats_period');
+  return done({ kind: 'stats', period });
+}
+
 /** Job ids are [A-Za-z0-9_.-] (job-data's jobIdFromEvent); /failed prints them. */
 export function parseRequeue(args: string): Step<Intent> {
   const jobId = /^[A-Za-z0-9_.-]{1,200}$/.exec(args)?.[0];

@@ -9,7 +9,7 @@
  * - The job's final outcome is written to Redis before the delivery job is added and the quota settled;
  *   an attempt that finds an outcome only repeats those idempotent steps (job-outcome.ts).
  */
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
@@ -18,6 +18,8 @@ import type { BlobStore } from '../blob-store.js';
 import { ComfyError, ComfyExecutionError } from '../comfy/errors.js';
 import type { ImageTools } from '../images.js';
 import type { RunReport } from '../run-report.js';
+import type { CostLedger } from '../cost-ledger.js';
+import { TimingRecordSchema } from '../timing.js';
 import { runJob, type RunProgress } from '../run-job.js';
 import { resolveRequest, type WorkflowCatalog } from '../workflows/index.js';
 import { createBackendSlots } from '../backend-slots.js';
@@ -76,6 +78,8 @@ export interface GenerationWorkerDeps {
   readonly quota: Pick<RedisQuota, 'commit' | 'refund' | 'renew'>;
   readonly deliveries: DeliveryQueues;
   readonly report?: RunReport;
+  /** Each finished job's GPU seconds and cost, counted once per job id (cost-ledger.ts). */
+  readonly costs?: Pick<CostLedger, 'record'>;
   readonly eta?: EtaModel;
   readonly records?: JobRecords;
   /** Where failed jobs are listed for operators (default: the record under `prefix`). */
@@ -95,13 +99,6 @@ export interface GenerationWorkerDeps {
   readonly renewIntervalMs?: number;
   /** Longest wait for a free backend slot before a retry (default 10 min). */
   readonly slotWaitMs?: number;
-  /**
-   * A relax job that finds no backend free for it (full, or already holding a relax prompt) waits this
-   * long for one, then goes back to the queue for `relaxRetryMs` instead of holding a worker a fast job
-   * could use (defaults 1 s and 2 s).
-   */
-  readonly relaxSlotWaitMs?: number;
-  readonly relaxRetryMs?: number;
   readonly logger?: PipelineLogger;
   readonly now?: () => number;
   /** The outcome write a failover must not lose (REDIS_WAIT_REPLICAS); default a plain SET. */
@@ -190,6 +187,9 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const jobId = job.id ?? '';
     await finish(jobId, data, outcome);
     if (outcome.outcome === 'done') {
+      // After the settlement, keyed by the job id: a repeat of this tail (a retry, an adoption) counts nothing.
+      const timing = TimingRecordSchema.safeParse(outcome.timing);
+      if (timing.success) await deps.costs?.record(jobId, data.actor, timing.data);
       return { outputs: outcome.outputs, backend: outcome.backend ?? '', adopted: false };
     }
     log.info({ jobId, outcome: outcome.outcome, code: outcome.error?.code }, 'job ended without an image');
@@ -278,8 +278,6 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const waitingNote = setTimeout(() => {
       progress({ stage: 'queued', percent: 0 });
     }, 250);
-    const relax = data.lane === 'relax';
-    const slotWaitMs = relax ? (deps.relaxSlotWaitMs ?? 1000) : deps.slotWaitMs;
     const acquired = await acquireSlot(pool, {
       jobId,
       style: gen.style.name,
@@ -289,19 +287,13 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       failedOn: failedOnList,
       signal: cancelCtl.signal,
       reclaim: (b) => reclaimer.reclaim(b),
-      ...(slotWaitMs === undefined ? {} : { slotWaitMs }),
-      ...(relax ? { relax: true } : {}),
+      ...(deps.slotWaitMs === undefined ? {} : { slotWaitMs: deps.slotWaitMs }),
       now,
     });
     clearTimeout(waitingNote);
     if (!acquired.ok) {
       bullSignal?.removeEventListener('abort', onBullAbort);
       if (cancelCtl.signal.aborted) return end(job, data, cancelled());
-      if (relax && acquired.code === 'backend_unavailable' && token !== undefined) {
-        // Back to the queue, behind every fast job again; not an attempt.
-        await job.moveToDelayed(now() + (deps.relaxRetryMs ?? 2000), token);
-        throw new DelayedError();
-      }
       if (acquired.code !== 'backend_unavailable' || isLastAttempt) {
         return end(job, data, failed(acquired.code, acquired.message));
       }
