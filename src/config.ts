@@ -121,6 +121,8 @@ export interface QuotaConfig {
   globalDailyBudget: number;
   /** Quota units one /describe costs (charged when it succeeds); 1 when absent. */
   describeWeight?: number;
+  /** Relax-lane units a person may start per day (the operator's ceiling); 0 or absent = no relax lane. */
+  relaxDailyImages?: number;
 }
 
 /** Pure: the same env always gives the same Config or the same ConfigError listing every bad key. */
@@ -274,6 +276,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       maxJobsPerUser: Math.min(e.MAX_WAITING_JOBS_PER_USER, e.MAX_WAITING_JOBS),
       globalDailyBudget: e.GLOBAL_DAILY_BUDGET,
       describeWeight: e.DESCRIBE_WEIGHT,
+      relaxDailyImages: e.RELAX_DAILY_IMAGES,
     },
     role: e.ROLE,
     http: {

@@ -52,6 +52,7 @@ export const EnvSchema = z.object({
   MAX_WAITING_JOBS_PER_USER: int(1, 100_000).default(10),
   GLOBAL_DAILY_BUDGET: int(0, 100_000_000).default(0),
   DESCRIBE_WEIGHT: int(1, 100).default(1),
+  RELAX_DAILY_IMAGES: int(0, 1_000_000).default(100),
   ROLE: z.enum(['all', 'bots', 'worker']).default('all'),
   HTTP_PORT: int(0, 65_535).default(8080),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),

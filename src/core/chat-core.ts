@@ -14,6 +14,7 @@ import { coreKeys, createSay, type CoreEnv, type CoreParts } from './core-env.js
 import { describeCommand, imagineThis } from './describe-command.js';
 import { deleteResult, followUp } from './follow-ups.js';
 import type { Intent, Language } from './intents.js';
+import { laneCommand } from './lane-commands.js';
 import { helpCommand, quotaCommand, stylesCommand } from './member-commands.js';
 import { lorasCommand } from './lora-rules.js';
 import { limitsCommand } from './moderation-commands.js';
@@ -90,6 +91,8 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
         return forgetCommand(env, ctx, lang);
       case 'quota':
         return quotaCommand(env, ctx, lang);
+      case 'lane':
+        return laneCommand(env, ctx, lang, intent.lane);
       case 'styles':
         return stylesCommand(env, ctx, lang);
       case 'loras':

@@ -93,6 +93,7 @@ export const ScopeSettingsChangeSchema = z.object({
   allowedLoras: z.array(z.string().min(1)).optional(),
   previews: z.boolean().optional(),
   portraitsFromOthersPhotos: z.boolean().optional(),
+  relax: z.boolean().optional(),
 });
 export type ScopeSettingsChange = z.infer<typeof ScopeSettingsChangeSchema>;
 
@@ -175,6 +176,8 @@ export const IntentSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('settings'), change: SettingsChangeSchema.optional() }),
   z.object({ kind: z.literal('forget') }),
   z.object({ kind: z.literal('quota') }),
+  /** `/fast` and `/relax`: the lane of the member's next jobs. */
+  z.object({ kind: z.literal('lane'), lane: z.enum(['fast', 'relax']) }),
   z.object({ kind: z.literal('styles') }),
   z.object({ kind: z.literal('loras') }),
   z.object({ kind: z.literal('help'), topic: z.string().optional() }),

@@ -7,10 +7,11 @@ import { activeJobs, jobList, type ActiveJobsDeps } from './cancel-commands.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
 import { isModerator, type CoreEnv } from './core-env.js';
 import type { Language } from './intents.js';
+import { laneOf, relaxGate } from './lane-commands.js';
 import { formatDuration, t } from './messages.js';
 
 export async function quotaCommand(
-  d: ActiveJobsDeps & Pick<CoreEnv, 'quotaConfig' | 'quota' | 'say'>,
+  d: ActiveJobsDeps & Pick<CoreEnv, 'quotaConfig' | 'quota' | 'say' | 'settings'>,
   ctx: ChatContext,
   lang: Language,
 ): Promise<CoreReply> {
@@ -18,6 +19,13 @@ export async function quotaCommand(
   const limitsNow = resolveLimits(d.quotaConfig, await quota.loadLayers(ctx.actor));
   const v = await quota.view(ctx.actor, limitsNow);
   const jobs = await activeJobs(d, ctx.actor);
+  // Both lanes: the relax lane's own count when it is open here, and the lane the next jobs take.
+  const gate = await relaxGate(d, ctx.actor);
+  const lane = gate.ok && (await laneOf(d, ctx.actor)) === 'relax' ? 'relax' : 'fast';
+  const laneWord = t(lang, lane === 'relax' ? 'word.lane_relax' : 'word.lane_fast');
+  const lanes = gate.ok
+    ? t(lang, 'quota.relax', { used: v.relaxUsed, cap: gate.lane.relaxCap, lane: laneWord })
+    : t(lang, 'quota.relax_off', { lane: laneWord });
   // The person's allowance spans every chat; a stricter community's own count is shown beside it.
   const reply = d.say(lang, 'quota.view', {
     used: v.used,
@@ -29,9 +37,10 @@ export async function quotaCommand(
     maxActive: v.maxActive,
     resetIn: formatDuration(v.msToReset),
   });
+  const withLanes = { ...reply, text: `${reply.text}${lanes}` };
   return jobs.length === 0
-    ? reply
-    : { ...reply, text: `${reply.text}\n${t(lang, 'quota.jobs', { jobs: jobList(lang, jobs) })}` };
+    ? withLanes
+    : { ...withLanes, text: `${withLanes.text}\n${t(lang, 'quota.jobs', { jobs: jobList(lang, jobs) })}` };
 }
 
 export async function stylesCommand(

@@ -62,7 +62,8 @@ const en = {
   'refuse.unknown_style': 'There is no style "{style}". Available: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Attach a photo of a face (or reply to one) with /portrait.',
-  'refuse.photo_from_others': 'Portraits can only be made from your own photos here.',
+  'refuse.photo_from_others':
+    'Portraits can only be made from your own photos here: send your own photo with /portrait. A moderator can allow others’ photos with /limits settings portraits_from_others=on.',
   'refuse.photo': 'That photo cannot be used: {message}',
   'photo.too_large':
     'The image is over the {mb} MB limit. Send a smaller or compressed version (a photo rather than a file).',
@@ -93,7 +94,8 @@ const en = {
     'The "{style}" style cannot start from a picture, and no style allowed here can. Send the prompt without the picture.',
   'refuse.strength_needs_picture':
     '{flag} sets how closely the result follows a picture, so it needs one: attach a picture to /imagine (or reply to one with it), or leave {flag} out.',
-  'refuse.picture_from_others': 'Image prompts can only start from your own pictures here.',
+  'refuse.picture_from_others':
+    'Image prompts can only start from your own pictures here: send your own picture with /imagine. A moderator can allow others’ pictures with /limits settings portraits_from_others=on.',
   'refuse.unknown_button': 'This button no longer works. Start a new /imagine.',
   'refuse.internal': 'Something went wrong on our side. Try again in a moment.',
   'discord.missing_permissions':
@@ -261,6 +263,21 @@ const en = {
     'Today: {used} of {allowed} images used{here}{credits}. In progress: {active} of {maxActive}. Resets in {resetIn}.',
   'quota.credits': ', {credits} bonus credits',
   'quota.here': ' (in this chat: {used} of {allowed})',
+  'quota.relax':
+    '\nRelax lane: {used} of {cap} images today, no quota spent. Your next jobs: {lane} (/fast, /relax).',
+  'quota.relax_off': '\nYour next jobs: {lane}.',
+  'word.lane_fast': 'fast',
+  'word.lane_relax': 'relax',
+  'lane.fast': 'Your next jobs take the fast lane: they start in turn and spend your daily quota.',
+  'lane.relax':
+    'Your next jobs take the relax lane: they spend no quota and start when no fast job waits (up to {cap} a day). /fast switches back.',
+  'refuse.relax_off': 'The relax lane is turned off on this bot: your jobs take the fast lane.',
+  'refuse.relax_off_here':
+    'The relax lane is turned off here. A moderator can allow it with /limits settings relax=on; /fast uses the fast lane.',
+  'refuse.relax_limit':
+    'You have started your {cap} relax images for today. They are back in {resetIn}; /fast uses your daily quota.',
+  'refuse.relax_hint': '/relax keeps you drawing without quota: relaxed jobs start when no fast job waits.',
+  'queued.relaxed': ' (relaxed: starts when no fast job waits)',
   'limits.everywhere': ' here ({used} in every chat)',
   'styles.header': 'Styles you can use:',
   'styles.line': '• {name}: {label}{weight}',
@@ -278,7 +295,7 @@ const en = {
   'limits.banned': 'Banned {user}{until}.',
   'limits.unbanned': 'Unbanned {user}.',
   'limits.settings':
-    'Settings here: blocked words {blocklist}; styles {styles}; default style {defaultStyle}; previews {previews}; portraits from others\u2019 photos {others}; LoRAs {loras}.',
+    'Settings here: blocked words {blocklist}; styles {styles}; default style {defaultStyle}; previews {previews}; portraits from others\u2019 photos {others}; LoRAs {loras}; relax lane {relax}.',
   'limits.top': 'Most images today:\n{lines}',
   'limits.audit': 'Recent moderator actions:\n{lines}',
   'limits.empty': '(none)',
@@ -344,6 +361,8 @@ const en = {
   'command.upscale': 'Upscale your last image',
   'command.settings': 'Your defaults: style, aspect, language',
   'command.quota': 'Images left today',
+  'command.fast': 'Next jobs in the fast lane (spends quota)',
+  'command.relax': 'Next jobs in the relax lane (no quota, waits for fast jobs)',
   'command.cancel': 'Stop your newest job (or all, or one by id)',
   'command.styles': 'Styles you can use',
   'command.forget': 'Delete your saved jobs and settings',
@@ -489,7 +508,8 @@ const es: Table = {
   'refuse.unknown_style': 'No existe el estilo "{style}". Disponibles: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Adjunta una foto de una cara (o responde a una) con /portrait.',
-  'refuse.photo_from_others': 'Aquí solo se pueden hacer retratos con tus propias fotos.',
+  'refuse.photo_from_others':
+    'Aquí solo se pueden hacer retratos con tus propias fotos: envía tu propia foto con /portrait. Un moderador puede permitir las de otros con /limits settings portraits_from_others=on.',
   'refuse.photo': 'No se puede usar esa foto: {message}',
   'photo.too_large':
     'La imagen supera el límite de {mb} MB. Envía una versión más pequeña o comprimida (como foto, no como archivo).',
@@ -521,7 +541,8 @@ const es: Table = {
     'El estilo "{style}" no puede partir de una imagen, y ningún estilo permitido aquí puede. Envía el prompt sin la imagen.',
   'refuse.strength_needs_picture':
     '{flag} indica cuánto se parece el resultado a una imagen, así que necesita una: adjunta una imagen a /imagine (o responde a una con él), o quita {flag}.',
-  'refuse.picture_from_others': 'Aquí solo puedes partir de tus propias imágenes.',
+  'refuse.picture_from_others':
+    'Aquí solo puedes partir de tus propias imágenes: envía tu propia imagen con /imagine. Un moderador puede permitir las de otros con /limits settings portraits_from_others=on.',
   'refuse.unknown_button': 'Este botón ya no funciona. Empieza un nuevo /imagine.',
   'refuse.internal': 'Algo falló de nuestro lado. Inténtalo de nuevo en un momento.',
   'discord.missing_permissions':
@@ -690,6 +711,22 @@ const es: Table = {
     'Hoy: {used} de {allowed} imágenes usadas{here}{credits}. En curso: {active} de {maxActive}. Se renueva en {resetIn}.',
   'quota.credits': ', {credits} créditos extra',
   'quota.here': ' (en este chat: {used} de {allowed})',
+  'quota.relax':
+    '\nCarril relax: {used} de {cap} imágenes hoy, sin gastar cuota. Tus próximos trabajos: {lane} (/fast, /relax).',
+  'quota.relax_off': '\nTus próximos trabajos: {lane}.',
+  'word.lane_fast': 'rápido',
+  'word.lane_relax': 'relax',
+  'lane.fast': 'Tus próximos trabajos van por el carril rápido: empiezan por turno y gastan tu cuota diaria.',
+  'lane.relax':
+    'Tus próximos trabajos van por el carril relax: no gastan cuota y empiezan cuando no espera ningún trabajo rápido (hasta {cap} al día). /fast vuelve al rápido.',
+  'refuse.relax_off': 'El carril relax está desactivado en este bot: tus trabajos van por el carril rápido.',
+  'refuse.relax_off_here':
+    'El carril relax está desactivado aquí. Un moderador puede permitirlo con /limits settings relax=on; /fast usa el carril rápido.',
+  'refuse.relax_limit':
+    'Ya empezaste tus {cap} imágenes relax de hoy. Vuelven en {resetIn}; /fast usa tu cuota diaria.',
+  'refuse.relax_hint':
+    '/relax te deja seguir dibujando sin cuota: los trabajos relax empiezan cuando no espera ningún trabajo rápido.',
+  'queued.relaxed': ' (relax: empieza cuando no espera ningún trabajo rápido)',
   'limits.everywhere': ' aquí ({used} en todos los chats)',
   'styles.header': 'Estilos disponibles:',
   'styles.line': '• {name}: {label}{weight}',
@@ -707,7 +744,7 @@ const es: Table = {
   'limits.banned': 'Bloqueé a {user}{until}.',
   'limits.unbanned': 'Desbloqueé a {user}.',
   'limits.settings':
-    'Ajustes aquí: palabras bloqueadas {blocklist}; estilos {styles}; estilo por defecto {defaultStyle}; vistas previas {previews}; retratos con fotos ajenas {others}; LoRAs {loras}.',
+    'Ajustes aquí: palabras bloqueadas {blocklist}; estilos {styles}; estilo por defecto {defaultStyle}; vistas previas {previews}; retratos con fotos ajenas {others}; LoRAs {loras}; carril relax {relax}.',
   'limits.top': 'Más imágenes hoy:\n{lines}',
   'limits.audit': 'Acciones recientes de moderación:\n{lines}',
   'limits.empty': '(ninguno)',
@@ -776,6 +813,8 @@ const es: Table = {
   'command.upscale': 'Amplía tu última imagen',
   'command.settings': 'Tus valores: estilo, formato, idioma',
   'command.quota': 'Imágenes que te quedan hoy',
+  'command.fast': 'Próximos trabajos en el carril rápido (gasta cuota)',
+  'command.relax': 'Próximos trabajos en el carril relax (sin cuota, tras los rápidos)',
   'command.cancel': 'Detén tu trabajo más reciente (o todos, o uno por id)',
   'command.styles': 'Estilos disponibles',
   'command.forget': 'Borra tus trabajos guardados y ajustes',
@@ -917,7 +956,8 @@ const pt: Table = {
   'refuse.unknown_style': 'Não existe o estilo "{style}". Disponíveis: {styles}.',
   'refuse.invalid_params': '{message}',
   'refuse.photo_required': 'Anexe uma foto de um rosto (ou responda a uma) com /portrait.',
-  'refuse.photo_from_others': 'Aqui só é possível fazer retratos com suas próprias fotos.',
+  'refuse.photo_from_others':
+    'Aqui só é possível fazer retratos com suas próprias fotos: envie a sua própria foto com /portrait. Um moderador pode permitir as de outros com /limits settings portraits_from_others=on.',
   'refuse.photo': 'Essa foto não pode ser usada: {message}',
   'photo.too_large':
     'A imagem passa do limite de {mb} MB. Envie uma versão menor ou comprimida (como foto, não como arquivo).',
@@ -950,7 +990,8 @@ const pt: Table = {
     'O estilo "{style}" não pode partir de uma imagem, e nenhum estilo permitido aqui pode. Envie o prompt sem a imagem.',
   'refuse.strength_needs_picture':
     '{flag} define quanto o resultado segue uma imagem, então precisa de uma: anexe uma imagem ao /imagine (ou responda a uma com ele), ou tire {flag}.',
-  'refuse.picture_from_others': 'Aqui só é possível partir das suas próprias imagens.',
+  'refuse.picture_from_others':
+    'Aqui só é possível partir das suas próprias imagens: envie a sua própria imagem com /imagine. Um moderador pode permitir as de outros com /limits settings portraits_from_others=on.',
   'refuse.unknown_button': 'Este botão não funciona mais. Comece um novo /imagine.',
   'refuse.internal': 'Algo deu errado do nosso lado. Tente de novo em instantes.',
   'discord.missing_permissions':
@@ -1054,7 +1095,8 @@ const pt: Table = {
     '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.picture_missing':
     'O arquivo {path} não existe. Informe o caminho de uma imagem: /imagine ./foto.png um castelo ao entardecer.',
-  'console.describe_missing': 'O arquivo {path} não existe. Informe o caminho de uma imagem: /describe ./foto.png.',
+  'console.describe_missing':
+    'O arquivo {path} não existe. Informe o caminho de uma imagem: /describe ./foto.png.',
   'console.describe_needs_path':
     'Escreva o caminho de uma imagem depois de /describe e eu sugiro prompts para ela: /describe ./foto.png.',
   'console.portrait_needs_path':
@@ -1120,6 +1162,23 @@ const pt: Table = {
     'Hoje: {used} de {allowed} imagens usadas{here}{credits}. Em andamento: {active} de {maxActive}. Renova em {resetIn}.',
   'quota.credits': ', {credits} créditos extras',
   'quota.here': ' (neste chat: {used} de {allowed})',
+  'quota.relax':
+    '\nFaixa relax: {used} de {cap} imagens hoje, sem gastar cota. Seus próximos trabalhos: {lane} (/fast, /relax).',
+  'quota.relax_off': '\nSeus próximos trabalhos: {lane}.',
+  'word.lane_fast': 'rápida',
+  'word.lane_relax': 'relax',
+  'lane.fast':
+    'Seus próximos trabalhos vão pela faixa rápida: começam na vez deles e gastam sua cota diária.',
+  'lane.relax':
+    'Seus próximos trabalhos vão pela faixa relax: não gastam cota e começam quando nenhum trabalho rápido espera (até {cap} por dia). /fast volta para a rápida.',
+  'refuse.relax_off': 'A faixa relax está desativada neste bot: seus trabalhos vão pela faixa rápida.',
+  'refuse.relax_off_here':
+    'A faixa relax está desativada aqui. Um moderador pode permiti-la com /limits settings relax=on; /fast usa a faixa rápida.',
+  'refuse.relax_limit':
+    'Você já começou suas {cap} imagens relax de hoje. Elas voltam em {resetIn}; /fast usa sua cota diária.',
+  'refuse.relax_hint':
+    '/relax deixa você continuar desenhando sem cota: trabalhos relax começam quando nenhum trabalho rápido espera.',
+  'queued.relaxed': ' (relax: começa quando nenhum trabalho rápido espera)',
   'limits.everywhere': ' aqui ({used} em todos os chats)',
   'styles.header': 'Estilos disponíveis:',
   'styles.line': '• {name}: {label}{weight}',
@@ -1137,7 +1196,7 @@ const pt: Table = {
   'limits.banned': 'Bani {user}{until}.',
   'limits.unbanned': 'Desbani {user}.',
   'limits.settings':
-    'Configurações aqui: palavras bloqueadas {blocklist}; estilos {styles}; estilo padrão {defaultStyle}; prévias {previews}; retratos com fotos de outros {others}; LoRAs {loras}.',
+    'Configurações aqui: palavras bloqueadas {blocklist}; estilos {styles}; estilo padrão {defaultStyle}; prévias {previews}; retratos com fotos de outros {others}; LoRAs {loras}; faixa relax {relax}.',
   'limits.top': 'Mais imagens hoje:\n{lines}',
   'limits.audit': 'Ações recentes de moderação:\n{lines}',
   'limits.empty': '(nenhum)',
@@ -1207,6 +1266,8 @@ const pt: Table = {
   'command.upscale': 'Amplie sua última imagem',
   'command.settings': 'Seus padrões: estilo, formato, idioma',
   'command.quota': 'Imagens que restam hoje',
+  'command.fast': 'Próximos trabalhos na faixa rápida (gasta cota)',
+  'command.relax': 'Próximos trabalhos na faixa relax (sem cota, depois dos rápidos)',
   'command.cancel': 'Pare seu trabalho mais recente (ou todos, ou um pelo id)',
   'command.styles': 'Estilos disponíveis',
   'command.forget': 'Apague seus trabalhos salvos e configurações',

@@ -61,6 +61,8 @@ const GRAMMARS = {
   settings: parseSettings,
   forget: (args) => noArguments('forget', args, { kind: 'forget' }),
   quota: (args) => noArguments('quota', args, { kind: 'quota' }),
+  fast: (args) => noArguments('fast', args, { kind: 'lane', lane: 'fast' }),
+  relax: (args) => noArguments('relax', args, { kind: 'lane', lane: 'relax' }),
   styles: (args) => noArguments('styles', args, { kind: 'styles' }),
   loras: (args) => noArguments('loras', args, { kind: 'loras' }),
   help: parseHelp,

@@ -71,6 +71,7 @@ export async function scopeSettingsCommand(
             ...(defaultStyle?.ok === true ? { defaultStyle: defaultStyle.style } : {}),
             ...(loras?.ok === true ? { allowedLoras: loras.loras } : {}),
             ...(c.previews === undefined ? {} : { previews: c.previews }),
+            ...(c.relax === undefined ? {} : { relax: c.relax }),
             ...(c.portraitsFromOthersPhotos === undefined
               ? {}
               : { portraitsFromOthersPhotos: c.portraitsFromOthersPhotos }),
@@ -89,6 +90,7 @@ export async function scopeSettingsCommand(
     defaultStyle: settings.defaultStyle ?? t(lang, 'word.default'),
     previews: onOff(settings.previews),
     others: onOff(settings.portraitsFromOthersPhotos),
+    relax: onOff(settings.relax !== false),
     loras:
       settings.allowedLoras === undefined
         ? t(lang, 'word.all')

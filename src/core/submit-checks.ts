@@ -6,6 +6,7 @@
 import type { GenerationRequest, ResolvedGeneration } from '../generation/workflows/index.js';
 import { imagePromptStyles, imageToImageWorkflowOf, resolveRequest } from '../generation/workflows/index.js';
 import { checkPrompt, isScopeAllowed, type Actor, type Limits, type ScopeSettings } from '../quota/policy.js';
+import type { ReserveLane } from '../quota/redis-quota.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
 import { isModerator, type CoreEnv } from './core-env.js';
 import type { Language, PhotoRef } from './intents.js';
@@ -156,6 +157,7 @@ export async function preparePhoto(
   limits: Limits,
   intake: PictureIntakeOptions = {},
   fromOthers: MessageKey = 'refuse.photo_from_others',
+  lane?: ReserveLane,
 ): Promise<
   Checked<{
     readonly bytes: Buffer;
@@ -168,7 +170,7 @@ export async function preparePhoto(
   const { actor } = ctx;
   // Cheap refusals first: a banned, busy or spent member costs no download and no decode. The
   // reservation below stays the real gate (this read can be overtaken by a concurrent request).
-  const pre = await d.quota.check(actor, units, ctx.eventId, limits);
+  const pre = await d.quota.check(actor, units, ctx.eventId, limits, lane);
   if (!pre.ok) return no(await quotaRefusal(d, lang, pre, actor, limits, units));
   if (
     photo.ownerId !== undefined &&

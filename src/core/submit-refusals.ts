@@ -80,6 +80,8 @@ export async function quotaRefusal(
         ? say(lang, 'refuse.daily_short', { left, needed, resetIn: inMs(r.retryAt ?? v.resetAt) })
         : say(lang, 'refuse.daily_limit', { allowed: r.limit ?? allowed, resetIn: inMs(r.retryAt) });
     }
+    case 'relax_limit':
+      return say(lang, 'refuse.relax_limit', { cap: r.limit ?? 0, resetIn: inMs(r.retryAt) });
     case 'too_many_active': {
       const v = await quota.view(actor, limits);
       // A cap below the person's jobs in every chat is this community's own: count its jobs only.

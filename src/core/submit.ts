@@ -22,6 +22,8 @@ import { formatDuration, t } from './messages.js';
 import { cancelButton } from './reply-buttons.js';
 import { checkRequest, preparePhoto } from './submit-checks.js';
 import { quotaRefusal } from './submit-refusals.js';
+import { laneOf, relaxGate } from './lane-commands.js';
+import type { ReserveLane } from '../quota/redis-quota.js';
 
 export type SubmitDeps = Pick<
   CoreEnv,
@@ -74,6 +76,17 @@ export async function submit(
   const { scope, style, request, gen, notice } = checked;
   const layers = await quota.loadLayers(actor);
   const limits = resolveLimits(d.quotaConfig, layers);
+  // The lane chosen with /fast or /relax; a relax lane the scope or operator turned off is refused.
+  let lane: ReserveLane = { lane: 'fast' };
+  let relaxHint = false;
+  if ((await laneOf(d, actor)) === 'relax') {
+    const gate = await relaxGate(d, actor);
+    if (!gate.ok) return say(lang, gate.key);
+    lane = gate.lane;
+  } else {
+    relaxHint = (await relaxGate(d, actor)).ok;
+  }
+  const relax = lane.lane === 'relax';
 
   // The photo is checked and normalised before any quota is taken.
   let photoBytes: Buffer | undefined;
@@ -97,6 +110,7 @@ export async function submit(
         : sub.kind === 'describe'
           ? 'refuse.describe_from_others'
           : 'refuse.photo_from_others',
+      lane,
     );
     if (!photo.ok) return photo.reply;
     photoBytes = photo.bytes;
@@ -110,8 +124,14 @@ export async function submit(
     }
   }
 
-  const reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits);
-  if (!reserved.ok) return quotaRefusal(d, lang, reserved, actor, limits, gen.units);
+  const reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits, lane);
+  if (!reserved.ok) {
+    const reply = await quotaRefusal(d, lang, reserved, actor, limits, gen.units);
+    // Past the fast quota, the relax lane may still be open to the member.
+    return reserved.code === 'daily_limit' && relaxHint
+      ? { ...reply, text: `${reply.text}\n${t(lang, 'refuse.relax_hint')}` }
+      : reply;
+  }
 
   const refund = async (): Promise<void> => {
     await quota.refund(reserved.reservationId);
@@ -154,6 +174,7 @@ export async function submit(
       createdAt: now(),
       ...(sub.png === undefined ? {} : { png: sub.png }),
       previews: scope.previews && (await d.settings.get(actor.platform, actor.userId)).previews !== false,
+      ...(relax ? { lane: 'relax' as const } : {}),
     };
     const enq = await d.queue.enqueue(data);
     if (!enq.ok) {
@@ -187,7 +208,10 @@ export async function submit(
         position,
         id: shortJobId(enq.jobId),
         eta:
-          etaSeconds === undefined ? '' : t(lang, 'queued.eta', { eta: formatDuration(etaSeconds * 1000) }),
+          (etaSeconds === undefined
+            ? ''
+            : t(lang, 'queued.eta', { eta: formatDuration(etaSeconds * 1000) })) +
+          (relax ? t(lang, 'queued.relaxed') : ''),
       }) +
       (pictureNote === undefined ? '' : `\n${pictureNote}`) +
       (albumNote ? `\n${t(lang, 'refuse.album')}` : '') +

@@ -10,12 +10,18 @@ export const UserSettingsSchema = z.object({
   negative: z.string().optional(),
   language: LanguageSchema.optional(),
   previews: z.boolean().optional(),
+  /** The lane of the member's next jobs (`/fast`, `/relax`); absent = fast. */
+  lane: z.enum(['fast', 'relax']).optional(),
 });
 export type UserSettings = z.infer<typeof UserSettingsSchema>;
 
 export interface UserSettingsStore {
   get(platform: Platform, userId: string): Promise<UserSettings>;
-  update(platform: Platform, userId: string, change: SettingsChange): Promise<UserSettings>;
+  update(
+    platform: Platform,
+    userId: string,
+    change: SettingsChange & Pick<UserSettings, 'lane'>,
+  ): Promise<UserSettings>;
   delete(platform: Platform, userId: string): Promise<boolean>;
 }
 

@@ -5,15 +5,25 @@
 import type { Redis } from 'ioredis';
 import { evalScript } from './redis-script.js';
 
+// KEYS[2] names the backend's relax holder (ARGV[5] = '1' for a relax job): a backend holds at most one
+// relax prompt, running or queued in its own queue. The name is valid only while that holder still has a
+// live slot, so a release or a lapsed lease frees it with nothing else to clean.
 const ACQUIRE_LUA = `
 local key = KEYS[1]
 local now, capacity, leaseUntil, holder = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local relax = ARGV[5] == '1'
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
 if redis.call('ZSCORE', key, holder) then
   redis.call('ZADD', key, leaseUntil, holder)
+  if relax then redis.call('SET', KEYS[2], holder, 'PX', 86400000) end
   return 1
 end
 if redis.call('ZCARD', key) >= capacity then return 0 end
+if relax then
+  local other = redis.call('GET', KEYS[2])
+  if other and other ~= holder and redis.call('ZSCORE', key, other) then return 0 end
+  redis.call('SET', KEYS[2], holder, 'PX', 86400000)
+end
 redis.call('ZADD', key, leaseUntil, holder)
 return 1
 `;
@@ -42,8 +52,17 @@ export interface SlotHolder {
 }
 
 export interface BackendSlots {
-  /** Takes one of `capacity` slots for `holder` (idempotent for the same holder); false when full. */
-  acquire(backend: string, capacity: number, holder: string, leaseMs: number): Promise<boolean>;
+  /**
+   * Takes one of `capacity` slots for `holder` (idempotent for the same holder); false when full, or for
+   * a `relax` holder when another relax holder has a live slot on that backend.
+   */
+  acquire(
+    backend: string,
+    capacity: number,
+    holder: string,
+    leaseMs: number,
+    opts?: { relax?: boolean },
+  ): Promise<boolean>;
   renew(backend: string, holder: string, leaseMs: number): Promise<boolean>;
   release(backend: string, holder: string): Promise<void>;
   /** Frees `holder`'s slot only if its lease still ends at `leaseUntil` (as `holders` read it). */
@@ -58,9 +77,23 @@ export function createBackendSlots(deps: { redis: Redis; prefix: string; now?: (
   const now = deps.now ?? Date.now;
   const key = (backend: string): string => `${deps.prefix}:slots:{${backend}}`;
   return {
-    async acquire(backend, capacity, holder, leaseMs) {
+    async acquire(backend, capacity, holder, leaseMs, opts) {
       const t = now();
-      return (await evalScript(redis, ACQUIRE_LUA, 1, key(backend), t, capacity, t + leaseMs, holder)) === 1;
+      const relax = opts?.relax === true ? '1' : '0';
+      return (
+        (await evalScript(
+          redis,
+          ACQUIRE_LUA,
+          2,
+          key(backend),
+          `${key(backend)}:relax`,
+          t,
+          capacity,
+          t + leaseMs,
+          holder,
+          relax,
+        )) === 1
+      );
     },
     async renew(backend, holder, leaseMs) {
       const t = now();

@@ -26,6 +26,10 @@ export function ledgerKeys(prefix: string) {
     request: (p: PersonRef, requestId: string) => `${person(p)}:req:${requestId}`,
     used: (u: UserRef, day: number) => `${inScope(u)}:used:${day}`,
     credits: (u: UserRef) => `${inScope(u)}:credits`,
+    /** Relax-lane units the person started today (every chat): the relax cap counts these. */
+    personRelax: (p: PersonRef, day: number) => `${person(p)}:relax:${day}`,
+    /** Relax-lane units the member started today in that community. */
+    relax: (u: UserRef, day: number) => `${inScope(u)}:relax:${day}`,
     ban: (u: UserRef) => `${inScope(u)}:ban`,
     override: (u: UserRef) => `${inScope(u)}:override`,
     // Settling works from the reservation id alone: tag (the person) and the encoded scope it carries.
@@ -34,6 +38,10 @@ export function ledgerKeys(prefix: string) {
     usedByTag: (t: string, s: string, day: number) => `${byTag(t)}:s:${s}:used:${day}`,
     creditsByTag: (t: string, s: string) => `${byTag(t)}:s:${s}:credits`,
     reservationByTag: (t: string, id: string) => `${byTag(t)}:r:${id}`,
+    personRelaxByTag: (t: string, day: number) => `${byTag(t)}:relax:${day}`,
+    relaxByTag: (t: string, s: string, day: number) => `${byTag(t)}:s:${s}:relax:${day}`,
+    // Never written: a relax reservation has no bonus credits to draw on.
+    noCreditsByTag: (t: string) => `${byTag(t)}:no-credits`,
     budget: (day: number) => `${prefix}:budget:${day}`,
     // Never written: stands in for the budget key in the per-person scripts in cluster mode.
     noBudgetByTag: (t: string) => `${byTag(t)}:no-budget`,
@@ -44,6 +52,9 @@ export function ledgerKeys(prefix: string) {
     legacyTag: (u: UserRef) => `q:${enc(u.platform)}:${enc(u.scopeId)}:${enc(u.userId)}`,
   };
 }
+
+/** A relax-lane reservation's own id starts with this: settling gives its units back to the relax counters. */
+export const RELAX_ID_PREFIX = 'relax-';
 
 export type ParsedId =
   | { layout: 'person'; day: number; tag: string; scope: string; id: string }

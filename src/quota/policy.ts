@@ -159,6 +159,8 @@ export const ScopeSettingsSchema = z.object({
   allowedLoras: z.array(z.string().min(1)).optional(),
   previews: z.boolean().default(true),
   portraitsFromOthersPhotos: z.boolean().default(false),
+  /** Members may choose the relax lane here (when the operator's RELAX_DAILY_IMAGES is above 0); absent = yes. */
+  relax: z.boolean().optional(),
 });
 export type ScopeSettings = z.infer<typeof ScopeSettingsSchema>;
 

@@ -6,7 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
 import { isClusterConnection, scanEveryPrimary } from '../redis-connection.js';
-import { enc, glob, ledgerKeys, parseReservationId, type LedgerKeys } from './ledger-keys.js';
+import {
+  enc,
+  glob,
+  ledgerKeys,
+  parseReservationId,
+  RELAX_ID_PREFIX,
+  type LedgerKeys,
+} from './ledger-keys.js';
 import { withLedgerScripts } from './ledger-scripts.js';
 import { migrateLegacyKeys } from './legacy-keys.js';
 import {
@@ -33,8 +40,22 @@ export class QuotaStoreError extends Error {
   }
 }
 
+/** `relax_limit`: the relax lane's own daily cap (`limit`) is spent. */
 export type RefusalCode =
-  'banned' | 'daily_limit' | 'too_many_active' | 'burst' | 'budget_exhausted' | 'scope_not_allowed';
+  | 'banned'
+  | 'daily_limit'
+  | 'relax_limit'
+  | 'too_many_active'
+  | 'burst'
+  | 'budget_exhausted'
+  | 'scope_not_allowed';
+
+/**
+ * The lane a reservation is taken in. `fast` (the default) spends the daily allowance, credits and the
+ * global budget. `relax` spends none of them: its units count against `relaxCap` per person and day in
+ * counters of their own, with the same bans, jobs-at-once and burst checks.
+ */
+export type ReserveLane = { lane: 'fast' } | { lane: 'relax'; relaxCap: number };
 
 /** `limit`: the allowance that refused (daily units or jobs at once), the community's or the person's. */
 export type QuotaRefusal = {
@@ -68,6 +89,8 @@ export interface QuotaView {
   /** Units the person can still spend here today: the smaller of what is left here and overall, plus credits. */
   left: number;
   credits: number;
+  /** Relax-lane units the person started today, every chat (refunds given back). */
+  relaxUsed: number;
   /** Jobs the person has queued or running, in every chat. */
   active: number;
   activeHere: number;
@@ -120,9 +143,21 @@ export interface RedisQuotaDeps {
 
 export interface RedisQuota {
   /** `limits`: the community's limits for the actor (resolveLimits); the person's follow from them. */
-  reserve(actor: Actor, units: number, requestId: string, limits: Limits): Promise<ReserveResult>;
+  reserve(
+    actor: Actor,
+    units: number,
+    requestId: string,
+    limits: Limits,
+    lane?: ReserveLane,
+  ): Promise<ReserveResult>;
   /** The same checks as `reserve`, read-only: for refusing before costly work (a photo download). */
-  check(actor: Actor, units: number, requestId: string, limits: Limits): Promise<CheckResult>;
+  check(
+    actor: Actor,
+    units: number,
+    requestId: string,
+    limits: Limits,
+    lane?: ReserveLane,
+  ): Promise<CheckResult>;
   commit(reservationId: string): Promise<SettleResult>;
   refund(reservationId: string): Promise<SettleResult>;
   renew(reservationId: string): Promise<boolean>;
@@ -205,7 +240,25 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     if (!p) return { ok: false, code: 'unknown_reservation' };
     let res: [number, string, number?, number?];
     try {
-      if (p.layout === 'person') {
+      if (p.layout === 'person' && p.id.startsWith(RELAX_ID_PREFIX)) {
+        // A relax reservation took nothing from the allowance, credits or budget: only its own counters.
+        res = await redis.quotaSettle(
+          k.reservationByTag(p.tag, p.id),
+          k.activeByTag(p.tag),
+          k.personRelaxByTag(p.tag, p.day),
+          k.relaxByTag(p.tag, p.scope, p.day),
+          k.noCreditsByTag(p.tag),
+          k.noBudgetByTag(p.tag),
+          mode,
+          clock(),
+          rid,
+          'person',
+        );
+        const [changed, state] = res;
+        if (state === 'unknown') return { ok: false, code: 'unknown_reservation' };
+        if (state === 'held') return { ok: false, code: 'already_settled' };
+        return { ok: true, state: state as SettleState, changed: changed === 1 };
+      } else if (p.layout === 'person') {
         res = await redis.quotaSettle(
           k.reservationByTag(p.tag, p.id),
           k.activeByTag(p.tag),
@@ -315,6 +368,7 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     requestId: string,
     limits: Limits,
     dry: boolean,
+    lane: ReserveLane = { lane: 'fast' },
   ): Promise<ReserveResult | CheckResult> {
     if (!isScopeAllowed(config, actor)) return { ok: false, code: 'scope_not_allowed' };
     if (!Number.isInteger(units) || units < 1)
@@ -324,10 +378,13 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     const resetAt = resetAtOf(day, config.resetHourUtc);
     const tag = k.tag(actor);
     const scope = enc(actor.scopeId);
-    const id = dry ? '' : ids();
+    const relax = lane.lane === 'relax';
+    if (relax && !(Number.isInteger(lane.relaxCap) && lane.relaxCap >= 0))
+      throw new QuotaStoreError('relaxCap must be an integer ≥ 0', { relaxCap: lane.relaxCap });
+    const id = dry ? '' : `${relax ? RELAX_ID_PREFIX : ''}${ids()}`;
     const rid = `${day}|${tag}|${scope}|${id}`;
     const person = personalLimits(config, limits);
-    const cap = config.globalDailyBudget;
+    const cap = relax ? 0 : config.globalDailyBudget;
     let takeBudget = !dry && separateBudget && cap > 0;
     let res: [string, string | number, string | number, number?];
     try {
@@ -338,22 +395,23 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
         }
         takeBudget = false;
       }
+      const relaxCap = relax ? lane.relaxCap : 0;
       res = await redis.quotaReserve(
-        k.personUsed(actor, day),
-        k.used(actor, day),
-        k.credits(actor),
+        relax ? k.personRelax(actor, day) : k.personUsed(actor, day),
+        relax ? k.relax(actor, day) : k.used(actor, day),
+        relax ? k.noCreditsByTag(tag) : k.credits(actor),
         k.active(actor),
         k.burst(actor),
         k.personBan(actor),
         k.ban(actor),
         k.request(actor, requestId),
         k.reservationByTag(tag, id),
-        separateBudget ? k.noBudgetByTag(tag) : k.budget(day),
+        separateBudget || relax ? k.noBudgetByTag(tag) : k.budget(day),
         now,
         units,
-        limits.dailyImages,
-        person.dailyImages,
-        config.maxUserDailyImages,
+        relax ? relaxCap : limits.dailyImages,
+        relax ? relaxCap : person.dailyImages,
+        relax ? relaxCap : config.maxUserDailyImages,
         Math.min(limits.maxActive, person.maxActive),
         person.maxActive,
         limits.burstPerMinute,
@@ -364,7 +422,7 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
         cap,
         rid,
         requestId,
-        separateBudget ? 0 : 1,
+        separateBudget || relax ? 0 : 1,
         scope,
         dry ? 1 : 0,
       );
@@ -378,7 +436,10 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
       if (dry) return { ok: true, remaining: Number(b) };
       return { ok: true, reservationId: String(a), remaining: Number(b), resetAt, duplicate: extra === 0 };
     }
-    const out: QuotaRefusal = { ok: false, code: status as RefusalCode };
+    const out: QuotaRefusal = {
+      ok: false,
+      code: relax && status === 'daily_limit' ? 'relax_limit' : (status as RefusalCode),
+    };
     const retryAt = Number(a);
     if (retryAt > 0) out.retryAt = retryAt;
     if (typeof b === 'string' && b !== '') out.reason = b;
@@ -389,9 +450,9 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
   return {
     ...createQuotaRecords({ redis, prefix, keys: k, clock, config }),
     keys: k,
-    reserve: (actor, units, requestId, limits) =>
-      runReserve(actor, units, requestId, limits, false) as Promise<ReserveResult>,
-    check: (actor, units, requestId, limits) => runReserve(actor, units, requestId, limits, true),
+    reserve: (actor, units, requestId, limits, lane) =>
+      runReserve(actor, units, requestId, limits, false, lane) as Promise<ReserveResult>,
+    check: (actor, units, requestId, limits, lane) => runReserve(actor, units, requestId, limits, true, lane),
     commit: (rid) => settle('commit', rid),
     refund: (rid) => settle('refund', rid),
     async renew(rid) {
@@ -434,11 +495,12 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
       const day = quotaDay(now, config.resetHourUtc);
       const resetAt = resetAtOf(day, config.resetHourUtc);
       const person = personalLimits(config, limits);
-      const [usedP, usedS, cr, live] = await Promise.all([
+      const [usedP, usedS, cr, live, relaxP] = await Promise.all([
         redis.get(k.personUsed(user, day)),
         redis.get(k.used(user, day)),
         redis.get(k.credits(user)),
         redis.zrangebyscore(k.active(user), `(${now}`, '+inf'),
+        redis.get(k.personRelax(user, day)),
       ]);
       const used = Number(usedP ?? 0);
       const usedHere = Number(usedS ?? 0);
@@ -461,6 +523,7 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
         allowedPersonal: person.dailyImages,
         left,
         credits,
+        relaxUsed: Number(relaxP ?? 0),
         active,
         activeHere,
         maxActive: active + slots,

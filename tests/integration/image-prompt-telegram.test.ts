@@ -196,7 +196,18 @@ describe('telegram: image prompts refused, nothing charged', () => {
       replyTo: photo.message_id,
     });
     expect((await waitReply(t, GROUP, c.message_id)).text).toBe(
-      'Image prompts can only start from your own pictures here.',
+      'Image prompts can only start from your own pictures here: send your own picture with /imagine. A moderator can allow others’ pictures with /limits settings portraits_from_others=on.',
+    );
+    // The same refusal in the member's language, naming the same fix.
+    const es = t.fake.userSends({
+      chatId: GROUP,
+      userId: ALICE,
+      text: '/imagine@gen_bot un castillo',
+      replyTo: photo.message_id,
+      languageCode: 'es',
+    });
+    expect((await waitReply(t, GROUP, es.message_id)).text).toBe(
+      'Aquí solo puedes partir de tus propias imágenes: envía tu propia imagen con /imagine. Un moderador puede permitir las de otros con /limits settings portraits_from_others=on.',
     );
     expect(await t.used(ALICE, String(GROUP))).toBe(0);
   });

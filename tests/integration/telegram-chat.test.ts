@@ -167,7 +167,7 @@ describe('telegram: portraits', () => {
       replyTo: photo.message_id,
     });
     expect((await waitReply(t, GROUP, c1)).text).toBe(
-      'Portraits can only be made from your own photos here.',
+      'Portraits can only be made from your own photos here: send your own photo with /portrait. A moderator can allow others’ photos with /limits settings portraits_from_others=on.',
     );
     const c2 = t.fake.userSends({
       chatId: ALICE,

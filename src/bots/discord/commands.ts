@@ -266,6 +266,8 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     settings.toJSON(),
     simple(COMMAND.forget, 'command.forget').toJSON(),
     simple(COMMAND.quota, 'command.quota').toJSON(),
+    simple(COMMAND.fast, 'command.fast').toJSON(),
+    simple(COMMAND.relax, 'command.relax').toJSON(),
     cancel.toJSON(),
     simple(COMMAND.styles, 'command.styles').toJSON(),
     simple(COMMAND.loras, 'command.loras').toJSON(),

@@ -183,6 +183,10 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
         candidate = period === undefined || period === '' ? { kind: 'stats' } : { kind: 'stats', period };
         break;
       }
+      case COMMAND.fast:
+      case COMMAND.relax:
+        candidate = { kind: 'lane', lane: name };
+        break;
       case COMMAND.requeue:
         candidate = { kind: 'requeue', jobId: str('job') ?? '' };
         break;

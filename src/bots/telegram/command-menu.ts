@@ -13,6 +13,8 @@ const USER_COMMANDS = [
   'upscale',
   'settings',
   'quota',
+  'fast',
+  'relax',
   'cancel',
   'styles',
   'loras',

@@ -15,6 +15,8 @@ export const COMMANDS = [
   'settings',
   'forget',
   'quota',
+  'fast',
+  'relax',
   'styles',
   'loras',
   'help',

@@ -9,9 +9,10 @@ import { parseBool, parseStyleName } from './values.js';
 import { splitWords, toPair, type Pair } from './words.js';
 
 const SCOPE_KEYS =
-  'block+=word, block-=word, styles=sdxl,flux, default_style=sdxl, loras=detail,anime, previews=on, portraits_from_others=off';
+  'block+=word, block-=word, styles=sdxl,flux, default_style=sdxl, loras=detail,anime, previews=on, portraits_from_others=off, relax=on';
 
-type ScopeKey = 'block' | 'styles' | 'default_style' | 'loras' | 'previews' | 'portraits_from_others';
+type ScopeKey =
+  'block' | 'styles' | 'default_style' | 'loras' | 'previews' | 'portraits_from_others' | 'relax';
 const SCOPE_ALIASES: ReadonlyMap<string, ScopeKey> = new Map([
   ['block', 'block'],
   ['blocklist', 'block'],
@@ -27,6 +28,7 @@ const SCOPE_ALIASES: ReadonlyMap<string, ScopeKey> = new Map([
   ['portraits_from_others', 'portraits_from_others'],
   ['portraits_from_others_photos', 'portraits_from_others'],
   ['portraits', 'portraits_from_others'],
+  ['relax', 'relax'],
 ]);
 
 /** An unquoted list splits on commas; a quoted value is one entry (a blocked phrase may contain a comma). */
@@ -86,10 +88,12 @@ export function parseScopeSettings(args: string, usage: MessageRef): Step<ScopeS
         break;
       }
       case 'previews':
+      case 'relax':
       case 'portraits_from_others': {
         const on = parseBool(pair.value);
         if (on === undefined) return fail('bad_argument', 'parse.on_off', { key: pair.key });
         if (key === 'previews') change.previews = on;
+        else if (key === 'relax') change.relax = on;
         else change.portraitsFromOthersPhotos = on;
         break;
       }

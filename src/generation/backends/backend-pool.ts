@@ -68,6 +68,8 @@ export interface AcquireRequest {
    * done) and says how many, so the wait need not outlast a dead worker's lease.
    */
   readonly reclaim?: (backend: GenerationBackend) => Promise<number>;
+  /** A relax-lane job: only a backend that holds no other relax prompt (running or queued) takes it. */
+  readonly relax?: boolean;
 }
 
 export interface BackendPool {
@@ -313,7 +315,8 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       }
       const full: Entry[] = [];
       for (const e of candidates(req)) {
-        if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs)) {
+        const opts = req.relax === true ? { relax: true } : undefined;
+        if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs, opts)) {
           return { ok: true, lease: makeLease(e, req.holder) };
         }
         full.push(e);

@@ -23,6 +23,8 @@ export interface AcquireSlotRequest {
   readonly reclaim?: (backend: GenerationBackend) => Promise<number>;
   /** Longest wait for a free slot (default: the pool's). */
   readonly slotWaitMs?: number;
+  /** A relax-lane job: at most one per backend (backend-slots.ts). */
+  readonly relax?: boolean;
   readonly now: () => number;
 }
 
@@ -41,6 +43,7 @@ export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): P
       signal: req.signal,
       ...(req.reclaim === undefined ? {} : { reclaim: req.reclaim }),
       ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
+      ...(req.relax === true ? { relax: true } : {}),
     });
   let acquired: AcquireResult | undefined;
   const healthyOrigin = (): boolean =>

@@ -26,6 +26,11 @@ export const DEFAULT_GENERATE_QUEUE = 'generate';
 export const MAX_BULL_PRIORITY = 2_097_151;
 /** Tiers are the quota's `Limits.priority`, capped by MAX_PRIORITY (≤ 100). */
 const MAX_TIER = 100;
+/**
+ * Relax jobs take the last priority BullMQ has: a worker takes one only when no fast job of any tier
+ * waits, and a fast job arriving later still goes ahead of every waiting relax job.
+ */
+export const RELAX_PRIORITY = MAX_BULL_PRIORITY;
 
 export class GenerateQueueError extends Error {
   override readonly name = 'GenerateQueueError';
@@ -227,7 +232,8 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       }
       const data = parsed.data;
       const jobId = jobIdFromEvent(data.actor.platform, data.eventId);
-      const priority = tierToPriority(data.priorityTier, deps.tierPriorities);
+      const priority =
+        data.lane === 'relax' ? RELAX_PRIORITY : tierToPriority(data.priorityTier, deps.tierPriorities);
       const [verdict, count] = await redis.pipelineAdmit(
         k.wait,
         k.paused,

@@ -9,7 +9,7 @@
  * - The job's final outcome is written to Redis before the delivery job is added and the quota settled;
  *   an attempt that finds an outcome only repeats those idempotent steps (job-outcome.ts).
  */
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
@@ -99,6 +99,13 @@ export interface GenerationWorkerDeps {
   readonly renewIntervalMs?: number;
   /** Longest wait for a free backend slot before a retry (default 10 min). */
   readonly slotWaitMs?: number;
+  /**
+   * A relax job that finds no backend free for it (full, or already holding a relax prompt) waits this
+   * long for one, then goes back to the queue for `relaxRetryMs` instead of holding a worker a fast job
+   * could use (defaults 1 s and 2 s).
+   */
+  readonly relaxSlotWaitMs?: number;
+  readonly relaxRetryMs?: number;
   readonly logger?: PipelineLogger;
   readonly now?: () => number;
   /** The outcome write a failover must not lose (REDIS_WAIT_REPLICAS); default a plain SET. */
@@ -278,6 +285,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const waitingNote = setTimeout(() => {
       progress({ stage: 'queued', percent: 0 });
     }, 250);
+    const relax = data.lane === 'relax';
+    const slotWaitMs = relax ? (deps.relaxSlotWaitMs ?? 1000) : deps.slotWaitMs;
     const acquired = await acquireSlot(pool, {
       jobId,
       style: gen.style.name,
@@ -287,13 +296,19 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       failedOn: failedOnList,
       signal: cancelCtl.signal,
       reclaim: (b) => reclaimer.reclaim(b),
-      ...(deps.slotWaitMs === undefined ? {} : { slotWaitMs: deps.slotWaitMs }),
+      ...(slotWaitMs === undefined ? {} : { slotWaitMs }),
+      ...(relax ? { relax: true } : {}),
       now,
     });
     clearTimeout(waitingNote);
     if (!acquired.ok) {
       bullSignal?.removeEventListener('abort', onBullAbort);
       if (cancelCtl.signal.aborted) return end(job, data, cancelled());
+      if (relax && acquired.code === 'backend_unavailable' && token !== undefined) {
+        // Back to the queue, behind every fast job again; not an attempt.
+        await job.moveToDelayed(now() + (deps.relaxRetryMs ?? 2000), token);
+        throw new DelayedError();
+      }
       if (acquired.code !== 'backend_unavailable' || isLastAttempt) {
         return end(job, data, failed(acquired.code, acquired.message));
       }

@@ -75,6 +75,8 @@ export const GenerateJobDataSchema = z.object({
   createdAt: z.number().int().min(0),
   png: z.boolean().optional(),
   previews: z.boolean().optional(),
+  /** 'relax': waits behind every fast job, at most one such prompt per backend; absent = fast. */
+  lane: z.literal('relax').optional(),
 });
 export type GenerateJobData = z.infer<typeof GenerateJobDataSchema>;
 
