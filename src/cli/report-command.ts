@@ -141,9 +141,10 @@ export async function runReportCli(
   try {
     try {
       await checkRedis(redis, config.redis.url, opts.redisTimeoutMs ?? 3000);
-    } catch (err) {
+    } catch {
+      // ioredis's own words (retry limits) say nothing an operator can act on.
       printErr(
-        `report: cannot reach Redis at ${redisUrlForHumans(config.redis.url)} (${err instanceof Error ? err.message : String(err)}). Start Redis, or set REDIS_URL to the one the bot uses.`,
+        `report: cannot reach Redis at ${redisUrlForHumans(config.redis.url)}. Start Redis, or set REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES) to the one the bot uses.`,
       );
       return 3;
     }

@@ -275,7 +275,9 @@ describe('what each community costs', () => {
     // Nothing listens on port 1.
     const away = await report(r, ['--since', '7d'], { REDIS_URL: 'redis://127.0.0.1:1' });
     expect(away.code).toBe(3);
-    expect(away.err).toMatch(/cannot reach Redis at .*127\.0\.0\.1:1.*Start Redis, or set REDIS_URL/);
+    expect(away.err).toMatch(
+      /^report: cannot reach Redis at \S*127\.0\.0\.1:1\. Start Redis, or set REDIS_URL/,
+    );
   });
 
   it('Prometheus counts GPU seconds and cost by platform and style, with no community label', async () => {
