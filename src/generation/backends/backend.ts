@@ -47,7 +47,11 @@ export interface GenerationBackend {
   /** Throws ComfyPromptRejectedError when validation refuses the graph. */
   submit(graph: Record<string, unknown>, promptId: string, extras?: SubmitExtras): Promise<void>;
   find(promptId: string): Promise<PromptState>;
-  watch(promptId: string, opts?: { signal?: AbortSignal }): AsyncIterable<BackendEvent>;
+  /** `outputNodes`: the nodes whose outputs the caller reads (a ComfyUI backend then needs no `/history`). */
+  watch(
+    promptId: string,
+    opts?: { signal?: AbortSignal; outputNodes?: readonly string[] },
+  ): AsyncIterable<BackendEvent>;
   fetchOutput(ref: OutputRef, opts: { maxBytes: number }): Promise<Buffer>;
   /** Stops the prompt if it runs, removes it if it still waits. */
   cancel(promptId: string): Promise<void>;

@@ -80,6 +80,11 @@ export type WatchEvent =
 
 export interface WatchOptions {
   signal?: AbortSignal;
+  /**
+   * The output nodes the caller reads: when the socket carried the whole run and each of them sent its
+   * output in an `executed` frame, the success is settled from the frames without reading `/history`.
+   */
+  outputNodes?: readonly string[];
 }
 
 export interface SubmitOptions {

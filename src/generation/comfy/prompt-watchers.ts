@@ -2,13 +2,24 @@
 // and `/history` + `/queue`, which each watcher reconciles from when it starts (which also adopts a prompt
 // submitted by a process that died), after every reconnect, while the socket is down, and periodically
 // while it is up, because frames sent while disconnected are lost (transcript, scenario `reconnect`).
+// A success is settled from the frames alone when the socket carried the whole run (from its start, with
+// no drop in between) and every output node the caller named sent an `executed` frame with its output;
+// otherwise (a cached output node whose frame says nothing, an adopted prompt, a reconnect) `/history`
+// settles it as before.
 import type { ComfyLogger, WatchEvent, WatchOptions } from './client.js';
 import type { ComfyHttp } from './comfy-http.js';
 import type { ComfySocket } from './comfy-socket.js';
 import { ComfyDisconnectedError, ComfyExecutionError } from './errors.js';
 import { EventChannel } from './event-channel.js';
 import { outcomeFromHistory } from './history-outcome.js';
-import { parseBinaryFrame, parseWsText, type HistoryEntry, type WsMessage } from './schemas.js';
+import {
+  parseBinaryFrame,
+  parseWsText,
+  type HistoryEntry,
+  type ImageRef,
+  type NodeOutput,
+  type WsMessage,
+} from './schemas.js';
 
 /**
  * Frames the client never reads, left unvalidated: `progress_state` repeats every node's state on each
@@ -34,6 +45,16 @@ interface Watcher {
   attached: boolean;
   /** Whether a frame for this prompt arrived since the last reconcile (an adopted prompt gets none). */
   heard: boolean;
+  /** The socket carried this run from its start (execution_start/cached) without dropping since. */
+  seenWhole: boolean;
+  /** The socket dropped at some point while this watcher lived: frames may be missing. */
+  missedFrames: boolean;
+  /** Each node's `executed` output (null: a cached node whose frame said nothing). */
+  frameOutputs: Map<string, NodeOutput | null>;
+  /** The output nodes the caller reads; without them a success is always read from `/history`. */
+  outputNodes: readonly string[] | undefined;
+  /** execution_success arrived before `watch` attached. */
+  succeeded: boolean;
 }
 
 export interface PromptWatchersDeps {
@@ -93,12 +114,16 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
       case 'execution_start': {
         running = msg.data.prompt_id;
         const w = watchers.get(msg.data.prompt_id);
-        if (w) markStarted(w);
+        if (w) {
+          w.seenWhole = !w.missedFrames;
+          markStarted(w);
+        }
         return;
       }
       case 'execution_cached': {
         const w = watchers.get(msg.data.prompt_id);
         if (w) {
+          if (!w.started) w.seenWhole = !w.missedFrames;
           markStarted(w);
           w.channel.push({ type: 'cached', nodes: msg.data.nodes });
         }
@@ -130,6 +155,7 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
       }
       case 'executed': {
         const w = watchers.get(msg.data.prompt_id);
+        if (w) w.frameOutputs.set(msg.data.node, msg.data.output ?? null);
         if (w)
           w.channel.push({
             type: 'executed',
@@ -142,7 +168,9 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
       case 'execution_success': {
         if (running === msg.data.prompt_id) running = undefined;
         const w = watchers.get(msg.data.prompt_id);
-        if (w) void finishFromHistory(w);
+        // Ended before `watch` named its output nodes: settled when it attaches.
+        if (w && !w.attached) w.succeeded = true;
+        else if (w && !finishFromFrames(w)) void finishFromHistory(w);
         return;
       }
       case 'execution_error': {
@@ -226,6 +254,11 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
       timer: undefined,
       attached,
       heard: false,
+      seenWhole: false,
+      missedFrames: !socket.isOpen(),
+      frameOutputs: new Map(),
+      outputNodes: undefined,
+      succeeded: false,
     };
     watchers.set(promptId, w);
     if (!attached) {
@@ -235,6 +268,23 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
       w.timer.unref();
     }
     return w;
+  }
+
+  /** Settles a success from the frames when they tell everything the caller reads; false otherwise. */
+  function finishFromFrames(w: Watcher): boolean {
+    if (!w.seenWhole || w.missedFrames || w.outputNodes === undefined || w.outputNodes.length === 0) {
+      return false;
+    }
+    for (const node of w.outputNodes) if (!w.frameOutputs.get(node)) return false;
+    const outputs: Record<string, ImageRef[]> = {};
+    const ui: Record<string, NodeOutput> = {};
+    for (const [node, output] of w.frameOutputs) {
+      if (output === null) continue;
+      ui[node] = output;
+      if (output.images && output.images.length > 0) outputs[node] = output.images;
+    }
+    finish(w, { type: 'success', outputs, executedNodes: [...w.executedNodes], ui });
+    return true;
   }
 
   async function finishFromHistory(w: Watcher): Promise<void> {
@@ -345,6 +395,7 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
           // Registered by `submit`: take over the frames that arrived before this call.
           w = existing;
           w.attached = true;
+          w.outputNodes = wopts.outputNodes;
           if (w.timer) clearTimeout(w.timer);
           w.timer = undefined;
           if (w.done) dropWatcher(w);
@@ -355,6 +406,9 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
               new ComfyDisconnectedError(name, `watch ${promptId}: replaced by a newer watcher`),
             );
           w = newWatcher(promptId, true);
+          w.outputNodes = wopts.outputNodes;
+          // Watched after its run may have started: earlier frames were not kept for it.
+          w.missedFrames = true;
         }
         const channel = w.channel;
         const signal = wopts.signal;
@@ -364,7 +418,9 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
         };
         if (signal?.aborted === true) onAbort();
         else signal?.addEventListener('abort', onAbort, { once: true });
-        if (!w.done) {
+        if (!w.done && w.succeeded) {
+          if (!finishFromFrames(w)) void finishFromHistory(w);
+        } else if (!w.done) {
           socket.ensure();
           if (submittedHere) schedule(w, reconcileMs);
           else void reconcile(w);
@@ -400,7 +456,10 @@ export function createPromptWatchers(deps: PromptWatchersDeps): PromptWatchers {
       for (const w of watchers.values()) void reconcile(w);
     },
     onSocketLost() {
-      for (const w of watchers.values()) if (w.attached) schedule(w, pollMs);
+      for (const w of watchers.values()) {
+        w.missedFrames = true;
+        if (w.attached) schedule(w, pollMs);
+      }
     },
     any: () => watchers.size > 0,
     failAll(err) {
