@@ -97,6 +97,11 @@ export interface RunJobInput {
   /** Derived from the job id by the pipeline, so a retry can find and adopt the same prompt. */
   readonly promptId: string;
   readonly request: Omit<GenerationRequest, 'referenceImage'>;
+  /**
+   * The caller's own resolution of `request` (the pipeline resolves it once to check it before taking a
+   * backend): used as is when the job has no reference photo, whose file name only this run knows.
+   */
+  readonly resolved?: ResolvedGeneration;
   /** A normalized photo (images.normalizeReference): the face for portraits, the source for variation/upscale. */
   readonly reference?: { readonly bytes: Uint8Array; readonly mime: 'image/png' | 'image/jpeg' };
 }
@@ -149,11 +154,14 @@ export async function runJob(
       ? undefined
       : `ref_${fileStem}.${input.reference.mime === 'image/png' ? 'png' : 'jpg'}`;
 
-  const resolved = resolveRequest(
-    deps.catalog,
-    { ...input.request, ...(referenceName === undefined ? {} : { referenceImage: referenceName }) },
-    deps.randomSeed === undefined ? {} : { randomSeed: deps.randomSeed },
-  );
+  const resolved =
+    input.resolved !== undefined && referenceName === undefined
+      ? { ok: true as const, value: input.resolved }
+      : resolveRequest(
+          deps.catalog,
+          { ...input.request, ...(referenceName === undefined ? {} : { referenceImage: referenceName }) },
+          deps.randomSeed === undefined ? {} : { randomSeed: deps.randomSeed },
+        );
   if (!resolved.ok) return fail(resolved.error.code, resolved.error.message, false);
   const gen = resolved.value;
 
@@ -214,7 +222,7 @@ export async function runJob(
   const said = new Map<string, Record<string, unknown> | null>();
   let historyUi: Record<string, Record<string, unknown>> = {};
   try {
-    for await (const event of backend.watch(input.promptId, { signal })) {
+    for await (const event of backend.watch(input.promptId, { signal, outputNodes: gen.outputNodes })) {
       const terminal = onEvent(event);
       if (terminal !== undefined) return terminal;
       if (event.type === 'executed' && event.output !== undefined) said.set(event.node, event.output);

@@ -327,7 +327,12 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     try {
       result = await runJob(
         { backend, catalog: deps.catalog, images: deps.images, now },
-        { promptId: promptIdOf(jobId), request, ...(reference === undefined ? {} : { reference }) },
+        {
+          promptId: promptIdOf(jobId),
+          request,
+          // One resolution per job: the probe's, unless a reference photo's file name must be bound.
+          ...(reference === undefined ? { resolved: gen } : { reference }),
+        },
         {
           signal: cancelCtl.signal,
           adopt: submittedOn === backend.name,
