@@ -26,11 +26,13 @@ type Init = Extract<RoleRequest, { type: 'init' }>;
 
 /** Redis round trips counted at this process's client (bench/redis-round-trips.ts), once a role loaded. */
 let roundTrips: () => number = () => 0;
+let roundTripDetail: () => [string, number][] = () => [];
 
 async function countRoundTrips(): Promise<void> {
   const m = await import('./redis-round-trips.js');
   m.countRedisRoundTrips();
   roundTrips = m.redisRoundTrips;
+  roundTripDetail = m.roundTripDetail;
 }
 
 interface Role {
@@ -154,6 +156,8 @@ process.on('message', (m: RoleRequest) => {
         return;
       }
       case 'close':
+        for (const [name, n] of roundTripDetail())
+          console.error(`${process.argv[2]} round trips ${n} ${name}`);
         await role?.close();
         process.disconnect();
         return;

@@ -32,7 +32,7 @@ import {
   usedMemory,
 } from './pipeline-harness.js';
 import type { RoleReport, RoleRequest } from './pipeline-roles.js';
-import { countRedisRoundTrips, redisRoundTrips } from './redis-round-trips.js';
+import { countRedisRoundTrips, redisRoundTrips, roundTripDetail } from './redis-round-trips.js';
 import type { BenchRow } from './types.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -477,6 +477,7 @@ async function benchThroughput(
     const t1 = await withTimeout(done.all, 300_000, 'throughput run');
     const cpu = process.cpuUsage(cpu0);
     const bot1 = redisRoundTrips();
+    for (const [name, n] of roundTripDetail()) console.error(`bot round trips ${n} ${name}`);
     worker.send({ type: 'stats' });
     const w1 = await worker.next('stats');
     const perJob = (ms: number): string => (ms / jobs).toFixed(2);

@@ -6,6 +6,11 @@ import { Pipeline, Redis } from 'ioredis';
 
 let count = 0;
 let installed = false;
+/** With BENCH_ROUND_TRIP_DETAIL=1: round trips by command (a pipeline by its commands' names). */
+const detail = process.env['BENCH_ROUND_TRIP_DETAIL'] === '1' ? new Map<string, number>() : undefined;
+const note = (name: string): void => {
+  if (detail !== undefined) detail.set(name, (detail.get(name) ?? 0) + 1);
+};
 
 interface PipelineLike {
   exec(...args: unknown[]): Promise<unknown>;
@@ -20,15 +25,35 @@ export function countRedisRoundTrips(): void {
   const send = redisProto.sendCommand;
   redisProto.sendCommand = function (this: unknown, command, stream, node) {
     // Commands of a pipeline pass a stream of their own; the pipeline's exec counts them once.
-    if (stream?.isPipeline !== true) count++;
+    if (stream?.isPipeline !== true) {
+      count++;
+      note(nameOf(command));
+    }
     return send.call(this, command, stream, node);
   };
   const pipelineProto = (Pipeline as unknown as { prototype: PipelineLike }).prototype;
   const exec = pipelineProto.exec;
   pipelineProto.exec = function (this: PipelineLike, ...args: unknown[]) {
     count++;
+    if (detail !== undefined) {
+      const queue = (this as unknown as { _queue?: unknown[] })._queue ?? [];
+      note(`pipeline[${queue.map(nameOf).join(' ')}]`);
+    }
     return exec.apply(this, args);
   };
+}
+
+function nameOf(command: unknown): string {
+  const c = command as { name?: string; args?: unknown[] };
+  const name = c.name ?? '?';
+  // A script by its key count and first key's last segment (BullMQ names no script on the wire).
+  if (name === 'evalsha' || name === 'eval') return `${name}:${String(c.args?.[2] ?? '').replace(/.*:/, '')}`;
+  return name;
+}
+
+/** Round trips by command, most first; empty unless BENCH_ROUND_TRIP_DETAIL=1. */
+export function roundTripDetail(): [string, number][] {
+  return [...(detail ?? new Map<string, number>()).entries()].sort((a, b) => b[1] - a[1]);
 }
 
 /** Round trips this process made since it started counting. */
