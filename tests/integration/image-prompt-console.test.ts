@@ -126,9 +126,11 @@ describe('console: image prompts refused, nothing charged', () => {
     c.type('/imagine ./bomb.png a castle');
     await c.waitFor(/That photo cannot be used: The image has too many pixels/);
     c.type('/imagine ./pic.jpg a castle --iw 1.5');
-    await c.waitFor(/--strength must be a number from 0\.1 to 0\.9, like 0\.4/);
+    await c.waitFor(/--iw must be a number from 0\.1 to 0\.9, like 0\.4/);
     c.type('/imagine a castle --iw 0.5');
-    await c.waitFor(/--strength sets how closely the result follows a picture, so it needs one/);
+    await c.waitFor(
+      /--iw sets how closely the result follows a picture, so it needs one: .* or leave --iw out\./,
+    );
     // The image-to-image workflow takes fewer steps than the text one: the range it takes is named.
     c.type('/imagine ./pic.jpg a castle --steps 100');
     await c.waitFor(/--steps 100 is outside what the "sdxl" style takes: use 1 to 60\./);

@@ -176,9 +176,9 @@ describe('telegram: image prompts refused, nothing charged', () => {
     expect(
       (await send({ ...base, photo: t.fake.addFile(await picture()), caption: '/imagine a castle --iw 2' }))
         .text,
-    ).toMatch(/--strength must be a number from 0\.1 to 0\.9/);
+    ).toMatch(/--iw must be a number from 0\.1 to 0\.9/);
     expect((await send({ ...base, text: '/imagine a castle --iw 0.3' })).text).toMatch(
-      /--strength sets how closely the result follows a picture, so it needs one/,
+      /--iw sets how closely the result follows a picture, so it needs one/,
     );
     // The oversize photo was refused from its declared size, before any download.
     expect(t.fake.callsTo('getFile').map((c) => c.payload['file_id'])).not.toContain(big.file_id);

@@ -225,13 +225,16 @@ describe('parseCommand: unknown flags and prompt limits', () => {
     expect(err(`/imagine ${'"'.repeat(50_000)}`).code).toBe('prompt_too_long');
   });
 
-  it('reads --strength on /imagine as the image prompt strength (the core asks for the picture)', () => {
-    expect(ok('/imagine a fox --strength 0.5')).toEqual({
+  it('reads --strength on /imagine as the image prompt strength, and asks for the picture when none came', () => {
+    const photo: PhotoRef = { ref: 'file-1', declaredBytes: 2000, ownerId: '7' };
+    expect(ok('/imagine a fox --strength 0.5', { photo })).toEqual({
       kind: 'imagine',
       prompt: 'a fox',
       options: {},
       strength: 0.5,
+      photo,
     });
+    expect(err('/imagine a fox --strength 0.5').key).toBe('refuse.strength_needs_picture');
   });
 
   it('refuses an empty prompt, also when only flags are given', () => {
@@ -311,6 +314,19 @@ describe('parseCommand: /imagine with a picture (image prompts)', () => {
       expect(e.flag, bad).toBe('--strength');
       expect(e.message, bad).toContain('from 0.1 to 0.9');
     }
+  });
+
+  it('names the strength flag as typed: --iw (as /help teaches) or --strength', () => {
+    expect(err('/imagine x --iw 2', { photo }).message).toMatch(/^--iw must be a number from 0\.1 to 0\.9/);
+    expect(err('/imagine x --strength 2', { photo }).message).toMatch(/^--strength must be a number/);
+    const noPicture = err('/imagine a castle --iw 0.5');
+    expect(noPicture.code).toBe('bad_flag_value');
+    expect(noPicture.message).toBe(
+      '--iw sets how closely the result follows a picture, so it needs one: attach a picture to /imagine (or reply to one with it), or leave --iw out.',
+    );
+    expect(err('/imagine a castle --strength 0.5').message).toMatch(
+      /^--strength sets how closely.*leave --strength out\.$/,
+    );
   });
 
   it('refuses --iw and --strength together as one flag given twice', () => {

@@ -82,7 +82,7 @@ export function readFlag(
   intro: number,
   portrait: boolean,
   command: string,
-): Step<{ spec: FlagSpec; value: string; end: number }> {
+): Step<{ spec: FlagSpec; value: string; end: number; shown: string }> {
   const nameEnd = flagNameEnd(s, start + intro);
   const typed = s.slice(start + intro, nameEnd).toLowerCase();
   const shown = `--${clip(typed, 40)}`;
@@ -104,7 +104,7 @@ export function readFlag(
     if (hasEquals) {
       return fail('bad_flag_value', 'parse.flag_takes_no_value', { flag, example: spec.example }, flag);
     }
-    return done({ spec, value: '', end: nameEnd });
+    return done({ spec, value: '', end: nameEnd, shown });
   }
   let v = hasEquals ? nameEnd + 1 : nameEnd;
   if (!hasEquals) while (v < s.length && isSpace(s[v])) v++;
@@ -116,7 +116,7 @@ export function readFlag(
     if (q === undefined) {
       return fail('bad_flag_value', 'parse.flag_unclosed_quote', { flag, quote: s[v] ?? '' }, flag);
     }
-    return done({ spec, value: q.content, end: q.end });
+    return done({ spec, value: q.content, end: q.end, shown });
   }
   let end = v;
   if (spec.takes === 'text') {
@@ -124,19 +124,24 @@ export function readFlag(
   } else {
     while (end < s.length && !isSpace(s[end])) end++;
   }
-  return done({ spec, value: s.slice(v, end).trim(), end });
+  return done({ spec, value: s.slice(v, end).trim(), end, shown });
 }
 
-/** Stores the flag's value in options; for --strength, returns the number instead (its range is the command's). */
+/**
+ * Stores the flag's value in options; for --strength, returns the number instead (its range is the command's).
+ * `shown` is the flag as typed: --strength's errors name `--iw` to whoever typed that (as /help teaches).
+ */
 export function applyFlag(
   spec: FlagSpec,
   raw: string,
   options: GenerationOptions,
   portrait = true,
+  shown?: string,
 ): Step<number | undefined> {
-  const flag = `--${spec.name}`;
+  const canonical = `--${spec.name}`;
+  const flag = spec.name === 'strength' && shown !== undefined ? shown : canonical;
   const bad = (key: MessageKey, params: Params = {}) =>
-    fail('bad_flag_value', key, { flag, raw: clip(raw, 40), ...params }, flag);
+    fail('bad_flag_value', key, { flag, raw: clip(raw, 40), ...params }, canonical);
   switch (spec.name) {
     case 'ar': {
       const aspect = parseAspect(raw);

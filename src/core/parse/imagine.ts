@@ -10,7 +10,13 @@ const MAX_GENERATION_ARGS_CHARS = 4 * MAX_PROMPT_CHARS;
 
 /** A picture with the message (attached or replied to) makes it an image prompt. */
 export function parseImagine(args: string, photo?: PhotoRef): Step<Intent> {
-  return mapStep(parseGeneration(args, false), (g) => ({
+  const parsed = parseGeneration(args, false);
+  // The strength of an image prompt without a picture, refused naming the flag as typed (`--iw`).
+  if (parsed.ok && photo === undefined && parsed.value.strengthFlag !== undefined) {
+    const flag = parsed.value.strengthFlag;
+    return fail('bad_flag_value', 'refuse.strength_needs_picture', { flag }, '--strength');
+  }
+  return mapStep(parsed, (g) => ({
     kind: 'imagine' as const,
     prompt: g.prompt,
     options: g.options,
@@ -34,6 +40,8 @@ interface Generation {
   prompt: string;
   options: GenerationOptions;
   strength?: number;
+  /** How the strength flag was typed (`--iw` or `--strength`). */
+  strengthFlag?: string;
 }
 
 function parseGeneration(args: string, portrait: boolean): Step<Generation> {
@@ -50,6 +58,7 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
   const seen = new Set<FlagName>();
   const options: GenerationOptions = {};
   let strength: number | undefined;
+  let strengthFlag: string | undefined;
   let i = 0;
   let pieceStart = 0;
   while (i < args.length) {
@@ -70,7 +79,7 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
     pieces.push(args.slice(pieceStart, i));
     const flag = readFlag(args, i, intro, portrait, command);
     if (!flag.ok) return flag;
-    const { spec, value, end } = flag.value;
+    const { spec, value, end, shown } = flag.value;
     if (seen.has(spec.name) && spec.name !== 'lora') {
       return fail(
         'bad_flag_value',
@@ -80,9 +89,12 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
       );
     }
     seen.add(spec.name);
-    const applied = applyFlag(spec, value, options, portrait);
+    const applied = applyFlag(spec, value, options, portrait, shown);
     if (!applied.ok) return applied;
-    if (spec.name === 'strength') strength = applied.value;
+    if (spec.name === 'strength') {
+      strength = applied.value;
+      strengthFlag = shown;
+    }
     i = end;
     pieceStart = end;
   }
@@ -100,5 +112,9 @@ function parseGeneration(args: string, portrait: boolean): Step<Generation> {
       max: MAX_PROMPT_CHARS,
     });
   }
-  return done(strength === undefined ? { prompt, options } : { prompt, options, strength });
+  return done(
+    strength === undefined
+      ? { prompt, options }
+      : { prompt, options, strength, ...(strengthFlag === undefined ? {} : { strengthFlag }) },
+  );
 }
