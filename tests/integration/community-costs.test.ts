@@ -11,6 +11,9 @@ import { createCostLedger, utcDay } from '../../src/generation/cost-ledger.js';
 import type { TimingRecord } from '../../src/generation/timing.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
+import { startJobsApi } from '../helpers/jobs-api-stack.js';
+import { createPipelineHarness } from '../helpers/pipeline.js';
+import { startWorker } from '../helpers/worker-stack.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
 let r: TestRedis | undefined;
@@ -278,6 +281,43 @@ describe('what each community costs', () => {
     expect(away.err).toMatch(
       /^report: cannot reach Redis at \S*127\.0\.0\.1:1\. Start Redis, or set REDIS_URL/,
     );
+  });
+
+  it('prices a job-API run by its price_per_second, in the same unit as a ComfyUI price per hour', async () => {
+    r = testRedis('costs-jobs-api');
+    const t = r;
+    const p = await createPipelineHarness(t, { attempts: 1 });
+    const api = await startJobsApi(p.redis, p.prefix, { stepMs: 5 }, { pricePerSecond: 0.25 });
+    const ledger = createCostLedger({ redis: p.redis, prefix: p.prefix });
+    const stack = await startWorker(p, {
+      connect: () => t.connect(),
+      backends: [api.backend],
+      concurrency: 1,
+      worker: { costs: ledger },
+    });
+    try {
+      const job = await p.submit({ steps: 6 });
+      await expect
+        .poll(async () => (await p.deliveriesFor()).get(job.jobId)?.outcome, {
+          timeout: 15_000,
+          interval: 20,
+        })
+        .toBe('done');
+      await expect
+        .poll(async () => (await ledger.scope('console', 'local', { days: 1, label: 'today' })).total.jobs, {
+          timeout: 5_000,
+          interval: 20,
+        })
+        .toBe(1);
+      const { total } = await ledger.scope('console', 'local', { days: 1, label: 'today' });
+      expect(total.gpuSeconds).toBeGreaterThan(0);
+      expect(total.cost).toBeCloseTo(total.gpuSeconds * 0.25, 9);
+    } finally {
+      await stack.close();
+      // The pool closed the backend with the worker.
+      await api.sim.close();
+      await p.close();
+    }
   });
 
   it('Prometheus counts GPU seconds and cost by platform and style, with no community label', async () => {
