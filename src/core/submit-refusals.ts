@@ -86,7 +86,9 @@ export async function quotaRefusal(
       const v = await quota.view(actor, limits);
       // A cap below the person's jobs in every chat is this community's own: count its jobs only.
       const max = r.limit ?? maxActive;
-      return say(lang, 'refuse.too_many_active', { active: max < v.active ? v.activeHere : v.active, max });
+      // Read after the refusal: a job that ended in between must not show fewer jobs than the limit.
+      const active = Math.max(max, max < v.active ? v.activeHere : v.active);
+      return say(lang, 'refuse.too_many_active', { active, max });
     }
     case 'burst':
       return say(lang, 'refuse.burst', { retryIn: inMs(r.retryAt) });
