@@ -36,6 +36,7 @@ import {
   isRedisConnectionError,
 } from '../redis-connection.js';
 import type { Lifecycle } from './lifecycle.js';
+import { checkLorasAgainstCatalog } from './lora-preflight.js';
 import { checkRedisTopology, warnRedisSettings } from './redis-preflight.js';
 
 export interface Shared {
@@ -101,6 +102,7 @@ export async function buildShared(
   const { redis } = connections;
   const prefix = config.redis.prefix;
   const catalog = opts.catalog ?? (await loadCatalog(config, opts.cwd ?? process.cwd(), log));
+  checkLorasAgainstCatalog(config.loras, catalog);
   const images = createImageTools({
     maxReferenceBytes: config.images.maxReferenceBytes,
     maxReferencePixels: config.images.maxReferencePixels,
