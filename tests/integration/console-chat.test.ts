@@ -70,7 +70,9 @@ describe('console chat through the chat core', () => {
     const c = await setup();
     await writeFile(join(c.cwd, 'notes.png'), 'plain text');
     c.type('/portrait smiling knight');
-    await c.waitFor(/Attach a photo of a face/);
+    await c.waitFor(
+      /Give the path of a photo of a face after \/portrait: \/portrait \.\/me\.jpg smiling knight\./,
+    );
     c.type('/portrait ./notes.png smiling');
     await c.waitFor(/That photo cannot be used: .*not a picture/);
     expect(await c.used()).toBe(0);
