@@ -10,7 +10,13 @@ import { createBlobStore } from '../../src/generation/blob-store.js';
 import { createDeliveryQueues, enqueueDelivery } from '../../src/generation/pipeline/delivery.js';
 import { startFakeTelegram, type FakeTelegram } from '../helpers/fake-telegram.js';
 import { ledgerOf } from '../helpers/ledger.js';
-import { killBotProcesses, spawnBotProcess, type BotProcess } from '../helpers/survival-crash-bots.js';
+import {
+  killBotProcesses,
+  spawnBotProcess,
+  spawnStandbyBotProcess,
+  type BotProcess,
+  type StandbyBotProcess,
+} from '../helpers/survival-crash-bots.js';
 import { createPipelineHarness, LIMITS, type PipelineHarness } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { seededRandom } from '../helpers/seeded-random.js';
@@ -271,6 +277,23 @@ describe('Telegram bot processes SIGKILLed with a Bot API call in flight', () =>
     let armed = false;
     let current: BotProcess | undefined;
     let replacing: Promise<void> | undefined;
+    // Where the bots die: each kind once (an edit into the result or a new photo message; before the fake
+    // acts on it, or after: Telegram did it, the bot never heard back), and the doubling kind once more.
+    // Which call of its kind each kill hits (the first, second or third) is seeded.
+    const plan = (
+      [
+        ['sendPhoto', 'after'],
+        ['sendPhoto', 'before'],
+        ['editMessageMedia', 'before'],
+        ['editMessageMedia', 'after'],
+        ['sendPhoto', 'after'],
+      ] as const
+    ).map(([method, phase]) => ({ method, phase, skip: Math.floor(rand() * 3) }));
+    const planned = plan.length;
+    // One loaded bot process waits for each kill, all started at once before the deliveries: a killed bot
+    // is replaced at once, so recovering costs the queue noticing the kill, not a Node start (seconds each
+    // on a loaded machine).
+    const standbys: StandbyBotProcess[] = [];
     const kills: Array<{ method: string; phase: 'before' | 'after'; chatId: number }> = [];
     const cfg = () => ({
       redisUrl: tr.url,
@@ -282,29 +305,37 @@ describe('Telegram bot processes SIGKILLed with a Bot API call in flight', () =>
       stalledIntervalMs: 500,
       concurrency: 1,
     });
-    const restart = (): void => {
-      replacing = (async () => {
-        current = await spawnBotProcess(cfg());
-      })();
-    };
-    // Each photo call (an edit into the result, or a new photo message) is, with even odds (seeded), the
-    // moment a bot dies: before the fake acts on it, or after (Telegram did it, the bot never heard back).
     const fake = await startFakeTelegram({
       gate: async (call, phase) => {
         if (!armed || replacing !== undefined || current === undefined) return undefined;
-        if (call.method !== 'editMessageMedia' && call.method !== 'sendPhoto') return undefined;
-        // New messages are where the window is: they get the larger share of the kills.
-        const odds = call.method === 'sendPhoto' ? 0.5 : 0.2;
-        if (kills.length >= 12 || rand() >= odds) return undefined;
+        const due = plan.findIndex((k) => k.method === call.method && k.phase === phase);
+        const kind = plan[due];
+        if (kind === undefined) return undefined;
+        if (kind.skip > 0) {
+          kind.skip -= 1;
+          return undefined;
+        }
+        plan.splice(due, 1);
         const victim = current;
+        const next = standbys.shift();
+        if (next === undefined) throw new Error('no standby bot process left');
         current = undefined;
         kills.push({ method: call.method, phase, chatId: Number(call.payload['chat_id']) });
         await victim.kill();
-        restart();
+        replacing = (async () => {
+          await next.start();
+          current = next;
+        })();
         return 'drop';
       },
     });
     fakeTg = fake;
+    // Started while the chats are set up; the first takes jobs only once they are queued.
+    const bots = Promise.all([
+      spawnBotProcess(cfg()),
+      ...Array.from({ length: planned }, () => spawnStandbyBotProcess(cfg())),
+    ]);
+    bots.catch(() => undefined);
     const redis = r.connect();
     const blobs = createBlobStore({ redis, prefix: r.prefix, maxTotalBytes: 64 * 1024 * 1024 });
     const status = createStatusStore({ redis, prefix: r.prefix, ttlSeconds: 3600 });
@@ -328,7 +359,9 @@ describe('Telegram bot processes SIGKILLed with a Bot API call in flight', () =>
       const put = await blobs.put(png, 3600, `out-job-${i}-0`);
       expect(put.ok).toBe(true);
     }
-    current = await spawnBotProcess(cfg());
+    const [first, ...spares] = await bots;
+    current = first;
+    standbys.push(...spares);
     armed = true;
     for (const [i, chatId] of chats.entries()) {
       await enqueueDelivery(deliveries, {
@@ -360,6 +393,8 @@ describe('Telegram bot processes SIGKILLed with a Bot API call in flight', () =>
       })
       .toBe(M);
     armed = false;
+    // Every planned kill happened.
+    expect(plan).toEqual([]);
 
     const edited = chats.filter((_, i) => i % 2 === 0);
     const posted = chats.filter((_, i) => i % 2 === 1);
