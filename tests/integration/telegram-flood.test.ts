@@ -7,6 +7,7 @@ import {
   type TelegramHarnessOptions,
 } from '../helpers/telegram-harness.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { createBotWideBudget } from '../../src/bots/telegram/telegram-send-budget.js';
 
 let r: TestRedis | undefined;
 let h: TelegramHarness | undefined;
@@ -76,6 +77,31 @@ describe('telegram: flood control and refusals of the Bot API', () => {
     const media = t.fake.callsTo('editMessageMedia');
     expect(media.map((c) => c.ok)).toEqual([false, true]);
     expect(media[1]!.at - media[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(t.fake.botMessages(ALICE)).toHaveLength(1);
+  });
+
+  it('a delivery sent again after a short 429 takes a slot of the bot-wide pace like its first send', async () => {
+    const t = await setup();
+    t.fake.inject(
+      'editMessageMedia',
+      { error_code: 429, description: 'Too Many Requests: retry after 1', parameters: { retry_after: 1 } },
+      { times: 1 },
+    );
+    const cmd = t.fake.userSends({ chatId: ALICE, userId: ALICE, text: '/imagine a fox --steps 2' });
+    const status = await statusOf(t, ALICE, cmd);
+    await t.fake.waitFor(() => t.fake.callsTo('editMessageMedia')[0], 'the refused edit');
+    // Other deliveries fill this second of the bot-wide pace while the refused edit waits out retry_after
+    // (its first send's slot is cleared, so the window frees only a full second after `filledAt`).
+    const botWide = createBotWideBudget({ redis: r!.redis, prefix: r!.prefix, now: Date.now });
+    const filledAt = Date.now();
+    await r!.redis.del(`${r!.prefix}:tg:budget:bot-wide`);
+    for (let i = 0; i < botWide.limits.groupLimit; i++)
+      expect((await botWide.take('bot-wide', 'result')).ok).toBe(true);
+    await t.fake.waitFor(() => (status.kind === 'photo' ? status : undefined), 'the photo');
+    const media = t.fake.callsTo('editMessageMedia');
+    expect(media.map((c) => c.ok)).toEqual([false, true]);
+    // The retry waited for the window to free (1 s and its slack), not only for retry_after.
+    expect(media[1]!.at - filledAt).toBeGreaterThanOrEqual(botWide.limits.windowMs + 40);
     expect(t.fake.botMessages(ALICE)).toHaveLength(1);
   });
 

@@ -18,6 +18,11 @@ export interface TelegramApiOptions {
   readonly retry?: { readonly maxDelaySeconds?: number; readonly maxAttempts?: number } | undefined;
   /** Told every Bot API request (each retry too): the method and Telegram's error_code, 200 when ok, 0 without an answer. */
   readonly onApiCall?: ((method: string, status: number) => void) | undefined;
+  /**
+   * Awaited before auto-retry sends a request again (after a 429): the first send was paced by its caller,
+   * a retry is one more request Telegram counts, so it takes its own slot of the bot-wide pace.
+   */
+  readonly beforeRetry?: ((method: string) => Promise<void>) | undefined;
 }
 
 export function createTelegramApis(opts: TelegramApiOptions): { bot: Bot; progressApi: Api } {
@@ -37,6 +42,19 @@ export function createTelegramApis(opts: TelegramApiOptions): { bot: Bot; progre
       opts.onApiCall?.(method, status);
     }
   };
+  // Below auto-retry, so it sees each HTTP request: auto-retry passes the same payload object again.
+  const beforeRetry = opts.beforeRetry;
+  if (beforeRetry !== undefined) {
+    const sent = new WeakSet<object>();
+    const pacing: Transformer = async (prev, method, payload, signal) => {
+      if (typeof payload === 'object' && payload !== null) {
+        if (sent.has(payload)) await beforeRetry(method);
+        else sent.add(payload);
+      }
+      return prev(method, payload, signal);
+    };
+    bot.api.config.use(pacing);
+  }
   if (opts.onApiCall !== undefined) bot.api.config.use(counting);
   bot.api.config.use(
     autoRetry({

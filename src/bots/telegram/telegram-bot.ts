@@ -29,6 +29,7 @@ import { createStatusStore } from './status-store.js';
 import { createTelegramActorLookup } from './telegram-actor.js';
 import { createTelegramApis, TELEGRAM_API_ROOT } from './telegram-api.js';
 import { createTelegramDeliverer } from './telegram-deliverer.js';
+import { createBotWideBudget, takeBotWideSlot } from './telegram-send-budget.js';
 import { createTelegramPhotoFetcher } from './telegram-photos.js';
 import { createTelegramProgressSink, type TelegramProgressSink } from './telegram-progress.js';
 import { createTelegramReplies } from './telegram-replies.js';
@@ -101,12 +102,14 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
   const log = deps.logger ?? silent;
   const now = deps.now ?? Date.now;
   const apiRoot = deps.apiRoot ?? TELEGRAM_API_ROOT;
+  const globalBudget = createBotWideBudget({ redis, prefix, now });
   const { bot, progressApi } = createTelegramApis({
     token: deps.token,
     apiRoot,
     botInfo: deps.botInfo,
     retry: deps.retry,
     onApiCall: deps.onApiCall,
+    beforeRetry: () => takeBotWideSlot(globalBudget),
   });
   const status = createStatusStore({ redis, prefix, ttlSeconds: deps.statusTtlSeconds ?? 7 * 86_400 });
   const budget = createChatBudget({ redis, prefix, now, ...(deps.budget ? { options: deps.budget } : {}) });
@@ -133,6 +136,7 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
     records: deps.records,
     status,
     budget,
+    globalBudget,
     endProgress: (jobId) => {
       sink.end(jobId);
     },
