@@ -2,6 +2,7 @@
 // their schema (config/env-schema.ts) and the list grammars (config/lists.ts), then the rules between
 // keys. It is pure: it never reads process.env itself and reports every bad key at once. main.ts and the
 // CLIs are the only callers that pass process.env (read with config/env-file.ts).
+import { parseScopeWeights } from './config/scope-weights.js';
 import { EnvSchema, envKeys, secretEnvKeys, type Env } from './config/env-schema.js';
 import {
   parseBackendList,
@@ -79,6 +80,8 @@ export interface Config {
   /** What each community costs: daily buckets kept this many days; prices (per GPU hour/second) in this currency. */
   costs: { retentionDays: number; currency: string };
   pipeline: {
+    /** Fair sharing under backlog: jobs kept ready for the workers (0 = off) and the scopes' weights. */
+    fair: { readyWindow: number; scopeWeights: Record<string, number> };
     maxWaitingJobs: number;
     jobRecordTtlSeconds: number;
     queuedTimeoutSeconds: number;
@@ -163,6 +166,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!operators.ok) issues.push({ key: 'OPERATOR_USER_IDS', message: operators.message });
   const scopes = parseIdList(env['ALLOWED_SCOPES'] ?? '');
   if (!scopes.ok) issues.push({ key: 'ALLOWED_SCOPES', message: scopes.message });
+  const scopeWeights = parseScopeWeights(env['SCOPE_WEIGHTS'] ?? '');
+  if (!scopeWeights.ok) issues.push({ key: 'SCOPE_WEIGHTS', message: scopeWeights.message });
   const sentinels = parseHostPorts(env['REDIS_SENTINELS'] ?? '');
   if (!sentinels.ok) issues.push({ key: 'REDIS_SENTINELS', message: sentinels.message });
   const clusterNodes = parseHostPorts(env['REDIS_CLUSTER_NODES'] ?? '');
@@ -223,6 +228,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     !jobsApi.ok ||
     !operators.ok ||
     !scopes.ok ||
+    !scopeWeights.ok ||
     !sentinels.ok ||
     !clusterNodes.ok
   ) {
@@ -310,6 +316,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     simulatorStepMs: e.SIMULATOR_STEP_MS,
     costs: { retentionDays: e.COST_RETENTION_DAYS, currency: e.COST_CURRENCY.toUpperCase() },
     pipeline: {
+      fair: { readyWindow: e.FAIR_READY_JOBS, scopeWeights: scopeWeights.value },
       maxWaitingJobs: e.MAX_WAITING_JOBS,
       jobRecordTtlSeconds: e.JOB_RECORD_TTL,
       queuedTimeoutSeconds: e.QUEUED_TIMEOUT_SECONDS,

@@ -143,6 +143,14 @@ export async function buildShared(
     connection: redis,
     prefix,
     maxWaiting: config.pipeline.maxWaitingJobs,
+    ...(config.pipeline.fair.readyWindow > 0
+      ? {
+          fair: {
+            readyWindow: config.pipeline.fair.readyWindow,
+            scopeWeights: config.pipeline.fair.scopeWeights,
+          },
+        }
+      : {}),
     retention: {
       completeAgeSeconds: 3600,
       completeCount: 1000,

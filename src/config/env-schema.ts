@@ -80,6 +80,8 @@ export const EnvSchema = z.object({
   QUEUED_TIMEOUT_SECONDS: int(10, 7 * 86_400).default(1800),
   GENERATE_ATTEMPTS: int(1, 20).default(3),
   WORKER_CONCURRENCY: int(0, 1000).default(0),
+  SCOPE_WEIGHTS: z.string().default(''),
+  FAIR_READY_JOBS: int(0, 10_000).default(4),
   LOCK_DURATION_MS: int(1000, 600_000).default(30_000),
   STALLED_INTERVAL_MS: int(1000, 600_000).default(30_000),
   RECONCILE_INTERVAL_SECONDS: int(1, 3600).default(30),

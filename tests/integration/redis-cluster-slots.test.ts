@@ -137,6 +137,10 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       if (!held.ok) throw new Error(`reserve refused: ${held.code}`);
       expect(await t.quota.renew(held.reservationId)).toBe(true);
       expect((await t.quota.refund(held.reservationId)).ok).toBe(true);
+      // A relax-lane reservation settles against its own counters.
+      const relaxed = await t.quota.reserve(actor, 1, 'evt-relax', LIMITS, { lane: 'relax', relaxCap: 5 });
+      if (!relaxed.ok) throw new Error(`relax reserve refused: ${relaxed.code}`);
+      expect((await t.quota.refund(relaxed.reservationId)).ok).toBe(true);
       // The upgrade from per-chat keys, and a reservation made in that layout settled.
       const day = quotaDay(Date.now(), t.quotaConfig.resetHourUtc);
       const old = `${prefix}:{q:telegram:-5:706}`;
@@ -181,6 +185,24 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       gq.queue.add = () => Promise.reject(new Error('add refused'));
       await expect(gq.enqueue(jobData('evt-abort'))).rejects.toThrow(/could not add/);
       await gq.close();
+      // Fair sharing under backlog: a parked job (park, pick and promote), its place in line, a cancel.
+      const fq = createGenerateQueue({
+        connection: redis,
+        prefix,
+        name: 'generate-fair',
+        maxWaiting: 10,
+        retention: { completeAgeSeconds: 60, completeCount: 10, failAgeSeconds: 60, failCount: 10 },
+        attempts: 1,
+        backoffMs: 10,
+        fair: { readyWindow: 1 },
+      });
+      await fq.enqueue(jobData('evt-fair-1'));
+      const second = await fq.enqueue(jobData('evt-fair-2'));
+      const third = await fq.enqueue(jobData('evt-fair-3'));
+      expect(second.ok && third.ok && third.position).toBe(3);
+      expect(third.ok && (await fq.remove(third.jobId))).toBe(true);
+      await fq.feed();
+      await fq.close();
     } finally {
       await t.close();
     }

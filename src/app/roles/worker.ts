@@ -2,6 +2,7 @@
  * The worker role: a backend pool over the configured backends and the generation worker that takes jobs
  * from the generate queue. Closing gives running jobs SHUTDOWN_GRACE_SECONDS, then hands them back.
  */
+import { startFairFeeder } from '../../generation/pipeline/fair-queue.js';
 import type { BackendEntry } from '../../config/lists.js';
 import {
   createBackendPool,
@@ -132,5 +133,14 @@ export async function startWorker(
     },
   });
   life.add('reconciler', () => reconciler.close());
+  // Fair sharing: this process feeds the ready window from the per-scope lines (a no-op when it is off).
+  const feeder = startFairFeeder({
+    feed: () => shared.queue.feed(),
+    worker: worker.worker,
+    onError: (err) => {
+      if (!isRedisConnectionError(err)) log.warn({ err: String(err) }, 'fair feed failed');
+    },
+  });
+  life.add('fair feeder', () => feeder.close());
   return { pool, worker, wakeups, reconciler };
 }

@@ -20,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
 import { evalScript } from '../redis-script.js';
+import { CHARGE_DIRECT_LUA, createFairLines, type FairLines } from './fair-queue.js';
 
 export const DEFAULT_GENERATE_QUEUE = 'generate';
 /** BullMQ's priority range is 1 … 2^21 − 1 (0 means "none" and jumps the line). */
@@ -67,6 +68,29 @@ export interface GenerateQueueDeps {
   now?: () => number;
   /** The queue's own errors other than Redis being unreachable. */
   onError?: (err: Error) => void;
+  /**
+   * Fair sharing under backlog (fair-queue.ts): jobs beyond `readyWindow` ready ones wait in per-scope and
+   * per-member lines and are fed in weighted turns. Absent: one line in tier order.
+   */
+  fair?: FairOptions;
+}
+
+export interface FairOptions {
+  /** Jobs kept ready in BullMQ for the workers; at least the workers' total concurrency is best. */
+  readonly readyWindow: number;
+  /** Weight per scope key: `platform:scopeId` first, then `platform`; 1 when neither is listed. */
+  readonly scopeWeights?: Readonly<Record<string, number>>;
+  /** How long a parked job waits in BullMQ before it runs anyway if its line entry was lost (default 2 h). */
+  readonly parkMs?: number;
+}
+
+/** The weight of a job's scope: its own key, then its platform's, else 1. */
+export function scopeWeightOf(
+  weights: Readonly<Record<string, number>> | undefined,
+  platform: string,
+  scopeId: string,
+): number {
+  return weights?.[`${platform}:${scopeId}`] ?? weights?.[platform] ?? 1;
 }
 
 export type EnqueueResult =
@@ -84,15 +108,20 @@ export interface GenerateQueue {
   waiting(): Promise<number>;
   /** Cancels a waiting job; false when it was not waiting (running, finished, unknown). */
   remove(jobId: string): Promise<boolean>;
+  /** Moves jobs from the fair lines into the ready window (no-op without fair sharing); how many moved. */
+  feed(): Promise<number>;
   priorityOf(tier: number): number;
   close(): Promise<void>;
 }
 
-// KEYS: wait, paused, prioritized, admitting, seen, job hash
-// ARGV: now, maxWaiting, leaseMs, jobId, seenMs, job key prefix
+// KEYS: wait, paused, prioritized, admitting, seen, job hash, fair lines' jobs
+// ARGV: now, maxWaiting, leaseMs, jobId, seenMs, job key prefix, ready window (0 = no fair sharing),
+//       then the job's fair-lines base, priority, scope, member, cost and weight
+// The third value says whether the job may go straight to the ready window (1) or must wait in the fair
+// lines (0): it goes straight only while no job waits in the lines and the window has room.
 const ADMIT_LUA = `
-local now, max, lease, jobId, seenMs, jobPrefix =
-  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local now, max, lease, jobId, seenMs, jobPrefix, window =
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 if redis.call('EXISTS', KEYS[6]) == 1 then return {'dup', 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 -- 'added': the job was added (it may have finished and been removed since). 'admitting': another call is
@@ -107,12 +136,22 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
     pending = pending + 1
   end
 end
-local waiting = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+local ready = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[3])
+local parked = 0
+if window > 0 then parked = redis.call('HLEN', KEYS[7]) end
+local waiting = ready + redis.call('LLEN', KEYS[2]) + parked
 if waiting + pending >= max then return {'full', waiting + pending} end
 redis.call('ZADD', KEYS[4], now + lease, jobId)
 redis.call('PEXPIRE', KEYS[4], lease)
 redis.call('SET', KEYS[5], 'admitting', 'PX', seenMs)
-return {'ok', waiting + pending}
+local direct = 1
+if window > 0 and (parked > 0 or ready + pending >= window) then direct = 0 end
+if window > 0 and direct == 1 then
+  local fqBase, p, scope, member, cost, weight =
+    ARGV[8], ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
+  ${CHARGE_DIRECT_LUA}
+end
+return {'ok', waiting + pending, direct}
 `;
 
 // Workers take the wait list first (un-prioritized jobs, which we never create), popping from its right
@@ -140,7 +179,7 @@ return 1
 `;
 
 type AdmitRedis = Redis & {
-  pipelineAdmit(...args: (string | number)[]): Promise<[string, number]>;
+  pipelineAdmit(...args: (string | number)[]): Promise<[string, number, number?]>;
   pipelinePosition(...args: (string | number)[]): Promise<number>;
   pipelineAbortAdmit(...args: (string | number)[]): Promise<number>;
 };
@@ -148,7 +187,7 @@ type AdmitRedis = Redis & {
 function defineScripts(redis: Redis): AdmitRedis {
   const r = redis as AdmitRedis;
   if (typeof (r as Partial<AdmitRedis>).pipelineAdmit !== 'function') {
-    redis.defineCommand('pipelineAdmit', { numberOfKeys: 6, lua: ADMIT_LUA });
+    redis.defineCommand('pipelineAdmit', { numberOfKeys: 7, lua: ADMIT_LUA });
     redis.defineCommand('pipelinePosition', { numberOfKeys: 4, lua: POSITION_LUA });
     redis.defineCommand('pipelineAbortAdmit', { numberOfKeys: 2, lua: ABORT_LUA });
   }
@@ -187,7 +226,18 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     admitting: `${base}:pipeline-admitting`,
     seen: (jobId: string) => `${base}:pipeline-seen:${jobId}`,
     job: (jobId: string) => `${base}:${jobId}`,
+    fairJobs: `${base}:fq:jobs`,
   };
+  const fairOpts = deps.fair;
+  if (fairOpts !== undefined) {
+    if (!Number.isInteger(fairOpts.readyWindow) || fairOpts.readyWindow < 1) {
+      throw new RangeError(`readyWindow must be an integer ≥ 1, got ${fairOpts.readyWindow}`);
+    }
+    for (const [key, w] of Object.entries(fairOpts.scopeWeights ?? {})) {
+      if (!(w > 0) || !Number.isFinite(w)) throw new RangeError(`weight of ${key} must be above 0, got ${w}`);
+    }
+  }
+  const parkMs = fairOpts?.parkMs ?? 2 * 3_600_000;
 
   const queue = new Queue<GenerateJobData>(name, {
     connection: deps.connection,
@@ -199,6 +249,16 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       removeOnFail: { age: retention.failAgeSeconds, count: retention.failCount },
     },
   });
+  const fair: FairLines | undefined =
+    fairOpts === undefined
+      ? undefined
+      : createFairLines({
+          redis: deps.connection,
+          base,
+          queue,
+          readyWindow: fairOpts.readyWindow,
+          relaxPriority: RELAX_PRIORITY,
+        });
   // Without a listener BullMQ prints each connection error as a trace; an outage is reported once by the
   // process's Redis status line, and a command that fails rejects its caller.
   queue.on('error', (err) => {
@@ -214,7 +274,12 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       jobId,
       releaseAdmission ? '1' : '0',
     );
-    return p > 0 ? p : null;
+    if (p > 0 || fair === undefined) return p > 0 ? p : null;
+    // Parked in the fair lines: behind every ready job, at its place in the feeding order.
+    const place = await fair.placeOf(jobId);
+    if (place === null) return null;
+    const [w, z] = await Promise.all([redis.llen(k.wait), redis.zcard(k.prioritized)]);
+    return w + z + place;
   };
 
   return {
@@ -234,43 +299,75 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       const jobId = jobIdFromEvent(data.actor.platform, data.eventId);
       const priority =
         data.lane === 'relax' ? RELAX_PRIORITY : tierToPriority(data.priorityTier, deps.tierPriorities);
-      const [verdict, count] = await redis.pipelineAdmit(
+      const { actor } = data;
+      const entry = {
+        jobId,
+        priority,
+        scope: `${actor.platform}:${actor.scopeId}`,
+        member: actor.userId,
+        cost: Math.max(1, data.units) * Math.max(1, Number(data.request.params['steps'] ?? 20)),
+        weight: scopeWeightOf(fairOpts?.scopeWeights, actor.platform, actor.scopeId),
+      };
+      const [verdict, count, direct] = await redis.pipelineAdmit(
         k.wait,
         k.paused,
         k.prioritized,
         k.admitting,
         k.seen(jobId),
         k.job(jobId),
+        k.fairJobs,
         now(),
         maxWaiting,
         leaseMs,
         jobId,
         seenMs,
         `${base}:`,
+        fairOpts?.readyWindow ?? 0,
+        `${base}:fq:`,
+        String(priority),
+        entry.scope,
+        entry.member,
+        entry.cost,
+        entry.weight,
       );
       if (verdict === 'dup') return { ok: true, jobId, position: await position(jobId), duplicate: true };
       if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
+      const parked = fair !== undefined && direct === 0;
       try {
-        await queue.add(data.jobKind, data, { jobId, priority });
+        if (parked) {
+          // Into the lines first, then parked in BullMQ: a crash in between leaves an id the feeder drops
+          // once its admission lapsed, never a parked job nobody feeds.
+          await fair.park(entry);
+          await queue.add(data.jobKind, data, { jobId, priority, delay: parkMs });
+        } else {
+          await queue.add(data.jobKind, data, { jobId, priority });
+        }
       } catch (err) {
+        if (parked) await fair.remove(jobId).catch(() => undefined);
         await redis.pipelineAbortAdmit(k.admitting, k.seen(jobId), jobId).catch(() => undefined);
         throw new GenerateQueueError('could not add the generate job', { jobId }, { cause: err });
       }
+      if (parked) await fair.feed().catch(() => 0);
       return { ok: true, jobId, position: await position(jobId, true), duplicate: false };
     },
 
     position: (jobId) => position(jobId),
 
     async waiting() {
-      const [w, p, z] = await Promise.all([
+      const [w, p, z, f] = await Promise.all([
         redis.llen(k.wait),
         redis.llen(k.paused),
         redis.zcard(k.prioritized),
+        fair === undefined ? 0 : fair.parked(),
       ]);
-      return w + p + z;
+      return w + p + z + f;
     },
 
+    feed: () => (fair === undefined ? Promise.resolve(0) : fair.feed()),
+
     async remove(jobId) {
+      // A parked job leaves its line first, so no feeder can promote it while BullMQ removes it.
+      if (fair !== undefined && (await fair.remove(jobId))) return (await queue.remove(jobId)) === 1;
       if ((await position(jobId)) === null) return false;
       // BullMQ refuses to remove a locked (active) job, so a job a worker took in between stays.
       return (await queue.remove(jobId)) === 1;

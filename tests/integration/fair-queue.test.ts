@@ -1,0 +1,213 @@
+// Fair sharing on real Redis and BullMQ: tiers first, then weighted shares across scopes, then turns
+// across members; place in line, cancel and the cap count the parked jobs; a feeder that died between
+// its pick and its promote loses and duplicates nothing; jobs queued before fair sharing are served.
+import { Queue, Worker, type Job } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFairLines } from '../../src/generation/pipeline/fair-queue.js';
+import {
+  createGenerateQueue,
+  RELAX_PRIORITY,
+  type GenerateQueue,
+} from '../../src/generation/pipeline/generate-queue.js';
+import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
+import { loadConfig } from '../../src/config.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+
+let r: TestRedis | undefined;
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+  await r?.cleanup();
+  r = undefined;
+});
+
+const RETENTION = { completeAgeSeconds: 60, completeCount: 1000, failAgeSeconds: 60, failCount: 1000 };
+
+let seq = 0;
+function job(scope: string, user: string, opts: { tier?: number; steps?: number } = {}): GenerateJobData {
+  seq++;
+  return {
+    eventId: `${scope}-${user}-${seq}`,
+    jobKind: 'imagine',
+    request: {
+      style: 'sdxl',
+      prompt: 'p',
+      params: opts.steps === undefined ? {} : { steps: opts.steps },
+      seed: 1,
+      count: 1,
+    },
+    actor: { platform: 'telegram', scopeId: scope, userId: user, roles: [] },
+    reply: { platform: 'telegram', chatId: scope },
+    reservationId: `r-${seq}`,
+    units: 1,
+    blobs: {},
+    priorityTier: opts.tier ?? 0,
+    createdAt: Date.now(),
+  } as GenerateJobData;
+}
+
+function fairQueue(
+  weights: Record<string, number> = {},
+  readyWindow = 1,
+  maxWaiting = 1000,
+): { q: GenerateQueue; t: TestRedis } {
+  r ??= testRedis('fair');
+  const q = createGenerateQueue({
+    connection: r.connect(),
+    prefix: r.prefix,
+    maxWaiting,
+    retention: RETENTION,
+    attempts: 1,
+    backoffMs: 10,
+    fair: { readyWindow, scopeWeights: weights },
+  });
+  closers.push(() => q.close());
+  return { q, t: r };
+}
+
+/** Runs `n` jobs one at a time, feeding the window as a worker takes each; returns them in run order. */
+async function drain(q: GenerateQueue, t: TestRedis, n: number): Promise<GenerateJobData[]> {
+  const order: GenerateJobData[] = [];
+  let done!: () => void;
+  const all = new Promise<void>((res) => (done = res));
+  const worker = new Worker<GenerateJobData>(
+    q.name,
+    async (j: Job<GenerateJobData>) => {
+      await q.feed();
+      order.push(j.data);
+      if (order.length === n) done();
+      return null;
+    },
+    { connection: t.connect(), prefix: t.prefix, concurrency: 1 },
+  );
+  closers.push(() => worker.close());
+  // What the worker role's timer does: feeds (and re-feeds what a dead feeder left) with no job running.
+  await q.feed();
+  await all;
+  return order;
+}
+
+describe('fair sharing of the generate queue', () => {
+  it('two scopes with 10:1 demand and equal weights alternate under backlog', async () => {
+    const { q, t } = fairQueue();
+    for (let i = 0; i < 20; i++) await q.enqueue(job('big', `u${i % 3}`));
+    for (let i = 0; i < 2; i++) await q.enqueue(job('small', 's'));
+    const order = (await drain(q, t, 22)).map((d) => d.actor.scopeId);
+    // The first job went straight to the ready window, taking big's turn: then small, big, small, and big's rest.
+    expect(order.slice(0, 6)).toEqual(['big', 'small', 'big', 'small', 'big', 'big']);
+  });
+
+  it('3:1 weights give three turns to one', async () => {
+    const { q, t } = fairQueue({ 'telegram:a': 3, 'telegram:b': 1 });
+    for (let i = 0; i < 20; i++) await q.enqueue(job('a', 'x'));
+    for (let i = 0; i < 20; i++) await q.enqueue(job('b', 'y'));
+    const order = (await drain(q, t, 40)).map((d) => d.actor.scopeId);
+    const first = order.slice(1, 17);
+    expect(first.filter((s) => s === 'a').length).toBe(12);
+  });
+
+  it('a better tier goes first, and members of a scope take turns', async () => {
+    const { q, t } = fairQueue();
+    for (let i = 0; i < 6; i++) await q.enqueue(job('g', 'batch'));
+    await q.enqueue(job('g', 'other'));
+    await q.enqueue(job('g', 'vip', { tier: 5 }));
+    const order = (await drain(q, t, 8)).map((d) => d.actor.userId);
+    // batch's first job was already ready (its turn taken); then the tier-5 job, then other's turn.
+    expect(order.slice(0, 4)).toEqual(['batch', 'vip', 'other', 'batch']);
+  });
+
+  it('place in line, the cap and cancel count the parked jobs', async () => {
+    const { q, t } = fairQueue({}, 1, 6);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(((await q.enqueue(job('big', 'b'))) as { jobId: string }).jobId);
+    const small = (await q.enqueue(job('small', 's'))) as { jobId: string; position: number };
+    // One ready, then the parked ones in feeding order: the small scope's job is fed second.
+    expect(await q.position(ids[0]!)).toBe(1);
+    expect(small.position).toBe(2);
+    expect(await q.position(ids[1]!)).toBe(3);
+    expect(await q.position(ids[2]!)).toBe(4);
+    expect(await q.waiting()).toBe(4);
+    await q.enqueue(job('c', 'c'));
+    await q.enqueue(job('c', 'c'));
+    expect(await q.enqueue(job('c', 'c'))).toMatchObject({ ok: false, code: 'queue_full' });
+    // Cancel a parked job: it leaves its line and BullMQ, and never runs.
+    expect(await q.remove(ids[1]!)).toBe(true);
+    expect(await q.position(ids[1]!)).toBeNull();
+    expect(await q.queue.getJob(ids[1]!)).toBeUndefined();
+    const order = await drain(q, t, 5);
+    expect(order.map((d) => d.eventId)).not.toContain(ids[1]!.replace(/^telegram-/, ''));
+    expect(await q.waiting()).toBe(0);
+  });
+
+  it('jobs queued before fair sharing are served, ahead of the parked ones', async () => {
+    r = testRedis('fairold');
+    const old = createGenerateQueue({
+      connection: r.connect(),
+      prefix: r.prefix,
+      maxWaiting: 100,
+      retention: RETENTION,
+      attempts: 1,
+      backoffMs: 10,
+    });
+    for (let i = 0; i < 3; i++) await old.enqueue(job('old', 'o'));
+    await old.close();
+    const { q, t } = fairQueue();
+    for (let i = 0; i < 2; i++) await q.enqueue(job('new', 'n'));
+    const order = (await drain(q, t, 5)).map((d) => d.actor.scopeId);
+    expect(order).toEqual(['old', 'old', 'old', 'new', 'new']);
+  });
+
+  it('a feeder that died between its pick and its promote loses and duplicates nothing', async () => {
+    const { q, t } = fairQueue();
+    for (let i = 0; i < 4; i++) await q.enqueue(job('g', `m${i}`));
+    const redis = t.connect();
+    const base = `${t.prefix}:${q.name}`;
+    // A feeder whose Redis goes away right after its pick: the id is out of its line, in `feeding`, and
+    // its job still parked in BullMQ (what a SIGKILL between the two steps leaves).
+    // The process dies right there: its next command never reaches Redis.
+    const gone = {
+      get client(): Promise<never> {
+        return Promise.reject(new Error('killed'));
+      },
+      toKey: (id: string) => `${base}:${id}`,
+    } as unknown as Queue;
+    // The ready job was taken by a worker meanwhile: the window has room.
+    await redis.del(`${base}:prioritized`, `${base}:wait`);
+    const dying = createFairLines({
+      redis,
+      base,
+      queue: gone,
+      readyWindow: 1,
+      relaxPriority: RELAX_PRIORITY,
+    });
+    await expect(dying.feed()).rejects.toThrow();
+    const left = await redis.zrange(`${base}:fq:feeding`, '0', '-1');
+    expect(left).toHaveLength(1);
+    expect(await redis.hlen(`${base}:fq:jobs`)).toBe(2);
+    // Later, any feeder re-feeds it: every job runs, once.
+    await redis.zadd(`${base}:fq:feeding`, 'XX', String(Date.now() - 60_000), left[0]!);
+    const order = (await drain(q, t, 3)).map((d) => d.eventId);
+    expect(order).toHaveLength(3);
+    expect(new Set(order).size).toBe(3);
+    expect(await redis.zcard(`${base}:fq:feeding`)).toBe(0);
+    expect(await q.feed()).toBe(0);
+    expect((await q.queue.getJobCounts('completed')).completed).toBe(3);
+  });
+
+  it('weights of zero or below, and keys that are not scopes, stop start-up naming SCOPE_WEIGHTS', () => {
+    for (const bad of [
+      'discord:123=0',
+      'telegram=-1',
+      'nowhere=2',
+      'discord:=2',
+      'discord:1=x',
+      'telegram',
+    ]) {
+      expect(() => loadConfig({ SCOPE_WEIGHTS: bad }), bad).toThrow(/SCOPE_WEIGHTS/);
+    }
+    expect(loadConfig({ SCOPE_WEIGHTS: 'discord:123=3, telegram=0.5' }).pipeline.fair.scopeWeights).toEqual({
+      'discord:123': 3,
+      telegram: 0.5,
+    });
+  });
+});
