@@ -20,6 +20,8 @@ import type { PipelineLogger } from './delivery.js';
 export interface DurableWrites {
   /** SET key value EX ttlSeconds; returns the replicas that acknowledged it (0 when WAIT is off). */
   set(key: string, value: string, ttlSeconds: number): Promise<number>;
+  /** Replicas each write waits for; 0: a plain SET, which a caller may batch with other commands. */
+  readonly replicas: number;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export function createDurableWrites(deps: DurableWritesDeps): DurableWrites {
   }
   if (replicas === 0) {
     return {
+      replicas: 0,
       async set(key, value, ttlSeconds) {
         await deps.redis.set(key, value, 'EX', ttlSeconds);
         return 0;
@@ -71,6 +74,7 @@ export function createDurableWrites(deps: DurableWritesDeps): DurableWrites {
   // The process's Redis status line reports outages; a command that fails rejects its caller.
   conn.on('error', () => undefined);
   return {
+    replicas,
     async set(key, value, ttlSeconds) {
       let acked = 0;
       for (let i = 0; i < tries; i++) {

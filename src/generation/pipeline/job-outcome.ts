@@ -108,7 +108,7 @@ export interface JobFinisherDeps {
   readonly now: () => number;
   readonly log: PipelineLogger;
   /** Writes the outcome so that a failover cannot lose it once its delivery is on its way. */
-  readonly durable?: Pick<DurableWrites, 'set'>;
+  readonly durable?: Pick<DurableWrites, 'set'> & { readonly replicas?: number };
 }
 
 /** Writes the outcome, adds the delivery job and settles the quota: each step idempotent. */
@@ -118,18 +118,38 @@ export function createJobFinisher(
   const { redis, prefix, quota, deliveries, failedJobs, now, log } = deps;
   const setOutcome = async (key: string, value: string, ttl: number): Promise<unknown> =>
     deps.durable === undefined ? redis.set(key, value, 'EX', ttl) : deps.durable.set(key, value, ttl);
+  // A plain SET (no replicas to wait for) on a single Redis can share one pipeline with the other writes.
+  const onePipeline =
+    (deps.durable === undefined || deps.durable.replicas === 0) && !isClusterConnection(redis);
   return async function finish(jobId, data, outcome) {
     // Needed only until BullMQ has recorded the end (a repeat within the retry window); a day is ample.
-    await setOutcome(outcomeKey(prefix, jobId), JSON.stringify(outcome), 86_400);
+    const value = JSON.stringify(outcome);
+    let cancelFlag: boolean | undefined;
+    let recordsDeleted = false;
+    if (onePipeline) {
+      // One round trip: the outcome, the attempt records (read by no attempt once an outcome exists)
+      // and the cancel flag.
+      const replies = await redis
+        .pipeline()
+        .set(outcomeKey(prefix, jobId), value, 'EX', 86_400)
+        .del(submittedKey(prefix, jobId), failedOnKey(prefix, jobId))
+        .exists(cancelKey(prefix, jobId))
+        .exec();
+      for (const [err] of replies ?? [[new Error('pipeline without replies')]]) if (err) throw err;
+      cancelFlag = replies?.[2]?.[1] === 1;
+      recordsDeleted = true;
+    } else {
+      await setOutcome(outcomeKey(prefix, jobId), value, 86_400);
+    }
     const error =
       outcome.error === undefined
         ? {}
         : { error: { code: outcome.error.code as UserErrorCode, message: outcome.error.message } };
     // A cancel that reached a job whose images were already made: delivered and charged, and said so.
+    const cancelRequested = async (): Promise<boolean> =>
+      cancelFlag ?? (await redis.exists(cancelKey(prefix, jobId))) === 1;
     const tooLate =
-      outcome.outcome === 'done' && (await redis.exists(cancelKey(prefix, jobId))) === 1
-        ? { cancel: 'too_late' as const }
-        : {};
+      outcome.outcome === 'done' && (await cancelRequested()) ? { cancel: 'too_late' as const } : {};
     await enqueueDelivery(deliveries, {
       jobId,
       platform: data.reply.platform,
@@ -164,6 +184,6 @@ export function createJobFinisher(
           log.warn({ jobId, err: String(err) }, 'could not record the failed job');
         });
     }
-    await redis.del(submittedKey(prefix, jobId), failedOnKey(prefix, jobId));
+    if (!recordsDeleted) await redis.del(submittedKey(prefix, jobId), failedOnKey(prefix, jobId));
   };
 }
