@@ -100,7 +100,7 @@ describe('console: /describe', () => {
     await writeFile(join(c.cwd, 'notes.png'), 'these are not pixels');
     c.type('/describe ./notes.png');
     await c.waitFor(/That photo cannot be used: The file is not a picture we can read\./);
-    await writeFile(join(c.cwd, 'bomb.png'), await pngBomb());
+    await writeFile(join(c.cwd, 'bomb.png'), pngBomb());
     const from = c.output().length;
     c.type('/describe ./bomb.png');
     await c.waitFor(/The image has too many pixels/, { from });
