@@ -224,6 +224,20 @@ describe('telegram: picture commands under abuse', () => {
     );
     expect(t.sim.stats().promptsExecuted).toBe(2);
     expect(await t.used(user)).toBe(2);
+    // An "Imagine this" click delivered twice (the same callback query) draws once.
+    const jobKey = d1.job?.jobKey;
+    expect(jobKey).toBeDefined();
+    const click = { kind: 'imagine_this' as const, result: { jobKey: jobKey ?? '', index: 0 } };
+    const c1 = await t.core.handle(click, ctx('cq-imagine-1'));
+    const c2 = await t.core.handle(click, ctx('cq-imagine-1'));
+    expect(c1.job?.jobId).toBeDefined();
+    expect(c2.job?.jobId ?? c1.job?.jobId).toBe(c1.job?.jobId);
+    await t.fake.waitFor(
+      () => (t.fake.botMessages(user).filter((m) => m.kind === 'photo').length === 2 ? true : undefined),
+      'the imagined picture',
+    );
+    expect(t.sim.stats().promptsExecuted).toBe(3);
+    expect(await t.used(user)).toBe(3);
   });
 
   it('discord: an image prompt or /describe whose attachment names an internal address is never fetched, nothing charged', async () => {
