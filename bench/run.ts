@@ -14,6 +14,7 @@ const suites: Suite[] = [
   { name: 'quota', load: async () => (await import('./quota.js')).benchQuota },
   { name: 'admission', load: async () => (await import('./pipeline-admission.js')).benchAdmission },
   { name: 'pipeline', load: async () => (await import('./pipeline.js')).benchPipeline },
+  { name: 'fairness', load: async () => (await import('./fairness.js')).benchFairness },
   { name: 'cluster', load: async () => (await import('./cluster.js')).benchCluster, onlyWhenNamed: true },
   {
     // The throughput run alone, 2,000 jobs: per-process CPU, round trips and HTTP requests per job (~20 s).
