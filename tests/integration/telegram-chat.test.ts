@@ -262,14 +262,14 @@ describe('telegram: refusals queue nothing', () => {
     const member = t.fake.userSends({ chatId: GROUP, userId: ALICE, text: '/stats@gen_bot' });
     expect((await waitReply(t, GROUP, member)).text).toBe('Only moderators can do that.');
     const admin = t.fake.userSends({ chatId: GROUP, userId: BOB, text: '/stats@gen_bot' });
-    expect((await waitReply(t, GROUP, admin)).text).toMatch(/^Last runs/);
+    expect((await waitReply(t, GROUP, admin)).text).toMatch(/^This community, today: 0 jobs[\s\S]*Last runs/);
     const anon = t.fake.userSends({
       chatId: GROUP,
       userId: 0,
       text: '/stats@gen_bot',
       senderChat: { id: GROUP, type: 'supergroup', title: 'G' },
     });
-    expect((await waitReply(t, GROUP, anon)).text).toMatch(/^Last runs/);
+    expect((await waitReply(t, GROUP, anon)).text).toMatch(/^This community, today: 0 jobs[\s\S]*Last runs/);
     const channel = t.fake.userSends({
       chatId: GROUP,
       userId: 0,
