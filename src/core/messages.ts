@@ -195,6 +195,8 @@ const en = {
     'There is no file {path}. Give the path of a photo of a face: /portrait ./me.jpg smiling knight.',
   'console.photo_unreadable': 'Cannot read {path} ({reason}). Give the path of a JPEG, PNG or WebP photo.',
   'console.photo_not_file': '{path} is a folder, not a photo. Give the path of a JPEG, PNG or WebP photo.',
+  'console.photo_not_regular':
+    '{path} is not a file (a device or a pipe). Give the path of a JPEG, PNG or WebP photo.',
   'console.picture_missing':
     'There is no file {path}. Give the path of a picture: /imagine ./pic.png a castle at dusk.',
   'console.describe_missing': 'There is no file {path}. Give the path of a picture: /describe ./pic.png.',
@@ -642,6 +644,8 @@ const es: Table = {
     'No existe el archivo {path}. Da la ruta de una foto de una cara: /portrait ./yo.jpg caballero sonriente.',
   'console.photo_unreadable': 'No puedo leer {path} ({reason}). Da la ruta de una foto JPEG, PNG o WebP.',
   'console.photo_not_file': '{path} es una carpeta, no una foto. Da la ruta de una foto JPEG, PNG o WebP.',
+  'console.photo_not_regular':
+    '{path} no es un archivo (es un dispositivo o una tubería). Da la ruta de una foto JPEG, PNG o WebP.',
   'console.picture_missing':
     'No existe el archivo {path}. Da la ruta de una imagen: /imagine ./foto.png un castillo al atardecer.',
   'console.describe_missing': 'No existe el archivo {path}. Da la ruta de una imagen: /describe ./foto.png.',
@@ -1093,6 +1097,8 @@ const pt: Table = {
     'Não consigo ler {path} ({reason}). Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.photo_not_file':
     '{path} é uma pasta, não uma foto. Informe o caminho de uma foto JPEG, PNG ou WebP.',
+  'console.photo_not_regular':
+    '{path} não é um arquivo (é um dispositivo ou um pipe). Informe o caminho de uma foto JPEG, PNG ou WebP.',
   'console.picture_missing':
     'O arquivo {path} não existe. Informe o caminho de uma imagem: /imagine ./foto.png um castelo ao entardecer.',
   'console.describe_missing':

@@ -41,6 +41,11 @@ describe('console: picture commands name a path, never an attachment', () => {
     expect(await answer(c, '/describe ./nothing-here.png', /^There is no file.*$/m)).toBe(
       'There is no file ./nothing-here.png. Give the path of a picture: /describe ./pic.png.',
     );
+    // A device is not called a folder (and is never read).
+    expect(await answer(c, '/imagine /dev/zero a castle', /^\/dev\/zero.*$/m)).toBe(
+      '/dev/zero is not a file (a device or a pipe). Give the path of a JPEG, PNG or WebP photo.',
+    );
+    expect(await answer(c, '/describe /tmp', /^\/tmp .*$/m)).toMatch(/^\/tmp is a folder, not a photo\./);
     // /imagine keeps its own example.
     expect(await answer(c, '/imagine ./nothing-here.png a castle', /^There is no file.*$/m)).toContain(
       '/imagine ./pic.png a castle at dusk',

@@ -115,7 +115,10 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
               },
       };
     }
-    if (!found.isFile()) return { refusal: { key: 'console.photo_not_file', params: { path: candidate } } };
+    if (!found.isFile()) {
+      const key = found.isDirectory() ? 'console.photo_not_file' : 'console.photo_not_regular';
+      return { refusal: { key, params: { path: candidate } } };
+    }
     const size = found.size;
     return {
       text: `${m[1]}${m[3] ?? ''}`,
