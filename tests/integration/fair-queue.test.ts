@@ -1,9 +1,12 @@
 // Fair sharing on real Redis and BullMQ: tiers first, then weighted shares across scopes, then turns
 // across members; place in line, cancel and the cap count the parked jobs; a feeder that died between
 // its pick and its promote loses and duplicates nothing; jobs queued before fair sharing are served.
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Queue, Worker, type Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createFairLines } from '../../src/generation/pipeline/fair-queue.js';
+import { createFairLines, startFairFeeder } from '../../src/generation/pipeline/fair-queue.js';
 import {
   createGenerateQueue,
   RELAX_PRIORITY,
@@ -210,4 +213,71 @@ describe('fair sharing of the generate queue', () => {
       telegram: 0.5,
     });
   });
+
+  it('a feeder process SIGKILLed while it feeds loses and duplicates nothing', async () => {
+    const { q, t } = fairQueue({}, 2);
+    const n = 60;
+    for (let i = 0; i < n; i++) await q.enqueue(job(`s${i % 3}`, `m${i % 5}`));
+    const runs = new Map<string, number>();
+    let all!: () => void;
+    const allDone = new Promise<void>((res) => (all = res));
+    // Workers that only take jobs: the feeder process is the only one filling the window at first.
+    const worker = new Worker<GenerateJobData>(
+      q.name,
+      (j: Job<GenerateJobData>) => {
+        runs.set(j.data.eventId, (runs.get(j.data.eventId) ?? 0) + 1);
+        if (runs.size === n) all();
+        return Promise.resolve(null);
+      },
+      { connection: t.connect(), prefix: t.prefix, concurrency: 2 },
+    );
+    closers.push(() => worker.close());
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', resolve(import.meta.dirname, '../helpers/fair-feeder-process.ts')],
+      {
+        cwd: resolve(import.meta.dirname, '../..'),
+        env: {
+          ...process.env,
+          FAIR_FEEDER_CONFIG: JSON.stringify({ redisUrl: t.url, prefix: t.prefix, readyWindow: 2 }),
+        },
+        stdio: ['pipe', 'pipe', 'inherit'],
+        detached: true,
+      },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((res) => child.once('exit', (_c, sig) => res(sig)));
+    closers.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+      await exited;
+    });
+    let fed = 0;
+    const busy = new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`the feeder process fed ${fed} jobs in 20 s`)), 20_000);
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        fed += (JSON.parse(line) as { fed?: number }).fed ?? 0;
+        if (fed >= 20) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+    });
+    await busy;
+    // Killed in the middle of its feed loop: between a pick and its promote, or anywhere else.
+    process.kill(-child.pid!, 'SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    // Another process's feeder carries on, re-feeding what the dead one left in `feeding`.
+    const feeder = startFairFeeder({ feed: () => q.feed(), worker, intervalMs: 250 });
+    closers.push(() => feeder.close());
+    await Promise.race([
+      allDone,
+      new Promise((_res, rej) =>
+        setTimeout(() => rej(new Error(`only ${runs.size} of ${n} jobs ran after the kill`)), 30_000),
+      ),
+    ]);
+    expect([...runs.values()].every((c) => c === 1)).toBe(true);
+    const base = `${t.prefix}:${q.name}:fq:`;
+    const redis = t.connect();
+    expect(await redis.hlen(`${base}jobs`)).toBe(0);
+    expect(await redis.zcard(`${base}feeding`)).toBe(0);
+  }, 60_000);
 });
