@@ -158,7 +158,7 @@ describe('/limits settings loras=', () => {
   it('narrows what members may pick, refuses typos and lists that cannot be used, and lifts it with all', async () => {
     const c = await setup();
     const saved = await handle(c, mod, '/limits settings loras=detail');
-    expect(saved.text).toContain('LoRAs detail.');
+    expect(saved.text).toContain('LoRAs detail;');
     expect((await handle(c, member, '/loras')).text).toBe(
       'LoRAs you can add with --lora name or --lora name:strength:\n' +
         '• detail: strength 0 to 1.5 (default 0.8), adds "highly detailed", for sdxl',
@@ -179,14 +179,14 @@ describe('/limits settings loras=', () => {
     );
     expect((await c.quota.getScopeSettings('telegram', '-1007')).allowedLoras).toEqual(['detail']);
 
-    expect((await handle(c, mod, '/limits settings loras=none')).text).toContain('LoRAs none.');
+    expect((await handle(c, mod, '/limits settings loras=none')).text).toContain('LoRAs none;');
     expect((await handle(c, member, '/imagine a fox --lora detail')).text).toBe(
       'LoRAs are turned off here (a moderator chose loras=none): leave --lora out.',
     );
     expect((await handle(c, member, '/loras')).text).toBe(
       'LoRAs are turned off here. A moderator can allow them with /limits settings loras=all.',
     );
-    expect((await handle(c, mod, '/limits settings loras=all')).text).toContain('LoRAs all.');
+    expect((await handle(c, mod, '/limits settings loras=all')).text).toContain('LoRAs all;');
     expect((await c.quota.getScopeSettings('telegram', '-1007')).allowedLoras).toBeUndefined();
     const queued = await handle(c, member, '/imagine a fox --lora anime --steps 2');
     expect(queued.job).toBeDefined();
