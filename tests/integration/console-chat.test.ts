@@ -30,7 +30,9 @@ async function pngSize(path: string): Promise<[number, number]> {
 
 describe('console chat through the chat core', () => {
   it('imagines a picture, shows progress, writes the PNG and counts it in /quota', async () => {
-    const c = await setup();
+    // Sampling lasts longer than the stage gap (progress-throttle.ts), so its progress is shown, not
+    // coalesced into the next stage.
+    const c = await setup({ stepMs: 150 });
     c.type('/imagine a red fox in snow --ar 16:9 --steps 4 --seed 42');
     await c.waitFor(/Queued #1/);
     const saved = await c.waitFor(/Saved: (outputs\/output_\d{8}_\d{6}\.png)/);
