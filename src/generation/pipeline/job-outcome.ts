@@ -58,16 +58,23 @@ export async function readEarlierAttempts(
   prefix: string,
   jobId: string,
 ): Promise<EarlierAttempts> {
-  // One pipeline (one round trip) on a single Redis. A Cluster refuses a pipeline whose keys live on
-  // different primaries, and the cancel flag is not in the job's slot: there the four go out at once.
-  const [previous, cancelled, submittedOn, failedOn] = isClusterConnection(redis)
-    ? await Promise.all([
-        redis.get(outcomeKey(prefix, jobId)),
-        redis.exists(cancelKey(prefix, jobId)),
-        redis.get(submittedKey(prefix, jobId)),
-        redis.smembers(failedOnKey(prefix, jobId)),
-      ])
-    : await readInOnePipeline(redis, prefix, jobId);
+  // One pipeline, one round trip. The job's own keys share its slot; the cancel flag is in another, so a
+  // Cluster (which refuses a pipeline across slots) reads it alongside.
+  const cluster = isClusterConnection(redis);
+  const batch = redis
+    .pipeline()
+    .get(outcomeKey(prefix, jobId))
+    .get(submittedKey(prefix, jobId))
+    .smembers(failedOnKey(prefix, jobId));
+  if (!cluster) batch.exists(cancelKey(prefix, jobId));
+  const [replies, clusterCancel] = await Promise.all([
+    batch.exec(),
+    cluster ? redis.exists(cancelKey(prefix, jobId)) : undefined,
+  ]);
+  const previous = replyOf(replies, 0) as string | null;
+  const submittedOn = replyOf(replies, 1) as string | null;
+  const failedOn = replyOf(replies, 2) as string[];
+  const cancelled = clusterCancel ?? (replyOf(replies, 3) as number);
   if (previous !== null) {
     return {
       previous: OutcomeSchema.parse(JSON.parse(previous)),
@@ -79,24 +86,10 @@ export async function readEarlierAttempts(
   return { previous: undefined, cancelRequested: cancelled === 1, submittedOn, failedOn };
 }
 
-async function readInOnePipeline(
-  redis: Redis,
-  prefix: string,
-  jobId: string,
-): Promise<[string | null, number, string | null, string[]]> {
-  const replies = await redis
-    .pipeline()
-    .get(outcomeKey(prefix, jobId))
-    .exists(cancelKey(prefix, jobId))
-    .get(submittedKey(prefix, jobId))
-    .smembers(failedOnKey(prefix, jobId))
-    .exec();
-  const value = (i: number): unknown => {
-    const [err, v] = replies?.[i] ?? [new Error('pipeline without replies'), null];
-    if (err) throw err;
-    return v;
-  };
-  return [value(0) as string | null, value(1) as number, value(2) as string | null, value(3) as string[]];
+function replyOf(replies: [Error | null, unknown][] | null, i: number): unknown {
+  const [err, value] = replies?.[i] ?? [new Error('pipeline without a reply'), null];
+  if (err) throw err;
+  return value;
 }
 
 export interface JobFinisherDeps {
@@ -118,29 +111,22 @@ export function createJobFinisher(
   const { redis, prefix, quota, deliveries, failedJobs, now, log } = deps;
   const setOutcome = async (key: string, value: string, ttl: number): Promise<unknown> =>
     deps.durable === undefined ? redis.set(key, value, 'EX', ttl) : deps.durable.set(key, value, ttl);
-  // A plain SET (no replicas to wait for) on a single Redis can share one pipeline with the other writes.
-  const onePipeline =
-    (deps.durable === undefined || deps.durable.replicas === 0) && !isClusterConnection(redis);
+  // With replicas to wait for, the outcome goes through its own connection (SET + WAIT); else a plain SET.
+  const durableSet = deps.durable !== undefined && deps.durable.replicas !== 0;
+  const cluster = isClusterConnection(redis);
   return async function finish(jobId, data, outcome) {
     // Needed only until BullMQ has recorded the end (a repeat within the retry window); a day is ample.
     const value = JSON.stringify(outcome);
-    let cancelFlag: boolean | undefined;
-    let recordsDeleted = false;
-    if (onePipeline) {
-      // One round trip: the outcome, the attempt records (read by no attempt once an outcome exists)
-      // and the cancel flag.
-      const replies = await redis
-        .pipeline()
-        .set(outcomeKey(prefix, jobId), value, 'EX', 86_400)
-        .del(submittedKey(prefix, jobId), failedOnKey(prefix, jobId))
-        .exists(cancelKey(prefix, jobId))
-        .exec();
-      for (const [err] of replies ?? [[new Error('pipeline without replies')]]) if (err) throw err;
-      cancelFlag = replies?.[2]?.[1] === 1;
-      recordsDeleted = true;
-    } else {
-      await setOutcome(outcomeKey(prefix, jobId), value, 86_400);
-    }
+    if (durableSet) await setOutcome(outcomeKey(prefix, jobId), value, 86_400);
+    // One round trip: the outcome, the attempt records (read by no attempt once an outcome exists) and, on
+    // a single Redis, the cancel flag (on a Cluster it lives in another slot than the job's keys).
+    const batch = redis.pipeline();
+    if (!durableSet) batch.set(outcomeKey(prefix, jobId), value, 'EX', 86_400);
+    batch.del(submittedKey(prefix, jobId)).del(failedOnKey(prefix, jobId));
+    if (!cluster) batch.exists(cancelKey(prefix, jobId));
+    const replies = await batch.exec();
+    for (let i = 0; i < (replies?.length ?? 1); i++) replyOf(replies, i);
+    const cancelFlag = cluster ? undefined : replyOf(replies, (replies?.length ?? 1) - 1) === 1;
     const error =
       outcome.error === undefined
         ? {}
@@ -184,6 +170,5 @@ export function createJobFinisher(
           log.warn({ jobId, err: String(err) }, 'could not record the failed job');
         });
     }
-    if (!recordsDeleted) await redis.del(submittedKey(prefix, jobId), failedOnKey(prefix, jobId));
   };
 }
