@@ -540,10 +540,12 @@ describe('Redis memory over 2,000 jobs', () => {
       expect(x.bounded - warmed.bounded).toBeLessThan(32 * 1024);
     expect(warm.bounded).toBeLessThan(1024 * 1024);
     // 2. Image blobs: outputs live until delivered plus a 1 s grace, so what is left is the last second's
-    //    outputs, never the 2,000 produced; the cap (2 MiB) is never reached.
+    //    outputs, never the 2,000 produced (over 2,000 × the output size). The store keeps its payload
+    //    within the cap (2 MiB); Redis' own figure adds each key's overhead, a few percent with these tiny
+    //    outputs, and on a fast machine the last second's outputs can fill the cap.
     for (const x of samples) {
       expect(x.blobBytes).toBeLessThanOrEqual(BLOB_CAP);
-      expect(x.blobs).toBeLessThan(BLOB_CAP);
+      expect(x.blobs).toBeLessThan(BLOB_CAP * 1.1);
     }
     // 3. BullMQ's event streams are trimmed at ~10,000 entries each (approximate trimming may leave
     //    one more listpack node).
