@@ -70,6 +70,7 @@ async function execute(s: SimState, item: QueueItem): Promise<void> {
   s.lastNodeId = null;
   s.interruptFlag = false;
   const fault = s.executionFault;
+  const clearsAtStart = s.clears;
   s.executionFault = undefined;
   const previewMethod = extra['preview_method'];
   const previews = typeof previewMethod === 'string' ? previewMethod !== 'none' : s.previewsOn;
@@ -260,7 +261,12 @@ async function execute(s: SimState, item: QueueItem): Promise<void> {
         sample: async (steps, key, latent) => {
           for (let step = 1; step <= steps; step++) {
             await waitOrAbort(s, s.stepMs, item);
-            if (fault?.kind === 'hang' && !hangReleased && stepsTotal >= (fault.afterSteps ?? 0)) {
+            if (
+              fault?.kind === 'hang' &&
+              !hangReleased &&
+              s.clears === clearsAtStart &&
+              stepsTotal >= (fault.afterSteps ?? 0)
+            ) {
               await new Promise<void>((r) => (s.releaseHang = r));
               hangReleased = true;
               if (isStopped(s)) throw new AbortedRun();

@@ -112,6 +112,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       s.releaseHang?.();
     },
     clear() {
+      s.clears += 1;
       s.executionFault = undefined;
       s.httpFaults.splice(0);
       s.releaseHang?.();

@@ -59,6 +59,8 @@ export interface SimState {
   executionFault: ExecutionFault | undefined;
   readonly httpFaults: Array<HttpFault & { left: number }>;
   releaseHang: (() => void) | undefined;
+  /** Counts `faults.clear()` calls: a hang taken before a clear is released even if its run had not reached it yet. */
+  clears: number;
   readonly stats: Omit<SimulatorStats, 'queueRemaining'>;
 }
 
@@ -92,6 +94,7 @@ export function createSimState(opts: SimulatorOptions): SimState {
     executionFault: undefined,
     httpFaults: [],
     releaseHang: undefined,
+    clears: 0,
     stats: {
       promptsExecuted: 0,
       promptsSucceeded: 0,
