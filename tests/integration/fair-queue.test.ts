@@ -46,7 +46,7 @@ function job(scope: string, user: string, opts: { tier?: number; steps?: number 
     blobs: {},
     priorityTier: opts.tier ?? 0,
     createdAt: Date.now(),
-  } as GenerateJobData;
+  };
 }
 
 function fairQueue(
@@ -245,15 +245,21 @@ describe('fair sharing of the generate queue', () => {
         detached: true,
       },
     );
-    const exited = new Promise<NodeJS.Signals | null>((res) => child.once('exit', (_c, sig) => res(sig)));
+    const exited = new Promise<NodeJS.Signals | null>((res) =>
+      child.once('exit', (_c, sig) => {
+        res(sig);
+      }),
+    );
     closers.push(async () => {
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
       await exited;
     });
     let fed = 0;
     const busy = new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error(`the feeder process fed ${fed} jobs in 20 s`)), 20_000);
-      createInterface({ input: child.stdout! }).on('line', (line) => {
+      const timer = setTimeout(() => {
+        rej(new Error(`the feeder process fed ${fed} jobs in 20 s`));
+      }, 20_000);
+      createInterface({ input: child.stdout }).on('line', (line) => {
         fed += (JSON.parse(line) as { fed?: number }).fed ?? 0;
         if (fed >= 20) {
           clearTimeout(timer);
@@ -271,7 +277,9 @@ describe('fair sharing of the generate queue', () => {
     await Promise.race([
       allDone,
       new Promise((_res, rej) =>
-        setTimeout(() => rej(new Error(`only ${runs.size} of ${n} jobs ran after the kill`)), 30_000),
+        setTimeout(() => {
+          rej(new Error(`only ${runs.size} of ${n} jobs ran after the kill`));
+        }, 30_000),
       ),
     ]);
     expect([...runs.values()].every((c) => c === 1)).toBe(true);

@@ -138,7 +138,7 @@ function jobData(eventId: string, userId: string, lane?: 'relax'): GenerateJobDa
     priorityTier: 0,
     createdAt: Date.now(),
     ...(lane === undefined ? {} : { lane }),
-  } as GenerateJobData;
+  };
 }
 
 describe('relax lane in the queue and on the backends', () => {
