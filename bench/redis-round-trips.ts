@@ -13,7 +13,7 @@ const note = (name: string): void => {
 };
 
 interface PipelineLike {
-  exec(...args: unknown[]): Promise<unknown>;
+  exec: (...args: unknown[]) => Promise<unknown>;
 }
 
 export function countRedisRoundTrips(): void {
@@ -47,7 +47,11 @@ function nameOf(command: unknown): string {
   const c = command as { name?: string; args?: unknown[] };
   const name = c.name ?? '?';
   // A script by its key count and first key's last segment (BullMQ names no script on the wire).
-  if (name === 'evalsha' || name === 'eval') return `${name}:${String(c.args?.[2] ?? '').replace(/.*:/, '')}`;
+  if (name === 'evalsha' || name === 'eval') {
+    const firstKey = c.args?.[2];
+    const key = typeof firstKey === 'string' || Buffer.isBuffer(firstKey) ? firstKey.toString() : '';
+    return `${name}:${key.replace(/.*:/, '')}`;
+  }
   return name;
 }
 

@@ -238,7 +238,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const opt = (v: string): string | undefined => (v === '' ? undefined : v);
   const redisPassword = new URL(e.REDIS_URL).password;
   const secrets = [
-    ...secretEnvKeys().map((k) => String(e[k as keyof Env])),
+    ...secretEnvKeys()
+      .map((k) => e[k as keyof Env])
+      .filter((v) => typeof v === 'string'),
     ...jobsApi.value.map((j) => j.apiKey),
     redisPassword,
     decodeURIComponent(redisPassword),

@@ -45,7 +45,7 @@ function attachment(url: string, size: number, contentType: string): Record<stri
 }
 
 const embedText = (m: FakeMessage | undefined): string =>
-  String((m?.embeds[0] as { description?: string } | undefined)?.description ?? '');
+  (m?.embeds[0] as { description?: string } | undefined)?.description ?? '';
 
 describe('/describe on Discord', () => {
   it('registers /describe with a required picture attachment', () => {
