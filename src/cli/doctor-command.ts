@@ -3,9 +3,7 @@
  * lists, naming each missing node class, custom node pack and model file.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../config.js';
 import type { LoraChoice } from '../config/loras.js';
 import { fetchInventory } from '../generation/backend-inventory.js';
 import { createJobsApiBackend } from '../generation/backends/jobs-api-backend.js';
@@ -17,6 +15,7 @@ import {
   createWorkflowCatalog,
   formatCapabilityReport,
 } from '../generation/workflows/index.js';
+import { startCli } from './cli-start.js';
 import type { CliIo } from './generate-command.js';
 
 export const DOCTOR_USAGE = `usage: npm run doctor -- [--backend <url>]... [--simulate]
@@ -40,38 +39,12 @@ export function loraLines(allowed: readonly LoraChoice[], listed: readonly strin
 }
 
 export async function runDoctorCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const print = (s: string): void => void io.stdout.write(`${s}\n`);
-  const printErr = (s: string): void => void io.stderr.write(`${s}\n`);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        backend: { type: 'string', multiple: true },
-        simulate: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    printErr(`doctor: ${err instanceof Error ? err.message : String(err)}\n${DOCTOR_USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    print(DOCTOR_USAGE);
-    return 0;
-  }
-  let config;
-  try {
-    config = loadConfig(io.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      printErr(`doctor: ${err.message}`);
-      return 2;
-    }
-    throw err;
-  }
+  const started = startCli('doctor', DOCTOR_USAGE, argv, io, {
+    backend: { type: 'string', multiple: true },
+    simulate: { type: 'boolean' },
+  });
+  if ('exit' in started) return started.exit;
+  const { values, config, print, printErr } = started;
   const { catalog, problems } = await createWorkflowCatalog({
     ...(config.workflowsDir === undefined ? {} : { operatorDir: resolve(io.cwd, config.workflowsDir) }),
   });

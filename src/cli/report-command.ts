@@ -2,11 +2,10 @@
  * `npm run report -- --since 7d [--format table|csv]`: what each community cost over the period, across
  * every platform and scope, from the cost ledger in Redis (the same configuration as the product reads).
  */
-import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../config.js';
 import { createCostLedger, parsePeriod, type ScopeCost } from '../generation/cost-ledger.js';
 import { checkRedis, createRedisConnection, redisUrlForHumans } from '../redis-connection.js';
+import { startCli } from './cli-start.js';
 import type { CliIo } from './generate-command.js';
 
 export const REPORT_USAGE = `usage: npm run report -- [--since today|<N>d] [--format table|csv]
@@ -92,38 +91,12 @@ export async function runReportCli(
   io: CliIo,
   opts: { connect?: (url: string) => Redis; redisTimeoutMs?: number } = {},
 ): Promise<number> {
-  const print = (s: string): void => void io.stdout.write(`${s}\n`);
-  const printErr = (s: string): void => void io.stderr.write(`${s}\n`);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        since: { type: 'string' },
-        format: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    printErr(`report: ${err instanceof Error ? err.message : String(err)}\n${REPORT_USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    print(REPORT_USAGE);
-    return 0;
-  }
-  let config;
-  try {
-    config = loadConfig(io.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      printErr(`report: ${err.message}`);
-      return 2;
-    }
-    throw err;
-  }
+  const started = startCli('report', REPORT_USAGE, argv, io, {
+    since: { type: 'string' },
+    format: { type: 'string' },
+  });
+  if ('exit' in started) return started.exit;
+  const { values, config, print, printErr } = started;
   const format = values.format ?? 'table';
   if (format !== 'table' && format !== 'csv') {
     printErr(`report: --format is table or csv, not "${format}".\n${REPORT_USAGE}`);
