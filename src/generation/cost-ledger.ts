@@ -1,5 +1,6 @@
-// What each community costs: every finished job's GPU seconds and cost (from its timing record, priced by
-// the backend that ran it), added once per job to daily buckets per scope and per member of that scope.
+// What each community costs: every job's GPU seconds and cost (from its timing record, priced by the
+// backend that ran it), added once per job to daily buckets per scope and per member of that scope. A job
+// that failed or was cancelled after the GPU started on it counts too (no images): the GPU worked.
 //
 // Layout, all under one hash tag so the recording script stays within one slot on a Redis Cluster
 // (`P` = `<prefix>:{cost}:`, days are UTC `YYYY-MM-DD`, ids percent-encoded):
@@ -77,7 +78,7 @@ export function parsePeriod(raw: string | undefined, maxDays: number): PeriodRes
 export interface CostLedger {
   /** The days kept (COST_RETENTION_DAYS): the longest period a read may ask for. */
   readonly retentionDays: number;
-  /** Adds a finished job once (keyed by its id); false when it was already counted. */
+  /** Adds a job that used the GPU once (keyed by its id), whatever its end; false when already counted. */
   record(
     jobId: string,
     actor: Pick<Actor, 'platform' | 'scopeId' | 'userId'>,

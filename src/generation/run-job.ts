@@ -73,6 +73,8 @@ export interface RunFailure {
   /** Another backend (or a later attempt) might succeed. */
   readonly retryable: boolean;
   readonly cause?: unknown;
+  /** The GPU time the run used before it ended (absent when the GPU never started on it). */
+  readonly timing?: TimingRecord;
 }
 
 export type RunResult =
@@ -164,6 +166,31 @@ export async function runJob(
         );
   if (!resolved.ok) return fail(resolved.error.code, resolved.error.message, false);
   const gen = resolved.value;
+  // A run that ends without a result once the GPU started on it still used the GPU (and the operator paid
+  // for it): the failure carries that time, from the start to now, with no images.
+  const failAfterGpu = (
+    code: RunFailureCode,
+    message: string,
+    retryable: boolean,
+    cause?: unknown,
+  ): RunResult => {
+    const failure = fail(code, message, retryable, cause);
+    if (failure.ok || marks.started === undefined) return failure;
+    const end = now();
+    const timing = timingFromMarks(
+      { ...marks, succeeded: marks.succeeded ?? end, ended: end },
+      {
+        style: gen.style.name,
+        workflow: gen.workflow.name,
+        backend: backend.name,
+        images: 0,
+        steps: gen.params.steps ?? 0,
+        coldStart: false,
+        pricePerHour: backend.pricePerHour,
+      },
+    );
+    return { ok: false, error: { ...failure.error, timing } };
+  };
 
   const limitMs = gen.timeLimitSeconds * 1000;
   // The style's limit counts GPU time; a backend starting a GPU on demand ('provisioning') pauses it, under
@@ -237,7 +264,7 @@ export async function runJob(
       // Free the GPU: stop the prompt if it runs, drop it if it still waits.
       await backend.cancel(input.promptId).catch(() => undefined);
       if (limit.aborted && startupTimedOut) {
-        return fail(
+        return failAfterGpu(
           'timeout',
           `No GPU became available within ${Math.round(maxStartupMs / 1000)} s.`,
           true,
@@ -245,20 +272,21 @@ export async function runJob(
         );
       }
       if (limit.aborted) {
-        return fail(
+        return failAfterGpu(
           'timeout',
           `The image took longer than this style's limit of ${gen.timeLimitSeconds} s.`,
           false,
           err,
         );
       }
-      return fail('interrupted', 'The generation was cancelled.', false, err);
+      return failAfterGpu('interrupted', 'The generation was cancelled.', false, err);
     }
     throw err;
   } finally {
     clearTimeout(limitTimer);
   }
-  if (outputs === undefined) return fail('no_output', 'The GPU server ended the run without a result.', true);
+  if (outputs === undefined)
+    return failAfterGpu('no_output', 'The GPU server ended the run without a result.', true);
 
   function gpuStarted(): void {
     if (provisioningSince === undefined || startupTimedOut || limit.aborted) return;
@@ -325,13 +353,18 @@ export async function runJob(
           const text = e.exceptionMessage.replace(/\s+/g, ' ').trim();
           const said = type === '' || text.startsWith(`${type}:`) ? text : `${type}: ${text}`;
           const detail = `${node} could not load ${files}: ${said}`;
-          return fail(e.kind, `${detail}. ${EXECUTION_MESSAGES[e.kind]}`, true, e);
+          return failAfterGpu(e.kind, `${detail}. ${EXECUTION_MESSAGES[e.kind]}`, true, e);
         }
         // Out of memory can pass on a less loaded GPU; the other kinds fail everywhere the same way.
-        return fail(e.kind, EXECUTION_MESSAGES[e.kind], e.kind === 'out_of_memory' || e.kind === 'other', e);
+        return failAfterGpu(
+          e.kind,
+          EXECUTION_MESSAGES[e.kind],
+          e.kind === 'out_of_memory' || e.kind === 'other',
+          e,
+        );
       }
       case 'interrupted':
-        return fail('interrupted', 'The generation was stopped on the GPU server.', true);
+        return failAfterGpu('interrupted', 'The generation was stopped on the GPU server.', true);
     }
   }
 
@@ -341,7 +374,7 @@ export async function runJob(
   if (gen.workflow.manifest.kind === 'describe' && textKey !== undefined) {
     const texts = describeTexts(gen.outputNodes, textKey, said, historyUi);
     if (texts.length === 0) {
-      return fail(
+      return failAfterGpu(
         'no_text',
         `The describe workflow "${gen.workflow.name}" finished without text: none of its output nodes (${gen.outputNodes.join(', ')}) reported "${textKey}". Check the manifest's outputs and textKey against the node's UI output.`,
         false,
@@ -364,7 +397,7 @@ export async function runJob(
   }
   const refs = gen.outputNodes.flatMap((node) => outputs?.[node] ?? []);
   const all = refs.length > 0 ? refs : Object.values(outputs).flat();
-  if (all.length === 0) return fail('no_output', 'The GPU server finished without an image.', true);
+  if (all.length === 0) return failAfterGpu('no_output', 'The GPU server finished without an image.', true);
   marks.downloadStart = now();
   const raw = await Promise.all(
     all.map((ref) => backend.fetchOutput(ref, { maxBytes: deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES })),

@@ -193,10 +193,11 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
   ): Promise<GenerateResult> {
     const jobId = job.id ?? '';
     await finish(jobId, data, outcome);
+    // After the settlement, keyed by the job id: a repeat of this tail (a retry, an adoption) counts nothing.
+    // A failed or cancelled job that used the GPU counts its GPU time too: the operator paid for it.
+    const timing = TimingRecordSchema.safeParse(outcome.timing);
+    if (timing.success) await deps.costs?.record(jobId, data.actor, timing.data);
     if (outcome.outcome === 'done') {
-      // After the settlement, keyed by the job id: a repeat of this tail (a retry, an adoption) counts nothing.
-      const timing = TimingRecordSchema.safeParse(outcome.timing);
-      if (timing.success) await deps.costs?.record(jobId, data.actor, timing.data);
       return { outputs: outcome.outputs, backend: outcome.backend ?? '', adopted: false };
     }
     log.info({ jobId, outcome: outcome.outcome, code: outcome.error?.code }, 'job ended without an image');
@@ -419,13 +420,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
           'a model file on the GPU server cannot be loaded: this style is misconfigured there; replace the file',
         );
       }
-      if (cancelCtl.signal.aborted) return end(job, data, cancelled());
+      const spent = e.timing === undefined ? {} : { timing: e.timing };
+      if (cancelCtl.signal.aborted) return end(job, data, { ...cancelled(), ...spent });
       if (e.retryable && !isLastAttempt) {
         await redis.sadd(keys.failedOn(jobId), backend.name);
         await redis.expire(keys.failedOn(jobId), 86_400);
         throw new Error(`${e.code} on ${backend.name}: ${e.message}`);
       }
-      return end(job, data, failed(e.code, e.message, backend.name));
+      return end(job, data, { ...failed(e.code, e.message, backend.name), ...spent });
     }
 
     const out = result.value;
