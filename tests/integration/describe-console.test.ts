@@ -4,26 +4,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILTIN_WORKFLOWS } from '../../src/generation/workflows/index.js';
-import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
 import { pngBomb } from '../helpers/hostile-images.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { solidPicture, useChatHarness } from '../helpers/picture-chat-stack.js';
 
-let r: TestRedis | undefined;
-let h: ConsoleHarness | undefined;
-afterEach(async () => {
-  await h?.close();
-  await r?.cleanup();
-  h = undefined;
-  r = undefined;
-});
-
-async function setup(opts: Parameters<typeof createConsoleHarness>[1] = {}): Promise<ConsoleHarness> {
-  r = testRedis('console-describe');
-  h = await createConsoleHarness(r, opts);
-  return h;
-}
+const setup = useChatHarness('console-describe', createConsoleHarness);
 
 async function picture(
   c: ConsoleHarness,
@@ -32,12 +18,7 @@ async function picture(
   width = 600,
   height = 400,
 ): Promise<void> {
-  await writeFile(
-    join(c.cwd, name),
-    await sharp({ create: { width, height, channels: 3, background: colour } })
-      .png()
-      .toBuffer(),
-  );
+  await writeFile(join(c.cwd, name), await solidPicture(colour, width, height, 'png'));
 }
 
 describe('console: /describe', () => {

@@ -1,48 +1,23 @@
 // `/describe` on Discord: the command with its required `picture` attachment, through the fake Discord
 // (HTTP interactions, CDN), the real bot, worker and the ComfyUI simulator's WD14 tagger; the "Imagine
 // this" buttons start an /imagine with the description.
-import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { commandDefinitions } from '../../src/bots/discord/commands.js';
 import type { FakeMessage } from '../helpers/fake-discord.js';
-import { createDiscordHarness, type DiscordHarness } from '../helpers/discord-harness.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { createDiscordHarness } from '../helpers/discord-harness.js';
+import {
+  attachment,
+  ephemeralText,
+  opt,
+  solidPicture,
+  useChatHarness,
+} from '../helpers/picture-chat-stack.js';
 
-let r: TestRedis | undefined;
-let h: DiscordHarness | undefined;
-afterEach(async () => {
-  await h?.close();
-  await r?.cleanup();
-  h = undefined;
-  r = undefined;
-});
-
-async function setup(opts: Parameters<typeof createDiscordHarness>[1] = {}): Promise<DiscordHarness> {
-  r = testRedis('discord-describe');
-  h = await createDiscordHarness(r, opts);
-  return h;
-}
+const setup = useChatHarness('discord-describe', createDiscordHarness);
 
 const USER = '100000000000000001';
-const opt = (name: string, type: number, value: unknown): Record<string, unknown> => ({ name, type, value });
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-function ephemeralText(c: DiscordHarness, token: string): string | undefined {
-  const original = c.fake.original(token);
-  if (original !== undefined && !original.deleted && (original.flags & 64) !== 0) return original.content;
-  const follow = c.fake.callsTo('POST', new RegExp(`/webhooks/\\d+/${escape(token)}$`)).at(-1);
-  return follow !== undefined && follow.json?.['flags'] === 64 ? String(follow.json['content']) : undefined;
-}
-
-async function picture(): Promise<Buffer> {
-  return sharp({ create: { width: 240, height: 360, channels: 3, background: '#30a040' } })
-    .png()
-    .toBuffer();
-}
-
-function attachment(url: string, size: number, contentType: string): Record<string, unknown> {
-  return { id: '778', filename: 'pic.png', size, url, proxy_url: url, content_type: contentType };
-}
+const picture = (): Promise<Buffer> => solidPicture('#30a040', 240, 360, 'png');
 
 const embedText = (m: FakeMessage | undefined): string =>
   (m?.embeds[0] as { description?: string } | undefined)?.description ?? '';
@@ -59,7 +34,7 @@ describe('/describe on Discord', () => {
     const bytes = await picture();
     const url = c.fake.cdn('pic.png', bytes, 'image/png');
     const i = c.command('describe', [opt('picture', 11, '778')], {
-      resolved: { attachments: { '778': attachment(url, bytes.length, 'image/png') } },
+      resolved: { attachments: { '778': attachment('778', url, bytes.length, 'image/png') } },
     });
     expect((await c.post(i.payload)).body).toEqual({ type: 5, data: {} });
     const answer = await c.waitFor(() => {
@@ -97,7 +72,7 @@ describe('/describe on Discord', () => {
     const c = await setup();
     const url = c.fake.cdn('pic.png', await picture(), 'image/png');
     const i = c.command('describe', [opt('picture', 11, '778')], {
-      resolved: { attachments: { '778': attachment(url, 2000, 'application/pdf') } },
+      resolved: { attachments: { '778': attachment('778', url, 2000, 'application/pdf') } },
     });
     await c.post(i.payload);
     await c.bot.settled();

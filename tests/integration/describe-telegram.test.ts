@@ -1,41 +1,15 @@
 // `/describe` on Telegram: a photo captioned /describe, or /describe in reply to one, through the fake Bot
 // API, the real bot, worker and the ComfyUI simulator's WD14 tagger; "Imagine this" starts an /imagine.
-import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FakeMessage } from '../helpers/fake-telegram.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
-import {
-  createTelegramHarness,
-  type TelegramHarness,
-  type TelegramHarnessOptions,
-} from '../helpers/telegram-harness.js';
+import { solidPicture, useChatHarness, waitReply } from '../helpers/picture-chat-stack.js';
+import { createTelegramHarness, type TelegramHarness } from '../helpers/telegram-harness.js';
 
-let r: TestRedis | undefined;
-let h: TelegramHarness | undefined;
-afterEach(async () => {
-  await h?.close();
-  await r?.cleanup();
-  h = undefined;
-  r = undefined;
-});
-
-async function setup(opts: TelegramHarnessOptions = {}): Promise<TelegramHarness> {
-  r = testRedis('tg-describe');
-  h = await createTelegramHarness(r, opts);
-  return h;
-}
+const setup = useChatHarness('tg-describe', createTelegramHarness);
 
 const ALICE = 621;
 const BOB = 622;
 const GROUP = -1621;
-
-function replyTo(t: TelegramHarness, chatId: number, id: number): FakeMessage | undefined {
-  return t.fake.botMessages(chatId).find((m) => m.replyTo === id);
-}
-
-async function waitReply(t: TelegramHarness, chatId: number, id: number): Promise<FakeMessage> {
-  return t.fake.waitFor(() => replyTo(t, chatId, id), `a reply to ${id}`);
-}
 
 async function described(t: TelegramHarness, status: FakeMessage): Promise<FakeMessage> {
   return t.fake.waitFor(
@@ -48,11 +22,7 @@ function buttons(m: FakeMessage): Array<{ text: string; callback_data?: string }
   return m.reply_markup?.inline_keyboard.flat() ?? [];
 }
 
-async function picture(colour = '#c03030', width = 480, height = 320): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: colour } })
-    .jpeg()
-    .toBuffer();
-}
+const picture = (colour = '#c03030'): Promise<Buffer> => solidPicture(colour, 480, 320, 'jpeg');
 
 describe('telegram: /describe', () => {
   it('describes a captioned photo with numbered prompts and Imagine this buttons; a click starts /imagine', async () => {

@@ -3,26 +3,13 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createConsoleHarness, type ConsoleHarness } from '../helpers/console-harness.js';
 import { exifRotatedPortrait, pngBomb } from '../helpers/hostile-images.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { imagePromptGraphs } from '../helpers/image-prompt-graphs.js';
+import { solidPicture, useChatHarness } from '../helpers/picture-chat-stack.js';
 
-let r: TestRedis | undefined;
-let h: ConsoleHarness | undefined;
-afterEach(async () => {
-  await h?.close();
-  await r?.cleanup();
-  h = undefined;
-  r = undefined;
-});
-
-async function setup(opts: Parameters<typeof createConsoleHarness>[1] = {}): Promise<ConsoleHarness> {
-  r = testRedis('console-img');
-  h = await createConsoleHarness(r, opts);
-  return h;
-}
+const setup = useChatHarness('console-img', createConsoleHarness);
 
 async function pngSize(path: string): Promise<[number, number]> {
   const m = await sharp(path).metadata();
@@ -30,12 +17,7 @@ async function pngSize(path: string): Promise<[number, number]> {
 }
 
 async function picture(c: ConsoleHarness, name: string, width: number, height: number): Promise<void> {
-  await writeFile(
-    join(c.cwd, name),
-    await sharp({ create: { width, height, channels: 3, background: '#3a6ea5' } })
-      .jpeg()
-      .toBuffer(),
-  );
+  await writeFile(join(c.cwd, name), await solidPicture('#3a6ea5', width, height, 'jpeg'));
 }
 
 describe('console: /imagine with a picture', () => {

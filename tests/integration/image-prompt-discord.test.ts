@@ -1,48 +1,22 @@
 // Image prompts on Discord: /imagine with its optional `image` attachment and `strength`, through the fake
 // Discord (HTTP interactions, CDN), the real bot, worker and the ComfyUI simulator.
-import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { commandDefinitions } from '../../src/bots/discord/commands.js';
-import { createDiscordHarness, type DiscordHarness } from '../helpers/discord-harness.js';
+import { createDiscordHarness } from '../helpers/discord-harness.js';
 import { imagePromptGraphs } from '../helpers/image-prompt-graphs.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
+import {
+  attachment,
+  ephemeralText,
+  opt,
+  solidPicture,
+  useChatHarness,
+} from '../helpers/picture-chat-stack.js';
 
-let r: TestRedis | undefined;
-let h: DiscordHarness | undefined;
-afterEach(async () => {
-  await h?.close();
-  await r?.cleanup();
-  h = undefined;
-  r = undefined;
-});
-
-async function setup(opts: Parameters<typeof createDiscordHarness>[1] = {}): Promise<DiscordHarness> {
-  r = testRedis('discord-img');
-  h = await createDiscordHarness(r, opts);
-  return h;
-}
+const setup = useChatHarness('discord-img', createDiscordHarness);
 
 const USER = '100000000000000001';
-const opt = (name: string, type: number, value: unknown): Record<string, unknown> => ({ name, type, value });
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** The ephemeral answer of an interaction: its ephemeral @original, or the ephemeral follow-up. */
-function ephemeralText(c: DiscordHarness, token: string): string | undefined {
-  const original = c.fake.original(token);
-  if (original !== undefined && !original.deleted && (original.flags & 64) !== 0) return original.content;
-  const follow = c.fake.callsTo('POST', new RegExp(`/webhooks/\\d+/${escape(token)}$`)).at(-1);
-  return follow !== undefined && follow.json?.['flags'] === 64 ? String(follow.json['content']) : undefined;
-}
-
-async function picture(): Promise<Buffer> {
-  return sharp({ create: { width: 360, height: 240, channels: 3, background: '#8a5a44' } })
-    .png()
-    .toBuffer();
-}
-
-function attachment(url: string, size: number, contentType: string): Record<string, unknown> {
-  return { id: '777', filename: 'pic.png', size, url, proxy_url: url, content_type: contentType };
-}
+const picture = (): Promise<Buffer> => solidPicture('#8a5a44', 360, 240, 'png');
 
 describe('/imagine with an image on Discord', () => {
   it('registers the optional image and strength options with the documented range', () => {
@@ -75,7 +49,7 @@ describe('/imagine with an image on Discord', () => {
         opt('strength', 10, 0.7),
         opt('steps', 4, 2),
       ],
-      { resolved: { attachments: { '777': attachment(url, bytes.length, 'image/png') } } },
+      { resolved: { attachments: { '777': attachment('777', url, bytes.length, 'image/png') } } },
     );
     const res = await c.post(i.payload);
     expect(res.body).toEqual({ type: 5, data: {} });
@@ -106,13 +80,17 @@ describe('/imagine with an image on Discord', () => {
     const cases: Array<[Array<Record<string, unknown>>, Record<string, unknown> | undefined, RegExp]> = [
       [
         [opt('image', 11, '777')],
-        attachment(url, 30 * 1024 * 1024, 'image/png'),
+        attachment('777', url, 30 * 1024 * 1024, 'image/png'),
         /That photo cannot be used/,
       ],
-      [[opt('image', 11, '777')], attachment(url, 2000, 'application/pdf'), /That file is not a picture/],
+      [
+        [opt('image', 11, '777')],
+        attachment('777', url, 2000, 'application/pdf'),
+        /That file is not a picture/,
+      ],
       [
         [opt('image', 11, '777'), opt('style', 3, 'flux')],
-        attachment(url, 2000, 'image/png'),
+        attachment('777', url, 2000, 'image/png'),
         /The "flux" style cannot start from a picture\. Styles that can: anime, photo, sdxl\./,
       ],
       [[opt('strength', 10, 0.5)], undefined, /strength sets how closely the result follows a picture/],

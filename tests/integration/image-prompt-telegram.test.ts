@@ -1,43 +1,17 @@
 // Image prompts on Telegram: a photo (or an image sent as a file) captioned `/imagine …`, or `/imagine …`
 // in reply to one, through the fake Bot API, the real bot, worker and the ComfyUI simulator.
-import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FakeMessage } from '../helpers/fake-telegram.js';
 import { pngBomb } from '../helpers/hostile-images.js';
 import { imagePromptGraphs } from '../helpers/image-prompt-graphs.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
-import {
-  createTelegramHarness,
-  type TelegramHarness,
-  type TelegramHarnessOptions,
-} from '../helpers/telegram-harness.js';
+import { solidPicture, useChatHarness, waitReply } from '../helpers/picture-chat-stack.js';
+import { createTelegramHarness, type TelegramHarness } from '../helpers/telegram-harness.js';
 
-let r: TestRedis | undefined;
-let h: TelegramHarness | undefined;
-afterEach(async () => {
-  await h?.close();
-  await r?.cleanup();
-  h = undefined;
-  r = undefined;
-});
-
-async function setup(opts: TelegramHarnessOptions = {}): Promise<TelegramHarness> {
-  r = testRedis('tg-img');
-  h = await createTelegramHarness(r, opts);
-  return h;
-}
+const setup = useChatHarness('tg-img', createTelegramHarness);
 
 const ALICE = 611;
 const BOB = 612;
 const GROUP = -1611;
-
-function replyTo(t: TelegramHarness, chatId: number, id: number): FakeMessage | undefined {
-  return t.fake.botMessages(chatId).find((m) => m.replyTo === id);
-}
-
-async function waitReply(t: TelegramHarness, chatId: number, id: number): Promise<FakeMessage> {
-  return t.fake.waitFor(() => replyTo(t, chatId, id), `a reply to ${id}`);
-}
 
 async function result(t: TelegramHarness, status: FakeMessage, label: string): Promise<FakeMessage> {
   return t.fake.waitFor(() => (status.kind === 'photo' ? status : undefined), label);
@@ -49,11 +23,8 @@ function button(m: FakeMessage, label: string): string {
   return b.callback_data;
 }
 
-async function picture(width = 480, height = 320): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: '#5b8c5a' } })
-    .jpeg()
-    .toBuffer();
-}
+const picture = (width = 480, height = 320): Promise<Buffer> =>
+  solidPicture('#5b8c5a', width, height, 'jpeg');
 
 describe('telegram: /imagine with a picture', () => {
   it('starts from a captioned photo, a photo replied to, and an image sent as a file', async () => {
