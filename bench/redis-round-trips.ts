@@ -34,6 +34,10 @@ export function countRedisRoundTrips(): void {
   const pipelineProto = (Pipeline as unknown as { prototype: PipelineLike }).prototype;
   const exec = pipelineProto.exec;
   pipelineProto.exec = function (this: PipelineLike, ...args: unknown[]) {
+    // A MULTI goes through here twice: first to append its EXEC (while `_transactions` is above 0), then to
+    // send the batch. Only the second sends anything.
+    if (((this as unknown as { _transactions?: number })._transactions ?? 0) > 0)
+      return exec.apply(this, args);
     count++;
     if (detail !== undefined) {
       const queue = (this as unknown as { _queue?: unknown[] })._queue ?? [];
