@@ -7,9 +7,9 @@
 // each with its own hash tag (`{blob-<n>}`), index and share of the cap; a blob's shard follows from its
 // key. On a single Redis there is one shard, `{blob}`, as before.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { isClusterConnection } from '../redis-connection.js';
-import { evalScript } from './redis-script.js';
+import { batchScript, evalScript, type BatchReply } from './redis-script.js';
 
 /** Blob shards on a Cluster: enough that their slots land on every primary of a small Cluster. */
 export const CLUSTER_SHARDS = 16;
@@ -67,6 +67,16 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Moves the expiry; false when the blob is already gone. */
   extend(key: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * `extend` as a command of the caller's pipeline or MULTI, sent in the same round trip as the caller's own
+   * writes; the function returned reads its reply (false when the blob is already gone). On a Cluster the
+   * caller's batch must stay in the blob's slot (`{blob-<n>}`): call `extend` there instead.
+   */
+  extendInBatch?(
+    batch: ChainableCommander,
+    key: string,
+    ttlSeconds: number,
+  ): (reply: BatchReply) => Promise<boolean>;
   usedBytes(): Promise<number>;
 }
 
@@ -138,6 +148,19 @@ export function createBlobStore(deps: {
         now() + Math.ceil(ttlSeconds * 1000),
       );
       return r === 1;
+    },
+    extendInBatch(batch, key, ttlSeconds) {
+      const read = batchScript(
+        batch,
+        redis,
+        EXTEND_LUA,
+        2,
+        index(key),
+        dataKey(key),
+        key,
+        now() + Math.ceil(ttlSeconds * 1000),
+      );
+      return async (reply) => (await read(reply)) === 1;
     },
     usedBytes,
   };

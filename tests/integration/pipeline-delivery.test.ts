@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
 import {
@@ -111,6 +112,37 @@ function setup(deliverer: Deliverer, over: { maxAttempts?: number; queueAttempts
   closers.push(() => queues.close());
   closers.push(() => worker.close());
   return { queues, worker, blobs, logger };
+}
+
+/**
+ * Client round trips of these connections that name a key matching `touches`: a plain command is one, a
+ * pipeline or MULTI one (ioredis sends each batch's commands with one stream object of its own).
+ */
+function countRoundTrips(
+  conns: Redis[],
+  touches: (arg: string) => boolean,
+): { count(): number; reset(): void } {
+  let n = 0;
+  const batches = new WeakSet<object>();
+  for (const conn of conns) {
+    const send = conn.sendCommand.bind(conn);
+    conn.sendCommand = ((command: { args: unknown[] }, stream?: { isPipeline?: boolean }, node?: unknown) => {
+      if (command.args.some((a) => touches(String(a)))) {
+        if (stream?.isPipeline !== true) n++;
+        else if (!batches.has(stream)) {
+          batches.add(stream);
+          n++;
+        }
+      }
+      return (send as (...a: unknown[]) => unknown)(command, stream, node);
+    }) as typeof conn.sendCommand;
+  }
+  return {
+    count: () => n,
+    reset() {
+      n = 0;
+    },
+  };
 }
 
 /** Resolves when the delivery job reaches a final state (a retried failure is not final). */
@@ -302,6 +334,54 @@ describe('durable delivery', () => {
     const ttl = await t.redis.pttl(`${t.prefix}:{blob}:data:out-telegram-8`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(600_000);
+  });
+
+  it('reads what earlier attempts left in one round trip and writes its end in one more', async () => {
+    t = testRedis('pdel');
+    const worker = t.connect();
+    const blobRedis = t.connect();
+    const trips = countRoundTrips([worker, blobRedis], (arg) =>
+      [':delivered:telegram-9', ':delivery-fallback:telegram-9', 'out-telegram-9'].some((k) =>
+        arg.includes(k),
+      ),
+    );
+    const deliverer = new ScriptedDeliverer([() => undefined]);
+    const prefix = `${t.prefix}:bull`;
+    const queues = createDeliveryQueues({ connection: t.connect(), prefix });
+    const blobs = createBlobStore({ redis: blobRedis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const w = createDeliveryWorker({
+      connection: worker,
+      prefix,
+      platform: 'telegram',
+      deliverer,
+      blobs,
+      maxAttempts: 3,
+      concurrency: 1,
+    });
+    closers.push(() => queues.close());
+    closers.push(() => w.close());
+    // A Redis that lost its scripts (a restart): the batched expiry falls back to the script's full text.
+    await t.redis.script('FLUSH');
+    expect((await blobs.put(new Uint8Array(10), 86_400, 'out-telegram-9')).ok).toBe(true);
+    const done = settled({ queues, worker: w, blobs, logger: new RecordingLogger() }, 'deliver-telegram-9');
+    trips.reset();
+    await enqueueDelivery(queues, payload('telegram-9'));
+    expect(await done).toBe('completed');
+    // The marker check and the abandoned route; then the marker, the route's deletion and the blob's expiry
+    // (the lost script costs one more, sent in full).
+    expect(trips.count()).toBe(3);
+    expect(await t.redis.get(`${prefix}:delivered:telegram-9`)).toBe('delivered');
+    const ttl = await t.redis.pttl(`${t.prefix}:{blob}:data:out-telegram-9`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(600_000);
+    // With the script known again: two round trips.
+    const done2 = settled({ queues, worker: w, blobs, logger: new RecordingLogger() }, 'deliver-telegram-9b');
+    await t.redis.del(`${prefix}:delivered:telegram-9`);
+    trips.reset();
+    await queues.get('telegram').add('done', payload('telegram-9'), { jobId: 'deliver-telegram-9b' });
+    expect(await done2).toBe('completed');
+    expect(trips.count()).toBe(2);
+    expect(deliverer.calls).toHaveLength(2);
   });
 
   it('refuses to enqueue an invalid payload', async () => {

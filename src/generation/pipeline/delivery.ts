@@ -12,8 +12,9 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { PlatformSchema, type Platform } from '../../quota/policy.js';
-import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
+import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import type { BlobStore } from '../blob-store.js';
+import type { BatchReply } from '../redis-script.js';
 import { TimingRecordSchema } from '../timing.js';
 import { JobKindSchema, ReplyHandleSchema } from './job-data.js';
 
@@ -307,8 +308,14 @@ export interface DeliveryWorkerDeps {
   outputGraceSeconds?: number;
   /** How long the `delivered` marker blocks a second posting; default 1 day. */
   deliveredMarkerSeconds?: number;
-  /** Writes the marker so that a failover cannot lose it (REDIS_WAIT_REPLICAS); default a plain SET. */
-  durable?: { set(key: string, value: string, ttlSeconds: number): Promise<unknown> };
+  /**
+   * Writes the marker so that a failover cannot lose it (REDIS_WAIT_REPLICAS); default a plain SET. With
+   * `replicas` 0 the write is a plain SET, which goes out with the delivery's other end-of-job writes.
+   */
+  durable?: {
+    set(key: string, value: string, ttlSeconds: number): Promise<unknown>;
+    readonly replicas?: number;
+  };
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   /**
@@ -323,6 +330,12 @@ export type DeliveryResult = { status: 'delivered' | 'fallback' | 'already_deliv
 export interface DeliveryWorker {
   readonly worker: Worker<DeliveryPayload, DeliveryResult>;
   close(): Promise<void>;
+}
+
+function replyOf(replies: [Error | null, unknown][] | null, i: number): unknown {
+  const [err, value]: BatchReply & {} = replies?.[i] ?? [new Error('batch without a reply'), null];
+  if (err) throw err;
+  return value;
 }
 
 export function deliveryBackoffMs(
@@ -347,17 +360,56 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const markerSeconds = deps.deliveredMarkerSeconds ?? 86_400;
   const markerKey = (jobId: string): string => deliveredKey(deps.prefix, jobId);
   const routeKey = (jobId: string): string => `${deps.prefix}:delivery-fallback:${jobId}`;
+  // The marker, the route and each blob have a slot of their own on a Cluster, whose batches stay in one.
+  const cluster = isClusterConnection(redis);
+  // With replicas to wait for, the marker goes through its own connection (SET + WAIT); else a plain SET.
+  const durableMarker = deps.durable !== undefined && deps.durable.replicas !== 0;
+
+  /** Whether the job was already delivered, and the route an earlier attempt abandoned: one round trip. */
+  const earlierAttempts = async (
+    jobId: string,
+  ): Promise<{ delivered: boolean; abandoned: string | null }> => {
+    const batch = redis.pipeline().exists(markerKey(jobId));
+    if (!cluster) batch.get(routeKey(jobId));
+    const [replies, clusterRoute] = await Promise.all([
+      batch.exec(),
+      cluster ? redis.get(routeKey(jobId)) : undefined,
+    ]);
+    const delivered = replyOf(replies, 0) === 1;
+    const abandoned = clusterRoute === undefined ? (replyOf(replies, 1) as string | null) : clusterRoute;
+    return { delivered, abandoned };
+  };
 
   const finish = async (
     payload: DeliveryPayload,
     status: 'delivered' | 'fallback',
   ): Promise<DeliveryResult> => {
-    // The marker first, acknowledged by the replicas when configured: the result is already out.
+    // The marker first, acknowledged by the replicas when configured: the result is already out. Without
+    // replicas to wait for, one MULTI: the marker, the abandoned route's deletion and the outputs' shorter
+    // expiry (on a Cluster only the marker: the rest follows it, each in its own slot). A MULTI rather than
+    // a pipeline, so a refused marker write (a full Redis) still leaves the rest undone, as before.
     const marker = markerKey(payload.jobId);
-    if (deps.durable === undefined) await redis.set(marker, status, 'EX', markerSeconds);
-    else await deps.durable.set(marker, status, markerSeconds);
-    await redis.del(routeKey(payload.jobId));
-    for (const o of payload.outputs) await blobs.extend(o.blobKey, graceSeconds);
+    if (durableMarker) await deps.durable?.set(marker, status, markerSeconds);
+    const batch = redis.multi();
+    let own = 0;
+    if (!durableMarker) {
+      batch.set(marker, status, 'EX', markerSeconds);
+      own++;
+    }
+    const extendIn = cluster ? undefined : blobs.extendInBatch?.bind(blobs);
+    if (!cluster) {
+      batch.del(routeKey(payload.jobId));
+      own++;
+    }
+    const extended =
+      extendIn === undefined ? [] : payload.outputs.map((o) => extendIn(batch, o.blobKey, graceSeconds));
+    if (own + extended.length > 0) {
+      const replies = await batch.exec();
+      for (let i = 0; i < own; i++) replyOf(replies, i);
+      for (const [i, read] of extended.entries()) await read(replies?.[own + i]);
+    }
+    if (cluster) await redis.del(routeKey(payload.jobId));
+    if (extendIn === undefined) for (const o of payload.outputs) await blobs.extend(o.blobKey, graceSeconds);
     return { status };
   };
 
@@ -368,7 +420,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       throw new UnrecoverableError('unreadable delivery payload');
     }
     const payload = parsed.data;
-    if ((await redis.exists(markerKey(payload.jobId))) === 1) {
+    const { delivered, abandoned } = await earlierAttempts(payload.jobId);
+    if (delivered) {
       log.info({ jobId: payload.jobId, platform }, 'already delivered; skipping the duplicate');
       return { status: 'already_delivered' };
     }
@@ -407,7 +460,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       return finish(payload, 'fallback');
     };
 
-    const abandoned = await redis.get(routeKey(payload.jobId));
     if (abandoned !== null && deliverer.fallback && isPermanentReason(abandoned)) {
       const refusal = new PermanentDeliveryError('refused on an earlier attempt', {
         reason: abandoned,
