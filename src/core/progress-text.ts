@@ -8,7 +8,8 @@ export function progressBar(percent: number, width = 12): string {
   return '█'.repeat(filled) + '░'.repeat(width - filled);
 }
 
-export function renderProgress(lang: Language, p: JobProgress, elapsedMs: number): string {
+/** `relax`: a relax-lane job; every text it gets says so, waiting (with its ETA) or running. */
+export function renderProgress(lang: Language, p: JobProgress, elapsedMs: number, relax = false): string {
   const label = p.note === 'gpu_starting' ? t(lang, 'stage.gpu_starting') : t(lang, `stage.${p.stage}`);
   const parts = [`${label} ${progressBar(p.percent)} ${Math.round(p.percent)}%`];
   if (p.step !== undefined && p.of !== undefined) parts.push(`${p.step}/${p.of}`);
@@ -17,6 +18,7 @@ export function renderProgress(lang: Language, p: JobProgress, elapsedMs: number
   }
   if (p.etaSeconds !== undefined)
     parts.push(t(lang, 'progress.eta', { eta: formatDuration(p.etaSeconds * 1000) }));
+  if (relax) parts.push(t(lang, p.stage === 'queued' ? 'progress.relaxed_waiting' : 'progress.relaxed'));
   parts.push(t(lang, 'progress.elapsed', { elapsed: formatDuration(elapsedMs) }));
   return parts.join(' · ');
 }

@@ -161,9 +161,9 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
   }
 
   const sink: ProgressSink = {
-    async render(jobId, _data, progress: JobProgress) {
+    async render(jobId, data, progress: JobProgress) {
       const started = pendingJobs.get(jobId) ?? Date.now();
-      const line = renderProgress(await lang(), progress, Date.now() - started);
+      const line = renderProgress(await lang(), progress, Date.now() - started, data.lane === 'relax');
       if (output.isTTY === true) {
         output.write(`\r\x1b[2K${line}`);
         barShown = true;

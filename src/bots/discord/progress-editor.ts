@@ -84,7 +84,7 @@ export function createProgressEditor(deps: {
     p: JobProgress,
   ): Promise<{ body: MessageBody; files: RawFile[] }> {
     const lang = languageOf(data.reply.locale);
-    const text = renderProgress(lang, p, Math.max(0, deps.now() - data.createdAt));
+    const text = renderProgress(lang, p, Math.max(0, deps.now() - data.createdAt), data.lane === 'relax');
     const embed: Record<string, unknown> = { description: description(text), color: BRAND_COLOR };
     const files: RawFile[] = [];
     if (p.previewKey !== undefined) {

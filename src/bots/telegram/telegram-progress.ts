@@ -172,7 +172,12 @@ export function createTelegramProgressSink(deps: {
       return;
     }
     const lang = languageOf(rec.lang);
-    const text = renderProgress(lang, latest.progress, Math.max(0, now() - latest.data.createdAt));
+    const text = renderProgress(
+      lang,
+      latest.progress,
+      Math.max(0, now() - latest.data.createdAt),
+      latest.data.lane === 'relax',
+    );
     let preview = await previewOf(latest, st);
     if (preview === undefined && text === st.lastText) {
       st.latest = undefined;
