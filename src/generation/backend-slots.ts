@@ -8,21 +8,36 @@ import { evalScript } from './redis-script.js';
 // KEYS[2] names the backend's relax holder (ARGV[5] = '1' for a relax job): a backend holds at most one
 // relax prompt, running or queued in its own queue. The name is valid only while that holder still has a
 // live slot, so a release or a lapsed lease frees it with nothing else to clean.
+// KEYS[3] lists the fast jobs waiting for this backend: a fast holder that finds it full is added until
+// now + ARGV[6] ms (renewed on each look while it waits, so one that left lapses by itself); a relax holder
+// is refused while one waits, so a freed slot goes to the fast job whichever process looks first.
 const ACQUIRE_LUA = `
 local key = KEYS[1]
 local now, capacity, leaseUntil, holder = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local relax = ARGV[5] == '1'
+local relax, waiterMs = ARGV[5] == '1', tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
 if redis.call('ZSCORE', key, holder) then
   redis.call('ZADD', key, leaseUntil, holder)
   if relax then redis.call('SET', KEYS[2], holder, 'PX', 86400000) end
   return 1
 end
-if redis.call('ZCARD', key) >= capacity then return 0 end
+if relax then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+end
+if redis.call('ZCARD', key) >= capacity then
+  if not relax and waiterMs > 0 then
+    redis.call('ZADD', KEYS[3], now + waiterMs, holder)
+    redis.call('PEXPIRE', KEYS[3], waiterMs)
+  end
+  return 0
+end
 if relax then
   local other = redis.call('GET', KEYS[2])
   if other and other ~= holder and redis.call('ZSCORE', key, other) then return 0 end
   redis.call('SET', KEYS[2], holder, 'PX', 86400000)
+else
+  redis.call('ZREM', KEYS[3], holder)
 end
 redis.call('ZADD', key, leaseUntil, holder)
 return 1
@@ -54,14 +69,15 @@ export interface SlotHolder {
 export interface BackendSlots {
   /**
    * Takes one of `capacity` slots for `holder` (idempotent for the same holder); false when full, or for
-   * a `relax` holder when another relax holder has a live slot on that backend.
+   * a `relax` holder when another relax holder has a live slot on that backend or a fast job waits for it.
+   * A fast holder refused as full counts as waiting for the backend for `waiterMs` (default 0: not at all).
    */
   acquire(
     backend: string,
     capacity: number,
     holder: string,
     leaseMs: number,
-    opts?: { relax?: boolean },
+    opts?: { relax?: boolean; waiterMs?: number },
   ): Promise<boolean>;
   renew(backend: string, holder: string, leaseMs: number): Promise<boolean>;
   release(backend: string, holder: string): Promise<void>;
@@ -84,14 +100,16 @@ export function createBackendSlots(deps: { redis: Redis; prefix: string; now?: (
         (await evalScript(
           redis,
           ACQUIRE_LUA,
-          2,
+          3,
           key(backend),
           `${key(backend)}:relax`,
+          `${key(backend)}:waiting`,
           t,
           capacity,
           t + leaseMs,
           holder,
           relax,
+          Math.max(0, Math.round(opts?.waiterMs ?? 0)),
         )) === 1
       );
     },

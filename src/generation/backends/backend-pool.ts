@@ -68,7 +68,10 @@ export interface AcquireRequest {
    * done) and says how many, so the wait need not outlast a dead worker's lease.
    */
   readonly reclaim?: (backend: GenerationBackend) => Promise<number>;
-  /** A relax-lane job: only a backend that holds no other relax prompt (running or queued) takes it. */
+  /**
+   * A relax-lane job: only a backend that holds no other relax prompt (running or queued) and for which no
+   * fast job waits (one that found it full and is still looking, here or in another process) takes it.
+   */
   readonly relax?: boolean;
 }
 
@@ -140,6 +143,8 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
   const capabilityIntervalMs = deps.capabilityIntervalMs ?? 5 * 60_000;
   const slotLeaseMs = deps.slotLeaseMs ?? 60_000;
   const pollMs = deps.pollMs ?? 50;
+  // A waiting fast job looks again at least every pollMs; its mark outlives a few looks.
+  const waiterMs = Math.max(2_000, pollMs * 4);
   const { redis, slots } = deps;
   const entries = new Map<string, Entry>();
   for (const backend of deps.backends) {
@@ -292,6 +297,9 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
   async function acquire(req: AcquireRequest): Promise<AcquireResult> {
     const started = Date.now();
     const maxWaitMs = req.maxWaitMs ?? 10 * 60_000;
+    // A fast job counts as waiting for its backends (which keeps relax jobs off them) once a whole look
+    // found them full: one that takes a backend at its first look marks none of the others.
+    let waiting = false;
     for (;;) {
       if (req.signal?.aborted === true) {
         return { ok: false, code: 'backend_unavailable', message: 'cancelled while waiting for a GPU' };
@@ -315,11 +323,15 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       }
       const full: Entry[] = [];
       for (const e of candidates(req)) {
-        const opts = req.relax === true ? { relax: true } : undefined;
+        const opts = req.relax === true ? { relax: true } : waiting ? { waiterMs } : undefined;
         if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs, opts)) {
           return { ok: true, lease: makeLease(e, req.holder) };
         }
         full.push(e);
+      }
+      if (!waiting && req.relax !== true && full.length > 0) {
+        waiting = true;
+        continue;
       }
       const { reclaim } = req;
       if (reclaim !== undefined) {
