@@ -103,6 +103,30 @@ describe('--lora and loras= grammar', () => {
     const bad = parseCommand('/limits settings loras=de!tail');
     expect(bad.ok ? undefined : bad.error.key).toBe('parse.loras_list');
   });
+
+  it('reads a list typed with a space after (or before) each comma, in --lora and in loras=', () => {
+    expect(ok('/imagine a fox --lora detail:0.8, anime --seed 2')).toMatchObject({
+      prompt: 'a fox',
+      options: { loras: [{ name: 'detail', strength: 0.8 }, { name: 'anime' }], seed: 2 },
+    });
+    expect(ok('/imagine --loras detail , anime a fox')).toMatchObject({
+      prompt: 'a fox',
+      options: { loras: [{ name: 'detail' }, { name: 'anime' }] },
+    });
+    // A comma closing the prompt's last word before the flag stays the prompt's.
+    expect(ok('/imagine a fox, at dusk --lora detail,')).toMatchObject({
+      prompt: 'a fox, at dusk',
+      options: { loras: [{ name: 'detail' }] },
+    });
+    expect(ok('/limits settings loras=detail, Anime previews=off')).toEqual({
+      kind: 'limits',
+      limits: { op: 'settings', change: { allowedLoras: ['detail', 'anime'], previews: false } },
+    });
+    expect(ok('/limits settings loras=detail , anime')).toEqual({
+      kind: 'limits',
+      limits: { op: 'settings', change: { allowedLoras: ['detail', 'anime'] } },
+    });
+  });
 });
 
 describe('the LoRA chain in the graph', () => {

@@ -123,6 +123,15 @@ export function readFlag(
     while (end < s.length && flagIntroAt(s, end) === 0) end++;
   } else {
     while (end < s.length && !isSpace(s[end])) end++;
+    // A list of LoRAs is typed as prose is, with a space after (or before) each comma: `--lora detail, anime`.
+    while (spec.name === 'lora') {
+      let next = end;
+      while (next < s.length && isSpace(s[next])) next++;
+      if (next >= s.length || flagIntroAt(s, next) > 0) break;
+      if (s[end - 1] !== ',' && s[next] !== ',') break;
+      end = next;
+      while (end < s.length && !isSpace(s[end])) end++;
+    }
   }
   return done({ spec, value: s.slice(v, end).trim(), end, shown });
 }

@@ -6,7 +6,7 @@ import type { ScopeSettingsChange } from '../intents.js';
 import type { MessageRef } from '../messages.js';
 import { clip, done, fail, type Step } from './step.js';
 import { parseBool, parseStyleName } from './values.js';
-import { splitWords, toPair, type Pair } from './words.js';
+import { splitWords, toPair, type Pair, type Word } from './words.js';
 
 const SCOPE_KEYS =
   'block+=word, block-=word, styles=sdxl,flux, default_style=sdxl, loras=detail,anime, previews=on, portraits_from_others=off, relax=on';
@@ -37,13 +37,37 @@ function listOf(pair: Pair): string[] {
   return items.map((x) => x.trim()).filter((x) => x !== '');
 }
 
+/**
+ * A list typed with a space after (or before) a comma, `loras=detail, anime`, as one word: a word that is
+ * not a key=value pair joins the unquoted one before it across a comma.
+ */
+function joinListWords(words: readonly Word[]): Word[] {
+  const out: Word[] = [];
+  for (const word of words) {
+    const last = out.at(-1);
+    if (
+      last !== undefined &&
+      !last.quoted &&
+      !word.quoted &&
+      toPair(word) === undefined &&
+      toPair(last) !== undefined &&
+      (last.text.endsWith(',') || word.text.startsWith(','))
+    ) {
+      out[out.length - 1] = { text: last.text + word.text, quoted: false };
+    } else {
+      out.push(word);
+    }
+  }
+  return out;
+}
+
 export function parseScopeSettings(args: string, usage: MessageRef): Step<ScopeSettingsChange | undefined> {
   if (args === '') return done(undefined);
   const words = splitWords(args);
   if (!words.ok) return words;
   const change: ScopeSettingsChange = {};
   const seen = new Set<ScopeKey>();
-  for (const word of words.value) {
+  for (const word of joinListWords(words.value)) {
     const pair = toPair(word);
     const key = pair === undefined ? undefined : SCOPE_ALIASES.get(pair.key);
     if (pair === undefined || key === undefined) {
