@@ -4,7 +4,9 @@
 //
 // Layout, all under one hash tag so the recording script stays within one slot on a Redis Cluster
 // (`P` = `<prefix>:{cost}:`, days are UTC `YYYY-MM-DD`, ids percent-encoded):
-//   P job:<jobId>                       "1" once the job was counted (a retry or an adoption finds it)
+//   P job:<jobId>                       "1" once the job's end was counted (a retry or an adoption finds it)
+//   P job:<jobId>:attempt:<n>           "1" once attempt n's GPU time was counted (it failed and was retried)
+//   P counted:<jobId>                   "1" once the job was counted as a job (by whichever record came first)
 //   P d:<day>:scopes                    set of `<platform>:<scope>` that ran a job that day
 //   P d:<day>:s:<platform>:<scope>      hash: jobs, images, gpu (seconds), cost
 //   P d:<day>:m:<platform>:<scope>      hash: `<user>|jobs`, `<user>|images`, `<user>|gpu`, `<user>|cost`
@@ -19,18 +21,21 @@ export const DEFAULT_COST_RETENTION_DAYS = 90;
 /** The job marker outlives every retry and adoption of a job (its outcome key lives a day). */
 const JOB_MARKER_SECONDS = 3 * 86_400;
 
-// KEYS: marker, day scopes set, scope hash, member hash, member index.
-// ARGV: scope member, user field prefix, jobs(1), images, gpu, cost, ttl seconds, marker ttl.
+// KEYS: record marker, day scopes set, scope hash, member hash, member index, job's counted marker.
+// ARGV: scope member, user field prefix, (unused), images, gpu, cost, ttl seconds, marker ttl.
+// The job counts once, with its first record (an earlier attempt's or its end's); each record adds its time.
 const RECORD_LUA = `
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[8])) == false then return 0 end
 local ttl = tonumber(ARGV[7])
+local jobs = 0
+if redis.call('SET', KEYS[6], '1', 'NX', 'EX', tonumber(ARGV[8])) then jobs = 1 end
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'jobs', 1)
+redis.call('HINCRBY', KEYS[3], 'jobs', jobs)
 redis.call('HINCRBY', KEYS[3], 'images', tonumber(ARGV[4]))
 redis.call('HINCRBYFLOAT', KEYS[3], 'gpu', ARGV[5])
 redis.call('HINCRBYFLOAT', KEYS[3], 'cost', ARGV[6])
 local u = ARGV[2]
-redis.call('HINCRBY', KEYS[4], u .. '|jobs', 1)
+redis.call('HINCRBY', KEYS[4], u .. '|jobs', jobs)
 redis.call('HINCRBY', KEYS[4], u .. '|images', tonumber(ARGV[4]))
 redis.call('HINCRBYFLOAT', KEYS[4], u .. '|gpu', ARGV[5])
 redis.call('HINCRBYFLOAT', KEYS[4], u .. '|cost', ARGV[6])
@@ -78,11 +83,16 @@ export function parsePeriod(raw: string | undefined, maxDays: number): PeriodRes
 export interface CostLedger {
   /** The days kept (COST_RETENTION_DAYS): the longest period a read may ask for. */
   readonly retentionDays: number;
-  /** Adds a job that used the GPU once (keyed by its id), whatever its end; false when already counted. */
+  /**
+   * Adds a job that used the GPU once (keyed by its id), whatever its end; false when already counted.
+   * `attempt`: an earlier attempt that failed on a GPU and was retried; its GPU time and cost are added once
+   * (keyed by the job id and that attempt's number). Either way the job itself counts once.
+   */
   record(
     jobId: string,
     actor: Pick<Actor, 'platform' | 'scopeId' | 'userId'>,
     t: TimingRecord,
+    opts?: { attempt?: number },
   ): Promise<boolean>;
   /** A scope's totals and its members by cost (highest first, at most `top`). */
   scope(
@@ -123,6 +133,7 @@ export function createCostLedger(deps: {
   const base = `${deps.prefix}:{cost}:`;
   const keys = {
     job: (jobId: string) => `${base}job:${jobId}`,
+    counted: (jobId: string) => `${base}counted:${jobId}`,
     scopes: (day: string) => `${base}d:${day}:scopes`,
     scope: (day: string, sm: string) => `${base}d:${day}:s:${sm}`,
     members: (day: string, sm: string) => `${base}d:${day}:m:${sm}`,
@@ -146,21 +157,23 @@ export function createCostLedger(deps: {
 
   return {
     retentionDays,
-    async record(jobId, actor, t) {
+    async record(jobId, actor, t, opts) {
       const sm = scopeMember(actor.platform, actor.scopeId);
       const day = utcDay(t.at);
+      const attempt = opts?.attempt;
       const counted = await evalScript(
         redis,
         RECORD_LUA,
-        5,
-        keys.job(jobId),
+        6,
+        attempt === undefined ? keys.job(jobId) : `${keys.job(jobId)}:attempt:${attempt}`,
         keys.scopes(day),
         keys.scope(day, sm),
         keys.members(day, sm),
         keys.member(actor.platform, actor.userId),
+        keys.counted(jobId),
         sm,
         enc(actor.userId),
-        1,
+        0,
         t.images,
         String(t.gpuSeconds),
         String(t.cost),

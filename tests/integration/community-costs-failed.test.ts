@@ -4,6 +4,7 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runReportCli } from '../../src/cli/report-command.js';
+import type { GenerationBackend } from '../../src/generation/backends/backend.js';
 import { createComfyBackend } from '../../src/generation/backends/comfy-backend.js';
 import { createComfyClient } from '../../src/generation/comfy/client.js';
 import { createCostLedger } from '../../src/generation/cost-ledger.js';
@@ -33,6 +34,20 @@ const PRICE = 3600;
 const STEP_MS = 20;
 const today = { days: 1, label: 'today' };
 
+function pricedBackend(url: string): GenerationBackend {
+  return createComfyBackend({
+    client: createComfyClient({
+      baseUrl: url,
+      name: 'gpu-0',
+      pollMs: 50,
+      reconcileMs: 500,
+      unreachableMs: 1_000,
+      timeouts: { request: 2_000 },
+    }),
+    pricePerHour: PRICE,
+  });
+}
+
 async function outcomeOf(h: PipelineHarness, jobId: string): Promise<string | undefined> {
   let outcome: string | undefined;
   await expect
@@ -56,20 +71,9 @@ describe('GPU time of jobs that end without an image', () => {
     const s = await startSimulator({ port: 0, stepMs: STEP_MS });
     sim = s;
     const ledger = createCostLedger({ redis: h.redis, prefix: h.prefix });
-    const backend = createComfyBackend({
-      client: createComfyClient({
-        baseUrl: s.url,
-        name: 'gpu-0',
-        pollMs: 50,
-        reconcileMs: 500,
-        unreachableMs: 1_000,
-        timeouts: { request: 2_000 },
-      }),
-      pricePerHour: PRICE,
-    });
     stack = await startWorker(h, {
       connect: () => t.connect(),
-      backends: [backend],
+      backends: [pricedBackend(s.url)],
       concurrency: 1,
       worker: { costs: ledger },
     });
@@ -120,5 +124,40 @@ describe('GPU time of jobs that end without an image', () => {
     });
     expect(code).toBe(0);
     expect(out).toContain(`console,local,2,0,${total.gpuSeconds.toFixed(3)},`);
+  });
+
+  it("a job retried after the GPU failed it counts the failed attempt's GPU time too, as one job", async () => {
+    r = testRedis('costs-retried');
+    const t = r;
+    const h = await createPipelineHarness(t, { attempts: 2 });
+    p = h;
+    const slow = 40;
+    const s = await startSimulator({ port: 0, stepMs: slow });
+    sim = s;
+    const ledger = createCostLedger({ redis: h.redis, prefix: h.prefix });
+    stack = await startWorker(h, {
+      connect: () => t.connect(),
+      backends: [pricedBackend(s.url)],
+      concurrency: 1,
+      worker: { costs: ledger },
+    });
+    // Out of memory after all 10 steps: retryable, so a second attempt follows and ends the job.
+    s.faults.next({
+      kind: 'error',
+      classType: 'VAEDecode',
+      exceptionType: 'torch.OutOfMemoryError',
+      message: 'CUDA out of memory.',
+    });
+    const job = await h.submit({ steps: 10 });
+    expect(await outcomeOf(h, job.jobId)).toBe('failed');
+    expect((await h.queue.queue.getJob(job.jobId))?.attemptsMade).toBe(2);
+    await expect
+      .poll(async () => (await ledger.scope('console', 'local', today)).total.jobs, { timeout: 5_000 })
+      .toBe(1);
+    const { total } = await ledger.scope('console', 'local', today);
+    expect(total.images).toBe(0);
+    // The first attempt sampled 10 steps before the failure: its time is in the job's.
+    expect(total.gpuSeconds).toBeGreaterThanOrEqual((10 * slow) / 1000);
+    expect(total.cost).toBeCloseTo((total.gpuSeconds * PRICE) / 3600, 9);
   });
 });

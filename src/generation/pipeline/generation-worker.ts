@@ -423,6 +423,10 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       const spent = e.timing === undefined ? {} : { timing: e.timing };
       if (cancelCtl.signal.aborted) return end(job, data, { ...cancelled(), ...spent });
       if (e.retryable && !isLastAttempt) {
+        // The GPU worked on this attempt although another one will run the job: its time is paid for too.
+        if (e.timing !== undefined) {
+          await deps.costs?.record(jobId, data.actor, e.timing, { attempt: job.attemptsMade });
+        }
         await redis.sadd(keys.failedOn(jobId), backend.name);
         await redis.expire(keys.failedOn(jobId), 86_400);
         throw new Error(`${e.code} on ${backend.name}: ${e.message}`);
