@@ -13,7 +13,10 @@ export interface ChatContext {
   readonly locale?: string;
   /** Where progress and the result go. */
   readonly reply: ReplyHandle;
-  /** Downloads a photo the user attached; called only after its declared size passed. */
+  /**
+   * Downloads a photo the user attached; called only after its declared size passed. Rejects with a
+   * PhotoFetchError when the platform would not hand it over.
+   */
   readonly fetchPhoto?: (photo: PhotoRef) => Promise<Uint8Array>;
 }
 

@@ -90,6 +90,7 @@ const en = {
   'refuse.store_full': 'The bot is storing too many images right now. Try again in a few minutes.',
   'refuse.unavailable': 'Image generation is not available right now: no GPU server is up. Try again later.',
   'refuse.photo_not_image': 'That file is not a picture. Attach a JPEG, PNG or WebP photo.',
+  'refuse.photo_fetch_failed': 'Your picture could not be fetched. Send it again; nothing was charged.',
   'refuse.image_prompt_style':
     'The "{style}" style cannot start from a picture. Styles that can: {styles}. Pick one of them as the style, or send the prompt without the picture.',
   'refuse.image_prompt_none':
@@ -541,6 +542,7 @@ const es: Table = {
   'refuse.unavailable':
     'La generación de imágenes no está disponible: ningún servidor GPU responde. Inténtalo más tarde.',
   'refuse.photo_not_image': 'Ese archivo no es una imagen. Adjunta una foto JPEG, PNG o WebP.',
+  'refuse.photo_fetch_failed': 'No se pudo obtener tu imagen. Envíala de nuevo; no se te cobró nada.',
   'refuse.image_prompt_style':
     'El estilo "{style}" no puede partir de una imagen. Estilos que sí pueden: {styles}. Elige uno de ellos como estilo, o envía el prompt sin la imagen.',
   'refuse.image_prompt_none':
@@ -994,6 +996,7 @@ const pt: Table = {
   'refuse.unavailable':
     'A geração de imagens não está disponível: nenhum servidor GPU responde. Tente mais tarde.',
   'refuse.photo_not_image': 'Esse arquivo não é uma imagem. Anexe uma foto JPEG, PNG ou WebP.',
+  'refuse.photo_fetch_failed': 'Não foi possível obter sua imagem. Envie-a de novo; nada foi cobrado.',
   'refuse.image_prompt_style':
     'O estilo "{style}" não pode partir de uma imagem. Estilos que podem: {styles}. Escolha um deles como estilo, ou envie o prompt sem a imagem.',
   'refuse.image_prompt_none':

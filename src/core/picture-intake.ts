@@ -3,13 +3,15 @@
  * sent with the command or replied to, a file path in the console), taken in the same way for every
  * command that reads one: the declared size and type are checked before anything is downloaded, then the
  * bytes go through the image checks (format sniffed from the bytes, pixel bombs, EXIF orientation applied
- * and metadata stripped). Each refusal is the reply the member reads; nothing here touches the quota, so
+ * and metadata stripped). A picture the platform would not hand over (PhotoFetchError) asks the member to
+ * send it again. Each refusal is the reply the member reads; nothing here touches the quota, so
  * a caller that charges checks the quota before and reserves after.
  */
 import type { NormalizedReference } from '../generation/images.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
 import type { CoreEnv } from './core-env.js';
 import type { Language, PhotoRef } from './intents.js';
+import { PhotoFetchError } from './photo-fetch-error.js';
 import { photoRefusal } from './submit-refusals.js';
 
 export type PictureIntakeDeps = Pick<CoreEnv, 'images' | 'say'>;
@@ -53,7 +55,16 @@ export async function takePicture(
     return no(say(lang, 'refuse.photo_not_image'));
   }
   if (ctx.fetchPhoto === undefined) return no(say(lang, 'refuse.photo_required'));
-  const raw = await ctx.fetchPhoto(photo);
+  let raw: Uint8Array;
+  try {
+    raw = await ctx.fetchPhoto(photo);
+  } catch (err) {
+    if (!(err instanceof PhotoFetchError)) throw err;
+    if (err.overBytes !== undefined) {
+      return no(photoRefusal(d, lang, { code: 'too_large', message: err.message, limit: err.overBytes }));
+    }
+    return no(say(lang, 'refuse.photo_fetch_failed'));
+  }
   const named = {
     ...(photo.fileName === undefined ? {} : { declaredName: photo.fileName }),
     ...(photo.declaredMime === undefined ? {} : { declaredMime: photo.declaredMime }),

@@ -107,4 +107,22 @@ describe('/imagine with an image on Discord', () => {
     expect(await c.used(USER)).toBe(0);
     expect(c.sim.stats().promptsExecuted).toBe(0);
   });
+
+  it('says the picture could not be fetched when the CDN fails, and to send it again, charging nothing', async () => {
+    const c = await setup();
+    const bytes = await picture();
+    // A link the CDN no longer serves (attachment links expire).
+    const url = c.fake.cdn('pic.png', bytes, 'image/png').replace('/pic.png', '/gone.png');
+    const i = c.command('imagine', [opt('prompt', 3, 'a castle'), opt('image', 11, '777')], {
+      resolved: { attachments: { '777': attachment('777', url, bytes.length, 'image/png') } },
+    });
+    await c.post(i.payload);
+    await c.bot.settled();
+    expect(ephemeralText(c, i.token)).toBe(
+      'Your picture could not be fetched. Send it again; nothing was charged.',
+    );
+    expect(c.fake.downloads).toHaveLength(1);
+    expect(await c.used(USER)).toBe(0);
+    expect(c.sim.stats().promptsExecuted).toBe(0);
+  });
 });

@@ -157,6 +157,25 @@ describe('telegram: image prompts refused, nothing charged', () => {
     expect(t.sim.stats().promptsExecuted).toBe(0);
   });
 
+  it('says the picture could not be fetched when Telegram will not hand it over, and to send it again', async () => {
+    const t = await setup();
+    t.fake.inject('getFile', {
+      error_code: 400,
+      description: 'Bad Request: wrong file_id or the file is temporarily unavailable',
+    });
+    const c = t.fake.userSends({
+      chatId: ALICE,
+      userId: ALICE,
+      photo: t.fake.addFile(await picture()),
+      caption: '/imagine a castle --steps 2',
+    });
+    expect((await waitReply(t, ALICE, c.message_id)).text).toBe(
+      'Your picture could not be fetched. Send it again; nothing was charged.',
+    );
+    expect(await t.used(ALICE)).toBe(0);
+    expect(t.sim.stats().promptsExecuted).toBe(0);
+  });
+
   it("refuses someone else's photo in a group that does not allow it", async () => {
     const t = await setup();
     const photo = t.fake.userSends({ chatId: GROUP, userId: BOB, photo: t.fake.addFile(await picture()) });

@@ -3,19 +3,11 @@
  * configured API origin, without following redirects, and abandoned past a size cap.
  */
 import type { PhotoRef } from '../../core/intents.js';
+import { PhotoFetchError } from '../../core/photo-fetch-error.js';
+import type { PipelineLogger } from '../../generation/pipeline/delivery.js';
 
 /** Hosts Discord serves attachments from. */
 export const DISCORD_CDN_HOSTS: readonly string[] = ['cdn.discordapp.com', 'media.discordapp.net'];
-
-class DownloadError extends Error {
-  override readonly name = 'DownloadError';
-  constructor(
-    message: string,
-    readonly data: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
 
 const hostOf = (raw: string): string => {
   try {
@@ -49,27 +41,40 @@ export function createAttachmentFetcher(deps: {
   readonly maxBytes: number | undefined;
   /** CDN links expire: attachments are fetched within this time; default 15 s. */
   readonly timeoutMs: number | undefined;
+  readonly logger: PipelineLogger;
 }): (photo: PhotoRef) => Promise<Uint8Array> {
+  // The URL's query is a signature: the log names the host only.
+  const failed = (err: PhotoFetchError): PhotoFetchError => {
+    deps.logger.warn(err.data, `discord attachment: ${err.message}`);
+    return err;
+  };
   return async function fetchPhoto(photo) {
     const cap = deps.maxBytes ?? 25 * 1024 * 1024;
+    const host = hostOf(photo.ref);
     if (!attachmentUrlAllowed(photo.ref, deps.apiUrl)) {
-      throw new DownloadError('attachment URL outside Discord CDN refused', { host: hostOf(photo.ref) });
+      throw failed(new PhotoFetchError('attachment URL outside Discord CDN refused', { host }));
     }
-    const res = await deps.fetch(photo.ref, {
-      signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
-      // Discord's CDN answers the file itself; a redirect would lead off the checked host.
-      redirect: 'error',
-    });
-    if (!res.ok || res.body === null) {
-      throw new DownloadError('attachment download failed', { status: res.status });
+    try {
+      const res = await deps.fetch(photo.ref, {
+        signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
+        // Discord's CDN answers the file itself; a redirect would lead off the checked host.
+        redirect: 'error',
+      });
+      if (!res.ok || res.body === null) {
+        throw failed(new PhotoFetchError('attachment download failed', { host, status: res.status }));
+      }
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        total += chunk.byteLength;
+        if (total > cap)
+          throw failed(new PhotoFetchError('attachment larger than allowed', { host, cap }, cap));
+        chunks.push(chunk);
+      }
+      return Buffer.concat(chunks);
+    } catch (err) {
+      if (err instanceof PhotoFetchError) throw err;
+      throw failed(new PhotoFetchError('attachment download failed', { host, error: String(err) }));
     }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      total += chunk.byteLength;
-      if (total > cap) throw new DownloadError('attachment larger than allowed', { cap });
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
   };
 }

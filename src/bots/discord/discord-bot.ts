@@ -134,6 +134,7 @@ export function createDiscordBot(deps: DiscordBotDeps): DiscordBot {
       apiUrl: deps.apiUrl,
       maxBytes: deps.maxDownloadBytes,
       timeoutMs: deps.downloadTimeoutMs,
+      logger: log,
     }),
     onJobQueued: deps.onJobQueued,
     now,

@@ -163,6 +163,7 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
       apiRoot,
       token: deps.token,
       fetch: deps.fetch ?? fetch,
+      logger: log,
     }),
     logger: log,
   };

@@ -6,6 +6,8 @@ import { readFile } from 'node:fs/promises';
 import type { Api } from 'grammy';
 import type { Message } from 'grammy/types';
 import type { PhotoRef } from '../../core/intents.js';
+import { PhotoFetchError } from '../../core/photo-fetch-error.js';
+import type { PipelineLogger } from '../../generation/pipeline/delivery.js';
 import { TELEGRAM_API_ROOT } from './telegram-api.js';
 
 /**
@@ -78,22 +80,40 @@ export function createTelegramPhotoFetcher(deps: {
   readonly apiRoot: string;
   readonly token: string;
   readonly fetch: typeof fetch;
+  readonly logger: PipelineLogger;
 }): (photo: PhotoRef) => Promise<Uint8Array> {
+  // The token is in the file URL: never log it, nor an error that quotes it (undici: "Failed to parse URL from …").
+  const redact = (err: unknown): string => String(err).split(deps.token).join('[redacted]');
+  const failed = (err: PhotoFetchError): PhotoFetchError => {
+    deps.logger.warn(err.data, `telegram photo: ${err.message}`);
+    return err;
+  };
   return async function fetchPhoto(photo) {
-    const file = await deps.api.getFile(photo.ref);
-    if (file.file_path === undefined) throw new Error('Telegram gave no file_path');
+    let file: Awaited<ReturnType<Api['getFile']>>;
+    try {
+      file = await deps.api.getFile(photo.ref);
+    } catch (err) {
+      throw failed(new PhotoFetchError('getFile failed', { error: redact(err) }));
+    }
+    if (file.file_path === undefined) throw failed(new PhotoFetchError('Telegram gave no file_path', {}));
     const where = telegramFileLocation(deps.apiRoot, deps.token, file.file_path);
-    if (!where.ok) throw new Error(`Telegram gave an unusable file_path: ${where.reason}`);
-    if (where.disk !== undefined) return readFile(where.disk);
-    // The URL carries the token: never log it, nor an error that quotes it (undici: "Failed to parse URL from …").
-    let res: Response;
+    if (!where.ok)
+      throw failed(new PhotoFetchError('Telegram gave an unusable file_path', { reason: where.reason }));
+    if (where.disk !== undefined) {
+      try {
+        return await readFile(where.disk);
+      } catch (err) {
+        throw failed(new PhotoFetchError('file read failed', { error: redact(err) }));
+      }
+    }
     try {
       // A redirect could lead anywhere: Telegram's file route answers the file itself.
-      res = await deps.fetch(where.url, { redirect: 'error' });
+      const res = await deps.fetch(where.url, { redirect: 'error' });
+      if (!res.ok) throw failed(new PhotoFetchError('file download failed', { status: res.status }));
+      return new Uint8Array(await res.arrayBuffer());
     } catch (err) {
-      throw new Error(`file download failed: ${String(err).split(deps.token).join('[redacted]')}`);
+      if (err instanceof PhotoFetchError) throw err;
+      throw failed(new PhotoFetchError('file download failed', { error: redact(err) }));
     }
-    if (!res.ok) throw new Error(`file download failed with HTTP ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
   };
 }
