@@ -38,7 +38,8 @@ export function servePlatform(
     platform,
     owner: `${process.pid}-${randomBytes(4).toString('hex')}`,
     sink: adapter.sink,
-    positionOf: (jobId) => shared.queue.position(jobId),
+    positionsOf: (jobIds) => shared.queue.positions(jobIds),
+    parkedData: (jobId) => shared.queue.parkedData(jobId),
     etaSeconds: async (position, style) =>
       shared.eta.etaSeconds(
         position,

@@ -49,8 +49,10 @@ export function createProgressRelay(deps: {
   leaseMs?: number;
   sink: ProgressSink;
   onError?: (err: unknown) => void;
-  /** 1-based place among waiting jobs, null once the job left the line. */
-  positionOf?: (jobId: string) => Promise<number | null>;
+  /** 1-based places among waiting jobs, null once a job left the line; asked for all tracked jobs at once. */
+  positionsOf?: (jobIds: readonly string[]) => Promise<(number | null)[]>;
+  /** The data of a job not yet in BullMQ (waiting in the fair lines). */
+  parkedData?: (jobId: string) => Promise<unknown>;
   etaSeconds?: (position: number, style: string) => Promise<number | undefined>;
   positionIntervalMs?: number;
 }): ProgressRelay {
@@ -72,8 +74,11 @@ export function createProgressRelay(deps: {
     const hit = cache.get(jobId);
     if (hit !== undefined) return hit;
     const job = await Job.fromId(queue, jobId);
-    const parsed = job === undefined ? undefined : GenerateJobDataSchema.safeParse(job.data);
-    const data = parsed?.success === true ? parsed.data : null;
+    const raw: unknown = job === undefined ? await deps.parkedData?.(jobId) : job.data;
+    // Unknown yet (or gone): not cached, the job may be added under this id a moment later.
+    if (raw === undefined) return null;
+    const parsed = GenerateJobDataSchema.safeParse(raw);
+    const data = parsed.success ? parsed.data : null;
     cache.set(jobId, data);
     return data;
   }
@@ -99,14 +104,17 @@ export function createProgressRelay(deps: {
 
   // Waiting jobs get no worker progress: their place in line is polled here.
   const tracked = new Map<string, number>();
-  const positionOf = deps.positionOf;
+  const positionsOf = deps.positionsOf;
   const ticker =
-    positionOf === undefined
+    positionsOf === undefined
       ? undefined
       : setInterval(() => {
           void (async () => {
-            for (const [jobId, last] of [...tracked]) {
-              const position = await positionOf(jobId);
+            const jobs = [...tracked];
+            if (jobs.length === 0) return;
+            const positions = await positionsOf(jobs.map(([jobId]) => jobId));
+            for (const [i, [jobId, last]] of jobs.entries()) {
+              const position = positions[i] ?? null;
               if (position === null) {
                 tracked.delete(jobId);
                 continue;
@@ -132,7 +140,7 @@ export function createProgressRelay(deps: {
 
   return {
     track(jobId) {
-      if (positionOf !== undefined && !tracked.has(jobId)) tracked.set(jobId, -1);
+      if (positionsOf !== undefined && !tracked.has(jobId)) tracked.set(jobId, -1);
     },
     async close() {
       if (ticker) clearInterval(ticker);

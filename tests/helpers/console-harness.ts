@@ -103,7 +103,8 @@ export async function createConsoleHarness(
     platform: 'console',
     owner: 'test',
     sink: bot.sink,
-    positionOf: (jobId) => queue.position(jobId),
+    positionsOf: (jobIds) => queue.positions(jobIds),
+    parkedData: (jobId) => queue.parkedData(jobId),
     etaSeconds: (position, style) => eta.etaSeconds(position, style, 2),
     positionIntervalMs: 50,
   });

@@ -7,6 +7,7 @@ import type { GenerationWorkerDeps } from '../../src/generation/pipeline/generat
 import type { DeliveryPayload, DeliveryRetention } from '../../src/generation/pipeline/delivery.js';
 import {
   createGenerateQueue,
+  type FairOptions,
   type GenerateQueue,
   type RetentionOptions,
 } from '../../src/generation/pipeline/generate-queue.js';
@@ -59,6 +60,8 @@ export interface PipelineHarnessOptions {
   deliveryRetention?: DeliveryRetention;
   /** Cap on blob bytes (default 512 MiB). */
   blobMaxBytes?: number;
+  /** Fair sharing under backlog (default off: one line in tier order). */
+  fair?: FairOptions;
 }
 
 export async function createPipelineHarness(
@@ -81,6 +84,7 @@ export async function createPipelineHarness(
     },
     attempts: opts.attempts ?? 3,
     backoffMs: 50,
+    ...(opts.fair === undefined ? {} : { fair: opts.fair }),
   });
   const control = createJobControl({ redis, prefix, queue, quota, deliveries });
   const closers: Array<() => Promise<void>> = [];

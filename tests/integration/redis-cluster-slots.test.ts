@@ -196,11 +196,22 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
         backoffMs: 10,
         fair: { readyWindow: 1 },
       });
-      await fq.enqueue(jobData('evt-fair-1'));
+      const fairFirst = await fq.enqueue(jobData('evt-fair-1'));
       const second = await fq.enqueue(jobData('evt-fair-2'));
       const third = await fq.enqueue(jobData('evt-fair-3'));
       expect(second.ok && third.ok && third.position).toBe(3);
+      expect(second.ok && third.ok && (await fq.positions([second.jobId, third.jobId]))).toEqual([2, 3]);
       expect(third.ok && (await fq.remove(third.jobId))).toBe(true);
+      const fqData = `${prefix}:${fq.name}:fq:data`;
+      const parkedValue = second.ok ? await redis.hget(fqData, second.jobId) : null;
+      // The ready job taken (as a worker would): the window has room for the next.
+      if (fairFirst.ok) await fq.queue.remove(fairFirst.jobId);
+      await fq.feed();
+      // A dead feeder's leftover: claimed, found in BullMQ already, dropped.
+      if (second.ok && parkedValue !== null) {
+        await redis.zadd(`${prefix}:${fq.name}:fq:feeding`, Date.now() - 60_000, second.jobId);
+        await redis.hset(fqData, second.jobId, parkedValue);
+      }
       await fq.feed();
       await fq.close();
     } finally {

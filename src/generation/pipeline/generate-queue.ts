@@ -20,7 +20,8 @@ import type { Redis } from 'ioredis';
 import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
 import { evalScript } from '../redis-script.js';
-import { CHARGE_DIRECT_LUA, createFairLines, type FairLines } from './fair-queue.js';
+import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, type FairLines } from './fair-queue.js';
+import { outcomeKey } from './generate-keys.js';
 
 export const DEFAULT_GENERATE_QUEUE = 'generate';
 /** BullMQ's priority range is 1 … 2^21 − 1 (0 means "none" and jumps the line). */
@@ -80,8 +81,6 @@ export interface FairOptions {
   readonly readyWindow: number;
   /** Weight per scope key: `platform:scopeId` first, then `platform`; 1 when neither is listed. */
   readonly scopeWeights?: Readonly<Record<string, number>>;
-  /** How long a parked job waits in BullMQ before it runs anyway if its line entry was lost (default 2 h). */
-  readonly parkMs?: number;
 }
 
 /** The weight of a job's scope: its own key, then its platform's, else 1. */
@@ -104,6 +103,13 @@ export interface GenerateQueue {
   enqueue(data: GenerateJobData): Promise<EnqueueResult>;
   /** 1-based place among waiting jobs in the order workers take them; null when not waiting. */
   position(jobId: string): Promise<number | null>;
+  /** position() of many jobs at once (the fair lines' order is replayed once for all). */
+  positions(jobIds: readonly string[]): Promise<(number | null)[]>;
+  /**
+   * The data of a job waiting in the fair lines, which BullMQ does not hold yet; undefined for any other
+   * job (look it up in BullMQ).
+   */
+  parkedData(jobId: string): Promise<unknown>;
   /** Waiting + prioritized jobs. */
   waiting(): Promise<number>;
   /** Cancels a waiting job; false when it was not waiting (running, finished, unknown). */
@@ -116,13 +122,17 @@ export interface GenerateQueue {
 
 // KEYS: wait, paused, prioritized, admitting, seen, job hash, fair lines' jobs
 // ARGV: now, maxWaiting, leaseMs, jobId, seenMs, job key prefix, ready window (0 = no fair sharing),
-//       then the job's fair-lines base, priority, scope, member, cost and weight
-// The third value says whether the job may go straight to the ready window (1) or must wait in the fair
-// lines (0): it goes straight only while no job waits in the lines and the window has room.
-const ADMIT_LUA = `
+//       then the job's fair-lines base, priority, scope, member, cost, weight and data (JSON)
+// The third value says whether the job goes straight to the ready window (1: the caller adds it to
+// BullMQ) or was parked in the fair lines by this script (0): it goes straight only while no job waits in
+// the lines and the window has room.
+const ADMIT_LUA =
+  PARK_FN +
+  `
 local now, max, lease, jobId, seenMs, jobPrefix, window =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 if redis.call('EXISTS', KEYS[6]) == 1 then return {'dup', 0} end
+if window > 0 and redis.call('HEXISTS', KEYS[7], jobId) == 1 then return {'dup', 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 -- 'added': the job was added (it may have finished and been removed since). 'admitting': another call is
 -- adding it right now, unless its lease ran out (that caller died before adding), then admit afresh.
@@ -141,17 +151,23 @@ local parked = 0
 if window > 0 then parked = redis.call('HLEN', KEYS[7]) end
 local waiting = ready + redis.call('LLEN', KEYS[2]) + parked
 if waiting + pending >= max then return {'full', waiting + pending} end
+local direct = 1
+if window > 0 and (parked > 0 or ready + pending >= window) then direct = 0 end
+local fqBase, p, scope, member, cost, weight =
+  ARGV[8], ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
+if direct == 0 then
+  -- Parked here, whole: no BullMQ job until it is fed, and no admission in flight.
+  fqPark(fqBase, jobId, p, scope, member, cost, weight, ARGV[14])
+  redis.call('SET', KEYS[5], 'added', 'PX', seenMs)
+  return {'ok', waiting + pending, 0}
+end
 redis.call('ZADD', KEYS[4], now + lease, jobId)
 redis.call('PEXPIRE', KEYS[4], lease)
 redis.call('SET', KEYS[5], 'admitting', 'PX', seenMs)
-local direct = 1
-if window > 0 and (parked > 0 or ready + pending >= window) then direct = 0 end
-if window > 0 and direct == 1 then
-  local fqBase, p, scope, member, cost, weight =
-    ARGV[8], ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
+if window > 0 then
   ${CHARGE_DIRECT_LUA}
 end
-return {'ok', waiting + pending, direct}
+return {'ok', waiting + pending, 1}
 `;
 
 // Workers take the wait list first (un-prioritized jobs, which we never create), popping from its right
@@ -237,7 +253,6 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       if (!(w > 0) || !Number.isFinite(w)) throw new RangeError(`weight of ${key} must be above 0, got ${w}`);
     }
   }
-  const parkMs = fairOpts?.parkMs ?? 2 * 3_600_000;
 
   const queue = new Queue<GenerateJobData>(name, {
     connection: deps.connection,
@@ -258,6 +273,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
           queue,
           readyWindow: fairOpts.readyWindow,
           relaxPriority: RELAX_PRIORITY,
+          outcomeKey: (jobId) => outcomeKey(deps.prefix, jobId),
         });
   // Without a listener BullMQ prints each connection error as a trace; an outage is reported once by the
   // process's Redis status line, and a command that fails rejects its caller.
@@ -276,10 +292,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     );
     if (p > 0 || fair === undefined) return p > 0 ? p : null;
     // Parked in the fair lines: behind every ready job, at its place in the feeding order.
-    const place = await fair.placeOf(jobId);
-    if (place === null) return null;
-    const [w, z] = await Promise.all([redis.llen(k.wait), redis.zcard(k.prioritized)]);
-    return w + z + place;
+    return (await fair.placesOf([jobId]))[0] ?? null;
   };
 
   return {
@@ -301,7 +314,6 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         data.lane === 'relax' ? RELAX_PRIORITY : tierToPriority(data.priorityTier, deps.tierPriorities);
       const { actor } = data;
       const entry = {
-        jobId,
         priority,
         scope: `${actor.platform}:${actor.scopeId}`,
         member: actor.userId,
@@ -329,29 +341,39 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         entry.member,
         entry.cost,
         entry.weight,
+        fair === undefined ? '' : JSON.stringify(data),
       );
       if (verdict === 'dup') return { ok: true, jobId, position: await position(jobId), duplicate: true };
       if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
-      const parked = fair !== undefined && direct === 0;
+      if (fair !== undefined && direct === 0) {
+        // Parked by the admission script: the window may have room by now (a feeder is the usual path).
+        await fair.feed().catch(() => 0);
+        return { ok: true, jobId, position: await position(jobId), duplicate: false };
+      }
       try {
-        if (parked) {
-          // Into the lines first, then parked in BullMQ: a crash in between leaves an id the feeder drops
-          // once its admission lapsed, never a parked job nobody feeds.
-          await fair.park(entry);
-          await queue.add(data.jobKind, data, { jobId, priority, delay: parkMs });
-        } else {
-          await queue.add(data.jobKind, data, { jobId, priority });
-        }
+        await queue.add(data.jobKind, data, { jobId, priority });
       } catch (err) {
-        if (parked) await fair.remove(jobId).catch(() => undefined);
         await redis.pipelineAbortAdmit(k.admitting, k.seen(jobId), jobId).catch(() => undefined);
         throw new GenerateQueueError('could not add the generate job', { jobId }, { cause: err });
       }
-      if (parked) await fair.feed().catch(() => 0);
       return { ok: true, jobId, position: await position(jobId, true), duplicate: false };
     },
 
     position: (jobId) => position(jobId),
+
+    async positions(jobIds) {
+      const inQueue = await Promise.all(
+        jobIds.map((id) => redis.pipelinePosition(k.wait, k.prioritized, k.admitting, k.seen(id), id, '0')),
+      );
+      const out: (number | null)[] = inQueue.map((p) => (p > 0 ? p : null));
+      if (fair === undefined) return out;
+      const rest = jobIds.filter((_, i) => out[i] === null);
+      const places = await fair.placesOf(rest);
+      let j = 0;
+      return out.map((p) => p ?? places[j++] ?? null);
+    },
+
+    parkedData: (jobId) => (fair === undefined ? Promise.resolve(undefined) : fair.dataOf(jobId)),
 
     async waiting() {
       const [w, p, z, f] = await Promise.all([
@@ -366,8 +388,11 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     feed: () => (fair === undefined ? Promise.resolve(0) : fair.feed()),
 
     async remove(jobId) {
-      // A parked job leaves its line first, so no feeder can promote it while BullMQ removes it.
-      if (fair !== undefined && (await fair.remove(jobId))) return (await queue.remove(jobId)) === 1;
+      if (fair !== undefined && (await fair.remove(jobId))) {
+        // Out of its line, so no feeder can add it. A previous version parked it in BullMQ as well.
+        await queue.remove(jobId);
+        return true;
+      }
       if ((await position(jobId)) === null) return false;
       // BullMQ refuses to remove a locked (active) job, so a job a worker took in between stays.
       return (await queue.remove(jobId)) === 1;

@@ -39,14 +39,16 @@ export function createJobControl(deps: {
   return {
     async cancel(jobId) {
       const job = await queue.queue.getJob(jobId);
-      if (job === undefined) return 'unknown';
-      const state = await job.getState();
+      // A job waiting in the fair lines has no BullMQ job yet.
+      const raw: unknown = job === undefined ? await queue.parkedData(jobId) : job.data;
+      if (raw === undefined) return 'unknown';
+      const state = job === undefined ? 'parked' : await job.getState();
       if (state === 'completed' || state === 'failed') return 'finished';
       if ((await redis.exists(outcomeKey(prefix, jobId))) === 1) return 'finished';
       if (deps.durable === undefined) await redis.set(cancelKey(prefix, jobId), '1', 'EX', 86_400);
       else await deps.durable.set(cancelKey(prefix, jobId), '1', 86_400);
       if (await queue.remove(jobId)) {
-        const data = GenerateJobDataSchema.parse(job.data);
+        const data = GenerateJobDataSchema.parse(raw);
         await enqueueDelivery(deps.deliveries, {
           jobId,
           platform: data.reply.platform,
@@ -68,7 +70,13 @@ export function createJobControl(deps: {
       if (jobIds.length === 0) return [];
       // An outcome is written (and delivered) a moment before BullMQ records the job's end.
       const [bull, marks, ended] = await Promise.all([
-        Promise.all(jobIds.map((id) => queue.queue.getJobState(id))),
+        Promise.all(
+          jobIds.map(async (id) => {
+            const state = await queue.queue.getJobState(id);
+            // Waiting in the fair lines: not in BullMQ yet.
+            return state === 'unknown' && (await queue.parkedData(id)) !== undefined ? 'waiting' : state;
+          }),
+        ),
         Promise.all(jobIds.map(async (id) => (await redis.exists(cancelKey(prefix, id))) === 1)),
         Promise.all(jobIds.map(async (id) => (await redis.exists(outcomeKey(prefix, id))) === 1)),
       ]);

@@ -77,7 +77,7 @@ export interface ReconcilePass {
 export interface ReconcilerDeps {
   readonly redis: Redis;
   readonly prefix: string;
-  readonly queue: Pick<GenerateQueue, 'queue' | 'priorityOf'>;
+  readonly queue: Pick<GenerateQueue, 'queue' | 'priorityOf' | 'parkedData'>;
   readonly quota: Pick<RedisQuota, 'heldReservations' | 'reservationState' | 'commit' | 'refund' | 'renew'>;
   readonly deliveries: DeliveryQueues;
   readonly records: JobRecords;
@@ -196,6 +196,19 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const rid = r.reservationId;
     const about = { jobId, reservationId: rid };
     const job = (await queue.queue.getJob(jobId)) as Job<GenerateJobData> | undefined;
+    const parked = job === undefined ? parse(await queue.parkedData(jobId)) : undefined;
+    if (parked !== undefined && parked.reservationId === rid) {
+      // Waiting in the fair lines (no BullMQ job until it is fed): its units stay held, its record kept.
+      const renewed = await quota.renew(rid);
+      if (
+        now() - parked.createdAt >= graceMs &&
+        (await records.get(jobId).catch(() => undefined)) === undefined
+      ) {
+        await records.save(jobId, parked);
+        fixed('record_restored', about, 'reconcile: job record lost with a failover, written again');
+      }
+      return renewed ? 'renewed' : undefined;
+    }
     const state = job === undefined ? 'unknown' : await job.getState();
     const data = job === undefined ? undefined : parse(job.data);
     if (job !== undefined && data !== undefined && data.reservationId === rid && LIVE_STATES.has(state)) {
