@@ -108,7 +108,7 @@ describe('/imagine with an image on Discord', () => {
     expect(c.sim.stats().promptsExecuted).toBe(0);
   });
 
-  it('says the picture could not be fetched when the CDN fails, and to send it again, charging nothing', async () => {
+  it('says the picture could not be fetched when the CDN fails, and to send it again, and one past the download cap is too large, charging nothing', async () => {
     const c = await setup();
     const bytes = await picture();
     // A link the CDN no longer serves (attachment links expire).
@@ -122,6 +122,15 @@ describe('/imagine with an image on Discord', () => {
       'Your picture could not be fetched. Send it again; nothing was charged.',
     );
     expect(c.fake.downloads).toHaveLength(1);
+
+    // An attachment declared small that turns out past the 25 MiB download cap is too large, not lost.
+    const huge = c.fake.cdn('huge.png', Buffer.alloc(26 * 1024 * 1024), 'image/png');
+    const j = c.command('imagine', [opt('prompt', 3, 'a castle'), opt('image', 11, '777')], {
+      resolved: { attachments: { '777': attachment('777', huge, 2000, 'image/png') } },
+    });
+    await c.post(j.payload);
+    await c.bot.settled();
+    expect(ephemeralText(c, j.token)).toMatch(/^That photo cannot be used: .*25 MB/);
     expect(await c.used(USER)).toBe(0);
     expect(c.sim.stats().promptsExecuted).toBe(0);
   });
