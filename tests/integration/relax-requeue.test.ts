@@ -181,10 +181,10 @@ describe('relax jobs that find no backend free for them', () => {
     const running = await fastPool.acquire({ holder: 'fast-running', ...want });
     if (!running.ok) throw new Error(running.message);
     const waiting = fastPool.acquire({ holder: 'fast-waiting', ...want, maxWaitMs: 30_000 });
-    // Its first look finds the backend full; the next one, at once, marks it as waiting.
+    // Its first look finds the backend full, which marks it as awaited.
     await expect
       .poll(() => refusals.get('fast-waiting') ?? 0, { timeout: 5_000, interval: 5 })
-      .toBeGreaterThanOrEqual(2);
+      .toBeGreaterThanOrEqual(1);
 
     // The running job's slot frees in another process (no wake-up here).
     await raw.release('gpu-0', 'fast-running');

@@ -297,9 +297,6 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
   async function acquire(req: AcquireRequest): Promise<AcquireResult> {
     const started = Date.now();
     const maxWaitMs = req.maxWaitMs ?? 10 * 60_000;
-    // A fast job counts as waiting for its backends (which keeps relax jobs off them) once a whole look
-    // found them full: one that takes a backend at its first look marks none of the others.
-    let waiting = false;
     for (;;) {
       if (req.signal?.aborted === true) {
         return { ok: false, code: 'backend_unavailable', message: 'cancelled while waiting for a GPU' };
@@ -323,15 +320,13 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       }
       const full: Entry[] = [];
       for (const e of candidates(req)) {
-        const opts = req.relax === true ? { relax: true } : waiting ? { waiterMs } : undefined;
+        // A fast job refused as full marks the backend as awaited (no extra round trip): relax jobs keep off
+        // it until the mark lapses. One that then takes another backend leaves the mark for waiterMs at most.
+        const opts = req.relax === true ? { relax: true } : { waiterMs };
         if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs, opts)) {
           return { ok: true, lease: makeLease(e, req.holder) };
         }
         full.push(e);
-      }
-      if (!waiting && req.relax !== true && full.length > 0) {
-        waiting = true;
-        continue;
       }
       const { reclaim } = req;
       if (reclaim !== undefined) {
