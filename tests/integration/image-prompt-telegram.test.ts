@@ -111,6 +111,29 @@ describe('telegram: a result as the picture', () => {
   });
 });
 
+describe('telegram: a result as the picture, in a group', () => {
+  it('starts from the bot’s own result when a member replies to it in a group', async () => {
+    const t = await setup();
+    const c = t.fake.userSends({
+      chatId: GROUP,
+      userId: BOB,
+      text: '/imagine@gen_bot a castle --ar 3:2 --steps 2',
+    });
+    const first = await result(t, await waitReply(t, GROUP, c.message_id), 'the text result');
+    const again = t.fake.userSends({
+      chatId: GROUP,
+      userId: ALICE,
+      text: '/imagine@gen_bot the same castle at night --steps 2',
+      replyTo: first.message_id,
+    });
+    const status = await waitReply(t, GROUP, again.message_id);
+    expect(status.firstText).toMatch(/Starting from your picture \(1216×832, strength 0\.4\)\./);
+    await result(t, status, 'the image prompt from the result');
+    expect(await imagePromptGraphs(t.sim.url)).toHaveLength(1);
+    expect(await t.used(ALICE, String(GROUP))).toBe(1);
+  });
+});
+
 describe('telegram: image prompts refused, nothing charged', () => {
   it('refuses a style without image-to-image, a non-image file, an oversize photo, a pixel bomb and a bad strength', async () => {
     const t = await setup();

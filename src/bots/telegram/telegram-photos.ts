@@ -39,18 +39,24 @@ export function telegramFileLocation(
   return { ok: true, url: url.toString() };
 }
 
-/** The photo a message carries (a photo or an image sent as a file); `more` marks an album item. */
-export function photoOf(msg: Message, more: boolean): PhotoRef | undefined {
+/**
+ * The photo a message carries (a photo or an image sent as a file); `more` marks an album item, `botId` is
+ * this bot's user id.
+ */
+export function photoOf(msg: Message, more: boolean, botId: number): PhotoRef | undefined {
   // A private chat holds only its member and the bot, whose pictures there were made for that member:
-  // every picture in it is the member's (a reply to the bot's result can start an image prompt).
+  // every picture in it is the member's (a reply to the bot's result can start an image prompt). In a
+  // group the bot's own result is nobody's photo: any member may start from it, as from the private one.
   const owner =
     msg.chat.type === 'private'
       ? String(msg.chat.id)
-      : msg.sender_chat !== undefined && msg.sender_chat.id === msg.chat.id
-        ? `anon${msg.chat.id}`
-        : msg.from === undefined
-          ? undefined
-          : String(msg.from.id);
+      : msg.from?.id === botId
+        ? undefined
+        : msg.sender_chat !== undefined && msg.sender_chat.id === msg.chat.id
+          ? `anon${msg.chat.id}`
+          : msg.from === undefined
+            ? undefined
+            : String(msg.from.id);
   const base = { ...(owner === undefined ? {} : { ownerId: owner }), ...(more ? { more: true } : {}) };
   if (msg.photo !== undefined && msg.photo.length > 0) {
     // The list is smallest-first in practice; the largest by area is the safe pick.

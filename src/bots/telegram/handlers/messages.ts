@@ -47,7 +47,9 @@ export function messageHandlers(deps: TelegramHandlerDeps): Composer<Context> {
         ? replied
         : undefined);
     const photo =
-      photoMsg === undefined ? undefined : photoOf(photoMsg, photoMsg.media_group_id !== undefined);
+      photoMsg === undefined
+        ? undefined
+        : photoOf(photoMsg, photoMsg.media_group_id !== undefined, ctx.me.id);
     const parsed = parseCommand(text, {
       botUsername: ctx.me.username,
       ...(photo === undefined ? {} : { photo }),
