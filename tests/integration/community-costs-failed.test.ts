@@ -150,7 +150,10 @@ describe('GPU time of jobs that end without an image', () => {
     });
     const job = await h.submit({ steps: 10 });
     expect(await outcomeOf(h, job.jobId)).toBe('failed');
-    expect((await h.queue.queue.getJob(job.jobId))?.attemptsMade).toBe(2);
+    // The delivery is added before BullMQ records the attempt's end.
+    await expect
+      .poll(async () => (await h.queue.queue.getJob(job.jobId))?.attemptsMade, { timeout: 5_000 })
+      .toBe(2);
     await expect
       .poll(async () => (await ledger.scope('console', 'local', today)).total.jobs, { timeout: 5_000 })
       .toBe(1);
