@@ -1,10 +1,12 @@
 // Admission to the `generate` queue on a local Redis: enqueue latency while the backlog grows to 10,000
 // waiting jobs, position() latency with those 10,000 waiting (one ZRANK, no scan), concurrent enqueue
-// throughput, and Redis memory per waiting job. `npx tsx bench/pipeline-admission.ts` runs it alone.
+// throughput, and Redis memory per waiting job; once with one line in tier order (FAIR_READY_JOBS=0) and
+// once with fair sharing as shipped (FAIR_READY_JOBS=4: nearly all 10,000 parked in the lines of 3 scopes
+// and 500 members). `npx tsx bench/pipeline-admission.ts` runs it alone.
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import { createGenerateQueue } from '../src/generation/pipeline/generate-queue.js';
+import { createGenerateQueue, type FairOptions } from '../src/generation/pipeline/generate-queue.js';
 import type { GenerateJobData } from '../src/generation/pipeline/job-data.js';
 import type { BenchRow } from './types.js';
 
@@ -23,7 +25,7 @@ function jobData(eventId: string, i: number): GenerateJobData {
       seed: i,
       count: 1,
     },
-    actor: { platform: 'discord', scopeId: 'bench', userId: `u${i % 500}`, roles: [] },
+    actor: { platform: 'discord', scopeId: `bench${i % 3}`, userId: `u${i % 500}`, roles: [] },
     reply: { platform: 'discord', chatId: 'c1', statusMessageId: `m${i}` },
     reservationId: `r-${eventId}`,
     units: 1,
@@ -39,6 +41,20 @@ async function usedMemory(redis: Redis): Promise<number> {
 }
 
 export async function benchAdmission({ redisUrl }: { redisUrl: string }): Promise<BenchRow[]> {
+  const off = await admissionRun(redisUrl, undefined);
+  const on = await admissionRun(redisUrl, {
+    readyWindow: 4,
+    scopeWeights: { 'discord:bench0': 3, 'discord:bench2': 0.5 },
+  });
+  const fairRows = on.map((r) => ({
+    ...r,
+    name: `${r.name}, fair sharing on`,
+    target: r.name.startsWith('naive') ? '—' : r.target,
+  }));
+  return [...off, ...fairRows.filter((r) => !r.name.startsWith('naive'))];
+}
+
+async function admissionRun(redisUrl: string, fair: FairOptions | undefined): Promise<BenchRow[]> {
   const prefix = `bench:admission:${randomBytes(4).toString('hex')}`;
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const backlog = 10_000;
@@ -49,6 +65,7 @@ export async function benchAdmission({ redisUrl }: { redisUrl: string }): Promis
     retention: { completeAgeSeconds: 60, completeCount: 100, failAgeSeconds: 60, failCount: 100 },
     attempts: 3,
     backoffMs: 1000,
+    ...(fair === undefined ? {} : { fair }),
   });
   try {
     const mem0 = await usedMemory(redis);
@@ -75,7 +92,7 @@ export async function benchAdmission({ redisUrl }: { redisUrl: string }): Promis
 
     // For contrast: what a naive position costs (load the waiting jobs, find the index).
     const scanMs: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < (fair === undefined ? 5 : 0); i++) {
       const t0 = process.hrtime.bigint();
       const ids = await queue.queue.getRanges(['prioritized'], 0, -1, true);
       if (ids.indexOf(`discord-e${i * 1000}`) < 0) throw new Error('bench scan missed a job');
@@ -104,7 +121,10 @@ export async function benchAdmission({ redisUrl }: { redisUrl: string }): Promis
         value: percentile(enqueueMs, 50),
         unit: 'ms',
         target: '—',
-        note: '3 round trips: admit script, BullMQ add, release + position',
+        note:
+          fair === undefined
+            ? '3 round trips: admit script, BullMQ add, release + position'
+            : '4 round trips: admit script (parks the job), feed, position, place in the lines',
       },
       {
         name: 'enqueue p99 (backlog 0 → 10,000)',
@@ -117,7 +137,10 @@ export async function benchAdmission({ redisUrl }: { redisUrl: string }): Promis
         value: percentile(positionMs, 50),
         unit: 'ms',
         target: '—',
-        note: 'one script: ZRANK in the prioritized set',
+        note:
+          fair === undefined
+            ? 'one script: ZRANK in the prioritized set'
+            : 'a ZRANK in its scope line plus a sum over the 3 scopes (after the BullMQ lookup)',
       },
       {
         name: 'position() p99 (10,000 waiting)',
@@ -144,7 +167,10 @@ export async function benchAdmission({ redisUrl }: { redisUrl: string }): Promis
         value: Math.round(memPerJob),
         unit: 'B',
         target: '—',
-        note: 'job hash + prioritized entry + dedup marker',
+        note:
+          fair === undefined
+            ? 'job hash + prioritized entry + dedup marker'
+            : 'data and entry in the lines + tag order + dedup marker',
       },
     ];
   } finally {
