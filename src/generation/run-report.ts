@@ -1,9 +1,9 @@
 // The accumulated run report in Redis: per style and backend, runs, cold starts, and sum/min/max of each
 // timing phase, plus a capped sample of queue waits for a p95. One Lua call per record keeps the
 // counters consistent when many workers write at once.
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { TIMING_PHASES, type TimingPhase, type TimingRecord } from './timing.js';
-import { evalScript } from './redis-script.js';
+import { batchScript, evalScript, type BatchReply } from './redis-script.js';
 
 const QUEUE_WAIT_SAMPLES = 500;
 
@@ -51,6 +51,11 @@ export interface ReportRow {
 
 export interface RunReport {
   record(r: TimingRecord): Promise<void>;
+  /**
+   * `record` as a command of the caller's pipeline (sent in the same round trip as the caller's other
+   * writes; on a Cluster the batch stays in the report's slot); the function returned reads its reply.
+   */
+  recordInBatch?(batch: ChainableCommander, r: TimingRecord): (reply: BatchReply) => Promise<unknown>;
   read(): Promise<ReportRow[]>;
 }
 
@@ -63,14 +68,27 @@ export function createRunReport(deps: { redis: Redis; prefix: string }): RunRepo
   const keyOf = (style: string, backend: string): string =>
     `${base}${encodeURIComponent(style)}:${encodeURIComponent(backend)}`;
 
+  const argsOf = (r: TimingRecord): (string | number)[] => {
+    const key = keyOf(r.style, r.backend);
+    const args: (string | number)[] = [
+      key,
+      `${key}:qw`,
+      index,
+      r.images,
+      r.coldStart ? 1 : 0,
+      r.gpuSeconds,
+      r.cost,
+    ];
+    // queueWaitMs is the first phase: ARGV[6] is its value, pushed into the sample list.
+    for (const phase of TIMING_PHASES) args.push(phase, r[phase]);
+    return args;
+  };
+
   return {
     async record(r) {
-      const key = keyOf(r.style, r.backend);
-      const args: (string | number)[] = [r.images, r.coldStart ? 1 : 0, r.gpuSeconds, r.cost];
-      // queueWaitMs is the first phase: ARGV[6] is its value, pushed into the sample list.
-      for (const phase of TIMING_PHASES) args.push(phase, r[phase]);
-      await evalScript(redis, RECORD_LUA, 3, key, `${key}:qw`, index, ...args);
+      await evalScript(redis, RECORD_LUA, 3, ...argsOf(r));
     },
+    recordInBatch: (batch, r) => batchScript(batch, redis, RECORD_LUA, 3, ...argsOf(r)),
     async read() {
       const keys = await redis.smembers(index);
       const rows: ReportRow[] = [];

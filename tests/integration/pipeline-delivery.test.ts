@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
 import {
@@ -20,6 +19,7 @@ import {
   type PipelineLogger,
 } from '../../src/generation/pipeline/delivery.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { countRoundTrips } from '../helpers/round-trips.js';
 
 let t: TestRedis | undefined;
 const closers: (() => Promise<void>)[] = [];
@@ -112,37 +112,6 @@ function setup(deliverer: Deliverer, over: { maxAttempts?: number; queueAttempts
   closers.push(() => queues.close());
   closers.push(() => worker.close());
   return { queues, worker, blobs, logger };
-}
-
-/**
- * Client round trips of these connections that name a key matching `touches`: a plain command is one, a
- * pipeline or MULTI one (ioredis sends each batch's commands with one stream object of its own).
- */
-function countRoundTrips(
-  conns: Redis[],
-  touches: (arg: string) => boolean,
-): { count(): number; reset(): void } {
-  let n = 0;
-  const batches = new WeakSet<object>();
-  for (const conn of conns) {
-    const send = conn.sendCommand.bind(conn);
-    conn.sendCommand = ((command: { args: unknown[] }, stream?: { isPipeline?: boolean }, node?: unknown) => {
-      if (command.args.some((a) => touches(String(a)))) {
-        if (stream?.isPipeline !== true) n++;
-        else if (!batches.has(stream)) {
-          batches.add(stream);
-          n++;
-        }
-      }
-      return (send as (...a: unknown[]) => unknown)(command, stream, node);
-    }) as typeof conn.sendCommand;
-  }
-  return {
-    count: () => n,
-    reset() {
-      n = 0;
-    },
-  };
 }
 
 /** Resolves when the delivery job reaches a final state (a retried failure is not final). */

@@ -1,8 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
+import { recordRun } from '../../src/generation/pipeline/job-outputs.js';
 import { createJobRecords, JobRecordError } from '../../src/generation/pipeline/job-records.js';
+import { createRunReport } from '../../src/generation/run-report.js';
+import type { TimingRecord } from '../../src/generation/timing.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { countRoundTrips } from '../helpers/round-trips.js';
 
 let t: TestRedis | undefined;
 afterEach(async () => {
@@ -60,6 +64,49 @@ describe('job records', () => {
     expect((await records.get('telegram-e1'))?.outputs).toEqual(['o1', 'o2']);
     expect(await records.setOutputs('telegram-gone', ['o3'])).toBe(false);
     expect(await t.redis.exists(`${t.prefix}:jobrec:telegram-gone`)).toBe(0);
+  });
+
+  it("writes a finished run's report row and its record's outputs in one round trip", async () => {
+    t = testRedis('prec');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs });
+    const report = createRunReport({ redis: t.redis, prefix: t.prefix });
+    const worker = t.connect();
+    const trips = countRoundTrips([worker, t.redis], (a) => a.includes('{report}') || a.includes(':jobrec:'));
+    const timing: TimingRecord = {
+      at: 1_700_000_001_000,
+      style: 'portrait',
+      workflow: 'portrait',
+      backend: 'gpu-0',
+      images: 2,
+      steps: 8,
+      coldStart: false,
+      queueWaitMs: 10,
+      modelLoadMs: 0,
+      samplingMs: 500,
+      downloadMs: 5,
+      encodeMs: 5,
+      totalMs: 600,
+      gpuSeconds: 0.5,
+      cost: 0,
+    };
+    // e0 loads the scripts; e1 finds them; before e2 Redis lost them (a restart): each is sent again in full.
+    for (const [id, roundTrips] of [
+      ['e0', undefined],
+      ['e1', 1],
+      ['e2', 3],
+    ] as const) {
+      await records.save(`telegram-${id}`, jobData(id, 'alice'));
+      if (id === 'e2') await t.redis.script('FLUSH');
+      trips.reset();
+      await recordRun(worker, { report, records }, `telegram-${id}`, timing, [`o-${id}`]);
+      if (roundTrips !== undefined) expect(trips.count()).toBe(roundTrips);
+      expect((await records.get(`telegram-${id}`))?.outputs).toEqual([`o-${id}`]);
+    }
+    const rows = await report.read();
+    expect(rows).toEqual([
+      expect.objectContaining({ style: 'portrait', backend: 'gpu-0', runs: 3, images: 6 }),
+    ]);
   });
 
   it('gives every key it writes a TTL', async () => {

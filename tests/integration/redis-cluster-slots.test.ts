@@ -10,6 +10,7 @@ import { createGenerateQueue } from '../../src/generation/pipeline/generate-queu
 import { createDurableWrites } from '../../src/generation/pipeline/durable-writes.js';
 import { createFailedJobs } from '../../src/generation/pipeline/failed-jobs.js';
 import { evalScript } from '../../src/generation/redis-script.js';
+import { createRunReport } from '../../src/generation/run-report.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
 import { legacyDoneKey } from '../../src/quota/legacy-keys.js';
 import { quotaDay, type Actor, type Limits } from '../../src/quota/policy.js';
@@ -168,6 +169,24 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       });
       expect(await failed.claimRequeue('telegram-x1', 'telegram-x2')).toEqual({ ok: true });
       await failed.releaseRequeue('telegram-x1', 'telegram-x2');
+      // The run report's own call (a worker sends it in a pipeline with the job record's outputs).
+      await createRunReport({ redis, prefix }).record({
+        at: Date.now(),
+        style: 'sdxl',
+        workflow: 'sdxl',
+        backend: 'gpu-x',
+        images: 1,
+        steps: 2,
+        coldStart: false,
+        queueWaitMs: 1,
+        modelLoadMs: 0,
+        samplingMs: 1,
+        downloadMs: 1,
+        encodeMs: 1,
+        totalMs: 4,
+        gpuSeconds: 0.001,
+        cost: 0,
+      });
       // A write that waits for replicas (this Cluster has none: WAIT answers 0 after its timeout).
       const durable = createDurableWrites({ redis, replicas: 1, timeoutMs: 5, tries: 1 });
       expect(await durable.set(`${prefix}:durable-probe`, '1', 60)).toBe(0);

@@ -38,7 +38,7 @@ import {
   readEarlierAttempts,
   type Outcome,
 } from './job-outcome.js';
-import { storeOutputs, withQueueWait } from './job-outputs.js';
+import { recordRun, storeOutputs, withQueueWait } from './job-outputs.js';
 import type { JobRecords } from './job-records.js';
 import { createProgressThrottle, jobProgressOf } from './progress-throttle.js';
 import { createSlotReclaimer, jobLockKeyOf } from './slot-reclaim.js';
@@ -459,12 +459,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     }
     const timing = withQueueWait(out.timing, data.createdAt);
     await Promise.all([
-      deps.report?.record(timing),
-      deps.eta?.record(gen.style.name, (timing.totalMs - timing.queueWaitMs) / 1000),
-      deps.records?.setOutputs(
+      recordRun(
+        redis,
+        deps,
         jobId,
+        timing,
         outputs.map((o) => o.blobKey),
       ),
+      deps.eta?.record(gen.style.name, (timing.totalMs - timing.queueWaitMs) / 1000),
     ]);
     const value = await end(job, data, { outcome: 'done', outputs, backend: backend.name, timing });
     return { ...value, adopted: out.adopted, coldStart: timing.coldStart };

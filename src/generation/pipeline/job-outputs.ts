@@ -1,9 +1,14 @@
 // A finished run's images become blobs the delivery job reads. Their keys derive from the job, so a repeated
 // attempt overwrites them instead of leaking a second copy.
+import type { Redis } from 'ioredis';
+import { isClusterConnection } from '../../redis-connection.js';
 import type { BlobStore } from '../blob-store.js';
+import type { BatchReply } from '../redis-script.js';
 import type { RunImage } from '../run-job.js';
+import type { RunReport } from '../run-report.js';
 import type { TimingRecord } from '../timing.js';
 import type { DeliveryOutput } from './delivery.js';
+import type { JobRecords } from './job-records.js';
 
 /** The stored outputs, or undefined when the blob store is full (the job then fails as blob_cap). */
 export async function storeOutputs(
@@ -27,4 +32,28 @@ export async function storeOutputs(
 export function withQueueWait(timing: TimingRecord, createdAt: number): TimingRecord {
   const waited = Math.max(0, timing.at - timing.totalMs - createdAt);
   return { ...timing, queueWaitMs: timing.queueWaitMs + waited, totalMs: timing.totalMs + waited };
+}
+
+/**
+ * A finished run's report row and its job record's outputs, in one pipeline on a single Redis (one round
+ * trip instead of two); on a Cluster the record's slot differs from the report's and it goes apart.
+ */
+export async function recordRun(
+  redis: Redis,
+  deps: { readonly report?: RunReport | undefined; readonly records?: JobRecords | undefined },
+  jobId: string,
+  timing: TimingRecord,
+  outputBlobKeys: readonly string[],
+): Promise<void> {
+  const { report, records } = deps;
+  const batch = redis.pipeline();
+  const reads: ((reply: BatchReply) => Promise<unknown>)[] = [];
+  const apart: Promise<unknown>[] = [];
+  if (report?.recordInBatch !== undefined) reads.push(report.recordInBatch(batch, timing));
+  else if (report !== undefined) apart.push(report.record(timing));
+  if (records?.setOutputsInBatch !== undefined && !isClusterConnection(redis)) {
+    reads.push(records.setOutputsInBatch(batch, jobId, outputBlobKeys));
+  } else if (records !== undefined) apart.push(records.setOutputs(jobId, outputBlobKeys));
+  const [replies] = await Promise.all([reads.length === 0 ? [] : batch.exec(), ...apart]);
+  for (const [i, read] of reads.entries()) await read(replies?.[i]);
 }

@@ -2,11 +2,11 @@
 // lifetime (JOB_RECORD_TTL, 7 days by default) even after retention removed the job or the process
 // restarted. Every key has a TTL (Redis runs `noeviction`), and a per-user index lets a user's records
 // and photos be deleted on request.
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Actor } from '../../quota/policy.js';
 import type { BlobStore } from '../blob-store.js';
 import { GenerateJobDataSchema, type GenerateJobData } from './job-data.js';
-import { evalScript } from '../redis-script.js';
+import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
 
 export const DEFAULT_JOB_RECORD_TTL_SECONDS = 7 * 86_400;
 
@@ -45,6 +45,15 @@ export interface JobRecords {
   get(jobId: string): Promise<JobRecord | undefined>;
   /** false when the record is gone (expired or forgotten). */
   setOutputs(jobId: string, outputBlobKeys: readonly string[]): Promise<boolean>;
+  /**
+   * `setOutputs` as a command of the caller's pipeline (one round trip with the caller's other writes; on a
+   * Cluster the batch stays in the record's slot); the function returned reads its reply.
+   */
+  setOutputsInBatch?(
+    batch: ChainableCommander,
+    jobId: string,
+    outputBlobKeys: readonly string[],
+  ): (reply: BatchReply) => Promise<boolean>;
   /** A describe job's descriptions; false when the record is gone. */
   setTexts(jobId: string, texts: readonly string[]): Promise<boolean>;
   /** Deletes every record of the user on this platform (all scopes) and the blobs they reference. */
@@ -136,6 +145,18 @@ export function createJobRecords(deps: {
     async setOutputs(jobId, outputBlobKeys) {
       const r = await evalScript(redis, SET_OUTPUTS_LUA, 1, recordKey(jobId), JSON.stringify(outputBlobKeys));
       return r === 1;
+    },
+
+    setOutputsInBatch(batch, jobId, outputBlobKeys) {
+      const read = batchScript(
+        batch,
+        redis,
+        SET_OUTPUTS_LUA,
+        1,
+        recordKey(jobId),
+        JSON.stringify(outputBlobKeys),
+      );
+      return async (reply) => (await read(reply)) === 1;
     },
 
     async setTexts(jobId, texts) {
