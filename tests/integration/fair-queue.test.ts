@@ -307,10 +307,12 @@ describe('fair sharing of the generate queue', () => {
     expect(await redis.hlen(`${base}jobs`)).toBe(0);
     // An id the dead feeder had added but not yet dropped from `feeding` is dropped once it is stale (5 s),
     // by the feeder's timer, without a second run.
-    await vi.waitFor(async () => expect(await redis.zcard(`${base}feeding`)).toBe(0), {
-      timeout: 15_000,
-      interval: 200,
-    });
+    await vi.waitFor(
+      async () => {
+        expect(await redis.zcard(`${base}feeding`)).toBe(0);
+      },
+      { timeout: 15_000, interval: 200 },
+    );
     expect(await redis.hlen(`${base}data`)).toBe(0);
     expect([...runs.values()].every((c) => c === 1)).toBe(true);
   }, 60_000);
