@@ -162,6 +162,17 @@ describe('fair sharing of the generate queue', () => {
     expect(places).toEqual(ids.map((id) => order.indexOf(id) + 1));
   });
 
+  it('a fast job arriving while relax jobs fill the window joins it at once, without waiting for a feeder', async () => {
+    const { q } = fairQueue({}, 2);
+    const relax = (): GenerateJobData => ({ ...job('g', 'r'), lane: 'relax' });
+    for (let i = 0; i < 3; i++) await q.enqueue(relax());
+    // Two relax jobs ready, one parked: a fast job parks behind it, then is fed by its own admission.
+    const fast = (await q.enqueue(job('g', 'f'))) as { jobId: string; position: number };
+    expect(await q.queue.getJob(fast.jobId)).toBeDefined();
+    expect(fast.position).toBe(1);
+    expect(await q.waiting()).toBe(4);
+  });
+
   it('jobs queued before fair sharing are served, ahead of the parked ones', async () => {
     r = testRedis('fairold');
     const old = createGenerateQueue({

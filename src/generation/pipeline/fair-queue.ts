@@ -41,7 +41,11 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { evalScript } from '../redis-script.js';
 
-/** Score bound of BullMQ's prioritized set below which jobs are fast (priority × 2^32 + counter). */
+/**
+ * Score bound of BullMQ's prioritized set below which jobs are fast (priority × 2^32 + counter). Lua
+ * writes it with '%.0f': its tostring keeps 14 digits, and the bound rounded up counted the first relax
+ * jobs (counter below 4) as fast.
+ */
 const PRIORITY_SHIFT = 2 ** 32;
 
 // Keys under `base` (`<queue base>:fq:`), with p a tier (BullMQ priority) and s a scope:
@@ -144,7 +148,8 @@ end
 //       first)
 // Fills the ready window: fast jobs count only fast jobs already ready (a relax job in the window never
 // keeps a fast one out), relax jobs count everything ready. Returns how many `feeding` entries are older
-// than staleBefore (left by a dead feeder), then id and data of each job moved to `feeding`.
+// than staleBefore (left by a dead feeder), 1 when it stopped at a full window (0: the lines ran dry),
+// then id and data of each job moved to `feeding`.
 const PICK_LUA =
   TAKE_FN +
   `
@@ -153,9 +158,9 @@ for i = 6, #ARGV do
   redis.call('ZREM', KEYS[2], ARGV[i])
   redis.call('HDEL', KEYS[5], ARGV[i])
 end
-local out = {redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[5])}
+local out = {redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[5]), 0}
 local readyAll = redis.call('LLEN', KEYS[3])
-local readyFast = readyAll + redis.call('ZCOUNT', KEYS[4], '-inf', '(' .. tostring(relaxP * ${PRIORITY_SHIFT}))
+local readyFast = readyAll + redis.call('ZCOUNT', KEYS[4], '-inf', '(' .. string.format('%.0f', relaxP * ${PRIORITY_SHIFT}))
 readyAll = readyAll + redis.call('ZCARD', KEYS[4])
 local guard = 0
 while guard < 1000 do
@@ -163,7 +168,10 @@ while guard < 1000 do
   local best = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
   if not best then break end
   local relax = tonumber(best) >= relaxP
-  if (relax and readyAll >= window) or ((not relax) and readyFast >= window) then break end
+  if (relax and readyAll >= window) or ((not relax) and readyFast >= window) then
+    out[2] = 1
+    break
+  end
   local sk = base .. 'scopes:' .. best
   local scope = redis.call('ZRANGE', sk, 0, 0)[1]
   if not scope then
@@ -436,10 +444,10 @@ export function createFairLines(deps: FairLinesDeps): FairLines {
           throw err;
         }
         if (Number(out[0]) > 0) stale = true;
-        if (out.length === 1) break;
+        if (out.length === 2) break;
         const fresh: Parked[] = [];
         const empty: string[] = [];
-        for (let i = 1; i + 1 < out.length; i += 2) {
+        for (let i = 2; i + 1 < out.length; i += 2) {
           const jobId = out[i] ?? '';
           const value = out[i + 1] ?? '';
           // An entry without data (never expected) has nothing to add: the next pick drops it.
@@ -449,6 +457,9 @@ export function createFairLines(deps: FairLinesDeps): FairLines {
         await addAll(fresh);
         added.push(...empty, ...fresh.map((j) => j.jobId));
         fed += fresh.length;
+        // The window is full: nothing more to feed until a worker takes a job (which feeds again). The
+        // ids just added leave `feeding` with that next pick.
+        if (Number(out[1]) === 1) break;
       }
       return stale ? fed + (await refeedLeftovers()) : fed;
     },

@@ -122,10 +122,12 @@ export interface GenerateQueue {
 
 // KEYS: wait, paused, prioritized, admitting, seen, job hash, fair lines' jobs
 // ARGV: now, maxWaiting, leaseMs, jobId, seenMs, job key prefix, ready window (0 = no fair sharing),
-//       then the job's fair-lines base, priority, scope, member, cost, weight and data (JSON)
+//       then the job's fair-lines base, priority, scope, member, cost, weight and data (JSON), and the
+//       relax lane's priority
 // The third value says whether the job goes straight to the ready window (1: the caller adds it to
 // BullMQ) or was parked in the fair lines by this script (0): it goes straight only while no job waits in
-// the lines and the window has room.
+// the lines and the window has room. The fourth, for a parked job: 1 when the window had room for it (a
+// feeder is behind, or the window holds relax jobs a fast job may join), 0 when it was full.
 const ADMIT_LUA =
   PARK_FN +
   `
@@ -159,7 +161,14 @@ if direct == 0 then
   -- Parked here, whole: no BullMQ job until it is fed, and no admission in flight.
   fqPark(fqBase, jobId, p, scope, member, cost, weight, ARGV[14])
   redis.call('SET', KEYS[5], 'added', 'PX', seenMs)
-  return {'ok', waiting + pending, 0}
+  local room = 0
+  local relaxP = tonumber(ARGV[15])
+  local readyFor = ready
+  if tonumber(p) < relaxP then
+    readyFor = redis.call('LLEN', KEYS[1]) + redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. string.format('%.0f', relaxP * ${2 ** 32}))
+  end
+  if readyFor + pending < window then room = 1 end
+  return {'ok', waiting + pending, 0, room}
 end
 redis.call('ZADD', KEYS[4], now + lease, jobId)
 redis.call('PEXPIRE', KEYS[4], lease)
@@ -195,7 +204,7 @@ return 1
 `;
 
 type AdmitRedis = Redis & {
-  pipelineAdmit(...args: (string | number)[]): Promise<[string, number, number?]>;
+  pipelineAdmit(...args: (string | number)[]): Promise<[string, number, number?, number?]>;
   pipelinePosition(...args: (string | number)[]): Promise<number>;
   pipelineAbortAdmit(...args: (string | number)[]): Promise<number>;
 };
@@ -320,7 +329,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         cost: Math.max(1, data.units) * Math.max(1, Number(data.request.params['steps'] ?? 20)),
         weight: scopeWeightOf(fairOpts?.scopeWeights, actor.platform, actor.scopeId),
       };
-      const [verdict, count, direct] = await redis.pipelineAdmit(
+      const [verdict, count, direct, room] = await redis.pipelineAdmit(
         k.wait,
         k.paused,
         k.prioritized,
@@ -342,13 +351,19 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         entry.cost,
         entry.weight,
         fair === undefined ? '' : JSON.stringify(data),
+        RELAX_PRIORITY,
       );
       if (verdict === 'dup') return { ok: true, jobId, position: await position(jobId), duplicate: true };
       if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
       if (fair !== undefined && direct === 0) {
-        // Parked by the admission script: the window may have room by now (a feeder is the usual path).
-        await fair.feed().catch(() => 0);
-        return { ok: true, jobId, position: await position(jobId), duplicate: false };
+        // Parked by the admission script. With a full window the workers' feeders bring it in; with room
+        // (they are behind) this process feeds, and the job may be in BullMQ already.
+        if (room === 1) {
+          await fair.feed().catch(() => 0);
+          return { ok: true, jobId, position: await position(jobId), duplicate: false };
+        }
+        const [place] = await fair.placesOf([jobId]);
+        return { ok: true, jobId, position: place ?? (await position(jobId)), duplicate: false };
       }
       try {
         await queue.add(data.jobKind, data, { jobId, priority });
