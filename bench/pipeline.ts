@@ -598,7 +598,8 @@ async function benchMemory(redisUrl: string, workflowDir: string, script: string
     const memRun = await usedMemory(redis);
     // Ready in BullMQ, or parked in the fair-sharing lines (FAIR_READY_JOBS).
     const waiting =
-      (await redis.zcard(`${prefix}:generate:prioritized`)) + (await redis.hlen(`${prefix}:generate:fq:jobs`));
+      (await redis.zcard(`${prefix}:generate:prioritized`)) +
+      (await redis.hlen(`${prefix}:generate:fq:jobs`));
     await worker.close();
     // The same worker again with glibc's malloc limited to 2 arenas: sharp's (libvips) threads otherwise
     // each grow an arena of their own, which shows as RSS, not as V8 heap.
