@@ -51,6 +51,11 @@ export const PhotoRefSchema = z.object({
   fileName: z.string().optional(),
   /** The user who posted the photo; portraits from someone else's photo need the scope's permission. */
   ownerId: z.string().optional(),
+  /**
+   * A picture the bot posted as a job's result (the job key its buttons carry): it belongs to the member
+   * the job was made for, looked up in the job's record.
+   */
+  fromJob: z.string().optional(),
   /** More photos came with it (an album); only the first is used and the user is told. */
   more: z.boolean().optional(),
 });

@@ -148,7 +148,7 @@ export async function checkRequest(
 
 /** The attached photo, checked and normalised before any quota is taken. */
 export async function preparePhoto(
-  d: Pick<CoreEnv, 'quotaConfig' | 'quota' | 'images' | 'now' | 'say'>,
+  d: Pick<CoreEnv, 'quotaConfig' | 'quota' | 'images' | 'now' | 'say' | 'redis' | 'keys' | 'records'>,
   ctx: ChatContext,
   lang: Language,
   photo: PhotoRef,
@@ -172,9 +172,12 @@ export async function preparePhoto(
   // reservation below stays the real gate (this read can be overtaken by a concurrent request).
   const pre = await d.quota.check(actor, units, ctx.eventId, limits, lane);
   if (!pre.ok) return no(await quotaRefusal(d, lang, pre, actor, limits, units));
+  // The bot's own result belongs to the member it was made for; one whose record has expired, to nobody.
+  const ownerId =
+    photo.fromJob === undefined ? photo.ownerId : await resultOwner(d, photo.fromJob).catch(() => undefined);
   if (
-    photo.ownerId !== undefined &&
-    photo.ownerId !== actor.userId &&
+    ownerId !== undefined &&
+    ownerId !== actor.userId &&
     !scope.portraitsFromOthersPhotos &&
     !isModerator(d.quotaConfig, actor)
   ) {
@@ -184,4 +187,14 @@ export async function preparePhoto(
   if (!picture.ok) return picture;
   const { bytes, albumNote, width, height } = picture;
   return { ok: true, bytes, albumNote, width, height };
+}
+
+/** The member a result was made for, from its job key (the key its buttons carry) and the job's record. */
+async function resultOwner(
+  d: Pick<CoreEnv, 'redis' | 'keys' | 'records'>,
+  jobKey: string,
+): Promise<string | undefined> {
+  const jobId = await d.redis.get(d.keys.jobKey(jobKey));
+  if (jobId === null) return undefined;
+  return (await d.records.get(jobId))?.data.actor.userId;
 }

@@ -112,7 +112,7 @@ describe('telegram: a result as the picture', () => {
 });
 
 describe('telegram: a result as the picture, in a group', () => {
-  it('starts from the bot’s own result when a member replies to it in a group', async () => {
+  it('starts from the bot’s result for the member it was made for; another member is refused, uncharged', async () => {
     const t = await setup();
     const c = t.fake.userSends({
       chatId: GROUP,
@@ -120,17 +120,28 @@ describe('telegram: a result as the picture, in a group', () => {
       text: '/imagine@gen_bot a castle --ar 3:2 --steps 2',
     });
     const first = await result(t, await waitReply(t, GROUP, c.message_id), 'the text result');
-    const again = t.fake.userSends({
+    // Alice replies to the picture the bot made for Bob: it is Bob's, as a photo he posted would be.
+    const alice = t.fake.userSends({
       chatId: GROUP,
       userId: ALICE,
       text: '/imagine@gen_bot the same castle at night --steps 2',
       replyTo: first.message_id,
     });
-    const status = await waitReply(t, GROUP, again.message_id);
+    const refused = await waitReply(t, GROUP, alice.message_id);
+    expect(refused.firstText).toMatch(/^Image prompts can only start from your own pictures here/);
+    expect(await t.used(ALICE, String(GROUP))).toBe(0);
+    // Bob replies to his own result: it starts from it.
+    const bob = t.fake.userSends({
+      chatId: GROUP,
+      userId: BOB,
+      text: '/imagine@gen_bot the same castle at night --steps 2',
+      replyTo: first.message_id,
+    });
+    const status = await waitReply(t, GROUP, bob.message_id);
     expect(status.firstText).toMatch(/Starting from your picture \(1216×832, strength 0\.4\)\./);
     await result(t, status, 'the image prompt from the result');
     expect(await imagePromptGraphs(t.sim.url)).toHaveLength(1);
-    expect(await t.used(ALICE, String(GROUP))).toBe(1);
+    expect(await t.used(BOB, String(GROUP))).toBe(2);
   });
 });
 

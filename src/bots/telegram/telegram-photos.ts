@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Api } from 'grammy';
 import type { Message } from 'grammy/types';
+import { decodeButton } from '../../core/buttons.js';
 import type { PhotoRef } from '../../core/intents.js';
 import { PhotoFetchError } from '../../core/photo-fetch-error.js';
 import type { PipelineLogger } from '../../generation/pipeline/delivery.js';
@@ -46,7 +47,9 @@ export function telegramFileLocation(
 export function photoOf(msg: Message, more: boolean, botId: number): PhotoRef | undefined {
   // A private chat holds only its member and the bot, whose pictures there were made for that member:
   // every picture in it is the member's (a reply to the bot's result can start an image prompt). In a
-  // group the bot's own result is nobody's photo: any member may start from it, as from the private one.
+  // group the bot's own result belongs to the member it was made for: the core looks that up from the
+  // job key its buttons carry.
+  const fromJob = msg.chat.type !== 'private' && msg.from?.id === botId ? resultJobKey(msg) : undefined;
   const owner =
     msg.chat.type === 'private'
       ? String(msg.chat.id)
@@ -57,7 +60,11 @@ export function photoOf(msg: Message, more: boolean, botId: number): PhotoRef | 
           : msg.from === undefined
             ? undefined
             : String(msg.from.id);
-  const base = { ...(owner === undefined ? {} : { ownerId: owner }), ...(more ? { more: true } : {}) };
+  const base = {
+    ...(owner === undefined ? {} : { ownerId: owner }),
+    ...(fromJob === undefined ? {} : { fromJob }),
+    ...(more ? { more: true } : {}),
+  };
   if (msg.photo !== undefined && msg.photo.length > 0) {
     // The list is smallest-first in practice; the largest by area is the safe pick.
     const best = msg.photo.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a));
@@ -122,4 +129,16 @@ export function createTelegramPhotoFetcher(deps: {
       throw failed(new PhotoFetchError('file download failed', { error: redact(err) }));
     }
   };
+}
+
+/** The job key of a result message the bot posted, from its buttons; undefined when it has none of ours. */
+function resultJobKey(msg: Message): string | undefined {
+  for (const row of msg.reply_markup?.inline_keyboard ?? []) {
+    for (const b of row) {
+      const action =
+        'callback_data' in b && b.callback_data !== undefined ? decodeButton(b.callback_data) : undefined;
+      if (action !== undefined) return action.jobKey;
+    }
+  }
+  return undefined;
 }
