@@ -1,7 +1,12 @@
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeButton } from '../../src/core/buttons.js';
-import { createDiscordHarness, MANAGE_GUILD, type DiscordHarness } from '../helpers/discord-harness.js';
+import {
+  APP_ID,
+  createDiscordHarness,
+  MANAGE_GUILD,
+  type DiscordHarness,
+} from '../helpers/discord-harness.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
 let r: TestRedis | undefined;
@@ -119,6 +124,46 @@ describe('/portrait on Discord', () => {
       () => c.fake.original(i.token)?.attachments[0]?.filename === 'image-1.png',
       'the portrait',
     );
+  });
+});
+
+describe('a portrait from the bot’s own result, through the context menu', () => {
+  it('is the member’s it was made for: another member is refused, uncharged; the member gets the portrait', async () => {
+    const c = await setup({ env: { QUOTA_DAILY_IMAGES: '10' } });
+    const made = c.command('imagine', [opt('prompt', 3, 'a knight'), opt('steps', 4, 2)]);
+    await c.post(made.payload);
+    await c.waitFor(() => c.fake.original(made.token)?.attachments[0] !== undefined, 'the result');
+    const posted = c.fake.original(made.token)!;
+    const before = await c.used(USER);
+    const bytes = await face();
+    const url = c.fake.cdn('image-1.png', bytes, 'image/png');
+    // The result as Discord shows it: the bot's message, its picture and its buttons.
+    const target = {
+      id: posted.id,
+      author: { id: APP_ID, bot: true },
+      attachments: [attachment(url, bytes.length, 'image/png')],
+      components: posted.components,
+    };
+    const menu = (user: string) =>
+      c.command('Portrait from this photo', [], {
+        commandType: 3,
+        targetId: posted.id,
+        resolved: { messages: { [posted.id]: target } },
+        member: { id: user },
+      });
+    const other = menu(OTHER);
+    await c.post(other.payload);
+    await c.bot.settled();
+    expect(ephemeralText(c, other.token)).toMatch(/^Portraits can only be made from your own photos here/);
+    expect(await c.used(OTHER)).toBe(0);
+    const own = menu(USER);
+    await c.post(own.payload);
+    await c.waitFor(
+      () => c.fake.original(own.token)?.attachments[0]?.filename === 'image-1.png',
+      'the portrait',
+    );
+    // The portrait is charged to its member, at the portrait's weight.
+    expect(await c.used(USER)).toBe(before + 2);
   });
 });
 

@@ -2,6 +2,7 @@
  * Raw interaction payloads → the core's Intents: slash and context-menu commands with their options, and
  * the option being typed for autocomplete.
  */
+import { decodeButton } from '../../core/buttons.js';
 import { IntentSchema, type Intent, type PhotoRef } from '../../core/intents.js';
 import type { MessageKey, Params } from '../../core/messages.js';
 import { parseLoraPicks } from '../../core/parse/lora.js';
@@ -93,6 +94,15 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
     const target = data.target_id === undefined ? undefined : data.resolved?.messages?.[data.target_id];
     const attachments = target?.attachments ?? [];
     const image = attachments.find((a) => a.content_type?.startsWith('image/') === true) ?? attachments[0];
+    // The bot's own result belongs to the member it was made for: the core looks that up from the job key
+    // its buttons carry.
+    const fromJob =
+      target?.author?.id === raw.application_id
+        ? target?.components
+            ?.flatMap((row) => row.components ?? [])
+            .map((b) => (b.custom_id === undefined ? undefined : decodeButton(b.custom_id)))
+            .find((b) => b !== undefined)?.jobKey
+        : undefined;
     candidate = {
       kind: 'portrait',
       prompt: defaultPortraitPrompt,
@@ -101,7 +111,8 @@ export function commandIntent(raw: RawInteraction, defaultPortraitPrompt: string
         ? {}
         : {
             photo: {
-              ...photoOf(image, target?.author?.id),
+              ...photoOf(image, fromJob === undefined ? target?.author?.id : undefined),
+              ...(fromJob === undefined ? {} : { fromJob }),
               ...(attachments.length > 1 ? { more: true } : {}),
             },
           }),

@@ -21,6 +21,12 @@ const RawMessageSchema = z.looseObject({
   author: RawUserSchema.optional(),
   attachments: z.array(RawAttachmentSchema).optional(),
   timestamp: z.string().optional(),
+  /** Action rows of a message the bot posted: its buttons' custom ids name the job. */
+  components: z
+    .array(
+      z.looseObject({ components: z.array(z.looseObject({ custom_id: z.string().optional() })).optional() }),
+    )
+    .optional(),
 });
 
 export interface RawOption {
