@@ -412,7 +412,7 @@ export function createFairLines(deps: FairLinesDeps): FairLines {
         ...jobIds,
       )) as number[];
       return jobIds.map((_, i) => {
-        const p = Number(r[i] ?? -1);
+        const p = r[i] ?? -1;
         return p > 0 ? p : null;
       });
     },
