@@ -241,7 +241,11 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
     expect(crossing, JSON.stringify(crossing.slice(0, 5), null, 1)).toEqual([]);
     const seen = new Set(rec.calls.map((c) => c.site).filter((s): s is string => s !== undefined));
     const sites = multiKeyCallSites();
-    const unseen = sites.filter((s) => !s.oneKey && !seen.has(s.site));
+    // Single Redis only: on a Cluster the job's lock (the queue's slot) and its submit record (the job's)
+    // live apart, and submit-record.ts extends the lock with BullMQ's own call, then SETs the record.
+    const singleRedisOnly = (site: string): boolean =>
+      site.startsWith('src/generation/pipeline/submit-record.ts:');
+    const unseen = sites.filter((s) => !s.oneKey && !seen.has(s.site) && !singleRedisOnly(s.site));
     // A place listed here was added to src/ without this run reaching it: drive it above (through the chat,
     // or by calling its module on `redis`), so its keys are checked on the Cluster too.
     expect(

@@ -42,6 +42,7 @@ import { recordRun, storeOutputs, withQueueWait } from './job-outputs.js';
 import type { JobRecords } from './job-records.js';
 import { createProgressThrottle, jobProgressOf } from './progress-throttle.js';
 import { createSlotReclaimer, jobLockKeyOf } from './slot-reclaim.js';
+import { extendLockAndRecordSubmit } from './submit-record.js';
 
 export type ProgressStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
 
@@ -342,15 +343,19 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
             // The last moment to learn that our lock lapsed and the job was handed to another worker,
             // which then read no submit record and will submit itself: submitting here too would pay the
             // GPU twice. A successful extension also gives this attempt a whole lock period for the
-            // two round trips left before the prompt exists.
-            if (token !== undefined && (await job.extendLock(token, lockDurationMs)) !== 1) {
+            // round trip left before the prompt exists. The backend is recorded with it (one script on a
+            // single Redis), before the prompt exists, so a crash right after the submit still finds it.
+            const held = await extendLockAndRecordSubmit(redis, worker, job, token, lockDurationMs, {
+              key: keys.submitted(jobId),
+              value: backend.name,
+              ttlSeconds: 86_400,
+            });
+            if (!held) {
               throw new JobLockLostError(`job ${jobId} lost its lock before the submit`, {
                 jobId,
                 backend: backend.name,
               });
             }
-            // Recorded before the prompt exists, so a crash right after the submit still finds it.
-            await redis.set(keys.submitted(jobId), backend.name, 'EX', 86_400);
           },
           onProgress: (p: RunProgress) => {
             progress(jobProgressOf(p, backend.name));

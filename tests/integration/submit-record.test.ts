@@ -1,0 +1,96 @@
+// The step before a prompt's submit: the lock check, its extension and the submit record, in one round trip
+// on a single Redis, and nothing written once the attempt lost its lock.
+import { Queue, Worker, type Job } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { extendLockAndRecordSubmit } from '../../src/generation/pipeline/submit-record.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { countRoundTrips } from '../helpers/round-trips.js';
+
+let t: TestRedis | undefined;
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+  await t?.cleanup();
+  t = undefined;
+});
+
+interface Seen {
+  held: boolean;
+  roundTrips: number;
+  lockTtl: number;
+  stalled: number;
+}
+
+/** Runs one job whose processor takes the step (after `before`, e.g. losing the lock) and reports it. */
+async function stepInWorker(
+  r: TestRedis,
+  before: (job: Job, worker: Worker) => Promise<void>,
+): Promise<Seen> {
+  const prefix = `${r.prefix}:bull`;
+  const conn = r.connect();
+  const trips = countRoundTrips([conn], (a) => a.includes(':lock') || a.includes(':submitted'));
+  const queue = new Queue('gen', { connection: r.connect(), prefix });
+  const done = new Promise<Seen>((resolve, reject) => {
+    const worker: Worker = new Worker(
+      'gen',
+      async (job: Job, token?: string) => {
+        try {
+          const step = (): Promise<boolean> =>
+            extendLockAndRecordSubmit(conn, worker, job, token, 60_000, {
+              key: `${r.prefix}:submitted:${job.id}`,
+              value: 'gpu-1',
+              ttlSeconds: 3600,
+            });
+          // Once with the lock held, so Redis knows the script (its first use sends the full text).
+          await step();
+          await r.redis.del(`${r.prefix}:submitted:${job.id}`);
+          await before(job, worker);
+          // A stalled-set entry BullMQ's own extension removes too.
+          await r.redis.sadd(worker.toKey('stalled'), job.id ?? '');
+          trips.reset();
+          const held = await step();
+          resolve({
+            held,
+            roundTrips: trips.count(),
+            lockTtl: await r.redis.pttl(`${worker.toKey(job.id ?? '')}:lock`),
+            stalled: await r.redis.sismember(worker.toKey('stalled'), job.id ?? ''),
+          });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      },
+      { connection: conn, prefix, lockDuration: 5_000 },
+    );
+    // A job whose lock another worker holds cannot be finished by this one: BullMQ says so here.
+    worker.on('error', () => undefined);
+    closers.push(() => worker.close(true));
+  });
+  closers.push(() => queue.close());
+  await queue.add('j', {}, { jobId: 'j1' });
+  return done;
+}
+
+describe('lock check and submit record before the submit', () => {
+  it('extends the lock, clears the stalled mark and records the backend in one round trip', async () => {
+    t = testRedis('subrec');
+    const seen = await stepInWorker(t, () => Promise.resolve());
+    expect(seen.held).toBe(true);
+    expect(seen.roundTrips).toBe(1);
+    // Extended to the whole period asked for (the worker's own lock is 5 s).
+    expect(seen.lockTtl).toBeGreaterThan(50_000);
+    expect(seen.stalled).toBe(0);
+    expect(await t.redis.get(`${t.prefix}:submitted:j1`)).toBe('gpu-1');
+    expect(await t.redis.ttl(`${t.prefix}:submitted:j1`)).toBeGreaterThan(3500);
+  });
+
+  it('writes nothing when the attempt lost its lock to another worker', async () => {
+    t = testRedis('subrec');
+    const seen = await stepInWorker(t, async (job, worker) => {
+      // Another worker took the job after this one's lock lapsed: the lock now holds its token.
+      await t!.redis.set(`${worker.toKey(job.id ?? '')}:lock`, 'another-token', 'PX', 30_000);
+    });
+    expect(seen.held).toBe(false);
+    expect(seen.stalled).toBe(1);
+    expect(await t.redis.exists(`${t.prefix}:submitted:j1`)).toBe(0);
+  });
+});
