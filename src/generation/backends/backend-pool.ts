@@ -125,6 +125,8 @@ interface Entry {
   health: BackendHealth | undefined;
   capabilitiesAt: number;
   family: ModelFamily | undefined;
+  /** Slots this process holds there now (other processes' are counted in Redis only). */
+  held: number;
 }
 
 /**
@@ -159,6 +161,7 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       health: undefined,
       capabilitiesAt: 0,
       family: undefined,
+      held: 0,
     });
   }
   const released = new EventEmitter();
@@ -263,17 +266,21 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     );
     const rank = (e: Entry): number =>
       (e.backend.name === req.prefer ? 0 : 4) + (req.family !== undefined && e.family === req.family ? 0 : 2);
-    return usable.sort((a, b) => rank(a) - rank(b));
+    // Among equals, the backend this process holds fewest slots on: it is the likeliest to have one free
+    // (one look, one round trip, instead of trying the fullest first), and its GPU the likeliest idle.
+    return usable.sort((a, b) => rank(a) - rank(b) || a.held - b.held);
   }
 
   function makeLease(e: Entry, holder: string): BackendLease {
     let released_ = false;
+    e.held += 1;
     return {
       backend: e.backend,
       renew: () => slots.renew(e.backend.name, holder, slotLeaseMs),
       async release() {
         if (released_) return;
         released_ = true;
+        e.held -= 1;
         await slots.release(e.backend.name, holder);
         released.emit('release');
       },
