@@ -1,6 +1,8 @@
 // Getting a backend slot for one attempt of a generate job. An earlier attempt's prompt may still be
 // queued or running on its backend: the attempt waits for a slot there rather than submit it to another
-// GPU too, for as long as that backend stays healthy; backends that failed the job are avoided.
+// GPU too, for as long as that backend stays healthy; backends that failed the job are avoided, unless no
+// healthy backend able to run the job is left outside them: then the job runs again on one of them rather
+// than wait out the slot wait and fail (an out-of-memory failure may well pass on a second try).
 import type { GenerationBackend } from '../backends/backend.js';
 import type { AcquireResult, BackendPool } from '../backends/backend-pool.js';
 import type { ModelFamily } from '../workflows/index.js';
@@ -16,7 +18,7 @@ export interface AcquireSlotRequest {
   readonly loras?: readonly string[];
   /** The backend an earlier attempt submitted the prompt to. */
   readonly submittedOn: string | null;
-  /** Backends that failed this job before. */
+  /** Backends that failed this job before: avoided while a healthy backend able to run it is left. */
   readonly failedOn: readonly string[];
   readonly signal: AbortSignal;
   /** Frees slots of dead workers whose prompts are done (slot-reclaim.ts), asked when backends are full. */
@@ -30,7 +32,19 @@ export interface AcquireSlotRequest {
 
 export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): Promise<AcquireResult> {
   const { jobId, submittedOn, failedOn: failedOnList, now } = req;
-  const avoid = new Set(failedOnList.filter((b) => b !== submittedOn));
+  const failed = new Set(failedOnList.filter((b) => b !== submittedOn));
+  const loras = (req.loras ?? []).map((f) => f.replaceAll('\\', '/'));
+  const othersCanRun = (): boolean =>
+    pool
+      .status()
+      .some(
+        (b) =>
+          b.healthy &&
+          !failed.has(b.name) &&
+          b.styles.includes(req.style) &&
+          loras.every((f) => b.loras.includes(f)),
+      );
+  const avoid = failed.size === 0 || othersCanRun() ? failed : new Set<string>();
   const acquireOn = (only: string | undefined, maxWaitMs: number | undefined) =>
     pool.acquire({
       holder: jobId,

@@ -5,7 +5,9 @@
  * Crash safety, in order:
  * - The ComfyUI prompt id derives from the job id, and the backend a prompt was submitted to is
  *   recorded before the submit returns; a later attempt (after a crash, a stall or a retry) looks there
- *   first (acquire-slot.ts) and adopts the prompt instead of paying the GPU twice.
+ *   first (acquire-slot.ts) and adopts the prompt instead of paying the GPU twice. A run that ended in a
+ *   retryable failure is never adopted: the next attempt runs the job again, under a new prompt id
+ *   (job-runs.ts).
  * - The job's final outcome is written to Redis before the delivery job is added and the quota settled;
  *   an attempt that finds an outcome only repeats those idempotent steps (job-outcome.ts).
  */
@@ -27,7 +29,7 @@ import { acquireSlot } from './acquire-slot.js';
 import type { DeliveryOutput, DeliveryQueues, PipelineLogger } from './delivery.js';
 import type { DurableWrites } from './durable-writes.js';
 import { createFailedJobs, type FailedJobs } from './failed-jobs.js';
-import { cancelChannel, failedOnKey, outcomeKey, promptIdOf, submittedKey } from './generate-keys.js';
+import { cancelChannel, failedOnKey, outcomeKey, submittedKey } from './generate-keys.js';
 import type { EtaModel } from './generate-queue.js';
 import { GenerateJobDataSchema, requestOfJob, type GenerateJobData } from './job-data.js';
 import {
@@ -40,6 +42,13 @@ import {
 } from './job-outcome.js';
 import { recordRun, storeOutputs, withQueueWait } from './job-outputs.js';
 import type { JobRecords } from './job-records.js';
+import {
+  currentPromptIdOf,
+  parseSubmitRecord,
+  recordFailedRun,
+  runPromptIdOf,
+  submitRecordValue,
+} from './job-runs.js';
 import { createProgressThrottle, jobProgressOf } from './progress-throttle.js';
 import { createSlotReclaimer, jobLockKeyOf } from './slot-reclaim.js';
 import { extendLockAndRecordSubmit } from './submit-record.js';
@@ -184,6 +193,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     redis,
     slots: createBackendSlots({ redis, prefix }),
     lockKeyOf: (jobId) => jobLockKeyOf(worker)(jobId),
+    promptIdOf: (jobId) => currentPromptIdOf(redis, prefix, jobId),
     logger: log,
   });
 
@@ -289,12 +299,15 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     }, 250);
     const relax = data.lane === 'relax';
     const slotWaitMs = relax ? (deps.relaxSlotWaitMs ?? 1000) : deps.slotWaitMs;
+    // The run to follow: the one an earlier attempt submitted (adopted on its backend), or, after a run that
+    // ended in a retryable failure, a new one under its own prompt id (job-runs.ts).
+    const run = parseSubmitRecord(submittedOn);
     const acquired = await acquireSlot(pool, {
       jobId,
       style: gen.style.name,
       family: gen.family,
       loras: gen.params.loras.map((l) => l.name),
-      submittedOn,
+      submittedOn: run.backend,
       failedOn: failedOnList,
       signal: cancelCtl.signal,
       reclaim: (b) => reclaimer.reclaim(b),
@@ -330,14 +343,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       result = await runJob(
         { backend, catalog: deps.catalog, images: deps.images, now },
         {
-          promptId: promptIdOf(jobId),
+          promptId: runPromptIdOf(jobId, run.run),
           request,
           // One resolution per job: the probe's, unless a reference photo's file name must be bound.
           ...(reference === undefined ? { resolved: gen } : { reference }),
         },
         {
           signal: cancelCtl.signal,
-          adopt: submittedOn === backend.name,
+          adopt: run.backend === backend.name,
           beforeSubmit: async () => {
             await pool.noteFamily(backend.name, gen.family);
             // The last moment to learn that our lock lapsed and the job was handed to another worker,
@@ -347,7 +360,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
             // single Redis), before the prompt exists, so a crash right after the submit still finds it.
             const held = await extendLockAndRecordSubmit(redis, worker, job, token, lockDurationMs, {
               key: keys.submitted(jobId),
-              value: backend.name,
+              value: submitRecordValue(backend.name, run.run),
               ttlSeconds: 86_400,
             });
             if (!held) {
@@ -432,8 +445,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
         if (e.timing !== undefined) {
           await deps.costs?.record(jobId, data.actor, e.timing, { attempt: job.attemptsMade });
         }
-        await redis.sadd(keys.failedOn(jobId), backend.name);
-        await redis.expire(keys.failedOn(jobId), 86_400);
+        // The next attempt runs the job again (preferring another backend), never adopts this failed run.
+        await recordFailedRun(redis, prefix, jobId, backend.name, run.run);
         throw new Error(`${e.code} on ${backend.name}: ${e.message}`);
       }
       return end(job, data, { ...failed(e.code, e.message, backend.name), ...spent });

@@ -29,6 +29,11 @@ export interface SlotReclaimDeps {
   readonly slots: BackendSlots;
   /** The key BullMQ keeps while a worker holds the job (its lock): `${queue.toKey(jobId)}:lock`. */
   readonly lockKeyOf: (jobId: string) => string;
+  /**
+   * The prompt id of the job's current run (default `promptIdOf(jobId)`, a first run's): a job re-run after
+   * a failed run carries another one, named by its submit record (job-runs.ts).
+   */
+  readonly promptIdOf?: (jobId: string) => Promise<string>;
   /** Least time between two looks at one backend's holders (default 1 s). */
   readonly intervalMs?: number;
   readonly now?: () => number;
@@ -46,6 +51,7 @@ export function createSlotReclaimer(deps: SlotReclaimDeps): SlotReclaimer {
   const now = deps.now ?? Date.now;
   const lastAt = new Map<string, number>();
   const running = new Map<string, Promise<number>>();
+  const promptIdOfHolder = deps.promptIdOf ?? ((jobId: string) => Promise.resolve(promptIdOf(jobId)));
 
   async function look(backend: GenerationBackend): Promise<number> {
     const held = await slots.holders(backend.name);
@@ -56,7 +62,7 @@ export function createSlotReclaimer(deps: SlotReclaimDeps): SlotReclaimer {
       if (locked[i] !== 0) continue;
       let state;
       try {
-        state = await backend.find(promptIdOf(h.holder));
+        state = await backend.find(await promptIdOfHolder(h.holder));
       } catch {
         continue; // The backend cannot tell: the lease stays the only way out.
       }
