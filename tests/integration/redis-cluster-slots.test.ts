@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGenerateQueue } from '../../src/generation/pipeline/generate-queue.js';
 import { createDurableWrites } from '../../src/generation/pipeline/durable-writes.js';
 import { createFailedJobs } from '../../src/generation/pipeline/failed-jobs.js';
+import { recordFailedRun } from '../../src/generation/pipeline/job-runs.js';
 import { evalScript } from '../../src/generation/redis-script.js';
 import { createRunReport } from '../../src/generation/run-report.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
@@ -204,6 +205,8 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       gq.queue.add = () => Promise.reject(new Error('add refused'));
       await expect(gq.enqueue(jobData('evt-abort'))).rejects.toThrow(/could not add/);
       await gq.close();
+      // A run that failed and will run again (job-runs.ts): the submit record and the failed backends.
+      await recordFailedRun(redis, prefix, 'telegram-evt-rerun', 'gpu-0', 1);
       // Fair sharing under backlog: a parked job (park, pick and promote), its place in line, a cancel.
       const fq = createGenerateQueue({
         connection: redis,
