@@ -309,11 +309,16 @@ describe('durable delivery', () => {
     t = testRedis('pdel');
     const worker = t.connect();
     const blobRedis = t.connect();
-    const trips = countRoundTrips([worker, blobRedis], (arg) =>
-      [':delivered:telegram-9', ':delivery-fallback:telegram-9', 'out-telegram-9'].some((k) =>
+    // Every connection: the worker sends its batches on one of its own.
+    const trips = countRoundTrips('all', (arg) =>
+      [':delivered:telegram-9', ':delivery-fallback:telegram-9', '{blob}:data:out-telegram-9'].some((k) =>
         arg.includes(k),
       ),
     );
+    closers.push(() => {
+      trips.stop();
+      return Promise.resolve();
+    });
     const deliverer = new ScriptedDeliverer([() => undefined]);
     const prefix = `${t.prefix}:bull`;
     const queues = createDeliveryQueues({ connection: t.connect(), prefix });
