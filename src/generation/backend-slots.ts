@@ -27,6 +27,9 @@ if relax then
 end
 if redis.call('ZCARD', key) >= capacity then
   if not relax and waiterMs > 0 then
+    -- Lapsed marks go first: a fast job that took another backend leaves its mark here, and under steady
+    -- load the key's expiry keeps moving, so the set would otherwise grow with every job.
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
     redis.call('ZADD', KEYS[3], now + waiterMs, holder)
     redis.call('PEXPIRE', KEYS[3], waiterMs)
   end
