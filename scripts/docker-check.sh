@@ -277,7 +277,9 @@ compose up -d >"$WORK/first.log" 2>&1 || fail "compose up with nothing set faile
 first_healthy=$(wait_healthy "$t")
 WHEALTH=$(compose exec -T worker node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>r.text()).then(t=>console.log(t))")
 echo "$WHEALTH" | grep -q '"backend:simulator":{"ok":true' || fail "the worker has no healthy built-in simulator: $WHEALTH"
-compose logs --no-color bots 2>&1 | grep -q 'running headless' || fail "the bots did not say they run headless"
+# grep reads the whole log (not -q): with pipefail, a grep -q that stops at the first match leaves the
+# writer a broken pipe, and the check failed although the line was there.
+compose logs --no-color bots 2>&1 | grep 'running headless' >/dev/null || fail "the bots did not say they run headless"
 note "first try (no .env, nothing set): bots headless, worker on its built-in simulator, both healthy ${first_healthy} s after up"
 compose down -v >/dev/null 2>&1
 
@@ -375,7 +377,7 @@ for _ in $(seq 1 600); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; do
 "$DOCKER" rm -f "${PROJECT}_running" >/dev/null 2>&1 || true
 wait "$RUN_PID" || fail "the job running at stop was not delivered: $(tail -10 "$WORK/running.log")"
 ls "$WORK"/out2/*.png >/dev/null 2>&1 || fail "no PNG from the job running at stop: $(tail -10 "$WORK/running.log")"
-"$DOCKER" logs "$WORKER" 2>&1 | grep -q '"signal":"SIGTERM"' || fail "the worker did not log the SIGTERM it got"
+"$DOCKER" logs "$WORKER" 2>&1 | grep '"signal":"SIGTERM"' >/dev/null || fail "the worker did not log the SIGTERM it got"
 note "worker stopped mid-job (40 steps of 200 ms) in ${took} s, exit 0: the job finished and its PNG was delivered"
 for svc in simulator bots redis; do
   id=$(container_of "$svc")
