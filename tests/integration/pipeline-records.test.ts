@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBlobStore, type BlobStore } from '../../src/generation/blob-store.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
+import { createEtaModel } from '../../src/generation/pipeline/generate-queue.js';
 import { recordRun } from '../../src/generation/pipeline/job-outputs.js';
 import { createJobRecords, JobRecordError } from '../../src/generation/pipeline/job-records.js';
 import { createRunReport } from '../../src/generation/run-report.js';
@@ -66,13 +67,17 @@ describe('job records', () => {
     expect(await t.redis.exists(`${t.prefix}:jobrec:telegram-gone`)).toBe(0);
   });
 
-  it("writes a finished run's report row and its record's outputs in one round trip", async () => {
+  it("writes a finished run's report row, its record's outputs and its ETA fold in one round trip", async () => {
     t = testRedis('prec');
     const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
     const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs });
     const report = createRunReport({ redis: t.redis, prefix: t.prefix });
+    const eta = createEtaModel({ redis: t.redis, prefix: t.prefix });
     const worker = t.connect();
-    const trips = countRoundTrips([worker, t.redis], (a) => a.includes('{report}') || a.includes(':jobrec:'));
+    const trips = countRoundTrips(
+      [worker, t.redis],
+      (a) => a.includes('{report}') || a.includes(':jobrec:') || a === `${t!.prefix}:eta`,
+    );
     const timing: TimingRecord = {
       at: 1_700_000_001_000,
       style: 'portrait',
@@ -94,15 +99,19 @@ describe('job records', () => {
     for (const [id, roundTrips] of [
       ['e0', undefined],
       ['e1', 1],
-      ['e2', 3],
+      ['e2', 4],
     ] as const) {
       await records.save(`telegram-${id}`, jobData(id, 'alice'));
       if (id === 'e2') await t.redis.script('FLUSH');
       trips.reset();
-      await recordRun(worker, { report, records }, `telegram-${id}`, timing, [`o-${id}`]);
+      await recordRun(worker, { report, records, eta }, `telegram-${id}`, timing, [`o-${id}`], {
+        style: 'portrait',
+        seconds: 2,
+      });
       if (roundTrips !== undefined) expect(trips.count()).toBe(roundTrips);
       expect((await records.get(`telegram-${id}`))?.outputs).toEqual([`o-${id}`]);
     }
+    expect(await eta.estimate('portrait')).toBe(2);
     const rows = await report.read();
     expect(rows).toEqual([
       expect.objectContaining({ style: 'portrait', backend: 'gpu-0', runs: 3, images: 6 }),

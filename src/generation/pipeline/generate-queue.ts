@@ -16,10 +16,10 @@
 // Every key the scripts touch starts with `<prefix>:<name>`, like BullMQ's own, so on Redis Cluster the
 // queue name's hash tag keeps them in one slot.
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
-import { evalScript } from '../redis-script.js';
+import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
 import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, type FairLines } from './fair-queue.js';
 import { outcomeKey } from './generate-keys.js';
 
@@ -424,6 +424,16 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
 export interface EtaModel {
   /** Folds one run into the moving averages of its style and of all styles. */
   record(style: string, seconds: number): Promise<void>;
+  /**
+   * record() as a command in the caller's batch (one round trip with the run's other writes on a single
+   * Redis; the key has no hash tag, so not in a Cluster batch of other slots); the function returned reads
+   * its reply.
+   */
+  recordInBatch?(
+    batch: ChainableCommander,
+    style: string,
+    seconds: number,
+  ): ((reply: BatchReply) => Promise<unknown>) | undefined;
   /** Moving average of a style's run seconds; undefined before its first run. */
   estimate(style: string): Promise<number | undefined>;
   /**
@@ -487,6 +497,21 @@ export function createEtaModel(deps: {
     async record(style, seconds) {
       if (!(seconds >= 0) || !Number.isFinite(seconds)) return;
       await evalScript(redis, ETA_RECORD_LUA, 1, key, seconds, alpha, ttlMs, `style:${style}`, ALL_STYLES);
+    },
+    recordInBatch(batch, style, seconds) {
+      if (!(seconds >= 0) || !Number.isFinite(seconds)) return undefined;
+      return batchScript(
+        batch,
+        redis,
+        ETA_RECORD_LUA,
+        1,
+        key,
+        seconds,
+        alpha,
+        ttlMs,
+        `style:${style}`,
+        ALL_STYLES,
+      );
     },
     estimate: (style) => read(`style:${style}`),
     async etaSeconds(position, style, healthyCapacity, startupSeconds = 0) {

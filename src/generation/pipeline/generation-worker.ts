@@ -481,16 +481,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       );
     }
     const timing = withQueueWait(out.timing, data.createdAt);
-    await Promise.all([
-      recordRun(
-        batches,
-        deps,
-        jobId,
-        timing,
-        outputs.map((o) => o.blobKey),
-      ),
-      deps.eta?.record(gen.style.name, (timing.totalMs - timing.queueWaitMs) / 1000),
-    ]);
+    await recordRun(
+      batches,
+      deps,
+      jobId,
+      timing,
+      outputs.map((o) => o.blobKey),
+      { style: gen.style.name, seconds: (timing.totalMs - timing.queueWaitMs) / 1000 },
+    );
     const value = await end(job, data, { outcome: 'done', outputs, backend: backend.name, timing });
     return { ...value, adopted: out.adopted, coldStart: timing.coldStart };
   }

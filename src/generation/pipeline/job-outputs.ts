@@ -8,6 +8,7 @@ import type { RunImage } from '../run-job.js';
 import type { RunReport } from '../run-report.js';
 import type { TimingRecord } from '../timing.js';
 import type { DeliveryOutput } from './delivery.js';
+import type { EtaModel } from './generate-queue.js';
 import type { JobRecords } from './job-records.js';
 
 /** The stored outputs, or undefined when the blob store is full (the job then fails as blob_cap). */
@@ -35,17 +36,23 @@ export function withQueueWait(timing: TimingRecord, createdAt: number): TimingRe
 }
 
 /**
- * A finished run's report row and its job record's outputs, in one pipeline on a single Redis (one round
- * trip instead of two); on a Cluster the record's slot differs from the report's and it goes apart.
+ * A finished run's report row, its job record's outputs and its style's ETA fold, in one pipeline on a
+ * single Redis (one round trip instead of three); on a Cluster the record's and the ETA's slots differ from
+ * the report's and they go apart.
  */
 export async function recordRun(
   redis: Redis,
-  deps: { readonly report?: RunReport | undefined; readonly records?: JobRecords | undefined },
+  deps: {
+    readonly report?: RunReport | undefined;
+    readonly records?: JobRecords | undefined;
+    readonly eta?: EtaModel | undefined;
+  },
   jobId: string,
   timing: TimingRecord,
   outputBlobKeys: readonly string[],
+  run?: { readonly style: string; readonly seconds: number },
 ): Promise<void> {
-  const { report, records } = deps;
+  const { report, records, eta } = deps;
   const batch = redis.pipeline();
   const reads: ((reply: BatchReply) => Promise<unknown>)[] = [];
   const apart: Promise<unknown>[] = [];
@@ -54,6 +61,14 @@ export async function recordRun(
   if (records?.setOutputsInBatch !== undefined && !isClusterConnection(redis)) {
     reads.push(records.setOutputsInBatch(batch, jobId, outputBlobKeys));
   } else if (records !== undefined) apart.push(records.setOutputs(jobId, outputBlobKeys));
+  if (eta !== undefined && run !== undefined) {
+    const read =
+      eta.recordInBatch !== undefined && !isClusterConnection(redis)
+        ? eta.recordInBatch(batch, run.style, run.seconds)
+        : undefined;
+    if (read !== undefined) reads.push(read);
+    else apart.push(eta.record(run.style, run.seconds));
+  }
   const [replies] = await Promise.all([reads.length === 0 ? [] : batch.exec(), ...apart]);
   for (const [i, read] of reads.entries()) await read(replies?.[i]);
 }
