@@ -56,7 +56,8 @@ describe('console: /describe', () => {
   });
 
   it('requeues a failed describe at the weight it was asked at', async () => {
-    const c = await setup({ env: { DESCRIBE_WEIGHT: '3' } });
+    // One attempt: a retry would run the tagger again and succeed (the fault is for one run).
+    const c = await setup({ env: { DESCRIBE_WEIGHT: '3', GENERATE_ATTEMPTS: '1' } });
     await picture(c, 'pic.png', '#c03030');
     c.sim.faults.next({ kind: 'error', classType: 'WD14Tagger|pysssss', message: 'onnxruntime failed' });
     c.type('/describe ./pic.png');

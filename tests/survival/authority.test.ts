@@ -616,7 +616,7 @@ describe('secrets', () => {
         caption: '/portrait a knight --steps 2',
       }),
     );
-    expect(broken.text).toBe('Something went wrong on our side. Try again in a moment.');
+    expect(broken.text).toBe('Your picture could not be fetched. Send it again; nothing was charged.');
     // A delivery the platform fails once (logged with its error), retried from the queue.
     t.fake.inject('editMessageMedia', { error_code: 502, description: 'Bad Gateway' });
     const imagine = await tgReply(
