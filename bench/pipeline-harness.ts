@@ -286,9 +286,12 @@ export async function createBenchPipeline(opts: {
 }): Promise<BenchPipeline> {
   const prefix = opts.prefix ?? `bench:${opts.label}:${randomBytes(4).toString('hex')}`;
   const { catalog } = opts;
+  // FAIR_READY_JOBS from the bench's environment, so one run can be compared with fair sharing off (0).
+  const fairReady = process.env['FAIR_READY_JOBS'];
   const loaded = loadConfig({
     MAX_WAITING_JOBS_PER_USER: '100000',
     GENERATE_ATTEMPTS: '3',
+    ...(fairReady === undefined ? {} : { FAIR_READY_JOBS: fairReady }),
     ...redisEnvOf(opts.redisUrl),
   });
   const config: Config = {
