@@ -173,6 +173,19 @@ describe('fair sharing of the generate queue', () => {
     expect(await q.waiting()).toBe(4);
   });
 
+  it('a replayed event whose job is parked is the same job: one entry, same place, nothing added', async () => {
+    const { q } = fairQueue({}, 1);
+    await q.enqueue(job('g', 'a'));
+    const data = job('g', 'b');
+    const first = (await q.enqueue(data)) as { jobId: string; position: number; duplicate: boolean };
+    expect(first).toMatchObject({ ok: true, duplicate: false, position: 2 });
+    // The platform delivers the same update again (a retry, a replay): the same event id.
+    const again = await q.enqueue({ ...data });
+    expect(again).toEqual({ ok: true, jobId: first.jobId, position: 2, duplicate: true });
+    expect(await q.waiting()).toBe(2);
+    expect(await q.queue.getJob(first.jobId)).toBeUndefined();
+  });
+
   it('jobs queued before fair sharing are served, ahead of the parked ones', async () => {
     r = testRedis('fairold');
     const old = createGenerateQueue({
