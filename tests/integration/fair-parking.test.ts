@@ -9,6 +9,7 @@ import { outcomeKey } from '../../src/generation/pipeline/generate-keys.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
 import { createPipelineHarness, type PipelineHarness } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { countRoundTrips } from '../helpers/round-trips.js';
 
 let r: TestRedis | undefined;
 let h: PipelineHarness | undefined;
@@ -62,7 +63,13 @@ describe('jobs parked by fair sharing', () => {
     expect(await h.queue.queue.getJob(parked)).toBeUndefined();
     expect(await h.queue.parkedData(parked)).toMatchObject({ actor: { userId: 'm1' } });
     expect(await h.control.states([parked])).toEqual(['waiting']);
+    // A bot polls the places of every job it tracks: one script for those in BullMQ, one for the parked
+    // (the first poll also loads the scripts into Redis).
+    await h.queue.positions(ids);
+    const trips = countRoundTrips([h.redis], (a) => a.startsWith(`${r!.prefix}:${h.queue.name}:`));
     expect(await h.queue.positions(ids)).toEqual([1, 2, 3]);
+    expect(trips.count()).toBe(2);
+    trips.stop();
 
     // The reconciler sees a waiting job, not a reservation whose job was lost.
     const records = createJobRecords({ redis: h.redis, prefix: r!.prefix, blobs: h.blobs });

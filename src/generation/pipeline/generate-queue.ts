@@ -196,6 +196,23 @@ if i then return w - i end
 return -1
 `;
 
+// The same for many jobs at once (a bot polling the places of every job it tracks): one script.
+// KEYS: wait, prioritized   ARGV: job ids
+const POSITIONS_LUA = `
+local w = redis.call('LLEN', KEYS[1])
+local out = {}
+for i = 1, #ARGV do
+  local r = redis.call('ZRANK', KEYS[2], ARGV[i])
+  if r then
+    out[i] = w + r + 1
+  else
+    local at = redis.call('LPOS', KEYS[1], ARGV[i])
+    if at then out[i] = w - at else out[i] = -1 end
+  end
+end
+return out
+`;
+
 // KEYS: admitting, seen   ARGV: jobId
 const ABORT_LUA = `
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -377,12 +394,22 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     position: (jobId) => position(jobId),
 
     async positions(jobIds) {
-      const inQueue = await Promise.all(
-        jobIds.map((id) => redis.pipelinePosition(k.wait, k.prioritized, k.admitting, k.seen(id), id, '0')),
-      );
-      const out: (number | null)[] = inQueue.map((p) => (p > 0 ? p : null));
+      if (jobIds.length === 0) return [];
+      const inQueue = (await evalScript(
+        redis,
+        POSITIONS_LUA,
+        2,
+        k.wait,
+        k.prioritized,
+        ...jobIds,
+      )) as number[];
+      const out: (number | null)[] = jobIds.map((_, i) => {
+        const p = inQueue[i] ?? -1;
+        return p > 0 ? p : null;
+      });
       if (fair === undefined) return out;
       const rest = jobIds.filter((_, i) => out[i] === null);
+      if (rest.length === 0) return out;
       const places = await fair.placesOf(rest);
       let j = 0;
       return out.map((p) => p ?? places[j++] ?? null);
