@@ -103,7 +103,7 @@ export interface GenerateQueue {
   enqueue(data: GenerateJobData): Promise<EnqueueResult>;
   /** 1-based place among waiting jobs in the order workers take them; null when not waiting. */
   position(jobId: string): Promise<number | null>;
-  /** position() of many jobs at once (the fair lines' order is replayed once for all). */
+  /** position() of many jobs at once: one script for those in BullMQ, one for those parked. */
   positions(jobIds: readonly string[]): Promise<(number | null)[]>;
   /**
    * The data of a job waiting in the fair lines, which BullMQ does not hold yet; undefined for any other
@@ -182,34 +182,36 @@ return {'ok', waiting + pending, 1}
 // Workers take the wait list first (un-prioritized jobs, which we never create), popping from its right
 // end, then the prioritized set in score order (priority × 2^32 + insertion counter). So the position is
 // one ZRANK: O(log n), whatever the backlog.
+// KEYS[1] wait, KEYS[2] prioritized; w = LLEN of wait. -1: not waiting in BullMQ.
+const BULL_PLACE_FN = `
+local function bullPlace(w, id)
+  local r = redis.call('ZRANK', KEYS[2], id)
+  if r then return w + r + 1 end
+  local at = redis.call('LPOS', KEYS[1], id)
+  if at then return w - at end
+  return -1
+end
+`;
+
 // KEYS: wait, prioritized, admitting, seen   ARGV: jobId, release admission ('1' | '0')
-const POSITION_LUA = `
+const POSITION_LUA =
+  BULL_PLACE_FN +
+  `
 if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('SET', KEYS[4], 'added', 'XX', 'KEEPTTL')
 end
-local r = redis.call('ZRANK', KEYS[2], ARGV[1])
-local w = redis.call('LLEN', KEYS[1])
-if r then return w + r + 1 end
-local i = redis.call('LPOS', KEYS[1], ARGV[1])
-if i then return w - i end
-return -1
+return bullPlace(redis.call('LLEN', KEYS[1]), ARGV[1])
 `;
 
 // The same for many jobs at once (a bot polling the places of every job it tracks): one script.
 // KEYS: wait, prioritized   ARGV: job ids
-const POSITIONS_LUA = `
+const POSITIONS_LUA =
+  BULL_PLACE_FN +
+  `
 local w = redis.call('LLEN', KEYS[1])
 local out = {}
-for i = 1, #ARGV do
-  local r = redis.call('ZRANK', KEYS[2], ARGV[i])
-  if r then
-    out[i] = w + r + 1
-  else
-    local at = redis.call('LPOS', KEYS[1], ARGV[i])
-    if at then out[i] = w - at else out[i] = -1 end
-  end
-end
+for i = 1, #ARGV do out[i] = bullPlace(w, ARGV[i]) end
 return out
 `;
 
@@ -307,6 +309,23 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     if (!isRedisConnectionError(err)) deps.onError?.(err);
   });
 
+  /** BullMQ places (-1: not there) completed with the places of those parked in the fair lines. */
+  const withParked = async (
+    jobIds: readonly string[],
+    inQueue: readonly number[],
+  ): Promise<(number | null)[]> => {
+    const out = jobIds.map((_, i) => {
+      const p = inQueue[i] ?? -1;
+      return p > 0 ? p : null;
+    });
+    const rest = jobIds.filter((_, i) => out[i] === null);
+    if (fair === undefined || rest.length === 0) return out;
+    // Parked: behind every ready job, at its place in the feeding order.
+    const places = await fair.placesOf(rest);
+    let j = 0;
+    return out.map((p) => p ?? places[j++] ?? null);
+  };
+
   const position = async (jobId: string, releaseAdmission = false): Promise<number | null> => {
     const p = await redis.pipelinePosition(
       k.wait,
@@ -316,9 +335,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       jobId,
       releaseAdmission ? '1' : '0',
     );
-    if (p > 0 || fair === undefined) return p > 0 ? p : null;
-    // Parked in the fair lines: behind every ready job, at its place in the feeding order.
-    return (await fair.placesOf([jobId]))[0] ?? null;
+    return (await withParked([jobId], [p]))[0] ?? null;
   };
 
   return {
@@ -403,16 +420,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         k.prioritized,
         ...jobIds,
       )) as number[];
-      const out: (number | null)[] = jobIds.map((_, i) => {
-        const p = inQueue[i] ?? -1;
-        return p > 0 ? p : null;
-      });
-      if (fair === undefined) return out;
-      const rest = jobIds.filter((_, i) => out[i] === null);
-      if (rest.length === 0) return out;
-      const places = await fair.placesOf(rest);
-      let j = 0;
-      return out.map((p) => p ?? places[j++] ?? null);
+      return withParked(jobIds, inQueue);
     },
 
     parkedData: (jobId) => (fair === undefined ? Promise.resolve(undefined) : fair.dataOf(jobId)),
