@@ -196,30 +196,25 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const rid = r.reservationId;
     const about = { jobId, reservationId: rid };
     const job = (await queue.queue.getJob(jobId)) as Job<GenerateJobData> | undefined;
-    const parked = job === undefined ? parse(await queue.parkedData(jobId)) : undefined;
-    if (parked !== undefined && parked.reservationId === rid) {
-      // Waiting in the fair lines (no BullMQ job until it is fed): its units stay held, its record kept.
-      const renewed = await quota.renew(rid);
-      if (
-        now() - parked.createdAt >= graceMs &&
-        (await records.get(jobId).catch(() => undefined)) === undefined
-      ) {
-        await records.save(jobId, parked);
-        fixed('record_restored', about, 'reconcile: job record lost with a failover, written again');
-      }
-      return renewed ? 'renewed' : undefined;
-    }
     const state = job === undefined ? 'unknown' : await job.getState();
     const data = job === undefined ? undefined : parse(job.data);
-    if (job !== undefined && data !== undefined && data.reservationId === rid && LIVE_STATES.has(state)) {
+    // Waiting or running: in BullMQ, or parked in the fair lines (no BullMQ job until it is fed).
+    const parked = job === undefined ? parse(await queue.parkedData(jobId)) : undefined;
+    const waiting =
+      job !== undefined && data !== undefined && LIVE_STATES.has(state)
+        ? { data, since: job.timestamp }
+        : parked === undefined
+          ? undefined
+          : { data: parked, since: parked.createdAt };
+    if (waiting !== undefined && waiting.data.reservationId === rid) {
       // In the queue: keep its units held while it waits, and its record for the result's buttons.
       const renewed = await quota.renew(rid);
       // The chat core writes the record just after the add: a job younger than the grace may not have it yet.
       if (
-        now() - job.timestamp >= graceMs &&
+        now() - waiting.since >= graceMs &&
         (await records.get(jobId).catch(() => undefined)) === undefined
       ) {
-        await records.save(jobId, data);
+        await records.save(jobId, waiting.data);
         fixed('record_restored', about, 'reconcile: job record lost with a failover, written again');
       }
       return renewed ? 'renewed' : undefined;
