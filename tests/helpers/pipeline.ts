@@ -2,6 +2,7 @@
 // generate queue and job control, a `submit` that reserves quota as the chat core does, and workers over
 // simulator backends.
 import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { GenerationWorkerDeps } from '../../src/generation/pipeline/generation-worker.js';
 import type { DeliveryPayload, DeliveryRetention } from '../../src/generation/pipeline/delivery.js';
@@ -47,6 +48,8 @@ export interface PipelineHarness extends WorkerParts {
   }): Promise<{ jobId: string; reservationId: string; actor: Actor }>;
   /** Delivery jobs of the console platform, by generate job id. */
   deliveriesFor(): Promise<Map<string, DeliveryPayload>>;
+  /** Waits (up to 15 s) for the job's delivery and returns its outcome. */
+  outcomeOf(jobId: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -89,6 +92,11 @@ export async function createPipelineHarness(
   const control = createJobControl({ redis, prefix, queue, quota, deliveries });
   const closers: Array<() => Promise<void>> = [];
   let n = 0;
+  const deliveriesFor = async (): Promise<Map<string, DeliveryPayload>> => {
+    const q = deliveries.get('console');
+    const jobs = await q.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized']);
+    return new Map(jobs.map((j) => [j.data.jobId, j.data]));
+  };
 
   return {
     ...parts,
@@ -143,10 +151,19 @@ export async function createPipelineHarness(
       }
       return { jobId: enq.jobId, reservationId: res.reservationId, actor };
     },
-    async deliveriesFor() {
-      const q = deliveries.get('console');
-      const jobs = await q.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized']);
-      return new Map(jobs.map((j) => [j.data.jobId, j.data]));
+    deliveriesFor,
+    async outcomeOf(jobId) {
+      let outcome: string | undefined;
+      await expect
+        .poll(
+          async () => {
+            outcome = (await deliveriesFor()).get(jobId)?.outcome;
+            return outcome;
+          },
+          { timeout: 15_000, interval: 20 },
+        )
+        .toBeDefined();
+      return outcome;
     },
     async close() {
       for (const c of closers.splice(0).reverse()) await c();

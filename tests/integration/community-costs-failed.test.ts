@@ -48,45 +48,44 @@ function pricedBackend(url: string): GenerationBackend {
   });
 }
 
-async function outcomeOf(h: PipelineHarness, jobId: string): Promise<string | undefined> {
-  let outcome: string | undefined;
-  await expect
-    .poll(
-      async () => {
-        outcome = (await h.deliveriesFor()).get(jobId)?.outcome;
-        return outcome;
-      },
-      { timeout: 15_000, interval: 20 },
-    )
-    .toBeDefined();
-  return outcome;
+/** A pipeline, one priced simulated GPU and a worker recording costs (closed after each test). */
+async function costsStack(
+  label: string,
+  attempts: number,
+  stepMs: number,
+): Promise<{ t: TestRedis; h: PipelineHarness; s: Simulator; ledger: ReturnType<typeof createCostLedger> }> {
+  const t = testRedis(label);
+  r = t;
+  const h = await createPipelineHarness(t, { attempts });
+  p = h;
+  const s = await startSimulator({ port: 0, stepMs });
+  sim = s;
+  const ledger = createCostLedger({ redis: h.redis, prefix: h.prefix });
+  stack = await startWorker(h, {
+    connect: () => t.connect(),
+    backends: [pricedBackend(s.url)],
+    concurrency: 1,
+    worker: { costs: ledger },
+  });
+  return { t, h, s, ledger };
 }
+
+/** Out of memory while decoding, after every sampling step: retryable, and the GPU time is spent. */
+const OUT_OF_MEMORY = {
+  kind: 'error',
+  classType: 'VAEDecode',
+  exceptionType: 'torch.OutOfMemoryError',
+  message: 'CUDA out of memory.',
+} as const;
 
 describe('GPU time of jobs that end without an image', () => {
   it('a job the GPU failed and a job cancelled while drawing count their GPU seconds and cost, in /stats figures and the report', async () => {
-    r = testRedis('costs-failed');
-    const t = r;
-    const h = await createPipelineHarness(t, { attempts: 1 });
-    p = h;
-    const s = await startSimulator({ port: 0, stepMs: STEP_MS });
-    sim = s;
-    const ledger = createCostLedger({ redis: h.redis, prefix: h.prefix });
-    stack = await startWorker(h, {
-      connect: () => t.connect(),
-      backends: [pricedBackend(s.url)],
-      concurrency: 1,
-      worker: { costs: ledger },
-    });
+    const { t, h, s, ledger } = await costsStack('costs-failed', 1, STEP_MS);
 
     // The GPU runs out of memory while decoding, after all 10 sampling steps.
-    s.faults.next({
-      kind: 'error',
-      classType: 'VAEDecode',
-      exceptionType: 'torch.OutOfMemoryError',
-      message: 'CUDA out of memory.',
-    });
+    s.faults.next(OUT_OF_MEMORY);
     const oom = await h.submit({ steps: 10 });
-    expect(await outcomeOf(h, oom.jobId)).toBe('failed');
+    expect(await h.outcomeOf(oom.jobId)).toBe('failed');
     await expect
       .poll(async () => (await ledger.scope('console', 'local', today)).total.jobs, { timeout: 5_000 })
       .toBe(1);
@@ -102,7 +101,7 @@ describe('GPU time of jobs that end without an image', () => {
     const cancelled = await h.submit({ steps: 10, prompt: 'a grey owl' });
     await expect.poll(() => s.stats().stepsRun, { timeout: 10_000, interval: 10 }).toBeGreaterThanOrEqual(13);
     await h.control.cancel(cancelled.jobId);
-    expect(await outcomeOf(h, cancelled.jobId)).toBe('cancelled');
+    expect(await h.outcomeOf(cancelled.jobId)).toBe('cancelled');
     await expect
       .poll(async () => (await ledger.scope('console', 'local', today)).total.jobs, { timeout: 5_000 })
       .toBe(2);
@@ -127,29 +126,12 @@ describe('GPU time of jobs that end without an image', () => {
   });
 
   it("a job retried after the GPU failed it counts the failed attempt's GPU time too, as one job", async () => {
-    r = testRedis('costs-retried');
-    const t = r;
-    const h = await createPipelineHarness(t, { attempts: 2 });
-    p = h;
     const slow = 40;
-    const s = await startSimulator({ port: 0, stepMs: slow });
-    sim = s;
-    const ledger = createCostLedger({ redis: h.redis, prefix: h.prefix });
-    stack = await startWorker(h, {
-      connect: () => t.connect(),
-      backends: [pricedBackend(s.url)],
-      concurrency: 1,
-      worker: { costs: ledger },
-    });
+    const { h, s, ledger } = await costsStack('costs-retried', 2, slow);
     // Out of memory after all 10 steps: retryable, so a second attempt runs the job again and ends it.
-    s.faults.next({
-      kind: 'error',
-      classType: 'VAEDecode',
-      exceptionType: 'torch.OutOfMemoryError',
-      message: 'CUDA out of memory.',
-    });
+    s.faults.next(OUT_OF_MEMORY);
     const job = await h.submit({ steps: 10 });
-    expect(await outcomeOf(h, job.jobId)).toBe('done');
+    expect(await h.outcomeOf(job.jobId)).toBe('done');
     // The delivery is added before BullMQ records the attempt's end.
     await expect
       .poll(async () => (await h.queue.queue.getJob(job.jobId))?.attemptsMade, { timeout: 5_000 })

@@ -78,20 +78,6 @@ async function submit(h: PipelineHarness, prompt: string, lane: 'fast' | 'relax'
   return enq.jobId;
 }
 
-async function outcomeOf(h: PipelineHarness, jobId: string): Promise<string | undefined> {
-  let outcome: string | undefined;
-  await expect
-    .poll(
-      async () => {
-        outcome = (await h.deliveriesFor()).get(jobId)?.outcome;
-        return outcome;
-      },
-      { timeout: 15_000, interval: 20 },
-    )
-    .toBeDefined();
-  return outcome;
-}
-
 describe('relax jobs that find no backend free for them', () => {
   it('go back to the queue without spending an attempt, and the worker they freed runs a fast job meanwhile', async () => {
     r = testRedis('relax-requeue');
@@ -131,9 +117,9 @@ describe('relax jobs that find no backend free for them', () => {
     expect(await h.queue.queue.getJobState(relaxTwo)).not.toBe('completed');
 
     sim.faults.clear();
-    expect(await outcomeOf(h, relaxOne)).toBe('done');
-    expect(await outcomeOf(h, fast)).toBe('done');
-    expect(await outcomeOf(h, relaxTwo)).toBe('done');
+    expect(await h.outcomeOf(relaxOne)).toBe('done');
+    expect(await h.outcomeOf(fast)).toBe('done');
+    expect(await h.outcomeOf(relaxTwo)).toBe('done');
     expect(started).toEqual([promptIdOf(relaxOne), promptIdOf(fast), promptIdOf(relaxTwo)]);
     // One attempt in all (the delivery is added before BullMQ records the attempt's end).
     await expect.poll(() => h.queue.queue.getJobState(relaxTwo), { timeout: 5_000 }).toBe('completed');
