@@ -473,7 +473,7 @@ export function createFairLines(deps: FairLinesDeps): FairLines {
  */
 export function startFairFeeder(opts: {
   readonly feed: () => Promise<number>;
-  readonly worker: { on(event: 'active' | 'completed' | 'failed', fn: () => void): unknown };
+  readonly worker: { on(event: 'active', fn: () => void): unknown };
   readonly intervalMs?: number;
   readonly onError?: (err: unknown) => void;
 }): { close(): Promise<void> } {
