@@ -1,15 +1,43 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Tests that start the product on its default HTTP port (8080) on purpose: run after the others, one file
+ * at a time, so no other test's product takes the port from under them.
+ */
+const DEFAULT_PORT_FILES = ['tests/e2e/http-port.test.ts', 'tests/e2e/npm-start.test.ts'];
+
+const shared = {
+  globalSetup: ['tests/helpers/redis-global-setup.ts'],
+  testTimeout: 30_000,
+  hookTimeout: 30_000,
+  pool: 'forks' as const,
+};
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
-    globalSetup: ['tests/helpers/redis-global-setup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
-    pool: 'forks',
     // Two test files at once: on the 2-core CI machine vitest's default ran one at a time (535 s for the
-    // suite; 372 s with two). Every test waits for events with timeouts, none for a fixed time.
+    // suite; about 360 s with two). Every test waits for events with timeouts, none for a fixed time.
     maxWorkers: 2,
     reporters: process.env['CI'] ? ['default', ['json', { outputFile: '.vitest-report.json' }]] : ['default'],
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'main',
+          include: ['tests/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...DEFAULT_PORT_FILES],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'default-port',
+          include: DEFAULT_PORT_FILES,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });
