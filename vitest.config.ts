@@ -1,10 +1,17 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Tests that start the product on its default HTTP port (8080) on purpose: run after the others, one file
- * at a time, so no other test's product takes the port from under them.
+ * Run after the others, one file at a time: the tests that start the product on its default HTTP port
+ * (8080) on purpose, so no other test's product takes the port from under them, and the tests of Telegram's
+ * per-chat message budget, which count messages per time window and failed once with another file
+ * competing for the 2 cores.
  */
-const DEFAULT_PORT_FILES = ['tests/e2e/http-port.test.ts', 'tests/e2e/npm-start.test.ts'];
+const SERIAL_FILES = [
+  'tests/e2e/http-port.test.ts',
+  'tests/e2e/npm-start.test.ts',
+  'tests/integration/telegram-flood.test.ts',
+  'tests/integration/telegram-previews.test.ts',
+];
 
 const shared = {
   globalSetup: ['tests/helpers/redis-global-setup.ts'],
@@ -25,15 +32,15 @@ export default defineConfig({
           ...shared,
           name: 'main',
           include: ['tests/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...DEFAULT_PORT_FILES],
+          exclude: [...configDefaults.exclude, ...SERIAL_FILES],
           sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           ...shared,
-          name: 'default-port',
-          include: DEFAULT_PORT_FILES,
+          name: 'serial',
+          include: SERIAL_FILES,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },
