@@ -7,10 +7,24 @@ import { Pipeline, Redis } from 'ioredis';
 let count = 0;
 let installed = false;
 /** With BENCH_ROUND_TRIP_DETAIL=1: round trips by command (a pipeline by its commands' names). */
-const detail = process.env['BENCH_ROUND_TRIP_DETAIL'] === '1' ? new Map<string, number>() : undefined;
+const detail = ['1', 'where'].includes(process.env['BENCH_ROUND_TRIP_DETAIL'] ?? '')
+  ? new Map<string, number>()
+  : undefined;
+/** With BENCH_ROUND_TRIP_DETAIL=where: each command also names the first frame of our own code that sent it. */
+const where = process.env['BENCH_ROUND_TRIP_DETAIL'] === 'where';
 const note = (name: string): void => {
-  if (detail !== undefined) detail.set(name, (detail.get(name) ?? 0) + 1);
+  if (detail === undefined) return;
+  const key = where ? `${name} @ ${callerOf(new Error().stack ?? '')}` : name;
+  detail.set(key, (detail.get(key) ?? 0) + 1);
 };
+
+function callerOf(stack: string): string {
+  const frames = stack.split('\n').slice(1);
+  const own = frames.find((f) => /\/src\//.test(f) && !f.includes('node_modules'));
+  return (own ?? frames.find((f) => !f.includes('redis-round-trips')) ?? '?')
+    .trim()
+    .replace(/.*\/src\//, 'src/');
+}
 
 interface PipelineLike {
   exec: (...args: unknown[]) => Promise<unknown>;
@@ -19,6 +33,7 @@ interface PipelineLike {
 export function countRedisRoundTrips(): void {
   if (installed) return;
   installed = true;
+  if (where) Error.stackTraceLimit = 40;
   const redisProto = Redis.prototype as unknown as {
     sendCommand: (command: unknown, stream?: { isPipeline?: boolean }, node?: unknown) => unknown;
   };
