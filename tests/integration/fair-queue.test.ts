@@ -15,6 +15,7 @@ import {
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
 import { loadConfig } from '../../src/config.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { countRoundTrips } from '../helpers/round-trips.js';
 
 let r: TestRedis | undefined;
 const closers: (() => Promise<void>)[] = [];
@@ -147,19 +148,48 @@ describe('fair sharing of the generate queue', () => {
     // Jobs of a scope cost alike (its steps), scopes differ; members join at different times.
     const steps: Record<string, number> = { a: 20, b: 30, c: 10 };
     const ids: string[] = [];
+    const admitted: (number | null)[] = [];
+    const askedAfter: (number | null)[] = [];
     let x = 7;
     for (let i = 0; i < 45; i++) {
       x = (x * 1103515245 + 12345) % 2147483648;
       const scope = ['a', 'b', 'c'][x % 3]!;
       const member = `m${(x >> 4) % 4}`;
-      const res = await q.enqueue(job(scope, member, { steps: steps[scope]! }));
-      ids.push((res as { jobId: string }).jobId);
+      const res = (await q.enqueue(job(scope, member, { steps: steps[scope]! }))) as {
+        jobId: string;
+        position: number | null;
+      };
+      ids.push(res.jobId);
+      admitted.push(res.position);
+      askedAfter.push(await q.position(res.jobId));
     }
+    // The place each admission answered (parked jobs: in the admission's own step) is the place asked
+    // for right after it, before the next job came.
+    expect(admitted).toEqual(askedAfter);
     const places = await q.positions(ids);
     // One more asked alone gives the same answer as in the batch.
     expect(await q.position(ids[30]!)).toBe(places[30]);
     const order = (await drain(q, t, ids.length)).map((d) => `telegram-${d.eventId}`);
-    expect(places).toEqual(ids.map((id) => order.indexOf(id) + 1));
+    const turns = ids.map((id) => order.indexOf(id) + 1);
+    expect(places).toEqual(turns);
+    // The last admission's answer is the turn its job ran: nothing came after it. (An earlier job's turn
+    // can move back when a later one takes a member's turn ahead of it.)
+    expect(admitted.at(-1)).toBe(turns.at(-1));
+  });
+
+  it('a parked admission is one round trip to Redis, its place in line included', async () => {
+    const { q } = fairQueue({}, 1);
+    // The first job goes to the ready window; the second parks (and loads the admission script).
+    await q.enqueue(job('g', 'a'));
+    await q.enqueue(job('g', 'b'));
+    const trips = countRoundTrips('all', (a) => a.startsWith(`${r!.prefix}:`));
+    const parked = await q.enqueue(job('h', 'c'));
+    trips.stop();
+    // Scope g had its turn with the ready job: h's job is fed next, before g's parked one.
+    expect(parked).toMatchObject({ ok: true, duplicate: false, position: 2 });
+    expect(trips.count()).toBe(1);
+    expect(await q.position((parked as { jobId: string }).jobId)).toBe(2);
+    expect(await q.queue.getJob((parked as { jobId: string }).jobId)).toBeUndefined();
   });
 
   it('a fast job arriving while relax jobs fill the window joins it at once, without waiting for a feeder', async () => {

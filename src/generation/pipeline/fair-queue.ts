@@ -217,61 +217,72 @@ end
 return 0
 `;
 
-// KEYS: 1 tiers, 2 jobs, 3 BullMQ wait, 4 BullMQ prioritized   ARGV: keyBase, ids…
-// Per id: its place in line (ready jobs first), or -1 when it is not parked. See the header.
-const PLACE_LUA = `
-local base = ARGV[1]
-local ready = redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4])
-local tiers = redis.call('ZRANGE', KEYS[1], 0, -1)
-local function scopesOf(t)
-  local flat = redis.call('ZRANGE', base .. 'scopes:' .. t, 0, -1, 'WITHSCORES')
-  local out = {}
-  for i = 1, #flat, 2 do
-    local s = flat[i]
-    local n = redis.call('ZCARD', base .. 'order:' .. t .. '\\t' .. s)
-    local sum = tonumber(redis.call('HGET', base .. 'ssum:' .. t, s) or '0')
-    local w = tonumber(redis.call('HGET', base .. 'sweight:' .. t, s) or '1')
-    table.insert(out, {name = s, pass = tonumber(flat[i + 1]), n = n, avg = (n > 0 and sum > 0) and sum / n or 1, w = w})
+/**
+ * Lua, for the place-in-line script and the admission script (which answers a parked job's place in the
+ * same step). Defines `fqPlaces(base, ready, ids, from)`: per id of `ids` from index `from`, its place in
+ * line behind `ready` jobs ready in BullMQ, or -1 when it is not parked. See the header.
+ */
+export const PLACE_FN = `
+local function fqPlaces(base, ready, ids, from)
+  local tiers = redis.call('ZRANGE', base .. 'tiers', 0, -1)
+  local function scopesOf(t)
+    local flat = redis.call('ZRANGE', base .. 'scopes:' .. t, 0, -1, 'WITHSCORES')
+    local out = {}
+    for i = 1, #flat, 2 do
+      local s = flat[i]
+      local n = redis.call('ZCARD', base .. 'order:' .. t .. '\\t' .. s)
+      local sum = tonumber(redis.call('HGET', base .. 'ssum:' .. t, s) or '0')
+      local w = tonumber(redis.call('HGET', base .. 'sweight:' .. t, s) or '1')
+      table.insert(out, {name = s, pass = tonumber(flat[i + 1]), n = n, avg = (n > 0 and sum > 0) and sum / n or 1, w = w})
+    end
+    return out
   end
-  return out
-end
-local cache = {}
-local result = {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local place = -1
-  local e = redis.call('HGET', KEYS[2], id)
-  if e then
-    local p, scope = string.match(e, '^([^\\t]*)\\t([^\\t]*)\\t')
-    local ahead = ready
-    for _, t in ipairs(tiers) do
-      if t == p then break end
-      cache[t] = cache[t] or scopesOf(t)
-      for _, s in ipairs(cache[t]) do ahead = ahead + s.n end
-    end
-    cache[p] = cache[p] or scopesOf(p)
-    local r = redis.call('ZRANK', base .. 'order:' .. p .. '\\t' .. scope, id) or 0
-    local own = nil
-    for _, s in ipairs(cache[p]) do
-      if s.name == scope then own = s end
-    end
-    local count = r
-    if own then
-      local g = own.pass + r * own.avg / own.w
+  local cache = {}
+  local result = {}
+  for i = from, #ids do
+    local id = ids[i]
+    local place = -1
+    local e = redis.call('HGET', base .. 'jobs', id)
+    if e then
+      local p, scope = string.match(e, '^([^\\t]*)\\t([^\\t]*)\\t')
+      local ahead = ready
+      for _, t in ipairs(tiers) do
+        if t == p then break end
+        cache[t] = cache[t] or scopesOf(t)
+        for _, s in ipairs(cache[t]) do ahead = ahead + s.n end
+      end
+      cache[p] = cache[p] or scopesOf(p)
+      local r = redis.call('ZRANK', base .. 'order:' .. p .. '\\t' .. scope, id) or 0
+      local own = nil
       for _, s in ipairs(cache[p]) do
-        if s ~= own then
-          local x = (g - s.pass) * s.w / s.avg
-          local k
-          if s.name < scope then k = math.floor(x + 1e-9) + 1 else k = math.ceil(x - 1e-9) end
-          count = count + math.min(s.n, math.max(0, k))
+        if s.name == scope then own = s end
+      end
+      local count = r
+      if own then
+        local g = own.pass + r * own.avg / own.w
+        for _, s in ipairs(cache[p]) do
+          if s ~= own then
+            local x = (g - s.pass) * s.w / s.avg
+            local k
+            if s.name < scope then k = math.floor(x + 1e-9) + 1 else k = math.ceil(x - 1e-9) end
+            count = count + math.min(s.n, math.max(0, k))
+          end
         end
       end
+      place = ahead + count + 1
     end
-    place = ahead + count + 1
+    table.insert(result, place)
   end
-  table.insert(result, place)
+  return result
 end
-return result
+`;
+
+// KEYS: 1 tiers, 2 jobs, 3 BullMQ wait, 4 BullMQ prioritized   ARGV: keyBase, ids…
+// Per id: its place in line (ready jobs first), or -1 when it is not parked.
+const PLACE_LUA =
+  PLACE_FN +
+  `
+return fqPlaces(ARGV[1], redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]), ARGV, 2)
 `;
 
 /**

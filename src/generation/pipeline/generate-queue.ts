@@ -20,7 +20,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
 import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
-import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, type FairLines } from './fair-queue.js';
+import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, PLACE_FN, type FairLines } from './fair-queue.js';
 import { outcomeKey } from './generate-keys.js';
 
 export const DEFAULT_GENERATE_QUEUE = 'generate';
@@ -127,9 +127,11 @@ export interface GenerateQueue {
 // The third value says whether the job goes straight to the ready window (1: the caller adds it to
 // BullMQ) or was parked in the fair lines by this script (0): it goes straight only while no job waits in
 // the lines and the window has room. The fourth, for a parked job: 1 when the window had room for it (a
-// feeder is behind, or the window holds relax jobs a fast job may join), 0 when it was full.
+// feeder is behind, or the window holds relax jobs a fast job may join), 0 when it was full; then, when it
+// was full, the job's place in line (placesOf's answer, in the same step: nothing is fed meanwhile).
 const ADMIT_LUA =
   PARK_FN +
+  PLACE_FN +
   `
 local now, max, lease, jobId, seenMs, jobPrefix, window =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
@@ -161,14 +163,13 @@ if direct == 0 then
   -- Parked here, whole: no BullMQ job until it is fed, and no admission in flight.
   fqPark(fqBase, jobId, p, scope, member, cost, weight, ARGV[14])
   redis.call('SET', KEYS[5], 'added', 'PX', seenMs)
-  local room = 0
   local relaxP = tonumber(ARGV[15])
   local readyFor = ready
   if tonumber(p) < relaxP then
     readyFor = redis.call('LLEN', KEYS[1]) + redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. string.format('%.0f', relaxP * ${2 ** 32}))
   end
-  if readyFor + pending < window then room = 1 end
-  return {'ok', waiting + pending, 0, room}
+  if readyFor + pending < window then return {'ok', waiting + pending, 0, 1} end
+  return {'ok', waiting + pending, 0, 0, fqPlaces(fqBase, ready, {jobId}, 1)[1]}
 end
 redis.call('ZADD', KEYS[4], now + lease, jobId)
 redis.call('PEXPIRE', KEYS[4], lease)
@@ -223,7 +224,7 @@ return 1
 `;
 
 type AdmitRedis = Redis & {
-  pipelineAdmit(...args: (string | number)[]): Promise<[string, number, number?, number?]>;
+  pipelineAdmit(...args: (string | number)[]): Promise<[string, number, number?, number?, number?]>;
   pipelinePosition(...args: (string | number)[]): Promise<number>;
   pipelineAbortAdmit(...args: (string | number)[]): Promise<number>;
 };
@@ -363,7 +364,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         cost: Math.max(1, data.units) * Math.max(1, Number(data.request.params['steps'] ?? 20)),
         weight: scopeWeightOf(fairOpts?.scopeWeights, actor.platform, actor.scopeId),
       };
-      const [verdict, count, direct, room] = await redis.pipelineAdmit(
+      const [verdict, count, direct, room, place] = await redis.pipelineAdmit(
         k.wait,
         k.paused,
         k.prioritized,
@@ -396,8 +397,8 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
           await fair.feed().catch(() => 0);
           return { ok: true, jobId, position: await position(jobId), duplicate: false };
         }
-        const [place] = await fair.placesOf([jobId]);
-        return { ok: true, jobId, position: place ?? (await position(jobId)), duplicate: false };
+        // Its place in line came with the admission.
+        return { ok: true, jobId, position: place ?? null, duplicate: false };
       }
       try {
         await queue.add(data.jobKind, data, { jobId, priority });
