@@ -81,9 +81,15 @@ describe('generation worker', () => {
 
   it('settles and explains a job whose every attempt throws an unexpected error', async () => {
     const { h, sims } = await setup([{}], 2);
-    const { jobId, actor } = await h.submit({ prompt: 'a fox in snow' });
-    // A key of the wrong type makes the worker's first Redis read of the job fail on every attempt.
-    await h.redis.set(`${h.prefix}:generate:job:{${jobId}}:failed-on`, 'not a set');
+    const face = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#a86' } })
+      .png()
+      .toBuffer();
+    const { jobId, actor } = await h.submit({ style: 'portrait', reference: face });
+    // A key of the wrong type makes the worker's read of the job's photo fail on every attempt.
+    const [photo] = await h.redis.keys(`${h.prefix}:{blob}:data:*`);
+    expect(photo).toBeDefined();
+    await h.redis.del(photo!);
+    await h.redis.hset(photo!, 'not', 'bytes');
     await h.startWorker(sims.map((s) => s.url));
     const d = await waitForDelivery(h, jobId);
     expect(d.outcome).toBe('failed');

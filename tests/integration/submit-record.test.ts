@@ -2,7 +2,7 @@
 // on a single Redis, and nothing written once the attempt lost its lock.
 import { Queue, Worker, type Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extendLockAndRecordSubmit } from '../../src/generation/pipeline/submit-record.js';
+import { extendLockAndRecordSubmit, type SubmitStep } from '../../src/generation/pipeline/submit-record.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { countRoundTrips } from '../helpers/round-trips.js';
 
@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 interface Seen {
-  held: boolean;
+  held: SubmitStep;
   roundTrips: number;
   lockTtl: number;
   stalled: number;
@@ -25,6 +25,7 @@ interface Seen {
 async function stepInWorker(
   r: TestRedis,
   before: (job: Job, worker: Worker) => Promise<void>,
+  check?: (jobId: string) => { outcomeKey: string; cancelKey: string },
 ): Promise<Seen> {
   const prefix = `${r.prefix}:bull`;
   const conn = r.connect();
@@ -35,12 +36,16 @@ async function stepInWorker(
       'gen',
       async (job: Job, token?: string) => {
         try {
-          const step = (): Promise<boolean> =>
-            extendLockAndRecordSubmit(conn, worker, job, token, 60_000, {
-              key: `${r.prefix}:submitted:${job.id}`,
-              value: 'gpu-1',
-              ttlSeconds: 3600,
-            });
+          const step = (): Promise<SubmitStep> =>
+            extendLockAndRecordSubmit(
+              conn,
+              worker,
+              job,
+              token,
+              60_000,
+              { key: `${r.prefix}:submitted:${job.id}`, value: 'gpu-1', ttlSeconds: 3600 },
+              check?.(job.id ?? ''),
+            );
           // Once with the lock held, so Redis knows the script (its first use sends the full text).
           await step();
           await r.redis.del(`${r.prefix}:submitted:${job.id}`);
@@ -74,7 +79,7 @@ describe('lock check and submit record before the submit', () => {
   it('extends the lock, clears the stalled mark and records the backend in one round trip', async () => {
     t = testRedis('subrec');
     const seen = await stepInWorker(t, () => Promise.resolve());
-    expect(seen.held).toBe(true);
+    expect(seen.held).toBe('held');
     expect(seen.roundTrips).toBe(1);
     // Extended to the whole period asked for (the worker's own lock is 5 s).
     expect(seen.lockTtl).toBeGreaterThan(50_000);
@@ -89,8 +94,64 @@ describe('lock check and submit record before the submit', () => {
       // Another worker took the job after this one's lock lapsed: the lock now holds its token.
       await t!.redis.set(`${worker.toKey(job.id ?? '')}:lock`, 'another-token', 'PX', 30_000);
     });
-    expect(seen.held).toBe(false);
+    expect(seen.held).toBe('lost');
     expect(seen.stalled).toBe(1);
     expect(await t.redis.exists(`${t.prefix}:submitted:j1`)).toBe(0);
+  });
+
+  // The job's outcome and cancel keys, as the worker names them (checked on a single Redis).
+  const checkKeys = (r: TestRedis) => (jobId: string) => ({
+    outcomeKey: `${r.prefix}:outcome:${jobId}`,
+    cancelKey: `${r.prefix}:cancel:${jobId}`,
+  });
+
+  it('with the checks asked for and nothing found, still one round trip that records the backend', async () => {
+    t = testRedis('subrec');
+    const seen = await stepInWorker(t, () => Promise.resolve(), checkKeys(t));
+    expect(seen.held).toBe('held');
+    expect(seen.roundTrips).toBe(1);
+    expect(await t.redis.get(`${t.prefix}:submitted:j1`)).toBe('gpu-1');
+  });
+
+  it('an outcome written by another attempt: decided, the lock kept, no record', async () => {
+    t = testRedis('subrec');
+    const seen = await stepInWorker(
+      t,
+      async (job) => {
+        await t!.redis.set(`${t!.prefix}:outcome:${job.id}`, '{}', 'EX', 60);
+      },
+      checkKeys(t),
+    );
+    expect(seen.held).toBe('decided');
+    expect(seen.roundTrips).toBe(1);
+    expect(seen.lockTtl).toBeGreaterThan(50_000);
+    expect(await t.redis.exists(`${t.prefix}:submitted:j1`)).toBe(0);
+  });
+
+  it("a member's cancel: cancelled, no record", async () => {
+    t = testRedis('subrec');
+    const seen = await stepInWorker(
+      t,
+      async (job) => {
+        await t!.redis.set(`${t!.prefix}:cancel:${job.id}`, '1', 'EX', 60);
+      },
+      checkKeys(t),
+    );
+    expect(seen.held).toBe('cancelled');
+    expect(await t.redis.exists(`${t.prefix}:submitted:j1`)).toBe(0);
+  });
+
+  it('a lost lock wins over a cancel: nothing written, the new holder decides', async () => {
+    t = testRedis('subrec');
+    const seen = await stepInWorker(
+      t,
+      async (job, worker) => {
+        await t!.redis.set(`${t!.prefix}:cancel:${job.id}`, '1', 'EX', 60);
+        await t!.redis.set(`${worker.toKey(job.id ?? '')}:lock`, 'another-token', 'PX', 30_000);
+      },
+      checkKeys(t),
+    );
+    expect(seen.held).toBe('lost');
+    expect(seen.stalled).toBe(1);
   });
 });

@@ -14,7 +14,7 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
-import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
+import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import type { BackendPool } from '../backends/backend-pool.js';
 import type { BlobStore } from '../blob-store.js';
 import { ComfyError, ComfyExecutionError } from '../comfy/errors.js';
@@ -29,7 +29,7 @@ import { acquireSlot } from './acquire-slot.js';
 import type { DeliveryOutput, DeliveryQueues, PipelineLogger } from './delivery.js';
 import type { DurableWrites } from './durable-writes.js';
 import { createFailedJobs, type FailedJobs } from './failed-jobs.js';
-import { cancelChannel, failedOnKey, outcomeKey, submittedKey } from './generate-keys.js';
+import { cancelChannel, cancelKey, failedOnKey, outcomeKey, submittedKey } from './generate-keys.js';
 import type { EtaModel } from './generate-queue.js';
 import { GenerateJobDataSchema, requestOfJob, type GenerateJobData } from './job-data.js';
 import {
@@ -38,6 +38,7 @@ import {
   createJobFinisher,
   failedOutcome as failed,
   readEarlierAttempts,
+  type EarlierAttempts,
   type Outcome,
 } from './job-outcome.js';
 import { recordRun, storeOutputs, withQueueWait } from './job-outputs.js';
@@ -150,6 +151,22 @@ export class JobLockLostError extends Error {
   }
 }
 
+/** The lock check before the submit found the job cancelled or decided (submit-record.ts). */
+class StoppedBeforeSubmit extends Error {
+  override readonly name = 'StoppedBeforeSubmit';
+  constructor(readonly reason: 'decided' | 'cancelled') {
+    super(`stopped before the submit: ${reason}`);
+  }
+}
+
+/** What a job's first start reads of earlier attempts: there were none. */
+const noEarlierAttempts = {
+  previous: undefined,
+  cancelRequested: false,
+  submittedOn: null,
+  failedOn: [],
+} as const satisfies EarlierAttempts;
+
 /** BullMQ's reason for a job that stalled more than maxStalledCount times. */
 const STALLED_LIMIT = 'job stalled more than allowable limit';
 /**
@@ -234,12 +251,21 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     const data = parsed.data;
     const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
+    // A job's first start (BullMQ counts starts, also those a crash or a stall cut short) has no earlier
+    // attempt to read: nothing was submitted or failed, no outcome written. On a single Redis the lock check
+    // before the submit looks for an outcome or a cancel instead (one round trip fewer per job); on a
+    // Cluster, or without a lock token, that check cannot, and the read stays.
+    const firstStart =
+      job.attemptsStarted <= 1 &&
+      job.attemptsMade === 0 &&
+      token !== undefined &&
+      !isClusterConnection(redis);
     const {
       previous,
       cancelRequested,
       submittedOn,
       failedOn: failedOnList,
-    } = await readEarlierAttempts(batches, prefix, jobId);
+    } = firstStart ? noEarlierAttempts : await readEarlierAttempts(batches, prefix, jobId);
     // An earlier attempt already decided: only repeat the idempotent tail.
     if (previous !== undefined) return end(job, data, previous);
 
@@ -363,12 +389,21 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
             // GPU twice. A successful extension also gives this attempt a whole lock period for the
             // round trip left before the prompt exists. The backend is recorded with it (one script on a
             // single Redis), before the prompt exists, so a crash right after the submit still finds it.
-            const held = await extendLockAndRecordSubmit(redis, worker, job, token, lockDurationMs, {
-              key: keys.submitted(jobId),
-              value: submitRecordValue(backend.name, run.run),
-              ttlSeconds: 86_400,
-            });
-            if (!held) {
+            const step = await extendLockAndRecordSubmit(
+              redis,
+              worker,
+              job,
+              token,
+              lockDurationMs,
+              {
+                key: keys.submitted(jobId),
+                value: submitRecordValue(backend.name, run.run),
+                ttlSeconds: 86_400,
+              },
+              { outcomeKey: keys.outcome(jobId), cancelKey: cancelKey(prefix, jobId) },
+            );
+            if (step === 'decided' || step === 'cancelled') throw new StoppedBeforeSubmit(step);
+            if (step === 'lost') {
               throw new JobLockLostError(`job ${jobId} lost its lock before the submit`, {
                 jobId,
                 backend: backend.name,
@@ -396,6 +431,13 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
         },
       );
     } catch (err) {
+      // Nothing ran on the GPU: a cancel, or an outcome another attempt wrote, was found at the lock check.
+      if (err instanceof StoppedBeforeSubmit) {
+        if (err.reason === 'cancelled') return await end(job, data, cancelled());
+        const { previous: decided } = await readEarlierAttempts(batches, prefix, jobId);
+        if (decided === undefined) throw new Error(`job ${jobId}: its outcome vanished before the submit`);
+        return await end(job, data, decided);
+      }
       if (err instanceof JobLockLostError) {
         lockLost = true;
         log.warn(err.data, 'job lock lost before the submit; leaving the job to its new holder');

@@ -3,20 +3,35 @@
 // the prompt goes to is recorded (so a crash right after the submit finds it). On a single Redis one script
 // does all three in one round trip; on a Cluster the lock (the queue's slot) and the record (the job's slot)
 // live apart, so BullMQ's own lock extension comes first and the record follows it.
+//
+// On a single Redis the same script also looks for what decides a job without a GPU run: an outcome an
+// earlier attempt wrote, or a member's cancel. A job's first attempt skips the read of earlier attempts
+// (there were none, and a cancel that arrives while it waits for a slot is found here), so this check is
+// the one that keeps a cancelled or decided job from reaching the GPU.
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isClusterConnection } from '../../redis-connection.js';
 import { evalScript } from '../redis-script.js';
 
-// BullMQ's extendLock (its lock and stalled set), then the record. KEYS: lock, stalled set, record.
-// ARGV: token, lock ms, job id, the record's value, record seconds.
+// BullMQ's extendLock (its lock and stalled set), then the record. KEYS: lock, stalled set, record, and
+// optionally the job's outcome and cancel keys (checked before anything is written: 2 = an outcome exists,
+// 3 = a cancel). ARGV: token, lock ms, job id, the record's value, record seconds.
 const EXTEND_AND_RECORD_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SREM', KEYS[2], ARGV[3])
+if KEYS[4] ~= nil and redis.call('EXISTS', KEYS[4]) == 1 then return 2 end
+if KEYS[5] ~= nil and redis.call('EXISTS', KEYS[5]) == 1 then return 3 end
 redis.call('SET', KEYS[3], ARGV[4], 'EX', tonumber(ARGV[5]))
 return 1
 `;
+
+/**
+ * 'held': the lock is extended and the record written. 'lost': another worker holds the job (nothing
+ * written). 'decided' / 'cancelled' (single Redis, when asked to check): an outcome or a cancel exists for
+ * the job; the lock is extended, no record is written, and the prompt must not be submitted.
+ */
+export type SubmitStep = 'held' | 'lost' | 'decided' | 'cancelled';
 
 /** The key naming of the queue whose worker holds the job (a BullMQ Worker or Queue). */
 export interface QueueKeys {
@@ -24,8 +39,9 @@ export interface QueueKeys {
 }
 
 /**
- * false when the attempt no longer holds the job's lock (nothing is written then). Without a lock token (a
- * job run outside a worker) only the record is written.
+ * Without a lock token (a job run outside a worker) only the record is written. `check` names the job's
+ * outcome and cancel keys to look at first; only a single Redis looks (on a Cluster they live in other
+ * slots than the lock, and the worker reads them with the earlier attempts instead).
  */
 export async function extendLockAndRecordSubmit(
   redis: Redis,
@@ -34,25 +50,28 @@ export async function extendLockAndRecordSubmit(
   token: string | undefined,
   lockMs: number,
   record: { readonly key: string; readonly value: string; readonly ttlSeconds: number },
-): Promise<boolean> {
+  check?: { readonly outcomeKey: string; readonly cancelKey: string },
+): Promise<SubmitStep> {
   const jobId = job.id ?? '';
   if (token !== undefined && !isClusterConnection(redis)) {
+    const checkKeys = check === undefined ? [] : [check.outcomeKey, check.cancelKey];
     const r = await evalScript(
       redis,
       EXTEND_AND_RECORD_LUA,
-      3,
+      3 + checkKeys.length,
       `${queue.toKey(jobId)}:lock`,
       queue.toKey('stalled'),
       record.key,
+      ...checkKeys,
       token,
       lockMs,
       jobId,
       record.value,
       record.ttlSeconds,
     );
-    return r === 1;
+    return r === 1 ? 'held' : r === 2 ? 'decided' : r === 3 ? 'cancelled' : 'lost';
   }
-  if (token !== undefined && (await job.extendLock(token, lockMs)) !== 1) return false;
+  if (token !== undefined && (await job.extendLock(token, lockMs)) !== 1) return 'lost';
   await redis.set(record.key, record.value, 'EX', record.ttlSeconds);
-  return true;
+  return 'held';
 }
