@@ -209,9 +209,13 @@ describe('fair sharing of the generate queue', () => {
     const data = job('g', 'b');
     const first = (await q.enqueue(data)) as { jobId: string; position: number; duplicate: boolean };
     expect(first).toMatchObject({ ok: true, duplicate: false, position: 2 });
-    // The platform delivers the same update again (a retry, a replay): the same event id.
+    // The platform delivers the same update again (a retry, a replay): the same event id. The answer,
+    // with its place, takes one round trip.
+    const trips = countRoundTrips('all', (a) => a.startsWith(`${r!.prefix}:`));
     const again = await q.enqueue({ ...data });
+    trips.stop();
     expect(again).toEqual({ ok: true, jobId: first.jobId, position: 2, duplicate: true });
+    expect(trips.count()).toBe(1);
     expect(await q.waiting()).toBe(2);
     expect(await q.queue.getJob(first.jobId)).toBeUndefined();
   });

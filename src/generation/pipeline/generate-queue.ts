@@ -120,6 +120,20 @@ export interface GenerateQueue {
   close(): Promise<void>;
 }
 
+// Workers take the wait list first (un-prioritized jobs, which we never create), popping from its right
+// end, then the prioritized set in score order (priority × 2^32 + insertion counter). So the position is
+// one ZRANK: O(log n), whatever the backlog.
+// w = LLEN of the wait list. -1: not waiting in BullMQ.
+const BULL_PLACE_FN = `
+local function bullPlace(waitKey, prioritizedKey, w, id)
+  local r = redis.call('ZRANK', prioritizedKey, id)
+  if r then return w + r + 1 end
+  local at = redis.call('LPOS', waitKey, id)
+  if at then return w - at end
+  return -1
+end
+`;
+
 // KEYS: wait, paused, prioritized, admitting, seen, job hash, fair lines' jobs
 // ARGV: now, maxWaiting, leaseMs, jobId, seenMs, job key prefix, ready window (0 = no fair sharing),
 //       then the job's fair-lines base, priority, scope, member, cost, weight and data (JSON), and the
@@ -129,19 +143,30 @@ export interface GenerateQueue {
 // the lines and the window has room. The fourth, for a parked job: 1 when the window had room for it (a
 // feeder is behind, or the window holds relax jobs a fast job may join), 0 when it was full; then, when it
 // was full, the job's place in line (placesOf's answer, in the same step: nothing is fed meanwhile).
+// A duplicate ('dup') comes with its job's place as the fifth value (position()'s answer; -1: not waiting).
 const ADMIT_LUA =
   PARK_FN +
   PLACE_FN +
+  BULL_PLACE_FN +
   `
 local now, max, lease, jobId, seenMs, jobPrefix, window =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-if redis.call('EXISTS', KEYS[6]) == 1 then return {'dup', 0} end
-if window > 0 and redis.call('HEXISTS', KEYS[7], jobId) == 1 then return {'dup', 0} end
+local fqBase = ARGV[8]
+local function dup()
+  local w = redis.call('LLEN', KEYS[1])
+  local place = bullPlace(KEYS[1], KEYS[3], w, jobId)
+  if place < 0 and window > 0 then
+    place = fqPlaces(fqBase, w + redis.call('ZCARD', KEYS[3]), {jobId}, 1)[1]
+  end
+  return {'dup', 0, 0, 0, place}
+end
+if redis.call('EXISTS', KEYS[6]) == 1 then return dup() end
+if window > 0 and redis.call('HEXISTS', KEYS[7], jobId) == 1 then return dup() end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 -- 'added': the job was added (it may have finished and been removed since). 'admitting': another call is
 -- adding it right now, unless its lease ran out (that caller died before adding), then admit afresh.
 local seen = redis.call('GET', KEYS[5])
-if seen == 'added' or (seen == 'admitting' and redis.call('ZSCORE', KEYS[4], jobId)) then return {'dup', 0} end
+if seen == 'added' or (seen == 'admitting' and redis.call('ZSCORE', KEYS[4], jobId)) then return dup() end
 local pending = 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
   if redis.call('EXISTS', jobPrefix .. m) == 1 then
@@ -157,8 +182,7 @@ local waiting = ready + redis.call('LLEN', KEYS[2]) + parked
 if waiting + pending >= max then return {'full', waiting + pending} end
 local direct = 1
 if window > 0 and (parked > 0 or ready + pending >= window) then direct = 0 end
-local fqBase, p, scope, member, cost, weight =
-  ARGV[8], ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
+local p, scope, member, cost, weight = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
 if direct == 0 then
   -- Parked here, whole: no BullMQ job until it is fed, and no admission in flight.
   fqPark(fqBase, jobId, p, scope, member, cost, weight, ARGV[14])
@@ -180,20 +204,6 @@ end
 return {'ok', waiting + pending, 1}
 `;
 
-// Workers take the wait list first (un-prioritized jobs, which we never create), popping from its right
-// end, then the prioritized set in score order (priority × 2^32 + insertion counter). So the position is
-// one ZRANK: O(log n), whatever the backlog.
-// KEYS[1] wait, KEYS[2] prioritized; w = LLEN of wait. -1: not waiting in BullMQ.
-const BULL_PLACE_FN = `
-local function bullPlace(w, id)
-  local r = redis.call('ZRANK', KEYS[2], id)
-  if r then return w + r + 1 end
-  local at = redis.call('LPOS', KEYS[1], id)
-  if at then return w - at end
-  return -1
-end
-`;
-
 // KEYS: wait, prioritized, admitting, seen   ARGV: jobId, release admission ('1' | '0')
 const POSITION_LUA =
   BULL_PLACE_FN +
@@ -202,7 +212,7 @@ if ARGV[2] == '1' then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('SET', KEYS[4], 'added', 'XX', 'KEEPTTL')
 end
-return bullPlace(redis.call('LLEN', KEYS[1]), ARGV[1])
+return bullPlace(KEYS[1], KEYS[2], redis.call('LLEN', KEYS[1]), ARGV[1])
 `;
 
 // The same for many jobs at once (a bot polling the places of every job it tracks): one script.
@@ -212,7 +222,7 @@ const POSITIONS_LUA =
   `
 local w = redis.call('LLEN', KEYS[1])
 local out = {}
-for i = 1, #ARGV do out[i] = bullPlace(w, ARGV[i]) end
+for i = 1, #ARGV do out[i] = bullPlace(KEYS[1], KEYS[2], w, ARGV[i]) end
 return out
 `;
 
@@ -388,7 +398,15 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         fair === undefined ? '' : JSON.stringify(data),
         RELAX_PRIORITY,
       );
-      if (verdict === 'dup') return { ok: true, jobId, position: await position(jobId), duplicate: true };
+      if (verdict === 'dup') {
+        // Its place came with the answer, as position() gives it.
+        return {
+          ok: true,
+          jobId,
+          position: place !== undefined && place > 0 ? place : null,
+          duplicate: true,
+        };
+      }
       if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
       if (fair !== undefined && direct === 0) {
         // Parked by the admission script. With a full window the workers' feeders bring it in; with room
