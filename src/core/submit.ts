@@ -14,6 +14,7 @@ import {
   strengthOfDenoise,
 } from '../generation/workflows/index.js';
 import { resolveLimits } from '../quota/policy.js';
+import { isClusterConnection } from '../redis-connection.js';
 import { jobKeyOf, shortJobId } from './buttons.js';
 import type { ChatContext, CoreReply } from './chat-types.js';
 import type { CoreEnv } from './core-env.js';
@@ -182,7 +183,22 @@ export async function submit(
       return say(lang, 'refuse.queue_full', { waiting: enq.waiting });
     }
     const jobKey = jobKeyOf(enq.jobId);
-    if (!enq.duplicate) {
+    if (!enq.duplicate && d.records.saveInBatch !== undefined && !isClusterConnection(redis)) {
+      // One round trip on a single Redis: the record, the job's button key, the member's last job and
+      // their list of jobs (each in a slot of its own on a Cluster, so sent apart there).
+      const batch = redis.pipeline();
+      const reads = d.records.saveInBatch(batch, enq.jobId, data);
+      batch
+        .set(keys.jobKey(jobKey), enq.jobId, 'EX', ttl)
+        .set(keys.last(actor), enq.jobId, 'EX', ttl)
+        // The newest 100 are kept, as many as QUOTA_MAX_ACTIVE allows at most: the key never grows.
+        .zadd(keys.jobs(actor), now(), enq.jobId)
+        .zremrangebyrank(keys.jobs(actor), 0, -101)
+        .expire(keys.jobs(actor), ttl);
+      const replies = (await batch.exec()) ?? [];
+      for (const [i, read] of reads.entries()) await read(replies[i]);
+      for (const [err] of replies.slice(reads.length)) if (err) throw err;
+    } else if (!enq.duplicate) {
       await Promise.all([
         d.records.save(enq.jobId, data),
         redis.set(keys.jobKey(jobKey), enq.jobId, 'EX', ttl),

@@ -56,6 +56,28 @@ describe('job records', () => {
     expect(await records.get('telegram-missing')).toBeUndefined();
   });
 
+  it("saves in the caller's batch as save does: the record, its index entry and the photo extended", async () => {
+    t = testRedis('prec');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });
+    const records = createJobRecords({ redis: t.redis, prefix: t.prefix, blobs, ttlSeconds: 7 * 86_400 });
+    const reference = await put(blobs, 60);
+    const data = jobData('e1', 'alice', { reference });
+    const batch = t.redis.pipeline();
+    const reads = records.saveInBatch?.(batch, 'telegram-e1', data) ?? [];
+    expect(reads).toHaveLength(2);
+    const replies = (await batch.exec()) ?? [];
+    for (const [i, read] of reads.entries()) await read(replies[i]);
+    expect((await records.get('telegram-e1'))?.data).toEqual(data);
+    expect(await t.redis.pttl(`${t.prefix}:jobrec:telegram-e1`)).toBeGreaterThan(6 * 86_400_000);
+    expect(await t.redis.zscore(`${t.prefix}:jobrec-user:telegram:alice`, 'telegram-e1')).not.toBeNull();
+    expect(await t.redis.pttl(blobKey(t, reference))).toBeGreaterThan(6 * 86_400_000);
+    // The user's index serves /forget as before.
+    expect(await records.forgetUser({ platform: 'telegram', userId: 'alice' })).toEqual({
+      records: 1,
+      blobs: 1,
+    });
+  });
+
   it('records outputs only while the record exists', async () => {
     t = testRedis('prec');
     const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 1_000_000 });

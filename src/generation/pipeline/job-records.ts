@@ -42,6 +42,16 @@ export interface ForgetResult {
 export interface JobRecords {
   /** Keeps the settings for the record TTL and extends the reference/source blobs to the same lifetime. */
   save(jobId: string, data: GenerateJobData): Promise<void>;
+  /**
+   * `save` as commands of the caller's pipeline, sent in one round trip with the caller's other writes. Only
+   * on a single Redis: the record, the user's index and the photos' blobs live in different Cluster slots.
+   * One reader per command added, in order; each throws what its command failed with.
+   */
+  saveInBatch?(
+    batch: ChainableCommander,
+    jobId: string,
+    data: GenerateJobData,
+  ): ((reply: BatchReply) => Promise<unknown>)[];
   get(jobId: string): Promise<JobRecord | undefined>;
   /** false when the record is gone (expired or forgotten). */
   setOutputs(jobId: string, outputBlobKeys: readonly string[]): Promise<boolean>;
@@ -59,6 +69,17 @@ export interface JobRecords {
   /** Deletes every record of the user on this platform (all scopes) and the blobs they reference. */
   forgetUser(user: RecordUser): Promise<ForgetResult>;
 }
+
+// The record and its entry in the user's index. KEYS: record, index. ARGV: data, saved at, ttl ms.
+const SAVE_LUA = `
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'savedAt', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local t = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', t)
+redis.call('ZADD', KEYS[2], t + tonumber(ARGV[3]), ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`;
 
 const SET_OUTPUTS_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -118,6 +139,31 @@ export function createJobRecords(deps: {
       for (const key of [data.blobs.reference, data.blobs.source]) {
         if (key !== undefined) await blobs.extend(key, ttlSeconds);
       }
+    },
+
+    saveInBatch(batch, jobId, data) {
+      const t = now();
+      const reads = [
+        batchScript(
+          batch,
+          redis,
+          SAVE_LUA,
+          2,
+          recordKey(jobId),
+          userKey(data.actor),
+          JSON.stringify(data),
+          String(t),
+          ttlMs,
+          jobId,
+        ),
+      ];
+      for (const key of [data.blobs.reference, data.blobs.source]) {
+        if (key === undefined) continue;
+        const extend = blobs.extendInBatch?.(batch, key, ttlSeconds);
+        if (extend !== undefined) reads.push(extend);
+        else reads.push(() => blobs.extend(key, ttlSeconds));
+      }
+      return reads;
     },
 
     async get(jobId) {

@@ -1,0 +1,73 @@
+// What the chat core writes once a job is queued (its record, its button key, the member's last job and
+// their list of jobs) goes in one round trip on a single Redis, and reads back as before: the buttons, the
+// record, /cancel's list.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCommand } from '../../src/core/parse-command.js';
+import type { Actor } from '../../src/quota/policy.js';
+import { createChatStack, type ChatStack } from '../helpers/chat-stack.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { countRoundTrips } from '../helpers/round-trips.js';
+
+let r: TestRedis;
+let stack: ChatStack;
+
+beforeAll(async () => {
+  r = testRedis('submit-writes');
+  stack = await createChatStack(r.connect(), r.prefix, () => r.connect(), {
+    env: { QUOTA_DAILY_IMAGES: '100', QUOTA_MAX_ACTIVE: '100' },
+  });
+});
+afterAll(async () => {
+  await stack.close();
+  await r.cleanup();
+});
+
+const alice: Actor = { platform: 'telegram', scopeId: '-1007', userId: '42', roles: [] };
+
+async function imagine(eventId: string): Promise<{ jobId: string; jobKey: string }> {
+  const parsed = parseCommand('/imagine a lighthouse at dusk');
+  if (!parsed.ok) throw new Error('did not parse');
+  const reply = await stack.core.handle(parsed.intent, {
+    actor: alice,
+    eventId,
+    reply: { platform: 'telegram', chatId: alice.scopeId },
+  });
+  if (reply.job === undefined) throw new Error(`not queued: ${reply.text}`);
+  return reply.job;
+}
+
+describe('after a job is queued', () => {
+  it("writes the record, the button key, the member's last job and list in one round trip", async () => {
+    // Once before counting, so Redis knows the record's script (its first use sends the full text).
+    await imagine('ev-0');
+    const trips = countRoundTrips(
+      'all',
+      (a) =>
+        a.includes(':jobrec:') ||
+        a.includes(':jobrec-user:') ||
+        a.includes(':core:jobkey:') ||
+        a.includes(':core:last:') ||
+        a.includes(':core:jobs:'),
+    );
+    const job = await imagine('ev-1');
+    trips.stop();
+    expect(trips.count()).toBe(1);
+
+    const record = await stack.records.get(job.jobId);
+    expect(record?.data.request.prompt).toBe('a lighthouse at dusk');
+    expect(await r.redis.pttl(`${r.prefix}:jobrec:${job.jobId}`)).toBeGreaterThan(0);
+    expect(await r.redis.zscore(`${r.prefix}:jobrec-user:telegram:42`, job.jobId)).not.toBeNull();
+    expect(await r.redis.get(`${r.prefix}:core:jobkey:${job.jobKey}`)).toBe(job.jobId);
+    expect(await r.redis.get(`${r.prefix}:core:last:telegram:-1007:42`)).toBe(job.jobId);
+    expect(await r.redis.zrange(`${r.prefix}:core:jobs:telegram:-1007:42`, '0', '-1')).toContain(job.jobId);
+    expect(await r.redis.ttl(`${r.prefix}:core:jobs:telegram:-1007:42`)).toBeGreaterThan(0);
+  });
+
+  it('a replayed event writes nothing again', async () => {
+    await imagine('ev-2');
+    const trips = countRoundTrips('all', (a) => a.includes(':jobrec:') || a.includes(':core:last:'));
+    await imagine('ev-2');
+    trips.stop();
+    expect(trips.count()).toBe(0);
+  });
+});
