@@ -77,6 +77,12 @@ export interface BlobStore {
     key: string,
     ttlSeconds: number,
   ): (reply: BatchReply) => Promise<boolean>;
+  /**
+   * `get` as a command of the caller's pipeline, sent in the same round trip as the caller's own reads; the
+   * function returned reads its reply (undefined when the blob is gone). On a Cluster the caller's batch
+   * must stay in the blob's slot (`{blob-<n>}`): call `get` there instead.
+   */
+  getInBatch?(batch: ChainableCommander, key: string): (reply: BatchReply) => Buffer | undefined;
   usedBytes(): Promise<number>;
 }
 
@@ -161,6 +167,14 @@ export function createBlobStore(deps: {
         now() + Math.ceil(ttlSeconds * 1000),
       );
       return async (reply) => (await read(reply)) === 1;
+    },
+    getInBatch(batch, key) {
+      batch.getBuffer(dataKey(key));
+      return (reply) => {
+        const [err, value] = reply ?? [new Error('batch without a reply'), null];
+        if (err) throw err;
+        return (value as Buffer | null) ?? undefined;
+      };
     },
     usedBytes,
   };

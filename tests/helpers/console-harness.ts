@@ -83,7 +83,6 @@ export async function createConsoleHarness(
     core,
     input,
     output: out,
-    blobs,
     outputDir: outDir,
     cwd,
     onQueued: (jobId) => relayRef.current?.track(jobId),

@@ -68,4 +68,20 @@ describe('blob store', () => {
     expect(await t.redis.pttl(`${t.prefix}:{blob}:data:${put.key}`)).toBeGreaterThan(60_000);
     expect(await blobs.extend('missing', 120)).toBe(false);
   });
+
+  it('reads blobs as commands of the caller’s pipeline, a gone one as undefined', async () => {
+    t = testRedis('blob');
+    const blobs = createBlobStore({ redis: t.redis, prefix: t.prefix, maxTotalBytes: 10_000 });
+    const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) % 256);
+    const put = await blobs.put(bytes, 60);
+    if (!put.ok) throw new Error('put refused');
+    const batch = t.redis.pipeline().ping();
+    const here = blobs.getInBatch!(batch, put.key);
+    const gone = blobs.getInBatch!(batch, 'missing');
+    const replies = await batch.exec();
+    expect(replies?.[0]).toEqual([null, 'PONG']);
+    expect(Buffer.compare(here(replies?.[1])!, Buffer.from(bytes))).toBe(0);
+    expect(gone(replies?.[2])).toBeUndefined();
+    expect(() => here([new Error('WRONGTYPE'), null])).toThrow('WRONGTYPE');
+  });
 });

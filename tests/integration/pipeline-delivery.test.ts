@@ -358,6 +358,52 @@ describe('durable delivery', () => {
     expect(deliverer.calls).toHaveLength(2);
   });
 
+  it('reads the outputs with the earlier attempts and hands them to the deliverer: no read of its own', async () => {
+    t = testRedis('pdel');
+    const outputs = ['out-telegram-11-a', 'out-telegram-11-b'];
+    const trips = countRoundTrips('all', (arg) =>
+      [':delivered:telegram-11', ':delivery-fallback:telegram-11', '{blob}:data:out-telegram-11'].some((k) =>
+        arg.includes(k),
+      ),
+    );
+    closers.push(() => {
+      trips.stop();
+      return Promise.resolve();
+    });
+    const read: (Buffer | undefined)[] = [];
+    let tripsBeforeDeliver = -1;
+    let other: Buffer | undefined;
+    const deliverer: Deliverer = {
+      async deliver(p, ctx) {
+        tripsBeforeDeliver = trips.count();
+        for (const o of p.outputs) read.push(await ctx.blobs.get(o.blobKey));
+        // A key the worker did not read comes from the store.
+        other = await ctx.blobs.get('extra-telegram-11');
+      },
+    };
+    const s = setup(deliverer);
+    expect((await s.blobs.put(Buffer.from([1, 2, 3]), 86_400, outputs[0])).ok).toBe(true);
+    expect((await s.blobs.put(Buffer.from([9]), 86_400, 'extra-telegram-11')).ok).toBe(true);
+    // The expiry's script known to Redis (an earlier test may have flushed them).
+    expect(await s.blobs.extend(outputs[0]!, 86_400)).toBe(true);
+    const done = settled(s, 'deliver-telegram-11');
+    trips.reset();
+    await enqueueDelivery(
+      s.queues,
+      payload('telegram-11', {
+        // The second output expired before delivery: the deliverer finds it missing, as from the store.
+        outputs: outputs.map((blobKey) => ({ blobKey, width: 64, height: 64, seed: 1 })),
+      }),
+    );
+    expect(await done).toBe('completed');
+    expect(read).toEqual([Buffer.from([1, 2, 3]), undefined]);
+    expect(other).toEqual(Buffer.from([9]));
+    // The marker, the route and both outputs in one round trip; the deliverer's reads cost none; then the
+    // end of the job (the marker, the route's deletion and the outputs' expiry) in one more.
+    expect(tripsBeforeDeliver).toBe(1);
+    expect(trips.count()).toBe(2);
+  });
+
   it('refuses to enqueue an invalid payload', async () => {
     t = testRedis('pdel');
     const s = setup(new ScriptedDeliverer([() => undefined]));

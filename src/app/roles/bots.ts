@@ -59,7 +59,6 @@ export async function startBots(
       core,
       input: process.stdin,
       output: process.stdout,
-      blobs,
       outputDir: resolve(deps.cwd, config.outputDir),
       cwd: deps.cwd,
       onQueued: (jobId) => {

@@ -15,8 +15,7 @@ import { describedText, failureText } from '../../core/outcome-text.js';
 import { parseCommand } from '../../core/parse-command.js';
 import { renderProgress } from '../../core/progress-text.js';
 import type { ProgressSink } from '../../core/progress-relay.js';
-import type { BlobStore } from '../../generation/blob-store.js';
-import type { Deliverer, DeliveryPayload } from '../../generation/pipeline/delivery.js';
+import type { Deliverer, DeliveryContext, DeliveryPayload } from '../../generation/pipeline/delivery.js';
 import type { JobProgress } from '../../generation/pipeline/generation-worker.js';
 import type { ReplyHandle } from '../../generation/pipeline/job-data.js';
 import { outputPaths } from '../../generation/output-files.js';
@@ -26,7 +25,6 @@ export interface ConsoleBotDeps {
   readonly core: ChatCore;
   readonly input: NodeJS.ReadableStream;
   readonly output: { write(chunk: string): unknown; isTTY?: boolean };
-  readonly blobs: BlobStore;
   readonly outputDir: string;
   readonly cwd: string;
   readonly userId?: string;
@@ -178,7 +176,7 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
   };
 
   const deliverer: Deliverer = {
-    async deliver(payload: DeliveryPayload) {
+    async deliver(payload: DeliveryPayload, ctx: DeliveryContext) {
       const l = await lang();
       try {
         if (payload.outcome === 'done' && payload.texts !== undefined) {
@@ -188,7 +186,7 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
           await mkdir(deps.outputDir, { recursive: true });
           const paths = await outputPaths(deps.outputDir, now(), payload.outputs.length);
           for (const [i, o] of payload.outputs.entries()) {
-            const bytes = await deps.blobs.get(o.blobKey);
+            const bytes = await ctx.blobs.get(o.blobKey);
             if (bytes === undefined) throw new Error(`output ${o.blobKey} expired before delivery`);
             await writeFile(paths[i] ?? '', bytes);
           }

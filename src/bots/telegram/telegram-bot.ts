@@ -131,7 +131,6 @@ export function createTelegramBot(deps: TelegramBotDeps): TelegramBot {
     redis,
     prefix,
     core,
-    blobs: deps.blobs,
     images: deps.images,
     records: deps.records,
     status,

@@ -23,7 +23,6 @@ import type { ChatCore } from '../../core/chat-core.js';
 import type { Language } from '../../core/intents.js';
 import { languageOf, t } from '../../core/messages.js';
 import { describedText, failureText } from '../../core/outcome-text.js';
-import type { BlobStore } from '../../generation/blob-store.js';
 import type { ImageTools } from '../../generation/images.js';
 import {
   PermanentDeliveryError,
@@ -51,7 +50,6 @@ export interface TelegramDelivererDeps {
   redis: Redis;
   prefix: string;
   core: ChatCore;
-  blobs: BlobStore;
   images: ImageTools;
   records?: Pick<JobRecords, 'get'> | undefined;
   status: StatusStore;
@@ -97,7 +95,6 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
     api,
     redis,
     prefix,
-    blobs: deps.blobs,
     images: deps.images,
     spend,
     timeout,
@@ -215,14 +212,14 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
       }
       const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
       if (payload.outputs.length === 1) {
-        const media = await single(payload, caption);
+        const media = await single(payload, caption, ctx.blobs);
         await spend(chatId, group, 1);
         await api.editMessageMedia(chatId, messageId, media, { reply_markup: keyboard }, timeout());
         return;
       }
-      await postBatch(payload, chatId, caption, replyToOf(payload));
+      await postBatch(payload, chatId, caption, replyToOf(payload), ctx.blobs);
       if (kind === 'photo') {
-        const media = await single(payload, caption);
+        const media = await single(payload, caption, ctx.blobs);
         await spend(chatId, group, 1);
         await api.editMessageMedia(chatId, messageId, media, { reply_markup: keyboard }, timeout());
         return;
@@ -257,7 +254,7 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
 
   const fallback = async (
     payload: DeliveryPayload,
-    _ctx: DeliveryContext,
+    ctx: DeliveryContext,
     refusal: PermanentDeliveryError,
   ): Promise<void> => {
     const rec = await status.get(payload.jobId);
@@ -291,7 +288,7 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
       } else {
         const keyboard = inlineKeyboard(deps.core.resultButtons(lang, payload.jobId, payload.outputs.length));
         if (payload.outputs.length === 1) {
-          const media = await single(payload, caption);
+          const media = await single(payload, caption, ctx.blobs);
           await spend(chatId, group, 1);
           sent =
             media.type === 'document'
@@ -308,7 +305,7 @@ export function createTelegramDeliverer(deps: TelegramDelivererDeps): Deliverer 
                   timeout(),
                 );
         } else {
-          await postBatch(payload, chatId, caption, replyTo);
+          await postBatch(payload, chatId, caption, replyTo, ctx.blobs);
           await spend(chatId, group, 1);
           sent = await api.sendMessage(
             chatId,

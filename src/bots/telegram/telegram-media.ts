@@ -16,11 +16,13 @@ type GrammySignal = Parameters<Api['sendMessage']>[3];
 /** Bot API multipart upload limit for photos. */
 export const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
 
+/** `blobs`: where the delivery attempt reads the outputs' bytes (its context's, already read on one Redis). */
 export interface TelegramMedia {
   /** The one picture of a job, captioned. */
   readonly single: (
     payload: DeliveryPayload,
     caption: string,
+    blobs: BlobStore,
   ) => Promise<InputMediaPhoto | InputMediaDocument>;
   /** Posts the album (or the documents) of a batch once; a retry finds the marker and skips it. */
   readonly postBatch: (
@@ -28,6 +30,7 @@ export interface TelegramMedia {
     chatId: string,
     caption: string,
     replyTo: number | undefined,
+    blobs: BlobStore,
   ) => Promise<void>;
 }
 
@@ -35,7 +38,6 @@ export function createTelegramMedia(deps: {
   readonly api: Api;
   readonly redis: Redis;
   readonly prefix: string;
-  readonly blobs: BlobStore;
   readonly images: ImageTools;
   readonly spend: SendBudget;
   /** The abort signal for one Bot API call. */
@@ -45,8 +47,8 @@ export function createTelegramMedia(deps: {
   const markerKey = (jobId: string, what: string): string => `${prefix}:tg:sent:${jobId}:${what}`;
   const isGroupChat = (chatId: string): boolean => chatId.startsWith('-');
 
-  async function bytesOf(blobKey: string): Promise<Buffer> {
-    const bytes = await deps.blobs.get(blobKey);
+  async function bytesOf(blobs: BlobStore, blobKey: string): Promise<Buffer> {
+    const bytes = await blobs.get(blobKey);
     if (bytes === undefined) {
       throw new PermanentDeliveryError(`output ${blobKey} expired before delivery`, {
         reason: 'bad_request',
@@ -55,8 +57,8 @@ export function createTelegramMedia(deps: {
     return bytes;
   }
 
-  async function photoFile(blobKey: string, i: number): Promise<InputFile> {
-    const enc = await deps.images.encodeForBudget(await bytesOf(blobKey), {
+  async function photoFile(blobs: BlobStore, blobKey: string, i: number): Promise<InputFile> {
+    const enc = await deps.images.encodeForBudget(await bytesOf(blobs, blobKey), {
       maxBytes: MAX_PHOTO_BYTES,
       formats: ['png', 'jpeg'],
     });
@@ -71,6 +73,7 @@ export function createTelegramMedia(deps: {
     chatId: string,
     caption: string,
     replyTo: number | undefined,
+    blobs: BlobStore,
   ): Promise<void> {
     const marker = markerKey(payload.jobId, 'album');
     if ((await redis.exists(marker)) === 1) return;
@@ -80,11 +83,11 @@ export function createTelegramMedia(deps: {
       if (payload.png === true) {
         media.push({
           type: 'document',
-          media: new InputFile(await bytesOf(o.blobKey), `image-${i + 1}.png`),
+          media: new InputFile(await bytesOf(blobs, o.blobKey), `image-${i + 1}.png`),
           ...first,
         });
       } else {
-        media.push({ type: 'photo', media: await photoFile(o.blobKey, i), ...first });
+        media.push({ type: 'photo', media: await photoFile(blobs, o.blobKey, i), ...first });
       }
     }
     await spend(chatId, isGroupChat(chatId), media.length);
@@ -104,13 +107,18 @@ export function createTelegramMedia(deps: {
   async function single(
     payload: DeliveryPayload,
     caption: string,
+    blobs: BlobStore,
   ): Promise<InputMediaPhoto | InputMediaDocument> {
     const o = payload.outputs[0];
     if (o === undefined) throw new PermanentDeliveryError('no output', { reason: 'bad_request' });
     if (payload.png === true) {
-      return { type: 'document', media: new InputFile(await bytesOf(o.blobKey), 'image-1.png'), caption };
+      return {
+        type: 'document',
+        media: new InputFile(await bytesOf(blobs, o.blobKey), 'image-1.png'),
+        caption,
+      };
     }
-    return { type: 'photo', media: await photoFile(o.blobKey, 0), caption };
+    return { type: 'photo', media: await photoFile(blobs, o.blobKey, 0), caption };
   }
 
   return { single, postBatch };

@@ -179,6 +179,11 @@ export interface DeliveryContext {
   /** 1-based. */
   attempt: number;
   maxAttempts: number;
+  /**
+   * Where a deliverer reads the outputs' bytes: on a single Redis the worker already read them with the
+   * job's other state at the start of the attempt, and `get` answers from those (undefined for an output
+   * that had expired); any other key, and everything else, goes to the store.
+   */
   blobs: BlobStore;
 }
 
@@ -338,6 +343,13 @@ function replyOf(replies: [Error | null, unknown][] | null, i: number): unknown 
   return value;
 }
 
+/** The store, except that `get` answers from bytes already read (each read key, found or not). */
+function withBytesRead(store: BlobStore, read: ReadonlyMap<string, Buffer | undefined>): BlobStore {
+  const view = Object.create(store) as BlobStore;
+  view.get = (key) => (read.has(key) ? Promise.resolve(read.get(key)) : store.get(key));
+  return view;
+}
+
 export function deliveryBackoffMs(
   attemptsMade: number,
   err: unknown,
@@ -370,19 +382,42 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   // With replicas to wait for, the marker goes through its own connection (SET + WAIT); else a plain SET.
   const durableMarker = deps.durable !== undefined && deps.durable.replicas !== 0;
 
-  /** Whether the job was already delivered, and the route an earlier attempt abandoned: one round trip. */
+  /**
+   * Whether the job was already delivered, the route an earlier attempt abandoned and, on a single Redis,
+   * the bytes of the outputs the deliverer is about to read: one round trip. The bytes come along even for
+   * a job already delivered (a rare late duplicate): leaving them out would cost a round trip more, or a
+   * script, for every other delivery. On a Cluster each blob stays in its shard's slot: the deliverer reads
+   * it from the store, as before.
+   */
   const earlierAttempts = async (
-    jobId: string,
-  ): Promise<{ delivered: boolean; abandoned: string | null }> => {
+    payload: DeliveryPayload,
+  ): Promise<{
+    delivered: boolean;
+    abandoned: string | null;
+    bytes: Map<string, Buffer | undefined> | undefined;
+  }> => {
+    const { jobId } = payload;
     const batch = batches.pipeline().exists(markerKey(jobId));
     if (!cluster) batch.get(routeKey(jobId));
+    const getIn = cluster || payload.outcome !== 'done' ? undefined : blobs.getInBatch?.bind(blobs);
+    const keys = [...new Set(payload.outputs.map((o) => o.blobKey))];
+    const reads = getIn === undefined ? [] : keys.map((key) => ({ key, read: getIn(batch, key) }));
     const [replies, clusterRoute] = await Promise.all([
       batch.exec(),
       cluster ? redis.get(routeKey(jobId)) : undefined,
     ]);
     const delivered = replyOf(replies, 0) === 1;
     const abandoned = clusterRoute === undefined ? (replyOf(replies, 1) as string | null) : clusterRoute;
-    return { delivered, abandoned };
+    if (reads.length === 0) return { delivered, abandoned, bytes: undefined };
+    const bytes = new Map<string, Buffer | undefined>();
+    for (const [i, { key, read }] of reads.entries()) {
+      try {
+        bytes.set(key, read(replies?.[2 + i]));
+      } catch {
+        // A read that failed stays out: the deliverer reads that blob from the store, and meets the error there.
+      }
+    }
+    return { delivered, abandoned, bytes };
   };
 
   const finish = async (
@@ -425,7 +460,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       throw new UnrecoverableError('unreadable delivery payload');
     }
     const payload = parsed.data;
-    const { delivered, abandoned } = await earlierAttempts(payload.jobId);
+    const { delivered, abandoned, bytes } = await earlierAttempts(payload);
     if (delivered) {
       log.info({ jobId: payload.jobId, platform }, 'already delivered; skipping the duplicate');
       return { status: 'already_delivered' };
@@ -434,7 +469,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       deliveryId: job.id ?? deliveryJobId(payload.jobId),
       attempt: job.attemptsMade + 1,
       maxAttempts,
-      blobs,
+      blobs: bytes === undefined ? blobs : withBytesRead(blobs, bytes),
     };
     const about = { jobId: payload.jobId, platform, outcome: payload.outcome, attempt: ctx.attempt };
 
