@@ -7,7 +7,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { createFailedJobs, type FailedJobs } from '../generation/pipeline/failed-jobs.js';
-import type { Actor } from '../quota/policy.js';
+import type { Actor, ScopeSettings } from '../quota/policy.js';
 import { cancelButtonClick, cancelCommand } from './cancel-commands.js';
 import type { ChatContext, CoreReply, ReplyButton } from './chat-types.js';
 import { coreKeys, createSay, type CoreEnv, type CoreParts } from './core-env.js';
@@ -22,6 +22,7 @@ import { listFailed, requeue, stats } from './operations.js';
 import { describeButtons, resultButtons } from './reply-buttons.js';
 import { forgetCommand, languageFor, settingsCommand } from './settings-commands.js';
 import { imagineCommand } from './submit.js';
+import type { UserSettings } from './user-settings.js';
 
 // The adapters' side of the contract, named where they already import the core from.
 export type { ChatContext, CoreReply, ReplyButton } from './chat-types.js';
@@ -47,6 +48,50 @@ export interface ChatCore {
   describeButtons(lang: Language, jobId: string, descriptions: number): ReplyButton[];
 }
 
+/**
+ * One request's view of the parts: the member's saved settings and the scope's settings are read once,
+ * however many steps ask (the language, the saved defaults, the lane and the previews flag each read the
+ * member's settings: four round trips for one /imagine before). A write through the view forgets what it
+ * read. Moderators change scope settings through `moderation`, which reads Redis itself.
+ */
+function forOneRequest(env: CoreEnv): CoreEnv {
+  const memo = <T>(cache: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> => {
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+    const value = read();
+    cache.set(key, value);
+    // A failed read is not kept: the next step asks Redis again.
+    value.catch(() => cache.delete(key));
+    return value;
+  };
+  const settings = new Map<string, Promise<UserSettings>>();
+  const scopes = new Map<string, Promise<ScopeSettings>>();
+  return {
+    ...env,
+    settings: {
+      get: (platform, userId) =>
+        memo(settings, `${platform}\n${userId}`, () => env.settings.get(platform, userId)),
+      update: (platform, userId, change) => {
+        settings.clear();
+        return env.settings.update(platform, userId, change);
+      },
+      delete: (platform, userId) => {
+        settings.clear();
+        return env.settings.delete(platform, userId);
+      },
+    },
+    quota: {
+      ...env.quota,
+      getScopeSettings: (platform, scopeId) =>
+        memo(scopes, `${platform}\n${scopeId}`, () => env.quota.getScopeSettings(platform, scopeId)),
+      setScopeSettings: (platform, scopeId, value) => {
+        scopes.clear();
+        return env.quota.setScopeSettings(platform, scopeId, value);
+      },
+    },
+  };
+}
+
 /** A random seed below 2^53, so it stays exact as a JSON number. */
 function seed(): number {
   return randomInt(0, 2 ** 21) * 2 ** 32 + randomInt(0, 2 ** 32);
@@ -55,7 +100,7 @@ function seed(): number {
 export function createChatCore(deps: ChatCoreDeps): ChatCore {
   const { redis, prefix } = deps;
   const now = deps.now ?? Date.now;
-  const env: CoreEnv = {
+  const shared: CoreEnv = {
     ...deps,
     failedJobs: deps.failedJobs ?? createFailedJobs({ redis, prefix, now }),
     ttl: deps.jobRecordTtlSeconds,
@@ -66,6 +111,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
   };
 
   async function handle(intent: Intent, ctx: ChatContext): Promise<CoreReply> {
+    const env = forOneRequest(shared);
     const lang = await languageFor(env, ctx.actor, ctx.locale);
     switch (intent.kind) {
       case 'imagine':
@@ -112,7 +158,7 @@ export function createChatCore(deps: ChatCoreDeps): ChatCore {
 
   return {
     handle,
-    languageFor: (actor, locale) => languageFor(env, actor, locale),
+    languageFor: (actor, locale) => languageFor(shared, actor, locale),
     resultButtons,
     describeButtons,
   };

@@ -3,7 +3,7 @@
 // the permission checks and the audit trail, and the reserve script reads the same keys.
 import type { Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
-import { scanEveryPrimary } from '../redis-connection.js';
+import { isClusterConnection, scanEveryPrimary } from '../redis-connection.js';
 import { enc, glob, type LedgerKeys } from './ledger-keys.js';
 import { LimitsPatchSchema, ScopeSettingsSchema, quotaDay, type LimitsPatch } from './policy.js';
 import type { BanInfo, RedisQuota } from './redis-quota.js';
@@ -68,6 +68,24 @@ export function createQuotaRecords(deps: QuotaRecordsDeps): QuotaRecords {
 
   return {
     async loadLayers(actor) {
+      if (!isClusterConnection(redis)) {
+        // One round trip on a single Redis; a Cluster keeps the scope's keys and the person's apart.
+        const batch = redis
+          .pipeline()
+          .get(k.scopeDefaults(actor.platform, actor.scopeId))
+          .get(k.override(actor));
+        if (actor.roles.length > 0) batch.hmget(k.scopeTiers(actor.platform, actor.scopeId), ...actor.roles);
+        const replies = (await batch.exec()) ?? [];
+        for (const [err] of replies) if (err) throw err;
+        const tiers = ((replies[2]?.[1] as (string | null)[] | undefined) ?? [])
+          .map(parsePatch)
+          .filter((t): t is LimitsPatch => t !== undefined);
+        return {
+          scope: parsePatch(replies[0]?.[1] as string | null),
+          tiers,
+          user: parsePatch(replies[1]?.[1] as string | null),
+        };
+      }
       const [scope, tierRaw, user] = await Promise.all([
         getJson(k.scopeDefaults(actor.platform, actor.scopeId)),
         actor.roles.length > 0

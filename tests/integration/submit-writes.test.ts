@@ -1,6 +1,7 @@
 // What the chat core writes once a job is queued (its record, its button key, the member's last job and
 // their list of jobs) goes in one round trip on a single Redis, and reads back as before: the buttons, the
-// record, /cancel's list.
+// record, /cancel's list. And what it reads for one request (the member's settings, the scope's) it reads
+// once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommand } from '../../src/core/parse-command.js';
 import type { Actor } from '../../src/quota/policy.js';
@@ -61,6 +62,17 @@ describe('after a job is queued', () => {
     expect(await r.redis.get(`${r.prefix}:core:last:telegram:-1007:42`)).toBe(job.jobId);
     expect(await r.redis.zrange(`${r.prefix}:core:jobs:telegram:-1007:42`, '0', '-1')).toContain(job.jobId);
     expect(await r.redis.ttl(`${r.prefix}:core:jobs:telegram:-1007:42`)).toBeGreaterThan(0);
+  });
+
+  it('a whole /imagine costs the chat side 8 round trips (19 before): each part is read once', async () => {
+    await imagine('ev-warm');
+    const trips = countRoundTrips('all', (a) => a.includes(r.prefix));
+    await imagine('ev-count');
+    trips.stop();
+    // The member's settings (once, though four steps ask), the scope's settings, the limit layers (one
+    // pipeline), the reservation, the admission and the job's place in line, the writes above and the ETA
+    // (one HMGET).
+    expect(trips.count()).toBeLessThanOrEqual(8);
   });
 
   it('a replayed event writes nothing again', async () => {

@@ -570,7 +570,10 @@ export function createEtaModel(deps: {
     estimate: (style) => read(`style:${style}`),
     async etaSeconds(position, style, healthyCapacity, startupSeconds = 0) {
       if (position === null) return undefined;
-      const [own, all] = await Promise.all([read(`style:${style}`), read(ALL_STYLES)]);
+      // One HMGET: the style's own average and the all-styles one.
+      const [own, all] = (await redis.hmget(key, `style:${style}`, ALL_STYLES)).map((v) =>
+        v === null ? undefined : Number(v),
+      );
       const ownSeconds = own ?? all;
       if (ownSeconds === undefined) return undefined;
       const eta = estimateEtaSeconds({
