@@ -1,5 +1,5 @@
 // One role of the pipeline in its own process, so the memory benchmark measures each role's resident size
-// alone: `bot` (quota + queue producer that fills the backlog, delivery worker, QueueEvents), `worker`
+// alone: `bot` (quota + queue producer that fills the backlog, delivery worker, events reader), `worker`
 // (generation worker over a backend pool) or `idle` (nothing loaded: the runtime's own share). Driven by
 // bench/pipeline.ts over IPC; heavy modules are imported only by the role that uses them.
 export type RoleRequest =
@@ -38,7 +38,7 @@ async function countRoundTrips(): Promise<void> {
 interface Role {
   /** Jobs handled so far (delivered by the bot, finished by the worker). */
   processed(): number;
-  /** Progress events the bot's QueueEvents received. */
+  /** Progress events the bot's events reader received. */
   events?: () => number;
   go(): void;
   close(): Promise<void>;
@@ -50,7 +50,7 @@ const send = (m: RoleReport): void => {
 
 async function bot(init: Init): Promise<Role> {
   await countRoundTrips();
-  const { QueueEvents } = await import('bullmq');
+  const { readQueueEvents } = await import('../src/generation/pipeline/queue-event-stream.js');
   const h = await import('./pipeline-harness.js');
   const catalog = await h.benchCatalog(init.workflowDir);
   const p = await h.createBenchPipeline({
@@ -67,11 +67,16 @@ async function bot(init: Init): Promise<Role> {
       delivered++;
     },
   });
-  const events = new QueueEvents(p.queue.name, { connection: p.connect(), prefix: p.prefix });
-  events.on('progress', () => {
-    progress++;
+  // The progress relay's reader (src/core/progress-relay.ts), counting progress events.
+  const events = readQueueEvents({
+    connection: p.redis,
+    prefix: p.prefix,
+    queueName: p.queue.name,
+    onEvent: (e) => {
+      if (e.event === 'progress') progress++;
+    },
   });
-  await events.waitUntilReady();
+  await events.ready;
   let next = 0;
   await Promise.all(
     Array.from({ length: 16 }, async () => {

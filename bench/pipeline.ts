@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis, type Cluster } from 'ioredis';
-import { QueueEvents } from 'bullmq';
+import { readQueueEvents } from '../src/generation/pipeline/queue-event-stream.js';
 import { createComfyClient } from '../src/generation/comfy/client.js';
 import { resolveRequest, type WorkflowCatalog } from '../src/generation/workflows/index.js';
 import { promptIdOf } from '../src/generation/pipeline/generate-keys.js';
@@ -437,16 +437,21 @@ async function benchThroughput(
   const capacity = 4;
   const host = await startSimHost({ count: backends, stepMs: 0 });
   const p = await createBenchPipeline({ redisUrl, catalog, label: 'throughput' });
-  const events = new QueueEvents(p.queue.name, { connection: p.connect(), prefix: p.prefix });
   let progressEvents = 0;
-  events.on('progress', () => {
-    progressEvents++;
+  // The progress relay's reader (src/core/progress-relay.ts), counting progress events.
+  const events = readQueueEvents({
+    connection: p.redis,
+    prefix: p.prefix,
+    queueName: p.queue.name,
+    onEvent: (e) => {
+      if (e.event === 'progress') progressEvents++;
+    },
   });
-  // The bot role (producer, QueueEvents, delivery) runs here; the generation worker in its own process,
+  // The bot role (producer, events reader, delivery) runs here; the generation worker in its own process,
   // as deployed: each role gets an event loop, the machine's two cores are shared by all processes.
   const worker = startRole(script, 'worker');
   try {
-    await events.waitUntilReady();
+    await events.ready;
     const done = deliveredCounter(jobs);
     p.startDelivery({ concurrency: 16, onDelivered: done.onDelivered });
     worker.send({

@@ -4,11 +4,12 @@
  * exactly one of them renders at a time, by a lease in Redis that another process takes over once the
  * holder stops renewing it (it died).
  */
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobProgress } from '../generation/pipeline/generation-worker.js';
 import { GenerateJobDataSchema, type GenerateJobData } from '../generation/pipeline/job-data.js';
 import type { Platform } from '../quota/policy.js';
+import { readQueueEvents } from '../generation/pipeline/queue-event-stream.js';
 import { evalScript } from '../generation/redis-script.js';
 import { slotTag } from '../redis-connection.js';
 
@@ -59,11 +60,6 @@ export function createProgressRelay(deps: {
   const { connection: redis } = deps;
   const queueName = slotTag(redis, deps.queueName ?? 'generate');
   const leaseMs = deps.leaseMs ?? 10_000;
-  const eventsConnection = redis.duplicate();
-  // An outage is reported once per process (the Redis status line in main); without a listener ioredis
-  // would print each failed reconnection of this connection as an unhandled trace.
-  eventsConnection.on('error', () => undefined);
-  const events = new QueueEvents(queueName, { connection: eventsConnection, prefix: deps.prefix });
   const queue = new Queue(queueName, { connection: redis, prefix: deps.prefix });
   const cache = new Map<string, GenerateJobData | null>();
   const leaseKey = (jobId: string): string => `${deps.prefix}:render:${jobId}`;
@@ -83,24 +79,32 @@ export function createProgressRelay(deps: {
     return data;
   }
 
-  events.on('progress', ({ jobId, data }) => {
+  const progress = (jobId: string, data: unknown): void => {
     tracked.delete(jobId);
     void (async () => {
       const jobData = await dataOf(jobId);
       if (jobData === null || jobData.reply.platform !== deps.platform) return;
       const ours = (await evalScript(redis, LEASE_LUA, 1, leaseKey(jobId), deps.owner, leaseMs)) === 1;
       if (!ours) return;
-      await deps.sink.render(jobId, jobData, data as unknown as JobProgress);
+      await deps.sink.render(jobId, jobData, data as JobProgress);
     })().catch(onError);
-  });
-  const done = ({ jobId }: { jobId: string }): void => {
+  };
+  const done = (jobId: string): void => {
     cache.delete(jobId);
     tracked.delete(jobId);
     void evalScript(redis, RELEASE_LUA, 1, leaseKey(jobId), deps.owner).catch(onError);
   };
-  events.on('completed', done);
-  events.on('failed', done);
-  events.on('error', onError);
+  // Read in batches on a connection of its own (a progress update may wait a moment more: see the reader).
+  const events = readQueueEvents({
+    connection: redis,
+    prefix: deps.prefix,
+    queueName,
+    onEvent: (e) => {
+      if (e.event === 'progress') progress(e.jobId, e.data);
+      else done(e.jobId);
+    },
+    onError,
+  });
 
   // Waiting jobs get no worker progress: their place in line is polled here.
   const tracked = new Map<string, number>();
