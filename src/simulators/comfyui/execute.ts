@@ -10,7 +10,9 @@ import { blend, encodeJpeg, patternImage, solidImage } from './render.js';
 import {
   broadcastStatus,
   catalog,
+  flushFrames,
   isStopped,
+  sendFrame,
   sendJson,
   traceNow,
   type HistoryEntry,
@@ -171,12 +173,12 @@ async function execute(s: SimState, item: QueueItem): Promise<void> {
         const head = Buffer.alloc(8);
         head.writeUInt32BE(4, 0);
         head.writeUInt32BE(metaJson.length, 4);
-        ws.send(Buffer.concat([head, metaJson, jpeg]));
+        sendFrame(s, ws, Buffer.concat([head, metaJson, jpeg]));
       } else {
         const head = Buffer.alloc(8);
         head.writeUInt32BE(1, 0);
         head.writeUInt32BE(1, 4);
-        ws.send(Buffer.concat([head, jpeg]));
+        sendFrame(s, ws, Buffer.concat([head, jpeg]));
       }
     });
   };
@@ -282,6 +284,8 @@ async function execute(s: SimState, item: QueueItem): Promise<void> {
             sendJson(s, 'progress', { value: step, max: steps, prompt_id: promptId, node: id }, clientId);
             if (previews && !meta4) await sendPreview(latent, key, step, steps);
             if (fault?.kind === 'drop-sockets' && stepsTotal === fault.afterSteps) {
+              // The step's frames were sent before the drop: out of the cork first.
+              flushFrames(s);
               for (const ws of s.sockets.values()) ws.terminate();
             }
           }

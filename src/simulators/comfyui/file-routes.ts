@@ -1,7 +1,7 @@
 // `POST /upload/image` and `GET /view` (PROTOCOL.md §1.5, §1.6): dedup and ` (n)` renaming on upload,
 // folder-escape refusals, content types by extension.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fileKey } from './file-store.js';
+import { fileKey, putFile } from './file-store.js';
 import { empty, internalError, json } from './http-reply.js';
 import type { SimState } from './state.js';
 
@@ -61,7 +61,7 @@ export async function upload(
       filename = `${stem} (${i})${ext}`;
     }
   }
-  s.files.set(fileKey(type, subfolder, filename), bytes);
+  putFile(s, type, subfolder, filename, bytes);
   json(res, 200, { name: filename, subfolder, type });
 }
 

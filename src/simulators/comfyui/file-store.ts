@@ -8,6 +8,30 @@ export function fileKey(type: string, subfolder: string, name: string): string {
   return `${type}\u0000${subfolder}\u0000${name}`;
 }
 
+/** A SaveImage file name: `<stem>_<5-digit counter>_.png`. */
+const SAVED_NAME = /^(.*)_(\d{5})_\.png$/;
+
+/**
+ * Stores a file (an upload or a saved image). Keeps what would otherwise be read from every key: whether
+ * input/ got a new name (the catalog lists them) and each folder's highest SaveImage counter.
+ */
+export function putFile(s: SimState, type: string, subfolder: string, name: string, bytes: Buffer): void {
+  const key = fileKey(type, subfolder, name);
+  if (type === 'input' && !s.files.has(key)) s.inputsVersion += 1;
+  s.files.set(key, bytes);
+  // The key read back as the folder scan used to read it (type, subfolder, name between NULs).
+  const [t, sub, n] = key.split('\u0000');
+  const m = n ? SAVED_NAME.exec(n) : null;
+  if (!m?.[2]) return;
+  const folder = `${t}\u0000${sub}`;
+  let counters = s.saveCounters.get(folder);
+  if (counters === undefined) s.saveCounters.set(folder, (counters = { max: 0, byStem: new Map() }));
+  const counter = Number(m[2]);
+  const stem = m[1] ?? '';
+  counters.max = Math.max(counters.max, counter);
+  counters.byStem.set(stem, Math.max(counters.byStem.get(stem) ?? 0, counter));
+}
+
 function resolveFileRef(ref: string): { type: string; subfolder: string; name: string } {
   let type = 'input';
   let rest = ref;
@@ -46,19 +70,14 @@ export async function saveImages(
       `**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: ${subfolder}`,
     );
   }
-  // The counter is the highest existing counter for this prefix in this folder, plus one.
-  const pattern = /^(.*)_(\d{5})_\.png$/;
-  let max = 0;
-  for (const k of s.files.keys()) {
-    const [t, sub, n] = k.split('\u0000');
-    if (t !== type || sub !== subfolder || !n) continue;
-    const m = pattern.exec(n);
-    if (m?.[2] && (m[1] === base || base.includes('%batch_num%'))) max = Math.max(max, Number(m[2]));
-  }
+  // The counter is the highest existing counter for this prefix in this folder (any prefix when it holds
+  // %batch_num%), plus one.
+  const counters = s.saveCounters.get(`${type}\u0000${subfolder}`);
+  const max = base.includes('%batch_num%') ? (counters?.max ?? 0) : (counters?.byStem.get(base) ?? 0);
   const refs: ImageRef[] = [];
   for (const [i, img] of images.entries()) {
     const filename = `${base.replaceAll('%batch_num%', String(i))}_${String(max + 1 + i).padStart(5, '0')}_.png`;
-    s.files.set(fileKey(type, subfolder, filename), await encodePng(img));
+    putFile(s, type, subfolder, filename, await encodePng(img));
     refs.push({ filename, subfolder, type });
   }
   return refs;

@@ -44,15 +44,23 @@ export function patternImage(key: string, width: number, height: number): RgbIma
   const norm = Math.abs(dx) * width + Math.abs(dy) * height || 1;
   const ox = dx < 0 ? width : 0;
   const oy = dy < 0 ? height : 0;
+  const [r1 = 0, g1 = 0, b1 = 0] = c1;
+  const [r2 = 0, g2 = 0, b2 = 0] = c2;
+  // The same arithmetic per pixel and channel as written plainly, with the row's terms read once.
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const t = ((x - ox) * dx + (y - oy) * dy) / norm;
-      const n = noise[(y >> 3) * bw + (x >> 3)] ?? 0;
-      const o = (y * width + x) * 3;
-      for (let c = 0; c < 3; c++) {
-        const v = (c1[c] ?? 0) * (1 - t) + (c2[c] ?? 0) * t + n;
-        data[o + c] = v < 0 ? 0 : v > 255 ? 255 : v;
-      }
+    const ty = (y - oy) * dy;
+    const row = (y >> 3) * bw;
+    let o = y * width * 3;
+    for (let x = 0; x < width; x++, o += 3) {
+      const t = ((x - ox) * dx + ty) / norm;
+      const u = 1 - t;
+      const n = noise[row + (x >> 3)] ?? 0;
+      const r = r1 * u + r2 * t + n;
+      const g = g1 * u + g2 * t + n;
+      const b = b1 * u + b2 * t + n;
+      data[o] = r < 0 ? 0 : r > 255 ? 255 : r;
+      data[o + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
+      data[o + 2] = b < 0 ? 0 : b > 255 ? 255 : b;
     }
   }
   return { width, height, data };

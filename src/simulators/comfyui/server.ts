@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws';
 import { internalError } from './http-reply.js';
 import { handle, originMismatch } from './http-routes.js';
 import type { FaultControls, Simulator, SimulatorOptions } from './options.js';
-import { catalog, createSimState, queueRemaining, SERVER_FEATURES } from './state.js';
+import { buildSimCatalog, createSimState, flushFrames, queueRemaining, SERVER_FEATURES } from './state.js';
 
 /**
  * Starts a simulated ComfyUI server (options and faults: options.ts; behaviour: README.md). The HTTP
@@ -49,6 +49,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       s.stats.wsConnections += 1;
+      s.netSockets.set(ws, socket);
       const sid = url.searchParams.get('clientId') || randomUUID().replaceAll('-', '');
       // As on the real server, a newer socket with the same clientId takes over the slot.
       s.sockets.set(sid, ws);
@@ -107,6 +108,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     },
     kill() {
       s.killed = true;
+      // Frames already sent in this turn leave before the sockets go, as they would uncorked.
+      flushFrames(s);
       for (const ws of wss.clients) ws.terminate();
       for (const sock of netSockets) sock.destroy();
       s.releaseHang?.();
@@ -125,11 +128,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     port,
     name: s.name,
     faults,
-    catalog: () => catalog(s),
+    catalog: () => buildSimCatalog(s),
     stats: () => ({ ...s.stats, queueRemaining: queueRemaining(s) }),
     async close() {
       s.closing = true;
       s.releaseHang?.();
+      flushFrames(s);
       for (const ws of wss.clients) ws.terminate();
       wss.close();
       for (const sock of netSockets) sock.destroy();

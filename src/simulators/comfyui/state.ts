@@ -1,5 +1,6 @@
 // The simulator's whole memory, one object shared by the queue runner (execute.ts), the HTTP routes
 // (http-routes.ts) and the sockets (server.ts), as the real server shares one PromptServer instance.
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { buildCatalog, DEFAULT_MODELS, type ModelFolders, type NodeInfo } from './catalog.js';
 import type { NodeResult, NodeUi } from './nodes.js';
@@ -37,12 +38,25 @@ export interface SimState {
   readonly now: () => number;
   readonly models: ModelFolders;
   readonly name: string;
-  /** Uploaded and saved files by `fileKey(type, subfolder, name)` (file-store.ts). */
+  /** Uploaded and saved files by `fileKey(type, subfolder, name)` (file-store.ts); written by `putFile` only. */
   readonly files: Map<string, Buffer>;
+  /** Bumped when a new name appears in input/: `/object_info` lists them, so the catalog is rebuilt. */
+  inputsVersion: number;
+  /** The catalog of `inputsVersion` (built once per version, not per request). */
+  catalogCache: { version: number; value: Record<string, NodeInfo> } | undefined;
+  /**
+   * Per `type\u0000subfolder`, the highest `_NNNNN_.png` counter of its files, overall and per name stem,
+   * kept by `putFile` so SaveImage names its file without reading every key (file-store.ts).
+   */
+  readonly saveCounters: Map<string, { max: number; byStem: Map<string, number> }>;
   /** Open sockets by client id; the newest socket of a client id wins. */
   readonly sockets: Map<string, WebSocket>;
   /** What each socket announced in its `feature_flags` message. */
   readonly socketFlags: Map<WebSocket, Record<string, unknown>>;
+  /** Each WebSocket's TCP connection, corked while frames of one event-loop turn are written (`sendFrame`). */
+  readonly netSockets: WeakMap<WebSocket, Duplex>;
+  /** Connections corked in this turn, uncorked by `flushFrames` on the next tick. */
+  readonly corked: Set<Duplex>;
   readonly history: Map<string, HistoryEntry>;
   /** Node outputs by signature; replaced after each prompt (classic caching keeps the latest only). */
   cache: Map<string, NodeResult>;
@@ -77,8 +91,13 @@ export function createSimState(opts: SimulatorOptions): SimState {
     models,
     name: opts.name ?? 'comfyui-simulator',
     files: new Map(),
+    inputsVersion: 0,
+    catalogCache: undefined,
+    saveCounters: new Map(),
     sockets: new Map(),
     socketFlags: new Map(),
+    netSockets: new WeakMap(),
+    corked: new Set(),
     history: new Map(),
     cache: new Map(),
     pending: [],
@@ -111,7 +130,8 @@ export function createSimState(opts: SimulatorOptions): SimState {
 /** Killed or closing: a run in progress stops without a word, as when the process dies. */
 export const isStopped = (s: SimState): boolean => s.killed || s.closing;
 
-export function catalog(s: SimState): Record<string, NodeInfo> {
+/** A fresh `/object_info` catalog: the node classes with the model folders and the files in input/. */
+export function buildSimCatalog(s: SimState): Record<string, NodeInfo> {
   return buildCatalog({
     models: s.models,
     inputFiles: [...s.files.keys()]
@@ -125,14 +145,47 @@ export function catalog(s: SimState): Record<string, NodeInfo> {
   });
 }
 
+/**
+ * The catalog, built again only after a new file appeared in input/ (it changes nothing else): every
+ * `POST /prompt` validates against it and every run reads it. Read-only for its users.
+ */
+export function catalog(s: SimState): Record<string, NodeInfo> {
+  if (s.catalogCache?.version !== s.inputsVersion) {
+    s.catalogCache = { version: s.inputsVersion, value: buildSimCatalog(s) };
+  }
+  return s.catalogCache.value;
+}
+
 export const queueRemaining = (s: SimState): number => s.pending.length + (s.running ? 1 : 0);
+
+/**
+ * Sends one WebSocket frame. Its TCP connection stays corked until the next tick, so the frames one
+ * event-loop turn sends (a node's `progress_state`, `executing`, `executed`...) leave in one write instead
+ * of one system call each: the same bytes in the same order, in the same turn.
+ */
+export function sendFrame(s: SimState, ws: WebSocket, data: string | Buffer): void {
+  const net = s.netSockets.get(ws);
+  if (net !== undefined && !s.corked.has(net)) {
+    if (s.corked.size === 0) process.nextTick(flushFrames, s);
+    net.cork();
+    s.corked.add(net);
+  }
+  ws.send(data);
+}
+
+/** Writes out the corked frames now: before a socket is destroyed, which would drop them. */
+export function flushFrames(s: SimState): void {
+  for (const net of s.corked) net.uncork();
+  s.corked.clear();
+}
 
 export function sendJson(s: SimState, type: string, data: unknown, sid: string | null): void {
   const frame = JSON.stringify({ type, data });
   if (sid === null) {
-    for (const ws of s.sockets.values()) ws.send(frame);
+    for (const ws of s.sockets.values()) sendFrame(s, ws, frame);
   } else {
-    s.sockets.get(sid)?.send(frame);
+    const ws = s.sockets.get(sid);
+    if (ws !== undefined) sendFrame(s, ws, frame);
   }
 }
 
