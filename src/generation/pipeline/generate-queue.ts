@@ -4,10 +4,11 @@
 // The cap is enforced atomically. BullMQ's own add script cannot be extended, so admission takes two
 // steps around `queue.add`: a script that counts waiting + prioritized jobs plus the admissions still in
 // flight (ours and other processes', kept in a sorted set with a lease) and takes a slot, then the add,
-// then a script that releases the slot and reads the position. An in-flight admission whose job already
-// exists is counted once (as a job), so concurrent enqueues never overshoot the cap. The one way over it:
-// an `add` still running when its admission lease (`admissionLeaseMs`, 30 s) runs out, which only a Redis
-// stall that long can cause.
+// then a script that releases the slot and reads the position (on a single Redis the add and that script
+// go in one MULTI, and the release happens only when the add left the job). An in-flight admission whose
+// job already exists is counted once (as a job), so concurrent enqueues never overshoot the cap. The one
+// way over it: an `add` still running when its admission lease (`admissionLeaseMs`, 30 s) runs out, which
+// only a Redis stall that long can cause.
 //
 // Duplicates: the job id derives from the event id, and a `seen` marker (kept `dedupSeconds`) also
 // catches a redelivered event whose job already finished and was removed by retention. A refused
@@ -15,9 +16,9 @@
 //
 // Every key the scripts touch starts with `<prefix>:<name>`, like BullMQ's own, so on Redis Cluster the
 // queue name's hash tag keeps them in one slot.
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { isRedisConnectionError, slotTag } from '../../redis-connection.js';
+import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
 import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
 import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, PLACE_FN, type FairLines } from './fair-queue.js';
@@ -204,11 +205,13 @@ end
 return {'ok', waiting + pending, 1}
 `;
 
-// KEYS: wait, prioritized, admitting, seen   ARGV: jobId, release admission ('1' | '0')
+// KEYS: wait, prioritized, admitting, seen, job hash
+// ARGV: jobId, release admission ('1'; 'if-added': only when the job hash exists, i.e. BullMQ's add just
+//       before it in the same MULTI succeeded; '0': no)
 const POSITION_LUA =
   BULL_PLACE_FN +
   `
-if ARGV[2] == '1' then
+if ARGV[2] == '1' or (ARGV[2] == 'if-added' and redis.call('EXISTS', KEYS[5]) == 1) then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('SET', KEYS[4], 'added', 'XX', 'KEEPTTL')
 end
@@ -243,7 +246,7 @@ function defineScripts(redis: Redis): AdmitRedis {
   const r = redis as AdmitRedis;
   if (typeof (r as Partial<AdmitRedis>).pipelineAdmit !== 'function') {
     redis.defineCommand('pipelineAdmit', { numberOfKeys: 7, lua: ADMIT_LUA });
-    redis.defineCommand('pipelinePosition', { numberOfKeys: 4, lua: POSITION_LUA });
+    redis.defineCommand('pipelinePosition', { numberOfKeys: 5, lua: POSITION_LUA });
     redis.defineCommand('pipelineAbortAdmit', { numberOfKeys: 2, lua: ABORT_LUA });
   }
   return r;
@@ -343,10 +346,67 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       k.prioritized,
       k.admitting,
       k.seen(jobId),
+      k.job(jobId),
       jobId,
       releaseAdmission ? '1' : '0',
     );
     return (await withParked([jobId], [p]))[0] ?? null;
+  };
+
+  const addFailed = async (jobId: string, err: unknown): Promise<never> => {
+    await redis.pipelineAbortAdmit(k.admitting, k.seen(jobId), jobId).catch(() => undefined);
+    throw new GenerateQueueError('could not add the generate job', { jobId }, { cause: err });
+  };
+
+  /**
+   * Adds an admitted job to BullMQ, releases its admission and reads its place. On a single Redis, BullMQ's
+   * add and the release go in one MULTI, in that order (one round trip): the release runs only when the add
+   * left the job, so a failed add is given back as before. On a Cluster, the add, then the release.
+   */
+  const addAdmitted = async (
+    data: GenerateJobData,
+    jobId: string,
+    priority: number,
+  ): Promise<number | null> => {
+    const alone = async (): Promise<number | null> => {
+      try {
+        await queue.add(data.jobKind, data, { jobId, priority });
+      } catch (err) {
+        return addFailed(jobId, err);
+      }
+      return position(jobId, true);
+    };
+    if (isClusterConnection(deps.connection)) return alone();
+    let replies: [Error | null, unknown][] | null;
+    try {
+      const tx = (await queue.getBackend().client).multi();
+      const job = new Job(queue, data.jobKind, data, { ...queue.defaultJobOptions, jobId, priority }, jobId);
+      // Queues BullMQ's own add script on the MULTI; its reply comes with exec().
+      const queued = job.addJob(tx);
+      tx.runCommand('pipelinePosition', [
+        k.wait,
+        k.prioritized,
+        k.admitting,
+        k.seen(jobId),
+        k.job(jobId),
+        jobId,
+        'if-added',
+      ]);
+      replies = await tx.exec();
+      await queued;
+    } catch (err) {
+      return addFailed(jobId, err);
+    }
+    const [addErr, added] = replies?.[0] ?? [new Error('the MULTI was discarded'), null];
+    // The script unknown to Redis (SCRIPT FLUSH): nothing ran, so the add and the release go alone.
+    if (addErr?.message.startsWith('NOSCRIPT') === true) return alone();
+    if (addErr !== null || (typeof added === 'number' && added < 0)) {
+      return addFailed(jobId, addErr ?? new Error(`BullMQ's add answered ${String(added)}`));
+    }
+    const [placeErr, place] = replies?.[1] ?? [new Error('no reply'), null];
+    // Added, but the release did not run (its script unknown): release it now.
+    if (placeErr !== null) return position(jobId, true);
+    return (await withParked([jobId], [Number(place)]))[0] ?? null;
   };
 
   return {
@@ -418,13 +478,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
         // Its place in line came with the admission.
         return { ok: true, jobId, position: place ?? null, duplicate: false };
       }
-      try {
-        await queue.add(data.jobKind, data, { jobId, priority });
-      } catch (err) {
-        await redis.pipelineAbortAdmit(k.admitting, k.seen(jobId), jobId).catch(() => undefined);
-        throw new GenerateQueueError('could not add the generate job', { jobId }, { cause: err });
-      }
-      return { ok: true, jobId, position: await position(jobId, true), duplicate: false };
+      return { ok: true, jobId, position: await addAdmitted(data, jobId, priority), duplicate: false };
     },
 
     position: (jobId) => position(jobId),
