@@ -81,7 +81,12 @@ export function createComfySocket(deps: ComfySocketDeps): ComfySocket {
         deps.onOpen();
       });
       ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
-        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+        // A Buffer as it comes (ws's default binary type); Buffer.from(buffer) would copy every frame.
+        const buf = Buffer.isBuffer(data)
+          ? data
+          : Array.isArray(data)
+            ? Buffer.concat(data)
+            : Buffer.from(data);
         if (isBinary) deps.onBinary(buf);
         else deps.onText(buf.toString('utf8'));
       });

@@ -133,11 +133,20 @@ export type WsParseResult =
       issues?: string;
     };
 
+/** The `type` a frame opens with, `{"type": "progress_state", …` as ComfyUI writes it, read without parsing. */
+const LEADING_TYPE = /^\s*\{\s*"type"\s*:\s*"([a-z_]+)"\s*,/;
+
 /**
  * Parses one text frame. Unknown types are reported, not thrown: the client ignores them. Types in
- * `skip` are not validated (reason `skipped`): a caller that ignores them saves the schema check.
+ * `skip` are not validated (reason `skipped`): a caller that ignores them saves the schema check, and
+ * when the frame opens with its type, as ComfyUI's do, the JSON parse of the whole frame as well.
  */
 export function parseWsText(text: string, skip?: ReadonlySet<string>): WsParseResult {
+  if (skip !== undefined && skip.size > 0) {
+    const lead = LEADING_TYPE.exec(text)?.[1];
+    if (lead !== undefined && skip.has(lead) && KNOWN_TYPES.has(lead))
+      return { ok: false, reason: 'skipped', type: lead };
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
