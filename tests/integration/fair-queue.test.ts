@@ -274,6 +274,28 @@ describe('fair sharing of the generate queue', () => {
     expect((await q.queue.getJobCounts('completed')).completed).toBe(3);
   });
 
+  it('a stale `feeding` entry whose job BullMQ has is dropped by the next pick, with no re-feed calls', async () => {
+    const { q, t } = fairQueue();
+    const ready = (await q.enqueue(job('g', 'a'))) as { jobId: string };
+    await q.enqueue(job('g', 'b'));
+    // A pick with the window full (the ready job), which also loads the script.
+    expect(await q.feed()).toBe(0);
+    const redis = t.connect();
+    const base = `${t.prefix}:${q.name}:fq:`;
+    // What a feeder leaves when it picks no more after its add (another process's, or one that died right
+    // after adding): the id in `feeding` with its data, while BullMQ holds the job.
+    await redis.zadd(`${base}feeding`, Date.now() - 60_000, ready.jobId);
+    await redis.hset(`${base}data`, ready.jobId, `101\t${JSON.stringify(job('g', 'a'))}`);
+    const trips = countRoundTrips('all', (a) => a.startsWith(`${t.prefix}:`));
+    expect(await q.feed()).toBe(0);
+    trips.stop();
+    expect(trips.count()).toBe(1);
+    expect(await redis.zcard(`${base}feeding`)).toBe(0);
+    expect(await redis.hlen(`${base}data`)).toBe(1);
+    expect(await q.queue.getJob(ready.jobId)).toBeDefined();
+    expect(await q.waiting()).toBe(2);
+  });
+
   it('weights of zero or below, and keys that are not scopes, stop start-up naming SCOPE_WEIGHTS', () => {
     for (const bad of [
       'discord:123=0',

@@ -230,12 +230,14 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       // The ready job taken (as a worker would): the window has room for the next.
       if (fairFirst.ok) await fq.queue.remove(fairFirst.jobId);
       await fq.feed();
-      // A dead feeder's leftover: claimed, found in BullMQ already, dropped.
+      // A dead feeder's leftover whose job BullMQ does not hold: claimed, added again, dropped.
       if (second.ok && parkedValue !== null) {
+        await fq.queue.remove(second.jobId);
         await redis.zadd(`${prefix}:${fq.name}:fq:feeding`, Date.now() - 60_000, second.jobId);
         await redis.hset(fqData, second.jobId, parkedValue);
       }
       await fq.feed();
+      expect(second.ok && (await fq.queue.getJob(second.jobId))).toBeDefined();
       await fq.close();
     } finally {
       await t.close();

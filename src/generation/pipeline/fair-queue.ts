@@ -31,9 +31,10 @@
 // one pick and one add: the same BullMQ add a job without backlog has.
 //
 // Crash safety: a process that dies between its pick and its add, or between the add and the next pick,
-// leaves the id in `feeding` with its data. Any feeder later claims that entry (one claim at a time) and
-// adds the job again unless BullMQ already has it or its outcome is recorded (it ran and retention
-// removed it): adding an id BullMQ already holds does nothing, so a job is never lost nor run twice.
+// leaves the id in `feeding` with its data. Once that entry is stale, any feeder's pick drops it when
+// BullMQ has the job; otherwise the feeder claims it (one claim at a time) and adds the job again unless
+// its outcome is recorded (it ran and retention removed it): adding an id BullMQ already holds does
+// nothing, so a job is never lost nor run twice.
 //
 // Every key starts with the queue's own `<prefix>:<name>` (its name is the Cluster hash tag), so every
 // script here stays in the queue's slot.
@@ -144,21 +145,32 @@ end
 `;
 
 // KEYS: 1 tiers, 2 feeding, 3 BullMQ wait, 4 BullMQ prioritized, 5 data
-// ARGV: keyBase, now, window, relaxPriority, staleBefore, then ids fed earlier whose add succeeded (dropped
-//       first)
+// ARGV: keyBase, now, window, relaxPriority, staleBefore, BullMQ's job key prefix, then ids fed earlier
+//       whose add succeeded (dropped first)
 // Fills the ready window: fast jobs count only fast jobs already ready (a relax job in the window never
-// keeps a fast one out), relax jobs count everything ready. Returns how many `feeding` entries are older
-// than staleBefore (left by a dead feeder), 1 when it stopped at a full window (0: the lines ran dry),
-// then id and data of each job moved to `feeding`.
+// keeps a fast one out), relax jobs count everything ready. A `feeding` entry older than staleBefore whose
+// BullMQ job exists was added by a feeder that has not picked since (another process, or one that died
+// after its add): dropped here. Returns how many other entries are older than staleBefore (left by a dead
+// feeder before its add), 1 when it stopped at a full window (0: the lines ran dry), then id and data of
+// each job moved to `feeding`.
 const PICK_LUA =
   TAKE_FN +
   `
 local base, now, window, relaxP = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   redis.call('ZREM', KEYS[2], ARGV[i])
   redis.call('HDEL', KEYS[5], ARGV[i])
 end
-local out = {redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[5]), 0}
+local left = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])) do
+  if redis.call('EXISTS', ARGV[6] .. id) == 1 then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[5], id)
+  else
+    left = left + 1
+  end
+end
+local out = {left, 0}
 local readyAll = redis.call('LLEN', KEYS[3])
 local readyFast = readyAll + redis.call('ZCOUNT', KEYS[4], '-inf', '(' .. string.format('%.0f', relaxP * ${PRIORITY_SHIFT}))
 readyAll = readyAll + redis.call('ZCARD', KEYS[4])
@@ -448,6 +460,7 @@ export function createFairLines(deps: FairLinesDeps): FairLines {
             deps.readyWindow,
             deps.relaxPriority,
             now() - refeedAfterMs,
+            queue.toKey(''),
             ...done,
           )) as string[];
         } catch (err) {
