@@ -133,6 +133,36 @@ export type WsParseResult =
       issues?: string;
     };
 
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isStringOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+
+/**
+ * The frames every sampling step and node sends (`progress`, `executing`), checked by hand with exactly
+ * what ProgressSchema and ExecutingSchema require; undefined when in doubt, and the schema decides (and
+ * words the issue). tests/unit/comfy-ws-fast-path.test.ts holds the two to the same answers.
+ */
+function readFrequent(raw: Record<string, unknown>): WsMessage | undefined {
+  const data = raw['data'];
+  if (!isRecord(data)) return undefined;
+  if (raw['type'] === 'progress') {
+    const { value, max, prompt_id: promptId, node } = data;
+    if (!isNumber(value) || !isNumber(max)) return undefined;
+    if (promptId !== undefined && !isStringOrNull(promptId)) return undefined;
+    if (node !== undefined && !isStringOrNull(node)) return undefined;
+    return { type: 'progress', data: data as Extract<WsMessage, { type: 'progress' }>['data'] };
+  }
+  if (raw['type'] === 'executing') {
+    const { node, display_node: displayNode, prompt_id: promptId } = data;
+    if (!isStringOrNull(node)) return undefined;
+    if (displayNode !== undefined && !isStringOrNull(displayNode)) return undefined;
+    if (promptId !== undefined && typeof promptId !== 'string') return undefined;
+    return { type: 'executing', data: data as Extract<WsMessage, { type: 'executing' }>['data'] };
+  }
+  return undefined;
+}
+
 /** The `type` a frame opens with, `{"type": "progress_state", …` as ComfyUI writes it, read without parsing. */
 const LEADING_TYPE = /^\s*\{\s*"type"\s*:\s*"([a-z_]+)"\s*,/;
 
@@ -161,6 +191,8 @@ export function parseWsText(text: string, skip?: ReadonlySet<string>): WsParseRe
     return { ok: false, reason: 'unknown_type', ...(type === undefined ? {} : { type }) };
   }
   if (skip?.has(type) === true) return { ok: false, reason: 'skipped', type };
+  const frequent = readFrequent(raw as Record<string, unknown>);
+  if (frequent !== undefined) return { ok: true, message: frequent };
   const parsed = WsMessageSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: 'malformed', type, issues: parsed.error.message };
   return { ok: true, message: parsed.data };
