@@ -381,8 +381,12 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     try {
       const tx = (await queue.getBackend().client).multi();
       const job = new Job(queue, data.jobKind, data, { ...queue.defaultJobOptions, jobId, priority }, jobId);
-      // Queues BullMQ's own add script on the MULTI; its reply comes with exec().
-      const queued = job.addJob(tx);
+      // Queues BullMQ's own add script on the MULTI; its reply comes with exec(). A failure to queue it is
+      // held (not left unhandled while exec runs) and counts as a failed add.
+      let notQueued: { err: unknown } | undefined;
+      const queued = job.addJob(tx).catch((err: unknown) => {
+        notQueued = { err };
+      });
       tx.runCommand('pipelinePosition', [
         k.wait,
         k.prioritized,
@@ -394,6 +398,7 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       ]);
       replies = await tx.exec();
       await queued;
+      if (notQueued !== undefined) throw notQueued.err;
     } catch (err) {
       return addFailed(jobId, err);
     }
