@@ -2,8 +2,8 @@
 // without overfilling them. Each holder has a lease; a crashed worker's slot frees itself when the lease
 // runs out, and acquire removes expired holders first. Sooner than that, a holder known dead whose prompt
 // is done is removed with `releaseIf` (pipeline/slot-reclaim.ts decides who that is).
-import type { Redis } from 'ioredis';
-import { evalScript } from './redis-script.js';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { evalScript, type BatchReply } from './redis-script.js';
 
 // KEYS[2] names the backend's relax holder (ARGV[5] = '1' for a relax job): a backend holds at most one
 // relax prompt, running or queued in its own queue. The name is valid only while that holder still has a
@@ -84,6 +84,8 @@ export interface BackendSlots {
   ): Promise<boolean>;
   renew(backend: string, holder: string, leaseMs: number): Promise<boolean>;
   release(backend: string, holder: string): Promise<void>;
+  /** `release` as one command of the caller's pipeline or MULTI; the function returned reads its reply. */
+  releaseInBatch?(batch: ChainableCommander, backend: string, holder: string): (reply: BatchReply) => void;
   /** Frees `holder`'s slot only if its lease still ends at `leaseUntil` (as `holders` read it). */
   releaseIf(backend: string, holder: string, leaseUntil: number): Promise<boolean>;
   /** The holders whose lease has not run out. */
@@ -122,6 +124,13 @@ export function createBackendSlots(deps: { redis: Redis; prefix: string; now?: (
     },
     async release(backend, holder) {
       await redis.zrem(key(backend), holder);
+    },
+    releaseInBatch(batch, backend, holder) {
+      batch.zrem(key(backend), holder);
+      return (reply) => {
+        const [err] = reply ?? [new Error('batch without a reply')];
+        if (err) throw err;
+      };
     },
     async releaseIf(backend, holder, leaseUntil) {
       return (await evalScript(redis, RELEASE_IF_LUA, 1, key(backend), holder, leaseUntil)) === 1;

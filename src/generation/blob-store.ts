@@ -58,11 +58,25 @@ redis.call('ZADD', index, 'XX', tonumber(ARGV[2]), ARGV[1])
 return 1
 `;
 
+/** PUT_LUA's answer: stored (1) or refused (0), and the shard's bytes in use. */
+type PutReply = [number, number];
+
 export type BlobPutResult =
   { ok: true; key: string } | { ok: false; code: 'blob_cap'; usedBytes: number; maxBytes: number };
 
 export interface BlobStore {
   put(bytes: Uint8Array, ttlSeconds: number, key?: string): Promise<BlobPutResult>;
+  /**
+   * `put` as one command of the caller's pipeline or MULTI, sent in the same round trip as the caller's own
+   * commands; the function returned reads its reply (a refusal as `put` answers it). On a Cluster the
+   * caller's batch must stay in the blob's slot (`{blob-<n>}`): call `put` there instead.
+   */
+  putInBatch?(
+    batch: ChainableCommander,
+    bytes: Uint8Array,
+    ttlSeconds: number,
+    key: string,
+  ): (reply: BatchReply) => Promise<BlobPutResult>;
   get(key: string): Promise<Buffer | undefined>;
   delete(key: string): Promise<void>;
   /** Moves the expiry; false when the blob is already gone. */
@@ -110,31 +124,41 @@ export function createBlobStore(deps: {
     );
     return totals.reduce((sum, v) => sum + Number(v ?? 0), 0);
   };
+  /** PUT_LUA's keys and arguments. */
+  const putArgs = (bytes: Uint8Array, ttlSeconds: number, key: string): (string | number | Buffer)[] => {
+    const t = now();
+    return [
+      index(key),
+      sizes(key),
+      dataKey(key),
+      t,
+      t + Math.ceil(ttlSeconds * 1000),
+      capOfShard,
+      bytes.byteLength,
+      key,
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    ];
+  };
+  const putResult = async (key: string, [ok, used]: PutReply): Promise<BlobPutResult> => {
+    if (ok === 1) return { ok: true, key };
+    return {
+      ok: false,
+      code: 'blob_cap',
+      usedBytes: shards === 1 ? used : await usedBytes(),
+      maxBytes: maxTotalBytes,
+    };
+  };
 
   return {
     async put(bytes, ttlSeconds, key = newKey()) {
-      const t = now();
-      const [ok, used] = (await evalScript(
-        redis,
-        PUT_LUA,
-        3,
-        index(key),
-        sizes(key),
-        dataKey(key),
-        t,
-        t + Math.ceil(ttlSeconds * 1000),
-        capOfShard,
-        bytes.byteLength,
+      return putResult(
         key,
-        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      )) as [number, number];
-      if (ok === 1) return { ok: true, key };
-      return {
-        ok: false,
-        code: 'blob_cap',
-        usedBytes: shards === 1 ? used : await usedBytes(),
-        maxBytes: maxTotalBytes,
-      };
+        (await evalScript(redis, PUT_LUA, 3, ...putArgs(bytes, ttlSeconds, key))) as PutReply,
+      );
+    },
+    putInBatch(batch, bytes, ttlSeconds, key) {
+      const read = batchScript(batch, redis, PUT_LUA, 3, ...putArgs(bytes, ttlSeconds, key));
+      return async (reply) => putResult(key, (await read(reply)) as PutReply);
     },
     async get(key) {
       const v = await redis.getBuffer(dataKey(key));

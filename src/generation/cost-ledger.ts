@@ -12,9 +12,9 @@
 //   P d:<day>:m:<platform>:<scope>      hash: `<user>|jobs`, `<user>|images`, `<user>|gpu`, `<user>|cost`
 //   P u:<platform>:<user>               set of the member hashes naming that member (what /forget clears)
 // Every key expires after the retention (COST_RETENTION_DAYS), so the record stays bounded.
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Actor } from '../quota/policy.js';
-import { evalScript } from './redis-script.js';
+import { batchScript, evalScript, type BatchReply } from './redis-script.js';
 import type { TimingRecord } from './timing.js';
 
 export const DEFAULT_COST_RETENTION_DAYS = 90;
@@ -94,6 +94,17 @@ export interface CostLedger {
     t: TimingRecord,
     opts?: { attempt?: number },
   ): Promise<boolean>;
+  /**
+   * `record` as one command of the caller's pipeline or MULTI, sent with the caller's own writes; the
+   * function returned reads its reply (false when already counted). Its keys share the `{cost}` slot: on a
+   * Cluster the caller's batch would have to stay there, so call `record` instead.
+   */
+  recordInBatch?(
+    batch: ChainableCommander,
+    jobId: string,
+    actor: Pick<Actor, 'platform' | 'scopeId' | 'userId'>,
+    t: TimingRecord,
+  ): (reply: BatchReply) => Promise<boolean>;
   /** A scope's totals and its members by cost (highest first, at most `top`). */
   scope(
     platform: string,
@@ -147,6 +158,38 @@ export function createCostLedger(deps: {
     );
   };
   const listeners: ((actor: Pick<Actor, 'platform'>, t: TimingRecord) => void)[] = [];
+  /** The record script's keys and arguments (RECORD_LUA's header). */
+  const recordArgs = (
+    jobId: string,
+    actor: Pick<Actor, 'platform' | 'scopeId' | 'userId'>,
+    t: TimingRecord,
+    attempt: number | undefined,
+  ): (string | number)[] => {
+    const sm = scopeMember(actor.platform, actor.scopeId);
+    const day = utcDay(t.at);
+    return [
+      attempt === undefined ? keys.job(jobId) : `${keys.job(jobId)}:attempt:${attempt}`,
+      keys.scopes(day),
+      keys.scope(day, sm),
+      keys.members(day, sm),
+      keys.member(actor.platform, actor.userId),
+      keys.counted(jobId),
+      sm,
+      enc(actor.userId),
+      0,
+      t.images,
+      String(t.gpuSeconds),
+      String(t.cost),
+      // The bucket of day D lives until D + retention days.
+      retentionDays * 86_400 + 86_400,
+      JOB_MARKER_SECONDS,
+    ];
+  };
+  /** A record that counted: told to the listeners. */
+  const counts = (actor: Pick<Actor, 'platform'>, t: TimingRecord): true => {
+    for (const l of listeners) l(actor, t);
+    return true;
+  };
 
   const addHash = (into: CostFigures, h: Record<string, string>, field = (f: string) => f): void => {
     into.jobs += Number(h[field('jobs')] ?? 0);
@@ -158,32 +201,12 @@ export function createCostLedger(deps: {
   return {
     retentionDays,
     async record(jobId, actor, t, opts) {
-      const sm = scopeMember(actor.platform, actor.scopeId);
-      const day = utcDay(t.at);
-      const attempt = opts?.attempt;
-      const counted = await evalScript(
-        redis,
-        RECORD_LUA,
-        6,
-        attempt === undefined ? keys.job(jobId) : `${keys.job(jobId)}:attempt:${attempt}`,
-        keys.scopes(day),
-        keys.scope(day, sm),
-        keys.members(day, sm),
-        keys.member(actor.platform, actor.userId),
-        keys.counted(jobId),
-        sm,
-        enc(actor.userId),
-        0,
-        t.images,
-        String(t.gpuSeconds),
-        String(t.cost),
-        // The bucket of day D lives until D + retention days.
-        retentionDays * 86_400 + 86_400,
-        JOB_MARKER_SECONDS,
-      );
-      if (counted !== 1) return false;
-      for (const l of listeners) l(actor, t);
-      return true;
+      const counted = await evalScript(redis, RECORD_LUA, 6, ...recordArgs(jobId, actor, t, opts?.attempt));
+      return counted === 1 && counts(actor, t);
+    },
+    recordInBatch(batch, jobId, actor, t) {
+      const read = batchScript(batch, redis, RECORD_LUA, 6, ...recordArgs(jobId, actor, t, undefined));
+      return async (reply) => (await read(reply)) === 1 && counts(actor, t);
     },
     async scope(platform, scopeId, period, top = 5) {
       const sm = scopeMember(platform, scopeId);

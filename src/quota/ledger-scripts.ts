@@ -102,8 +102,8 @@ return {'ok', rid, remaining(), 1}
 // 6 budget. mode: commit | refund | expire. 'expire' (the sweeper) only refunds when the lease really
 // lapsed, so a renew that raced the sweep wins. The state field makes every settlement happen at most once.
 // A reservation made before the upgrade (per-chat keys) passes its own chat's counter as both 3 and 4 and
-// an unused key as 5: see settleLegacy.
-const SETTLE_LUA = `
+// an unused key as 5: see settleLegacy. Exported for a settlement sent in the caller's own batch.
+export const SETTLE_LUA = `
 local mode, now, rid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {0, 'unknown'} end

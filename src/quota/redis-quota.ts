@@ -3,8 +3,9 @@
 // person's own counters and the per-community counters of that person, kept under the same tag. See
 // README.md in this folder for the key layout, the upgrade from per-chat keys and the budget on Cluster.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
+import { batchScript, type BatchReply } from '../generation/redis-script.js';
 import { isClusterConnection, scanEveryPrimary } from '../redis-connection.js';
 import {
   enc,
@@ -14,7 +15,7 @@ import {
   RELAX_ID_PREFIX,
   type LedgerKeys,
 } from './ledger-keys.js';
-import { withLedgerScripts } from './ledger-scripts.js';
+import { SETTLE_LUA, withLedgerScripts } from './ledger-scripts.js';
 import { migrateLegacyKeys } from './legacy-keys.js';
 import {
   isScopeAllowed,
@@ -160,6 +161,21 @@ export interface RedisQuota {
   ): Promise<CheckResult>;
   commit(reservationId: string): Promise<SettleResult>;
   refund(reservationId: string): Promise<SettleResult>;
+  /**
+   * `commit` and `refund` as one command of the caller's pipeline or MULTI, sent with the caller's own
+   * writes; the function returned reads its reply (and does what `commit` or `refund` does after the script:
+   * a per-chat reservation's credits, a Cluster's budget). Undefined, with nothing queued, for an id that is
+   * no reservation's. The reservation's keys share one slot, and with the budget checked in the script
+   * (a single Redis) the budget key joins them: on a Cluster call `commit` or `refund` instead.
+   */
+  commitInBatch?(
+    batch: ChainableCommander,
+    reservationId: string,
+  ): ((reply: BatchReply) => Promise<SettleResult>) | undefined;
+  refundInBatch?(
+    batch: ChainableCommander,
+    reservationId: string,
+  ): ((reply: BatchReply) => Promise<SettleResult>) | undefined;
   renew(reservationId: string): Promise<boolean>;
   /** Refunds every reservation whose lease lapsed unsettled; returns how many. */
   sweepExpired(): Promise<number>;
@@ -235,81 +251,100 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     Math.max(1, resetAtOf(quotaDay(now, config.resetHourUtc), config.resetHourUtc) - now) + 2 * DAY_MS;
   const legacyKey = (tag: string, rest: string): string => `${prefix}:{${tag}}:${rest}`;
 
-  async function settle(mode: 'commit' | 'refund' | 'expire', rid: string): Promise<SettleResult> {
-    const p = parseReservationId(rid);
-    if (!p) return { ok: false, code: 'unknown_reservation' };
-    let res: [number, string, number?, number?];
-    try {
-      if (p.layout === 'person' && p.id.startsWith(RELAX_ID_PREFIX)) {
-        // A relax reservation took nothing from the allowance, credits or budget: only its own counters.
-        res = await redis.quotaSettle(
-          k.reservationByTag(p.tag, p.id),
-          k.activeByTag(p.tag),
-          k.personRelaxByTag(p.tag, p.day),
-          k.relaxByTag(p.tag, p.scope, p.day),
-          k.noCreditsByTag(p.tag),
-          k.noBudgetByTag(p.tag),
-          mode,
-          clock(),
-          rid,
-          'person',
+  type SettleMode = 'commit' | 'refund' | 'expire';
+  type SettleReply = [number, string, number?, number?];
+  type Reservation = NonNullable<ReturnType<typeof parseReservationId>>;
+  const isRelax = (p: Reservation): boolean => p.layout === 'person' && p.id.startsWith(RELAX_ID_PREFIX);
+
+  /** The settle script's six keys, then its arguments after the mode and the clock (ledger-scripts.ts). */
+  function settleKeys(p: Reservation): [string, string, string, string, string, string] {
+    if (p.layout === 'person' && isRelax(p)) {
+      // A relax reservation took nothing from the allowance, credits or budget: only its own counters.
+      return [
+        k.reservationByTag(p.tag, p.id),
+        k.activeByTag(p.tag),
+        k.personRelaxByTag(p.tag, p.day),
+        k.relaxByTag(p.tag, p.scope, p.day),
+        k.noCreditsByTag(p.tag),
+        k.noBudgetByTag(p.tag),
+      ];
+    }
+    if (p.layout === 'person') {
+      return [
+        k.reservationByTag(p.tag, p.id),
+        k.activeByTag(p.tag),
+        k.personUsedByTag(p.tag, p.day),
+        k.usedByTag(p.tag, p.scope, p.day),
+        k.creditsByTag(p.tag, p.scope),
+        separateBudget ? k.noBudgetByTag(p.tag) : k.budget(p.day),
+      ];
+    }
+    const used = legacyKey(p.tag, `used:${p.day}`);
+    return [
+      legacyKey(p.tag, `r:${p.id}`),
+      legacyKey(p.tag, 'active'),
+      used,
+      used,
+      used,
+      separateBudget ? legacyKey(p.tag, 'no-budget') : k.budget(p.day),
+    ];
+  }
+
+  /** What follows the script (credits of the per-chat layout, a Cluster's budget), then the result. */
+  async function settled(p: Reservation, res: SettleReply): Promise<SettleResult> {
+    if (!isRelax(p)) {
+      // Credits now live in the per-person layout (migrateLegacyKeys moved them there).
+      const credits = res[3];
+      if (p.layout === 'legacy' && res[0] === 1 && credits !== undefined && credits > 0) {
+        const [platform, scopeId, userId] = p.tag.slice(2).split(':').map(decodeURIComponent);
+        await redis.incrby(
+          k.credits({
+            platform: platform as Actor['platform'],
+            scopeId: scopeId ?? '',
+            userId: userId ?? '',
+          }),
+          credits,
         );
-        const [changed, state] = res;
-        if (state === 'unknown') return { ok: false, code: 'unknown_reservation' };
-        if (state === 'held') return { ok: false, code: 'already_settled' };
-        return { ok: true, state: state as SettleState, changed: changed === 1 };
-      } else if (p.layout === 'person') {
-        res = await redis.quotaSettle(
-          k.reservationByTag(p.tag, p.id),
-          k.activeByTag(p.tag),
-          k.personUsedByTag(p.tag, p.day),
-          k.usedByTag(p.tag, p.scope, p.day),
-          k.creditsByTag(p.tag, p.scope),
-          separateBudget ? k.noBudgetByTag(p.tag) : k.budget(p.day),
-          mode,
-          clock(),
-          rid,
-          'person',
-        );
-      } else {
-        const used = legacyKey(p.tag, `used:${p.day}`);
-        res = await redis.quotaSettle(
-          legacyKey(p.tag, `r:${p.id}`),
-          legacyKey(p.tag, 'active'),
-          used,
-          used,
-          used,
-          separateBudget ? legacyKey(p.tag, 'no-budget') : k.budget(p.day),
-          mode,
-          clock(),
-          rid,
-          'legacy',
-        );
-        // Credits now live in the per-person layout (migrateLegacyKeys moved them there).
-        const credits = res[3];
-        if (res[0] === 1 && credits !== undefined && credits > 0) {
-          const [platform, scopeId, userId] = p.tag.slice(2).split(':').map(decodeURIComponent);
-          await redis.incrby(
-            k.credits({
-              platform: platform as Actor['platform'],
-              scopeId: scopeId ?? '',
-              userId: userId ?? '',
-            }),
-            credits,
-          );
-        }
       }
       const units = res[2];
       if (separateBudget && res[0] === 1 && units !== undefined && units > 0) {
         await redis.quotaBudgetGive(k.budget(p.day), units);
       }
-    } catch (cause) {
-      throw new QuotaStoreError(`quota ${mode} failed`, { reservationId: rid }, { cause });
     }
     const [changed, state] = res;
     if (state === 'unknown') return { ok: false, code: 'unknown_reservation' };
     if (state === 'held') return { ok: false, code: 'already_settled' };
     return { ok: true, state: state as SettleState, changed: changed === 1 };
+  }
+
+  async function settle(mode: SettleMode, rid: string): Promise<SettleResult> {
+    const p = parseReservationId(rid);
+    if (!p) return { ok: false, code: 'unknown_reservation' };
+    try {
+      const layout = p.layout === 'person' ? 'person' : 'legacy';
+      return await settled(p, await redis.quotaSettle(...settleKeys(p), mode, clock(), rid, layout));
+    } catch (cause) {
+      throw new QuotaStoreError(`quota ${mode} failed`, { reservationId: rid }, { cause });
+    }
+  }
+
+  /** `settle` as one command of the caller's batch; undefined (nothing queued) for an id that is none. */
+  function settleInBatch(
+    mode: 'commit' | 'refund',
+    batch: ChainableCommander,
+    rid: string,
+  ): ((reply: BatchReply) => Promise<SettleResult>) | undefined {
+    const p = parseReservationId(rid);
+    if (!p) return undefined;
+    const layout = p.layout === 'person' ? 'person' : 'legacy';
+    const read = batchScript(batch, deps.redis, SETTLE_LUA, 6, ...settleKeys(p), mode, clock(), rid, layout);
+    return async (reply) => {
+      try {
+        return await settled(p, (await read(reply)) as SettleReply);
+      } catch (cause) {
+        throw new QuotaStoreError(`quota ${mode} failed`, { reservationId: rid }, { cause });
+      }
+    };
   }
 
   async function sweepExpired(): Promise<number> {
@@ -455,6 +490,8 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     check: (actor, units, requestId, limits, lane) => runReserve(actor, units, requestId, limits, true, lane),
     commit: (rid) => settle('commit', rid),
     refund: (rid) => settle('refund', rid),
+    commitInBatch: (batch, rid) => settleInBatch('commit', batch, rid),
+    refundInBatch: (batch, rid) => settleInBatch('refund', batch, rid),
     async renew(rid) {
       const p = parseReservationId(rid);
       if (!p) return false;

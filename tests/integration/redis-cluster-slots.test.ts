@@ -252,8 +252,17 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
     // And generate-queue.ts adds an admitted job with BullMQ's add and the admission's release in one
     // MULTI; on a Cluster the two go apart (the admissions above).
     const admitMulti = lineSite('src/generation/pipeline/generate-queue.ts', 'getBackend().client).multi()');
+    // And a generate job's end: its outputs' blobs with a read of its cancel flag in one pipeline
+    // (job-outputs.ts), the rest in one MULTI (job-outcome.ts); on a Cluster each goes to its own slot, as the
+    // worker's jobs above did.
+    const endingBatches = [
+      lineSite('src/generation/pipeline/job-outputs.ts', 'redis.pipeline(); // single Redis only'),
+      lineSite('src/generation/pipeline/job-outcome.ts', 'redis.multi(); // single Redis only'),
+    ];
     const singleRedisOnly = (site: string): boolean =>
-      site.startsWith('src/generation/pipeline/submit-record.ts:') || site === admitMulti;
+      site.startsWith('src/generation/pipeline/submit-record.ts:') ||
+      site === admitMulti ||
+      endingBatches.includes(site);
     const unseen = sites.filter((s) => !s.oneKey && !seen.has(s.site) && !singleRedisOnly(s.site));
     // A place listed here was added to src/ without this run reaching it: drive it above (through the chat,
     // or by calling its module on `redis`), so its keys are checked on the Cluster too.

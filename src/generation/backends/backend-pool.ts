@@ -7,8 +7,9 @@
  * matches theirs, since a model switch costs seconds.
  */
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { BackendSlots } from '../backend-slots.js';
+import type { BatchReply } from '../redis-script.js';
 import {
   checkBackendCapabilities,
   type CapabilityReport,
@@ -40,6 +41,13 @@ export interface BackendLease {
   /** Extends the slot lease; false when it already lapsed (the slot may be someone else's now). */
   renew(): Promise<boolean>;
   release(): Promise<void>;
+  /**
+   * `release` as one command of the caller's pipeline or MULTI (single Redis; the slot's key is in the
+   * backend's own slot on a Cluster); the function returned reads its reply and, once the slot is free, wakes
+   * this process's waiting jobs. Until a reply says so the lease stays held: `release` frees it after a
+   * batch that failed. Undefined when the slots cannot be freed in a batch.
+   */
+  releaseInBatch?(batch: ChainableCommander): ((reply: BatchReply) => void) | undefined;
 }
 
 export type AcquireResult =
@@ -283,6 +291,17 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
         e.held -= 1;
         await slots.release(e.backend.name, holder);
         released.emit('release');
+      },
+      releaseInBatch(batch) {
+        const read = slots.releaseInBatch?.(batch, e.backend.name, holder);
+        if (read === undefined) return undefined;
+        return (reply) => {
+          read(reply);
+          if (released_) return;
+          released_ = true;
+          e.held -= 1;
+          released.emit('release');
+        };
       },
     };
   }

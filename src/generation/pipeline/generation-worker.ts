@@ -12,7 +12,7 @@
  *   an attempt that finds an outcome only repeats those idempotent steps (job-outcome.ts).
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import type { BackendPool } from '../backends/backend-pool.js';
@@ -41,7 +41,13 @@ import {
   type EarlierAttempts,
   type Outcome,
 } from './job-outcome.js';
-import { recordRun, storeOutputs, withQueueWait } from './job-outputs.js';
+import {
+  recordRun,
+  recordRunSteps,
+  storeOutputs,
+  storeOutputsReadingCancel,
+  withQueueWait,
+} from './job-outputs.js';
 import type { JobRecords } from './job-records.js';
 import {
   currentPromptIdOf,
@@ -86,11 +92,11 @@ export interface GenerationWorkerDeps {
   readonly catalog: WorkflowCatalog;
   readonly images: ImageTools;
   readonly blobs: BlobStore;
-  readonly quota: Pick<RedisQuota, 'commit' | 'refund' | 'renew'>;
+  readonly quota: Pick<RedisQuota, 'commit' | 'refund' | 'renew' | 'commitInBatch' | 'refundInBatch'>;
   readonly deliveries: DeliveryQueues;
   readonly report?: RunReport;
   /** Each finished job's GPU seconds and cost, counted once per job id (cost-ledger.ts). */
-  readonly costs?: Pick<CostLedger, 'record'>;
+  readonly costs?: Pick<CostLedger, 'record' | 'recordInBatch'>;
   readonly eta?: EtaModel;
   readonly records?: JobRecords;
   /** Where failed jobs are listed for operators (default: the record under `prefix`). */
@@ -208,6 +214,9 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     now,
     log,
     ...(deps.durable === undefined ? {} : { durable: deps.durable }),
+    // On a single Redis without durable writes, a job's ending (its run's records, the outcome, the delivery
+    // add, the settlement, the cost record and the slot's release) is one MULTI (`finish.batched`).
+    oneBatch: true,
   });
   // A dead worker's slots are freed once its jobs' locks lapse and their prompts are done, not after the
   // whole slot lease: the next waiting job starts within about LOCK_DURATION_MS of a crash.
@@ -219,17 +228,37 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     logger: log,
   });
 
+  /**
+   * `steps`: what the ending's one batch carries besides the outcome, the delivery and the settlement (only
+   * with `finish.batched`; else the caller writes them apart, before and after, as it always did).
+   */
   async function end(
     job: Job<GenerateJobData, GenerateResult>,
     data: GenerateJobData,
     outcome: Outcome,
+    steps?: NonNullable<Parameters<typeof finish>[3]>,
   ): Promise<GenerateResult> {
     const jobId = job.id ?? '';
-    await finish(jobId, data, outcome);
     // After the settlement, keyed by the job id: a repeat of this tail (a retry, an adoption) counts nothing.
     // A failed or cancelled job that used the GPU counts its GPU time too: the operator paid for it.
     const timing = TimingRecordSchema.safeParse(outcome.timing);
-    if (timing.success) await deps.costs?.record(jobId, data.actor, timing.data);
+    const costs = deps.costs;
+    if (finish.batched) {
+      const costInBatch = timing.success ? costs?.recordInBatch?.bind(costs) : undefined;
+      await finish(jobId, data, outcome, {
+        ...steps,
+        after: [
+          ...(costInBatch === undefined || !timing.success
+            ? []
+            : [(b: ChainableCommander) => costInBatch(b, jobId, data.actor, timing.data)]),
+          ...(steps?.after ?? []),
+        ],
+      });
+      if (timing.success && costInBatch === undefined) await costs?.record(jobId, data.actor, timing.data);
+    } else {
+      await finish(jobId, data, outcome);
+      if (timing.success) await costs?.record(jobId, data.actor, timing.data);
+    }
     if (outcome.outcome === 'done') {
       return { outputs: outcome.outputs, backend: outcome.backend ?? '', adopted: false };
     }
@@ -459,8 +488,9 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       clearInterval(renew);
       throttle.stop();
       bullSignal?.removeEventListener('abort', onBullAbort);
-      // The slot's holder is the job id, shared with the attempt that now owns the job: keep it.
-      if (!lockLost) await lease.release().catch(() => undefined);
+      // The slot's holder is the job id, shared with the attempt that now owns the job: keep it. A run that
+      // ended well frees its slot in the ending's one batch, when there is one (below).
+      if (!lockLost && !(finish.batched && result?.ok === true)) await lease.release().catch(() => undefined);
     }
 
     if (!result.ok) {
@@ -500,39 +530,61 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     }
 
     const out = result.value;
-    if (out.texts.length > 0) {
-      // A describe job: its descriptions are the result, kept with the record for its buttons.
-      const described = withQueueWait(out.timing, data.createdAt);
-      await deps.records?.setTexts(jobId, out.texts);
-      const value = await end(job, data, {
-        outcome: 'done',
-        outputs: [],
-        texts: [...out.texts],
-        backend: backend.name,
-        timing: described,
-      });
-      return { ...value, adopted: out.adopted, coldStart: false };
+    // With the ending's one batch the slot is freed there; here when the job ends otherwise, or when that
+    // batch fails (a no-op once it is free).
+    const release = finish.batched ? [(b: ChainableCommander) => lease.releaseInBatch?.(b)] : [];
+    try {
+      if (out.texts.length > 0) {
+        // A describe job: its descriptions are the result, kept with the record for its buttons.
+        const described = withQueueWait(out.timing, data.createdAt);
+        await deps.records?.setTexts(jobId, out.texts);
+        const value = await end(
+          job,
+          data,
+          {
+            outcome: 'done',
+            outputs: [],
+            texts: [...out.texts],
+            backend: backend.name,
+            timing: described,
+          },
+          finish.batched ? { after: release } : undefined,
+        );
+        return { ...value, adopted: out.adopted, coldStart: false };
+      }
+      const seed = out.resolved.params.seed ?? data.request.seed;
+      // With the ending's one batch, the blobs' round trip also reads the cancel flag its delivery needs.
+      const { outputs, cancelRequested } = finish.batched
+        ? await storeOutputsReadingCancel(batches, blobs, prefix, jobId, out.images, seed, outputTtl)
+        : {
+            outputs: await storeOutputs(blobs, jobId, out.images, seed, outputTtl),
+            cancelRequested: undefined,
+          };
+      if (outputs === undefined) {
+        return await end(
+          job,
+          data,
+          failed('blob_cap', 'The bot is storing too many images right now. Try again in a few minutes.'),
+          finish.batched ? { after: release } : undefined,
+        );
+      }
+      const timing = withQueueWait(out.timing, data.createdAt);
+      const blobKeys = outputs.map((o) => o.blobKey);
+      const run = { style: gen.style.name, seconds: (timing.totalMs - timing.queueWaitMs) / 1000 };
+      const done: Outcome = { outcome: 'done', outputs, backend: backend.name, timing };
+      let value: GenerateResult;
+      if (finish.batched) {
+        const records = recordRunSteps(deps, jobId, timing, blobKeys, run);
+        await records.apart();
+        value = await end(job, data, done, { cancelRequested, before: records.steps, after: release });
+      } else {
+        await recordRun(batches, deps, jobId, timing, blobKeys, run);
+        value = await end(job, data, done);
+      }
+      return { ...value, adopted: out.adopted, coldStart: timing.coldStart };
+    } finally {
+      await lease.release().catch(() => undefined);
     }
-    const seed = out.resolved.params.seed ?? data.request.seed;
-    const outputs = await storeOutputs(blobs, jobId, out.images, seed, outputTtl);
-    if (outputs === undefined) {
-      return end(
-        job,
-        data,
-        failed('blob_cap', 'The bot is storing too many images right now. Try again in a few minutes.'),
-      );
-    }
-    const timing = withQueueWait(out.timing, data.createdAt);
-    await recordRun(
-      batches,
-      deps,
-      jobId,
-      timing,
-      outputs.map((o) => o.blobKey),
-      { style: gen.style.name, seconds: (timing.totalMs - timing.queueWaitMs) / 1000 },
-    );
-    const value = await end(job, data, { outcome: 'done', outputs, backend: backend.name, timing });
-    return { ...value, adopted: out.adopted, coldStart: timing.coldStart };
   }
 
   const worker = new Worker<GenerateJobData, GenerateResult>(queueName, processor, {

@@ -8,7 +8,9 @@ import type { RunImage } from '../run-job.js';
 import type { RunReport } from '../run-report.js';
 import type { TimingRecord } from '../timing.js';
 import type { DeliveryOutput } from './delivery.js';
+import { cancelKey } from './generate-keys.js';
 import type { EtaModel } from './generate-queue.js';
+import type { BatchStep } from './job-outcome.js';
 import type { JobRecords } from './job-records.js';
 
 /** The stored outputs, or undefined when the blob store is full (the job then fails as blob_cap). */
@@ -27,6 +29,49 @@ export async function storeOutputs(
     outputs.push({ blobKey: key, width: img.width, height: img.height, seed });
   }
   return outputs;
+}
+
+/**
+ * `storeOutputs` in one round trip on a single Redis, with the job's cancel flag read alongside: the
+ * ending's one batch cannot read the flag and use it in the delivery it adds (job-outcome.ts). Every output
+ * is offered to the store (one after the other, `storeOutputs` stops at the first refusal): a refusal still
+ * fails the job as blob_cap, and the outputs stored beside it expire with their TTL, or are overwritten by
+ * the next attempt. On a Cluster the blobs' shards and the cancel flag live in different slots: the outputs
+ * are stored one by one and the flag is not read (undefined).
+ */
+export async function storeOutputsReadingCancel(
+  redis: Redis,
+  blobs: BlobStore,
+  prefix: string,
+  jobId: string,
+  images: readonly RunImage[],
+  seed: number,
+  ttlSeconds: number,
+): Promise<{ outputs: DeliveryOutput[] | undefined; cancelRequested: boolean | undefined }> {
+  const putInBatch = blobs.putInBatch?.bind(blobs);
+  if (putInBatch === undefined || isClusterConnection(redis)) {
+    return {
+      outputs: await storeOutputs(blobs, jobId, images, seed, ttlSeconds),
+      cancelRequested: undefined,
+    };
+  }
+  const batch = redis.pipeline(); // single Redis only
+  const puts = images.map((img, i) => {
+    const key = `out-${jobId}-${i}`;
+    return { img, key, read: putInBatch(batch, img.bytes, ttlSeconds, key) };
+  });
+  batch.exists(cancelKey(prefix, jobId));
+  const replies = await batch.exec();
+  const outputs: DeliveryOutput[] = [];
+  let refused = false;
+  for (const [i, { img, key, read }] of puts.entries()) {
+    if ((await read(replies?.[i])).ok)
+      outputs.push({ blobKey: key, width: img.width, height: img.height, seed });
+    else refused = true;
+  }
+  const [err, flag] = replies?.[puts.length] ?? [new Error('batch without a reply'), null];
+  if (err) throw err;
+  return { outputs: refused ? undefined : outputs, cancelRequested: flag === 1 };
 }
 
 /** The run's timing with the time the job waited in our queue before the run counted in. */
@@ -71,4 +116,35 @@ export async function recordRun(
   }
   const [replies] = await Promise.all([reads.length === 0 ? [] : batch.exec(), ...apart]);
   for (const [i, read] of reads.entries()) await read(replies?.[i]);
+}
+
+/**
+ * `recordRun`'s writes as steps of the ending's one batch (job-outcome.ts), on a single Redis: the report
+ * row, the record's outputs and the ETA fold go before the outcome, as they do apart. A part that cannot be
+ * batched is left to `apart`, sent before the ending.
+ */
+export function recordRunSteps(
+  deps: {
+    readonly report?: RunReport | undefined;
+    readonly records?: JobRecords | undefined;
+    readonly eta?: EtaModel | undefined;
+  },
+  jobId: string,
+  timing: TimingRecord,
+  outputBlobKeys: readonly string[],
+  run?: { readonly style: string; readonly seconds: number },
+): { steps: BatchStep[]; apart: () => Promise<unknown> } {
+  const { report, records, eta } = deps;
+  const steps: BatchStep[] = [];
+  const apart: (() => Promise<unknown>)[] = [];
+  if (report?.recordInBatch !== undefined) steps.push((b) => report.recordInBatch?.(b, timing));
+  else if (report !== undefined) apart.push(() => report.record(timing));
+  if (records?.setOutputsInBatch !== undefined) {
+    steps.push((b) => records.setOutputsInBatch?.(b, jobId, outputBlobKeys));
+  } else if (records !== undefined) apart.push(() => records.setOutputs(jobId, outputBlobKeys));
+  if (eta !== undefined && run !== undefined) {
+    if (eta.recordInBatch !== undefined) steps.push((b) => eta.recordInBatch?.(b, run.style, run.seconds));
+    else apart.push(() => eta.record(run.style, run.seconds));
+  }
+  return { steps, apart: () => Promise.all(apart.map((f) => f())) };
 }
