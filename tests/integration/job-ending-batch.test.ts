@@ -5,6 +5,7 @@
 // gets every write.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCostLedger, type CostLedger } from '../../src/generation/cost-ledger.js';
+import { batchedDeliveryAdd } from '../../src/generation/pipeline/delivery-enqueue.js';
 import { cancelKey, outcomeKey, submittedKey } from '../../src/generation/pipeline/generate-keys.js';
 import type { RedisQuota } from '../../src/quota/redis-quota.js';
 import { startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
@@ -143,5 +144,21 @@ describe("a done job's end on a single Redis", () => {
     expect((await costs.scope('console', 'local', { days: 1, label: 'today' })).total.jobs).toBe(2);
     expect((await h.report.read())[0]).toMatchObject({ runs: 2 });
     expect(await t.redis.zcard(slotsKey(t))).toBe(0);
+  });
+
+  it("asks the delivery queue's connection again after it failed once (Redis unreachable at the first end)", async () => {
+    const { h } = await setup();
+    const queue = h.deliveries.get('console');
+    const backend = queue.getBackend();
+    let fail = true;
+    const real = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(backend), 'client');
+    Object.defineProperty(backend, 'client', {
+      configurable: true,
+      get: () =>
+        fail ? Promise.reject(new Error('unreachable')) : (real?.get?.call(backend) as Promise<unknown>),
+    });
+    await expect(batchedDeliveryAdd(h.deliveries, 'console')).rejects.toThrow(/unreachable/);
+    fail = false;
+    expect(await batchedDeliveryAdd(h.deliveries, 'console')).toBeTypeOf('function');
   });
 });

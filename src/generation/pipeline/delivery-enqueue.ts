@@ -49,6 +49,8 @@ function scriptsOf(queue: Queue<DeliveryPayload>): Promise<Record<string, Script
       }
       return client.scriptsSet as Record<string, ScriptText>;
     })();
+    // A connection not ready this time (Redis unreachable) is asked again at the next end.
+    scripts.catch(() => scriptsOfQueue.delete(queue));
     scriptsOfQueue.set(queue, scripts);
   }
   return scripts;
