@@ -161,4 +161,31 @@ describe("a done job's end on a single Redis", () => {
     fail = false;
     expect(await batchedDeliveryAdd(h.deliveries, 'console')).toBeTypeOf('function');
   });
+
+  it("settles the ledger in the caller's batch as commit and refund do alone; an id that is none queues nothing", async () => {
+    const { h, t } = await setup();
+    const actor = { platform: 'console' as const, scopeId: 'local', userId: 'bob', roles: [] };
+    const kept = await h.quota.reserve(actor, 2, 'evt-kept', LIMITS);
+    const given = await h.quota.reserve(actor, 3, 'evt-given', LIMITS);
+    if (!kept.ok || !given.ok) throw new Error('reserve refused');
+    const batch = t.redis.multi().set(`${t.prefix}:before`, '1');
+    const commit = h.quota.commitInBatch?.(batch, kept.reservationId);
+    const refund = h.quota.refundInBatch?.(batch, given.reservationId);
+    expect(h.quota.commitInBatch?.(batch, 'not-a-reservation')).toBeUndefined();
+    expect(batch.length).toBe(4); // MULTI, the SET and the two settlements
+    const replies = await batch.exec();
+    expect(await commit?.(replies?.[1])).toEqual({ ok: true, state: 'committed', changed: true });
+    expect(await refund?.(replies?.[2])).toEqual({ ok: true, state: 'refunded', changed: true });
+    const view = await h.quota.view(actor, LIMITS);
+    expect(view.used).toBe(2);
+    expect(view.active).toBe(0);
+    // Once settled, a second settlement changes nothing, as `commit` says.
+    const again = t.redis.multi();
+    const repeat = h.quota.commitInBatch?.(again, kept.reservationId);
+    expect(await repeat?.((await again.exec())?.[0])).toEqual({
+      ok: true,
+      state: 'committed',
+      changed: false,
+    });
+  });
 });
