@@ -296,6 +296,26 @@ describe('fair sharing of the generate queue', () => {
     expect(await q.waiting()).toBe(2);
   });
 
+  it('a feed that runs the lines dry takes one pick and one add, and the next pick drops what it added', async () => {
+    const { q, t } = fairQueue({}, 2);
+    const first = (await q.enqueue(job('g', 'a'))) as { jobId: string };
+    await q.enqueue(job('g', 'b'));
+    const last = (await q.enqueue(job('g', 'c'))) as { jobId: string; position: number };
+    expect(last.position).toBe(3);
+    // A pick with the window full, which also loads the script; then a worker takes the first job.
+    expect(await q.feed()).toBe(0);
+    await q.queue.remove(first.jobId);
+    const trips = countRoundTrips('all', (a) => a.startsWith(`${t.prefix}:`));
+    expect(await q.feed()).toBe(1);
+    trips.stop();
+    expect(trips.count()).toBe(2);
+    expect(await q.queue.getJob(last.jobId)).toBeDefined();
+    const feeding = `${t.prefix}:${q.name}:fq:feeding`;
+    expect(await t.redis.zrange(feeding, 0, -1)).toEqual([last.jobId]);
+    expect(await q.feed()).toBe(0);
+    expect(await t.redis.zcard(feeding)).toBe(0);
+  });
+
   it('weights of zero or below, and keys that are not scopes, stop start-up naming SCOPE_WEIGHTS', () => {
     for (const bad of [
       'discord:123=0',

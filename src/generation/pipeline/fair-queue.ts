@@ -151,8 +151,8 @@ end
 // keeps a fast one out), relax jobs count everything ready. A `feeding` entry older than staleBefore whose
 // BullMQ job exists was added by a feeder that has not picked since (another process, or one that died
 // after its add): dropped here. Returns how many other entries are older than staleBefore (left by a dead
-// feeder before its add), 1 when it stopped at a full window (0: the lines ran dry), then id and data of
-// each job moved to `feeding`.
+// feeder before its add), 1 when it stopped at a full window (0: the lines ran dry; 2: at its bound of
+// steps, with more to pick), then id and data of each job moved to `feeding`.
 const PICK_LUA =
   TAKE_FN +
   `
@@ -175,10 +175,14 @@ local readyAll = redis.call('LLEN', KEYS[3])
 local readyFast = readyAll + redis.call('ZCOUNT', KEYS[4], '-inf', '(' .. string.format('%.0f', relaxP * ${PRIORITY_SHIFT}))
 readyAll = readyAll + redis.call('ZCARD', KEYS[4])
 local guard = 0
+out[2] = 2
 while guard < 1000 do
   guard = guard + 1
   local best = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-  if not best then break end
+  if not best then
+    out[2] = 0
+    break
+  end
   local relax = tonumber(best) >= relaxP
   if (relax and readyAll >= window) or ((not relax) and readyFast >= window) then
     out[2] = 1
@@ -481,9 +485,10 @@ export function createFairLines(deps: FairLinesDeps): FairLines {
         await addAll(fresh);
         added.push(...empty, ...fresh.map((j) => j.jobId));
         fed += fresh.length;
-        // The window is full: nothing more to feed until a worker takes a job (which feeds again). The
-        // ids just added leave `feeding` with that next pick.
-        if (Number(out[1]) === 1) break;
+        // The window is full, or the lines ran dry: nothing more to feed until a worker takes a job (which
+        // feeds again) or a job is parked while the window has room (its admission feeds). The ids just
+        // added leave `feeding` with the next pick. Only a pick that stopped at its bound goes on.
+        if (Number(out[1]) !== 2) break;
       }
       return stale ? fed + (await refeedLeftovers()) : fed;
     },
