@@ -186,7 +186,7 @@ export async function submit(
     if (!enq.duplicate && d.records.saveInBatch !== undefined && !isClusterConnection(redis)) {
       // One round trip on a single Redis: the record, the job's button key, the member's last job and
       // their list of jobs (each in a slot of its own on a Cluster, so sent apart there).
-      const batch = redis.pipeline();
+      const batch = redis.pipeline(); // single Redis only
       const reads = d.records.saveInBatch(batch, enq.jobId, data);
       batch
         .set(keys.jobKey(jobKey), enq.jobId, 'EX', ttl)

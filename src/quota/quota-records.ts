@@ -70,10 +70,8 @@ export function createQuotaRecords(deps: QuotaRecordsDeps): QuotaRecords {
     async loadLayers(actor) {
       if (!isClusterConnection(redis)) {
         // One round trip on a single Redis; a Cluster keeps the scope's keys and the person's apart.
-        const batch = redis
-          .pipeline()
-          .get(k.scopeDefaults(actor.platform, actor.scopeId))
-          .get(k.override(actor));
+        const batch = redis.pipeline(); // single Redis only
+        batch.get(k.scopeDefaults(actor.platform, actor.scopeId)).get(k.override(actor));
         if (actor.roles.length > 0) batch.hmget(k.scopeTiers(actor.platform, actor.scopeId), ...actor.roles);
         const replies = (await batch.exec()) ?? [];
         for (const [err] of replies) if (err) throw err;

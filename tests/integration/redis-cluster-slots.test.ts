@@ -261,10 +261,17 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       lineSite('src/generation/pipeline/job-outputs.ts', 'redis.pipeline(); // single Redis only'),
       lineSite('src/generation/pipeline/job-outcome.ts', 'redis.multi(); // single Redis only'),
     ];
+    // And the chat core's writes once a job is queued (submit.ts) and a member's limit layers
+    // (quota-records.ts), each one pipeline over keys of several slots on a single Redis; sent apart here.
+    const chatBatches = [
+      lineSite('src/core/submit.ts', 'redis.pipeline(); // single Redis only'),
+      lineSite('src/quota/quota-records.ts', 'redis.pipeline(); // single Redis only'),
+    ];
     const singleRedisOnly = (site: string): boolean =>
       site.startsWith('src/generation/pipeline/submit-record.ts:') ||
       site === admitMulti ||
-      endingBatches.includes(site);
+      endingBatches.includes(site) ||
+      chatBatches.includes(site);
     const unseen = sites.filter((s) => !s.oneKey && !seen.has(s.site) && !singleRedisOnly(s.site));
     // A place listed here was added to src/ without this run reaching it: drive it above (through the chat,
     // or by calling its module on `redis`), so its keys are checked on the Cluster too.
