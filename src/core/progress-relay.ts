@@ -10,7 +10,7 @@ import type { JobProgress } from '../generation/pipeline/generation-worker.js';
 import { GenerateJobDataSchema, type GenerateJobData } from '../generation/pipeline/job-data.js';
 import type { Platform } from '../quota/policy.js';
 import { readQueueEvents } from '../generation/pipeline/queue-event-stream.js';
-import { evalScript } from '../generation/redis-script.js';
+import { evalScript } from '../redis-script.js';
 import { slotTag } from '../redis-connection.js';
 
 export interface ProgressSink {

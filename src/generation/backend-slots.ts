@@ -3,7 +3,7 @@
 // runs out, and acquire removes expired holders first. Sooner than that, a holder known dead whose prompt
 // is done is removed with `releaseIf` (pipeline/slot-reclaim.ts decides who that is).
 import type { ChainableCommander, Redis } from 'ioredis';
-import { evalScript, type BatchReply } from './redis-script.js';
+import { evalScript, type BatchReply } from '../redis-script.js';
 
 // KEYS[2] names the backend's relax holder (ARGV[5] = '1' for a relax job): a backend holds at most one
 // relax prompt, running or queued in its own queue. The name is valid only while that holder still has a

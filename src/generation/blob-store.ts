@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { isClusterConnection } from '../redis-connection.js';
-import { batchScript, evalScript, type BatchReply } from './redis-script.js';
+import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
 
 /** Blob shards on a Cluster: enough that their slots land on every primary of a small Cluster. */
 export const CLUSTER_SHARDS = 16;

@@ -14,7 +14,7 @@
 // Every key expires after the retention (COST_RETENTION_DAYS), so the record stays bounded.
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Actor } from '../quota/policy.js';
-import { batchScript, evalScript, type BatchReply } from './redis-script.js';
+import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
 import type { TimingRecord } from './timing.js';
 
 export const DEFAULT_COST_RETENTION_DAYS = 90;

@@ -3,7 +3,7 @@
 // counters consistent when many workers write at once.
 import type { ChainableCommander, Redis } from 'ioredis';
 import { TIMING_PHASES, type TimingPhase, type TimingRecord } from './timing.js';
-import { batchScript, evalScript, type BatchReply } from './redis-script.js';
+import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
 
 const QUEUE_WAIT_SAMPLES = 500;
 

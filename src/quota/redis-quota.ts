@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { QuotaConfig } from '../config.js';
-import { batchScript, type BatchReply } from '../generation/redis-script.js';
+import { batchScript, type BatchReply } from '../redis-script.js';
 import { isClusterConnection, scanEveryPrimary } from '../redis-connection.js';
 import {
   enc,

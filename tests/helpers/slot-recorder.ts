@@ -36,7 +36,7 @@ export interface SentCall {
 }
 
 const SRC = `${join(process.cwd(), 'src')}/`;
-const PLUMBING = /\/src\/(generation\/redis-script\.ts|redis-connection\.ts)/;
+const PLUMBING = /\/src\/(redis-script\.ts|redis-connection\.ts)/;
 
 /** The first line of src/ on the current stack, skipping the helpers that only pass a command on. */
 function siteOfStack(): string | undefined {
@@ -187,7 +187,7 @@ export function multiKeyCallSites(root = join(process.cwd(), 'src')): CallSite[]
   const lineOf = (text: string, index: number): number => text.slice(0, index).split('\n').length;
   for (const [file, text] of texts) {
     const rel = relative(process.cwd(), file);
-    if (rel === 'src/generation/redis-script.ts') continue;
+    if (rel === 'src/redis-script.ts') continue;
     const add = (index: number, kind: string, oneKey = false): void => {
       sites.push({ site: `${rel}:${lineOf(text, index)}`, kind, oneKey });
     };

@@ -311,7 +311,7 @@ describe('fair sharing of the generate queue', () => {
     expect(trips.count()).toBe(2);
     expect(await q.queue.getJob(last.jobId)).toBeDefined();
     const feeding = `${t.prefix}:${q.name}:fq:feeding`;
-    expect(await t.redis.zrange(feeding, 0, -1)).toEqual([last.jobId]);
+    expect(await t.redis.zrange(feeding, '0', '-1')).toEqual([last.jobId]);
     expect(await q.feed()).toBe(0);
     expect(await t.redis.zcard(feeding)).toBe(0);
   });

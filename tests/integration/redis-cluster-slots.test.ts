@@ -11,7 +11,7 @@ import { createGenerateQueue } from '../../src/generation/pipeline/generate-queu
 import { createDurableWrites } from '../../src/generation/pipeline/durable-writes.js';
 import { createFailedJobs } from '../../src/generation/pipeline/failed-jobs.js';
 import { recordFailedRun } from '../../src/generation/pipeline/job-runs.js';
-import { evalScript } from '../../src/generation/redis-script.js';
+import { evalScript } from '../../src/redis-script.js';
 import { createRunReport } from '../../src/generation/run-report.js';
 import type { GenerateJobData } from '../../src/generation/pipeline/job-data.js';
 import { legacyDoneKey } from '../../src/quota/legacy-keys.js';

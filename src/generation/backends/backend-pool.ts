@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { BackendSlots } from '../backend-slots.js';
-import type { BatchReply } from '../redis-script.js';
+import type { BatchReply } from '../../redis-script.js';
 import {
   checkBackendCapabilities,
   type CapabilityReport,

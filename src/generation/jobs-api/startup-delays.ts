@@ -2,7 +2,7 @@
 // or more when a GPU container must boot), kept as a moving average in Redis so every process reports the
 // same expectation while a job waits for its GPU.
 import type { Redis } from 'ioredis';
-import { evalScript } from '../redis-script.js';
+import { evalScript } from '../../redis-script.js';
 
 const EWMA_LUA = `
 local x, alpha = tonumber(ARGV[2]), tonumber(ARGV[3])

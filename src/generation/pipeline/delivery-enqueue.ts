@@ -12,7 +12,7 @@
 import { Job, type IRedisTransaction, type Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Platform } from '../../quota/policy.js';
-import { batchScript, type BatchReply } from '../redis-script.js';
+import { batchScript, type BatchReply } from '../../redis-script.js';
 import {
   DeliveryEnqueueError,
   DeliveryPayloadSchema,

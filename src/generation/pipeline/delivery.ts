@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { PlatformSchema, type Platform } from '../../quota/policy.js';
 import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import type { BlobStore } from '../blob-store.js';
-import type { BatchReply } from '../redis-script.js';
+import type { BatchReply } from '../../redis-script.js';
 import { TimingRecordSchema } from '../timing.js';
 import { JobKindSchema, ReplyHandleSchema } from './job-data.js';
 

@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { evalScript } from '../redis-script.js';
+import { evalScript } from '../../redis-script.js';
 
 export const FailedJobSchema = z.object({
   jobId: z.string().min(1),

@@ -40,7 +40,7 @@
 // script here stays in the queue's slot.
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { evalScript } from '../redis-script.js';
+import { evalScript } from '../../redis-script.js';
 
 /**
  * Score bound of BullMQ's prioritized set below which jobs are fast (priority × 2^32 + counter). Lua

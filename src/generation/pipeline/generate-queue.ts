@@ -20,7 +20,7 @@ import { Job, Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
-import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
+import { batchScript, evalScript, type BatchReply } from '../../redis-script.js';
 import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, PLACE_FN, type FairLines } from './fair-queue.js';
 import { outcomeKey } from './generate-keys.js';
 

@@ -8,7 +8,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { RedisQuota } from '../../quota/redis-quota.js';
 import { isClusterConnection } from '../../redis-connection.js';
-import type { BatchReply } from '../redis-script.js';
+import type { BatchReply } from '../../redis-script.js';
 import type { TimingRecord } from '../timing.js';
 import {
   enqueueDelivery,

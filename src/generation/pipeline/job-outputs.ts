@@ -3,7 +3,7 @@
 import type { Redis } from 'ioredis';
 import { isClusterConnection } from '../../redis-connection.js';
 import type { BlobStore } from '../blob-store.js';
-import type { BatchReply } from '../redis-script.js';
+import type { BatchReply } from '../../redis-script.js';
 import type { RunImage } from '../run-job.js';
 import type { RunReport } from '../run-report.js';
 import type { TimingRecord } from '../timing.js';

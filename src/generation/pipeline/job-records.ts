@@ -6,7 +6,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { Actor } from '../../quota/policy.js';
 import type { BlobStore } from '../blob-store.js';
 import { GenerateJobDataSchema, type GenerateJobData } from './job-data.js';
-import { batchScript, evalScript, type BatchReply } from '../redis-script.js';
+import { batchScript, evalScript, type BatchReply } from '../../redis-script.js';
 
 export const DEFAULT_JOB_RECORD_TTL_SECONDS = 7 * 86_400;
 

@@ -44,7 +44,7 @@ import { OutcomeSchema, createJobFinisher, failedOutcome, type Outcome } from '.
 import type { JobRecords } from './job-records.js';
 import { PlatformSchema, type Platform } from '../../quota/policy.js';
 import { isRedisConnectionError } from '../../redis-connection.js';
-import { evalScript } from '../redis-script.js';
+import { evalScript } from '../../redis-script.js';
 
 export const FIX_KINDS = [
   /** A held reservation whose job is gone (no end recorded): the job added again from its record. */

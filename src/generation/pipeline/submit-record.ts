@@ -11,7 +11,7 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isClusterConnection } from '../../redis-connection.js';
-import { evalScript } from '../redis-script.js';
+import { evalScript } from '../../redis-script.js';
 
 // BullMQ's extendLock (its lock and stalled set), then the record. KEYS: lock, stalled set, record, and
 // optionally the job's outcome and cancel keys (checked before anything is written: 2 = an outcome exists,
