@@ -9,6 +9,7 @@
 // memory]…` runs it alone.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -329,8 +330,13 @@ interface RoleHandle {
 async function transpiledRoles(): Promise<string> {
   const ts = await import('typescript');
   const root = join(here, '..');
-  const out = join(root, 'node_modules', '.cache', 'ccb-bench-js');
+  // A directory per run: two benches at once (one per checkout sharing node_modules, say) must not wipe
+  // each other's roles. Removed when this run ends.
+  const out = join(root, 'node_modules', '.cache', `ccb-bench-js-${process.pid}`);
   await rm(out, { recursive: true, force: true });
+  process.once('exit', () => {
+    rmSync(out, { recursive: true, force: true });
+  });
   for (const dir of ['src', 'bench']) {
     for (const rel of await readdir(join(root, dir), { recursive: true })) {
       if (!rel.endsWith('.ts')) continue;
