@@ -512,7 +512,7 @@ async function benchThroughput(
         target: '≥ 250 jobs/s',
         note:
           `previous ${PREVIOUS_CONTROL_PLANE.jobsPerSecond} jobs/s; first enqueue → last delivery ${seconds.toFixed(1)} s (all enqueued after ${((enqueued - t0) / 1000).toFixed(1)} s); ` +
-          `bot process (producer, QueueEvents, delivery ×16) + worker process (${backends} backends × ${capacity} in flight) + ` +
+          `bot process (producer, events reader, delivery ×16) + worker process (${backends} backends × ${capacity} in flight) + ` +
           `${backends} simulators in a third; CPU per job: worker ${perJob(w1.cpuMs - w0.cpuMs)} ms, bot ${perJob(botMs)} ms, ` +
           `simulators ${perJob(simMs)} ms, Redis ${perJob(redisMs)} ms; ${progressEvents} progress events` +
           loaded,
@@ -532,7 +532,7 @@ async function benchThroughput(
         note: `previous ${previous.workerMs} ms`,
       },
       {
-        name: 'CPU per job, bot process (producer, QueueEvents, delivery)',
+        name: 'CPU per job, bot process (producer, events reader, delivery)',
         value: botMs / jobs,
         unit: 'ms',
         target: '—',
