@@ -533,11 +533,13 @@ describe('Redis memory over 2,000 jobs', () => {
 
     // 1. Queues, job records kept by retention, slots, the run report: flat once warm (1,000 jobs, when
     //    retention has long been full: 50 generate + 50 delivery jobs). One retained job costs ~1–3 KB,
-    //    so retention that failed would add megabytes over the next 1,000 jobs; 32 KiB leaves room
-    //    for the run report's queue-wait samples filling up (500 per backend) and job sizes varying.
+    //    so retention that failed would add megabytes over the next 1,000 jobs; 64 KiB leaves room
+    //    for the run report's queue-wait samples filling up (500 per backend) and job sizes varying: a
+    //    retained job whose last progress JSON passed 64 bytes (a second update, sent or not by timing)
+    //    is kept by Redis as a hash table instead of a listpack, and under load more of the 50 are.
     const warmed = samples.find((x) => x.jobs === 1000)!;
     for (const x of later.filter((y) => y.jobs > 1000))
-      expect(x.bounded - warmed.bounded).toBeLessThan(32 * 1024);
+      expect(x.bounded - warmed.bounded).toBeLessThan(64 * 1024);
     expect(warm.bounded).toBeLessThan(1024 * 1024);
     // 2. Image blobs: outputs live until delivered plus a 1 s grace, so what is left is the last second's
     //    outputs, never the 2,000 produced (over 2,000 × the output size). The store keeps its payload
