@@ -54,7 +54,9 @@ const graph = () => ({
 
 describe('jobs-api backend against the job API simulator', () => {
   it('sends the workflow with its bound inputs, maps progress onto ours and returns a clean PNG', async () => {
-    const { sim, backend } = await setup({ coldStartMs: 150, stepMs: 25 });
+    // A cold start long enough that a poll sees it on a loaded machine (it polls every 20 to 100 ms; at
+    // 150 ms a CI run once polled first after the GPU was up and saw no start note).
+    const { sim, backend } = await setup({ coldStartMs: 600, stepMs: 25 });
     const seen: RunProgress[] = [];
     const res = await runJob(
       { backend, catalog, images },
