@@ -355,6 +355,21 @@ export async function createBenchPipeline(opts: {
                 if (r.ok && m?.[1] !== undefined) onStored(m[1], clock());
                 return r;
               },
+              // The worker stores outputs in a batch of its own on a single Redis: stored once its reply
+              // is read.
+              ...(blobs.putInBatch === undefined
+                ? {}
+                : {
+                    putInBatch(batch, bytes, ttl, key) {
+                      const read = blobs.putInBatch!(batch, bytes, ttl, key);
+                      return async (reply) => {
+                        const r = await read(reply);
+                        const m = /^out-(.*)-\d+$/.exec(key);
+                        if (r.ok && m?.[1] !== undefined) onStored(m[1], clock());
+                        return r;
+                      };
+                    },
+                  }),
             };
       const tools = shared.images;
       const onImageWork = o.onImageWork;
