@@ -11,10 +11,7 @@ import type { Redis } from 'ioredis';
 // person or here), so a bot without burst limits keeps no set at all. The daily counters carry their day so rollover needs no job, and every key
 // that should not outlive the day gets a TTL relative to the injected clock (an absolute EXPIREAT would
 // follow Redis's wall clock, not ours). ARGV[18] = '1' checks only (no write beyond dropping what lapsed).
-// A reservation taken is a hash in state 'held' and the request's key holding its id (ARGV[14], chosen by
-// the caller): an admission sent in the same batch checks both (generate-queue.ts). Exported for a reserve
-// sent in the caller's own batch.
-export const RESERVE_LUA = `
+const RESERVE_LUA = `
 local now, units = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dailyHere, dailyPerson, ceiling = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local activeHere, activePerson = tonumber(ARGV[6]), tonumber(ARGV[7])

@@ -15,7 +15,7 @@ import {
   RELAX_ID_PREFIX,
   type LedgerKeys,
 } from './ledger-keys.js';
-import { RESERVE_LUA, SETTLE_LUA, withLedgerScripts } from './ledger-scripts.js';
+import { SETTLE_LUA, withLedgerScripts } from './ledger-scripts.js';
 import { migrateLegacyKeys } from './legacy-keys.js';
 import {
   isScopeAllowed,
@@ -122,22 +122,6 @@ export interface HeldReservation {
   sinceMs: number;
 }
 
-/** A reserve prepared for the caller's batch (`reserveInBatch`). */
-export interface ReserveStep {
-  readonly ok: true;
-  /** The id a fresh reservation takes, chosen before the script runs; a repeated request gets its first. */
-  readonly reservationId: string;
-  /**
-   * The request's key (holds the id of the reservation taken for it) and the reservation's hash (its
-   * `state` is 'held' until settled), both in the person's slot: what a later command of the same batch
-   * checks to act only on a reservation this step took.
-   */
-  readonly requestKey: string;
-  readonly reservationKey: string;
-  /** Queues the reserve script on the batch; the function returned reads its reply as `reserve` answers. */
-  queue(batch: ChainableCommander): (reply: BatchReply) => Promise<ReserveResult>;
-}
-
 export type UserRef = Pick<Actor, 'platform' | 'scopeId' | 'userId'>;
 export type PersonRef = Pick<Actor, 'platform' | 'userId'>;
 
@@ -192,17 +176,6 @@ export interface RedisQuota {
     batch: ChainableCommander,
     reservationId: string,
   ): ((reply: BatchReply) => Promise<SettleResult>) | undefined;
-  /**
-   * `reserve` as one command of the caller's pipeline (a single Redis with the budget in the script; on a
-   * Cluster undefined, with nothing prepared: call `reserve`). A refusal decided before Redis comes as is.
-   */
-  reserveInBatch?(
-    actor: Actor,
-    units: number,
-    requestId: string,
-    limits: Limits,
-    lane?: ReserveLane,
-  ): ReserveStep | QuotaRefusal | undefined;
   renew(reservationId: string): Promise<boolean>;
   /** Refunds every reservation whose lease lapsed unsettled; returns how many. */
   sweepExpired(): Promise<number>;
@@ -424,30 +397,14 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     }
   }
 
-  type ReserveReply = [string, string | number, string | number, number?];
-  interface Prepared {
-    ok: true;
-    /** The reserve script's keys then its arguments (ledger-scripts.ts). */
-    args: (string | number)[];
-    id: string;
-    rid: string;
-    tag: string;
-    day: number;
-    now: number;
-    resetAt: number;
-    relax: boolean;
-    cap: number;
-  }
-
-  /** The checks before Redis and the script's keys and arguments; a refusal decided without Redis. */
-  function prepareReserve(
+  async function runReserve(
     actor: Actor,
     units: number,
     requestId: string,
     limits: Limits,
     dry: boolean,
-    lane: ReserveLane,
-  ): Prepared | QuotaRefusal {
+    lane: ReserveLane = { lane: 'fast' },
+  ): Promise<ReserveResult | CheckResult> {
     if (!isScopeAllowed(config, actor)) return { ok: false, code: 'scope_not_allowed' };
     if (!Number.isInteger(units) || units < 1)
       throw new QuotaStoreError('units must be a positive integer', { units });
@@ -463,121 +420,66 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     const rid = `${day}|${tag}|${scope}|${id}`;
     const person = personalLimits(config, limits);
     const cap = relax ? 0 : config.globalDailyBudget;
-    const relaxCap = relax ? lane.relaxCap : 0;
-    const args = [
-      relax ? k.personRelax(actor, day) : k.personUsed(actor, day),
-      relax ? k.relax(actor, day) : k.used(actor, day),
-      relax ? k.noCreditsByTag(tag) : k.credits(actor),
-      k.active(actor),
-      k.burst(actor),
-      k.personBan(actor),
-      k.ban(actor),
-      k.request(actor, requestId),
-      k.reservationByTag(tag, id),
-      separateBudget || relax ? k.noBudgetByTag(tag) : k.budget(day),
-      now,
-      units,
-      relax ? relaxCap : limits.dailyImages,
-      relax ? relaxCap : person.dailyImages,
-      relax ? relaxCap : config.maxUserDailyImages,
-      Math.min(limits.maxActive, person.maxActive),
-      person.maxActive,
-      limits.burstPerMinute,
-      person.burstPerMinute,
-      now + leaseMs,
-      resetAt,
-      keyTtl(now),
-      cap,
-      rid,
-      requestId,
-      separateBudget || relax ? 0 : 1,
-      scope,
-      dry ? 1 : 0,
-    ];
-    return { ok: true, args, id, rid, tag, day, now, resetAt, relax, cap };
-  }
-
-  /** The script's reply as `reserve` or `check` answers. */
-  function reserveAnswer(p: Prepared, res: ReserveReply, dry: boolean): ReserveResult | CheckResult {
+    let takeBudget = !dry && separateBudget && cap > 0;
+    let res: [string, string | number, string | number, number?];
+    try {
+      if (takeBudget && (await redis.quotaBudgetTake(k.budget(day), units, cap, keyTtl(now))) !== 1) {
+        // A redelivered event must still get its reservation back when the budget has since run out.
+        if ((await redis.exists(k.request(actor, requestId))) === 0) {
+          return { ok: false, code: 'budget_exhausted', retryAt: resetAt };
+        }
+        takeBudget = false;
+      }
+      const relaxCap = relax ? lane.relaxCap : 0;
+      res = await redis.quotaReserve(
+        relax ? k.personRelax(actor, day) : k.personUsed(actor, day),
+        relax ? k.relax(actor, day) : k.used(actor, day),
+        relax ? k.noCreditsByTag(tag) : k.credits(actor),
+        k.active(actor),
+        k.burst(actor),
+        k.personBan(actor),
+        k.ban(actor),
+        k.request(actor, requestId),
+        k.reservationByTag(tag, id),
+        separateBudget || relax ? k.noBudgetByTag(tag) : k.budget(day),
+        now,
+        units,
+        relax ? relaxCap : limits.dailyImages,
+        relax ? relaxCap : person.dailyImages,
+        relax ? relaxCap : config.maxUserDailyImages,
+        Math.min(limits.maxActive, person.maxActive),
+        person.maxActive,
+        limits.burstPerMinute,
+        person.burstPerMinute,
+        now + leaseMs,
+        resetAt,
+        keyTtl(now),
+        cap,
+        rid,
+        requestId,
+        separateBudget || relax ? 0 : 1,
+        scope,
+        dry ? 1 : 0,
+      );
+      // A refusal or a duplicate took nothing from the budget this time: give the units back.
+      if (takeBudget && !(res[0] === 'ok' && res[3] === 1)) await redis.quotaBudgetGive(k.budget(day), units);
+    } catch (cause) {
+      throw new QuotaStoreError(`quota ${dry ? 'check' : 'reserve'} failed`, { requestId, units }, { cause });
+    }
     const [status, a, b, extra] = res;
     if (status === 'ok') {
       if (dry) return { ok: true, remaining: Number(b) };
-      return {
-        ok: true,
-        reservationId: String(a),
-        remaining: Number(b),
-        resetAt: p.resetAt,
-        duplicate: extra === 0,
-      };
+      return { ok: true, reservationId: String(a), remaining: Number(b), resetAt, duplicate: extra === 0 };
     }
     const out: QuotaRefusal = {
       ok: false,
-      code: p.relax && status === 'daily_limit' ? 'relax_limit' : (status as RefusalCode),
+      code: relax && status === 'daily_limit' ? 'relax_limit' : (status as RefusalCode),
     };
     const retryAt = Number(a);
     if (retryAt > 0) out.retryAt = retryAt;
     if (typeof b === 'string' && b !== '') out.reason = b;
     if (extra !== undefined) out.limit = extra;
     return out;
-  }
-
-  async function runReserve(
-    actor: Actor,
-    units: number,
-    requestId: string,
-    limits: Limits,
-    dry: boolean,
-    lane: ReserveLane = { lane: 'fast' },
-  ): Promise<ReserveResult | CheckResult> {
-    const p = prepareReserve(actor, units, requestId, limits, dry, lane);
-    if (!p.ok) return p;
-    const { day, now, cap } = p;
-    let takeBudget = !dry && separateBudget && cap > 0;
-    let res: ReserveReply;
-    try {
-      if (takeBudget && (await redis.quotaBudgetTake(k.budget(day), units, cap, keyTtl(now))) !== 1) {
-        // A redelivered event must still get its reservation back when the budget has since run out.
-        if ((await redis.exists(k.request(actor, requestId))) === 0) {
-          return { ok: false, code: 'budget_exhausted', retryAt: p.resetAt };
-        }
-        takeBudget = false;
-      }
-      res = await redis.quotaReserve(...p.args);
-      // A refusal or a duplicate took nothing from the budget this time: give the units back.
-      if (takeBudget && !(res[0] === 'ok' && res[3] === 1)) await redis.quotaBudgetGive(k.budget(day), units);
-    } catch (cause) {
-      throw new QuotaStoreError(`quota ${dry ? 'check' : 'reserve'} failed`, { requestId, units }, { cause });
-    }
-    return reserveAnswer(p, res, dry);
-  }
-
-  /** `reserve` as one command of the caller's batch: a single Redis with the budget in the script only. */
-  function reserveInBatch(
-    actor: Actor,
-    units: number,
-    requestId: string,
-    limits: Limits,
-    lane: ReserveLane = { lane: 'fast' },
-  ): ReserveStep | QuotaRefusal | undefined {
-    if (separateBudget || isClusterConnection(deps.redis)) return undefined;
-    const p = prepareReserve(actor, units, requestId, limits, false, lane);
-    if (!p.ok) return p;
-    return {
-      ok: true,
-      reservationId: p.rid,
-      requestKey: k.request(actor, requestId),
-      reservationKey: k.reservationByTag(p.tag, p.id),
-      queue(batch) {
-        const read = batchScript(batch, deps.redis, RESERVE_LUA, 10, ...p.args);
-        return async (reply) => {
-          try {
-            return reserveAnswer(p, (await read(reply)) as ReserveReply, false) as ReserveResult;
-          } catch (cause) {
-            throw new QuotaStoreError('quota reserve failed', { requestId, units }, { cause });
-          }
-        };
-      },
-    };
   }
 
   return {
@@ -590,7 +492,6 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     refund: (rid) => settle('refund', rid),
     commitInBatch: (batch, rid) => settleInBatch('commit', batch, rid),
     refundInBatch: (batch, rid) => settleInBatch('refund', batch, rid),
-    reserveInBatch,
     async renew(rid) {
       const p = parseReservationId(rid);
       if (!p) return false;

@@ -23,8 +23,6 @@ import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './j
 import { batchScript, evalScript, type BatchReply } from '../../redis-script.js';
 import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, PLACE_FN, type FairLines } from './fair-queue.js';
 import { outcomeKey } from './generate-keys.js';
-import type { Actor, Limits } from '../../quota/policy.js';
-import type { RedisQuota, ReserveLane, ReserveResult } from '../../quota/redis-quota.js';
 
 export const DEFAULT_GENERATE_QUEUE = 'generate';
 /** BullMQ's priority range is 1 … 2^21 − 1 (0 means "none" and jumps the line). */
@@ -99,40 +97,11 @@ export type EnqueueResult =
   | { ok: true; jobId: string; position: number | null; duplicate: boolean }
   | { ok: false; code: 'queue_full'; waiting: number; maxWaiting: number };
 
-/** What `enqueueReserved` reserves: `RedisQuota.reserve`'s arguments. */
-export interface ReserveRequest {
-  readonly actor: Actor;
-  readonly units: number;
-  readonly requestId: string;
-  readonly limits: Limits;
-  readonly lane?: ReserveLane;
-}
-
-/**
- * The reservation, and when it was taken the admission of the data built with its id (`data`, what was
- * enqueued). A queue_full admission is not refunded here: the caller refunds as after `enqueue`.
- */
-export type ReservedEnqueue =
-  | { reserved: Extract<ReserveResult, { ok: false }> }
-  | { reserved: Extract<ReserveResult, { ok: true }>; enqueued: EnqueueResult; data: GenerateJobData };
-
 export interface GenerateQueue {
   readonly name: string;
   /** The underlying BullMQ queue (workers, QueueEvents and tests attach to its name and prefix). */
   readonly queue: Queue<GenerateJobData>;
   enqueue(data: GenerateJobData): Promise<EnqueueResult>;
-  /**
-   * The quota's reserve, then (when it was taken) `enqueue` of `build(reservationId)`. On a single Redis
-   * both go in one round trip: the admission checks in the same batch that the reservation was taken for
-   * this request, so a refused reserve admits nothing; a repeated request gets its first reservation and
-   * the plain `enqueue` (as before). On a Cluster, two calls. An error after the reservation was taken
-   * refunds it, then is thrown.
-   */
-  enqueueReserved(
-    quota: Pick<RedisQuota, 'reserve' | 'reserveInBatch' | 'refund'>,
-    reserve: ReserveRequest,
-    build: (reservationId: string) => GenerateJobData,
-  ): Promise<ReservedEnqueue>;
   /** 1-based place among waiting jobs in the order workers take them; null when not waiting. */
   position(jobId: string): Promise<number | null>;
   /** position() of many jobs at once: one script for those in BullMQ, one for those parked. */
@@ -176,7 +145,7 @@ end
 // feeder is behind, or the window holds relax jobs a fast job may join), 0 when it was full; then, when it
 // was full, the job's place in line (placesOf's answer, in the same step: nothing is fed meanwhile).
 // A duplicate ('dup') comes with its job's place as the fifth value (position()'s answer; -1: not waiting).
-const ADMIT_HEAD =
+const ADMIT_LUA =
   PARK_FN +
   PLACE_FN +
   BULL_PLACE_FN +
@@ -199,8 +168,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 -- adding it right now, unless its lease ran out (that caller died before adding), then admit afresh.
 local seen = redis.call('GET', KEYS[5])
 if seen == 'added' or (seen == 'admitting' and redis.call('ZSCORE', KEYS[4], jobId)) then return dup() end
-`;
-const ADMIT_TAIL = `
 local pending = 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
   if redis.call('EXISTS', jobPrefix .. m) == 1 then
@@ -237,22 +204,6 @@ if window > 0 then
 end
 return {'ok', waiting + pending, 1}
 `;
-const ADMIT_LUA = ADMIT_HEAD + ADMIT_TAIL;
-
-// The admission sent in one batch after the quota's reserve (enqueueReserved), on a single Redis: the same
-// script with two keys more, 8 the request's key in the ledger and 9 the reservation's hash, and ARGV[16]
-// the id of the reservation that reserve takes when fresh. A duplicate answers as before; anything else is
-// admitted only when that very reservation was taken ('unreserved' otherwise, having admitted nothing): a
-// refused reserve admits nothing, and a repeated request (its first reservation's id in its key) is left to
-// the caller's plain enqueue with that id.
-const ADMIT_RESERVED_LUA =
-  ADMIT_HEAD +
-  `
-if redis.call('GET', KEYS[8]) ~= ARGV[16] or redis.call('HGET', KEYS[9], 'state') ~= 'held' then
-  return {'unreserved', 0}
-end
-` +
-  ADMIT_TAIL;
 
 // KEYS: wait, prioritized, admitting, seen, job hash
 // ARGV: jobId, release admission ('1'; 'if-added': only when the job hash exists, i.e. BullMQ's add just
@@ -463,157 +414,76 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     return (await withParked([jobId], [Number(place)]))[0] ?? null;
   };
 
-  type AdmitReply = [string, number, number?, number?, number?];
-  interface Admission {
-    /** As built, and as checked (what BullMQ gets). */
-    input: GenerateJobData;
-    data: GenerateJobData;
-    jobId: string;
-    priority: number;
-    /** The admission script's 7 keys, then its arguments. */
-    args: (string | number)[];
-  }
-
-  /** The job's data checked, its id and priority, and the admission script's keys and arguments. */
-  const admission = (input: GenerateJobData): Admission => {
-    const parsed = GenerateJobDataSchema.safeParse(input);
-    if (!parsed.success) {
-      throw new GenerateQueueError(
-        'invalid generate job data',
-        { eventId: input.eventId },
-        { cause: parsed.error },
-      );
-    }
-    const data = parsed.data;
-    const jobId = jobIdFromEvent(data.actor.platform, data.eventId);
-    const priority =
-      data.lane === 'relax' ? RELAX_PRIORITY : tierToPriority(data.priorityTier, deps.tierPriorities);
-    const { actor } = data;
-    const entry = {
-      priority,
-      scope: `${actor.platform}:${actor.scopeId}`,
-      member: actor.userId,
-      cost: Math.max(1, data.units) * Math.max(1, Number(data.request.params['steps'] ?? 20)),
-      weight: scopeWeightOf(fairOpts?.scopeWeights, actor.platform, actor.scopeId),
-    };
-    const args = [
-      k.wait,
-      k.paused,
-      k.prioritized,
-      k.admitting,
-      k.seen(jobId),
-      k.job(jobId),
-      k.fairJobs,
-      now(),
-      maxWaiting,
-      leaseMs,
-      jobId,
-      seenMs,
-      `${base}:`,
-      fairOpts?.readyWindow ?? 0,
-      `${base}:fq:`,
-      String(priority),
-      entry.scope,
-      entry.member,
-      entry.cost,
-      entry.weight,
-      fair === undefined ? '' : JSON.stringify(data),
-      RELAX_PRIORITY,
-    ];
-    return { input, data, jobId, priority, args };
-  };
-
-  const admit = (a: Admission): Promise<AdmitReply> => redis.pipelineAdmit(...a.args);
-
-  /** The admission script's answer: a duplicate, a full queue, a parked job, or the add to BullMQ. */
-  const admitted = async (a: Admission, reply: AdmitReply): Promise<EnqueueResult> => {
-    const { data, jobId, priority } = a;
-    const [verdict, count, direct, room, place] = reply;
-    if (verdict === 'dup') {
-      // Its place came with the answer, as position() gives it.
-      return {
-        ok: true,
-        jobId,
-        position: place !== undefined && place > 0 ? place : null,
-        duplicate: true,
-      };
-    }
-    if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
-    if (fair !== undefined && direct === 0) {
-      // Parked by the admission script. With a full window the workers' feeders bring it in; with room
-      // (they are behind) this process feeds, and the job may be in BullMQ already.
-      if (room === 1) {
-        await fair.feed().catch(() => 0);
-        return { ok: true, jobId, position: await position(jobId), duplicate: false };
-      }
-      // Its place in line came with the admission.
-      return { ok: true, jobId, position: place ?? null, duplicate: false };
-    }
-    return { ok: true, jobId, position: await addAdmitted(data, jobId, priority), duplicate: false };
-  };
-
-  /** The plain enqueue of a reservation taken apart; an error refunds it, then is thrown. */
-  const enqueueTaken = async (
-    quota: Pick<RedisQuota, 'refund'>,
-    reserved: Extract<ReserveResult, { ok: true }>,
-    build: (reservationId: string) => GenerateJobData,
-  ): Promise<ReservedEnqueue> => {
-    try {
-      const a = admission(build(reserved.reservationId));
-      return { reserved, enqueued: await admitted(a, await admit(a)), data: a.input };
-    } catch (err) {
-      await quota.refund(reserved.reservationId).catch(() => undefined);
-      throw err;
-    }
-  };
-
   return {
     name,
     queue,
 
-    enqueue: async (input) => {
-      const a = admission(input);
-      return admitted(a, await admit(a));
-    },
-
-    async enqueueReserved(quota, req, build) {
-      const { actor, units, requestId, limits, lane } = req;
-      const step = quota.reserveInBatch?.(actor, units, requestId, limits, lane);
-      if (step === undefined) {
-        // A Cluster (the ledger's and the queue's keys in slots of their own): two calls.
-        const reserved = await quota.reserve(actor, units, requestId, limits, lane);
-        if (!reserved.ok) return { reserved };
-        return enqueueTaken(quota, reserved, build);
+    async enqueue(input) {
+      const parsed = GenerateJobDataSchema.safeParse(input);
+      if (!parsed.success) {
+        throw new GenerateQueueError(
+          'invalid generate job data',
+          { eventId: input.eventId },
+          { cause: parsed.error },
+        );
       }
-      if (!step.ok) return { reserved: step };
-      const a = admission(build(step.reservationId));
-      // One round trip, in this order: the reserve, then the admission, which checks that reservation.
-      const batch = redis.pipeline(); // single Redis only
-      const readReserve = step.queue(batch);
-      const readAdmit = batchScript(
-        batch,
-        redis,
-        ADMIT_RESERVED_LUA,
-        9,
-        ...a.args.slice(0, 7),
-        step.requestKey,
-        step.reservationKey,
-        ...a.args.slice(7),
-        step.reservationId,
+      const data = parsed.data;
+      const jobId = jobIdFromEvent(data.actor.platform, data.eventId);
+      const priority =
+        data.lane === 'relax' ? RELAX_PRIORITY : tierToPriority(data.priorityTier, deps.tierPriorities);
+      const { actor } = data;
+      const entry = {
+        priority,
+        scope: `${actor.platform}:${actor.scopeId}`,
+        member: actor.userId,
+        cost: Math.max(1, data.units) * Math.max(1, Number(data.request.params['steps'] ?? 20)),
+        weight: scopeWeightOf(fairOpts?.scopeWeights, actor.platform, actor.scopeId),
+      };
+      const [verdict, count, direct, room, place] = await redis.pipelineAdmit(
+        k.wait,
+        k.paused,
+        k.prioritized,
+        k.admitting,
+        k.seen(jobId),
+        k.job(jobId),
+        k.fairJobs,
+        now(),
+        maxWaiting,
+        leaseMs,
+        jobId,
+        seenMs,
+        `${base}:`,
+        fairOpts?.readyWindow ?? 0,
+        `${base}:fq:`,
+        String(priority),
+        entry.scope,
+        entry.member,
+        entry.cost,
+        entry.weight,
+        fair === undefined ? '' : JSON.stringify(data),
+        RELAX_PRIORITY,
       );
-      const replies = (await batch.exec()) ?? [];
-      const reserved = await readReserve(replies[0]);
-      if (!reserved.ok) return { reserved };
-      try {
-        const reply = (await readAdmit(replies[1])) as AdmitReply;
-        // Not this reservation's (a repeated request's first one, or the script unknown when the reserve
-        // ran): the plain enqueue with the id reserve answered, as two calls do.
-        if (reply[0] === 'unreserved') return await enqueueTaken(quota, reserved, build);
-        return { reserved, enqueued: await admitted(a, reply), data: a.input };
-      } catch (err) {
-        await quota.refund(reserved.reservationId).catch(() => undefined);
-        throw err;
+      if (verdict === 'dup') {
+        // Its place came with the answer, as position() gives it.
+        return {
+          ok: true,
+          jobId,
+          position: place !== undefined && place > 0 ? place : null,
+          duplicate: true,
+        };
       }
+      if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
+      if (fair !== undefined && direct === 0) {
+        // Parked by the admission script. With a full window the workers' feeders bring it in; with room
+        // (they are behind) this process feeds, and the job may be in BullMQ already.
+        if (room === 1) {
+          await fair.feed().catch(() => 0);
+          return { ok: true, jobId, position: await position(jobId), duplicate: false };
+        }
+        // Its place in line came with the admission.
+        return { ok: true, jobId, position: place ?? null, duplicate: false };
+      }
+      return { ok: true, jobId, position: await addAdmitted(data, jobId, priority), duplicate: false };
     },
 
     position: (jobId) => position(jobId),
