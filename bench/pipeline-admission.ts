@@ -123,8 +123,8 @@ async function admissionRun(redisUrl: string, fair: FairOptions | undefined): Pr
         target: '—',
         note:
           fair === undefined
-            ? '3 round trips: admit script, BullMQ add, release + position'
-            : '4 round trips: admit script (parks the job), feed, position, place in the lines',
+            ? '2 round trips on a single Redis: admit script, then BullMQ add + release + position in one MULTI'
+            : 'a parked job: 1 round trip (the admit script parks it and answers its place in the lines)',
       },
       {
         name: 'enqueue p99 (backlog 0 → 10,000)',
