@@ -1,11 +1,8 @@
 // A job's first start reads nothing of earlier attempts (there were none): on a single Redis the lock check
 // before the submit looks for a cancel or an outcome instead, so a job cancelled or decided while it waited
 // still never reaches the GPU, and its quota is refunded.
-import { Job, type JobProgress as BullProgress } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cancelKey, failedOnKey, outcomeKey } from '../../src/generation/pipeline/generate-keys.js';
-import { readQueueEvents, type QueueStreamEvent } from '../../src/generation/pipeline/queue-event-stream.js';
 import { CUDA_OUT_OF_MEMORY, startSimulator, type Simulator } from '../../src/simulators/comfyui/index.js';
 import { createPipelineHarness, LIMITS, type PipelineHarness } from '../helpers/pipeline.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
@@ -80,48 +77,5 @@ describe("a job's first start", () => {
     expect(d?.error?.message).toBe('decided by another attempt');
     expect(sim.stats().promptsExecuted).toBe(0);
     expect((await h.quota.view(actor, LIMITS)).active).toBe(0);
-  });
-
-  it("sends its first progress with the lock check: no updateProgress round trip, read as BullMQ's", async () => {
-    const { h, r, sim } = await setup();
-    const events: QueueStreamEvent[] = [];
-    const reader = readQueueEvents({
-      connection: r.redis,
-      prefix: r.prefix,
-      queueName: 'generate',
-      onEvent: (e) => events.push(e),
-    });
-    await reader.ready;
-    const { jobId } = await h.submit({ prompt: 'a fox in snow' });
-    const jobKey = h.queue.queue.toKey(jobId);
-    // BullMQ's updateProgress is the one script whose first key is the job hash (EVALSHA sha numkeys key…).
-    type Send = (this: Redis, command: { name: string; args: unknown[] }, ...rest: unknown[]) => unknown;
-    const proto = Redis.prototype as unknown as { sendCommand: Send };
-    const send = proto.sendCommand;
-    let updates = 0;
-    proto.sendCommand = function (command, ...rest) {
-      if (command.name === 'evalsha' && String(command.args[2]) === jobKey) updates++;
-      return send.call(this, command, ...rest);
-    };
-    try {
-      // No later update can go out within a zero-time job: only the first one is sent.
-      const { worker } = await h.startWorker([sim.url], { progressIntervalMs: 60_000 });
-      const told: BullProgress[] = [];
-      worker.worker.on('progress', (job, p) => {
-        if (job.id === jobId) told.push(p);
-      });
-      expect(await h.outcomeOf(jobId)).toBe('done');
-      expect(updates).toBe(0);
-      const starting = { stage: 'starting', percent: 0, backend: 'gpu-0' };
-      // Read as any progress BullMQ writes: by the events reader (the relay's), the job and the worker.
-      await expect
-        .poll(() => events.filter((e) => e.event === 'progress' && e.jobId === jobId), { timeout: 5000 })
-        .toEqual([{ event: 'progress', jobId, id: expect.any(String) as unknown, data: starting }]);
-      expect((await Job.fromId(h.queue.queue, jobId))?.progress).toEqual(starting);
-      expect(told).toEqual([starting]);
-    } finally {
-      proto.sendCommand = send;
-      await reader.close();
-    }
   });
 });

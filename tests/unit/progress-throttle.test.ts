@@ -62,34 +62,4 @@ describe('progress throttle', () => {
     t.push({ stage: 'decoding', percent: 90 });
     expect(sent.map((p) => p.stage)).toEqual(['sampling', 'sampling', 'decoding']);
   });
-
-  it('an update sent with another write counts as sent: an older pending one is dropped', () => {
-    const { sent, t } = setup();
-    // The waiting note, held back behind an update a moment before.
-    t.push({ stage: 'queued', percent: 0 });
-    vi.advanceTimersByTime(10);
-    t.push({ stage: 'queued', percent: 0, queuePosition: 2 });
-    expect(t.sentWith({ stage: 'starting', percent: 0 })).toEqual({ stage: 'starting', percent: 0 });
-    vi.advanceTimersByTime(1000);
-    // The pending note was older: dropped.
-    expect(sent.map((p) => p.stage)).toEqual(['queued']);
-    t.push({ stage: 'loading', percent: 5 });
-    expect(sent.map((p) => p.stage)).toEqual(['queued', 'loading']);
-  });
-
-  it('an update sent with another write as the first: later ones wait as after any first update', () => {
-    const { sent, t } = setup();
-    t.setPreviewKey('preview-j');
-    expect(t.sentWith({ stage: 'starting', percent: 0 })).toEqual({
-      stage: 'starting',
-      percent: 0,
-      previewKey: 'preview-j',
-    });
-    vi.advanceTimersByTime(5);
-    t.push({ stage: 'starting', percent: 2 });
-    t.push({ stage: 'loading', percent: 5 });
-    expect(sent).toEqual([]);
-    vi.advanceTimersByTime(245);
-    expect(sent.map((p) => p.stage)).toEqual(['loading']);
-  });
 });

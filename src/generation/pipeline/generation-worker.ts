@@ -58,7 +58,7 @@ import {
 } from './job-runs.js';
 import { createProgressThrottle, jobProgressOf } from './progress-throttle.js';
 import { createSlotReclaimer, jobLockKeyOf } from './slot-reclaim.js';
-import { extendLockAndRecordSubmit, submitStepCarriesProgress } from './submit-record.js';
+import { extendLockAndRecordSubmit } from './submit-record.js';
 
 export type ProgressStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
 
@@ -418,12 +418,6 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
             // GPU twice. A successful extension also gives this attempt a whole lock period for the
             // round trip left before the prompt exists. The backend is recorded with it (one script on a
             // single Redis), before the prompt exists, so a crash right after the submit still finds it.
-            // There the same script also writes the job's progress as its prompt goes to the GPU
-            // ('starting', nothing done yet: what the GPU reports next comes through the throttle, which
-            // counts this as sent), so the job's first update costs no round trip of its own.
-            const atSubmit = submitStepCarriesProgress(redis, token)
-              ? throttle.sentWith({ stage: 'starting', percent: 0, backend: backend.name })
-              : undefined;
             const step = await extendLockAndRecordSubmit(
               redis,
               worker,
@@ -436,13 +430,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
                 ttlSeconds: 86_400,
               },
               { outcomeKey: keys.outcome(jobId), cancelKey: cancelKey(prefix, jobId) },
-              atSubmit,
             );
-            if (step === 'held' && atSubmit !== undefined) {
-              // What `job.updateProgress` does besides its script: the job's own copy, the worker's event.
-              job.progress = atSubmit;
-              worker.emit('progress', job, atSubmit);
-            }
             if (step === 'decided' || step === 'cancelled') throw new StoppedBeforeSubmit(step);
             if (step === 'lost') {
               throw new JobLockLostError(`job ${jobId} lost its lock before the submit`, {

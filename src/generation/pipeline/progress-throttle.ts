@@ -3,8 +3,6 @@
 // (250 ms, or the interval if shorter) and steps within a stage at most once per interval, the newest one
 // last. Stages that follow each other within a gap are coalesced into the newest, and what is still
 // pending when the job ends is dropped (its result says more): a fast job costs one update, not five.
-// An update the worker writes with another step (the lock check before the submit, on a single Redis)
-// counts as sent too (`sentWith`): the gaps run from it as from any other.
 import type { RunProgress } from '../run-job.js';
 import type { JobProgress } from './generation-worker.js';
 
@@ -26,11 +24,6 @@ export interface ProgressThrottle {
   push(p: JobProgress): void;
   /** A preview was stored under this key: later updates point to it. */
   setPreviewKey(key: string): void;
-  /**
-   * `p` goes out now with another write of the caller's: counted as sent (an update still pending is
-   * older and dropped). Returns it as it is to be written (with the preview key, if any).
-   */
-  sentWith(p: JobProgress): JobProgress;
   /** Drops a pending update (the job ended). */
   stop(): void;
 }
@@ -52,34 +45,25 @@ export function createProgressThrottle(opts: {
   let pending: JobProgress | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
   let previewKey: string | undefined;
-  const withPreview = (p: JobProgress): JobProgress => (previewKey === undefined ? p : { ...p, previewKey });
-  const sent = (p: JobProgress): void => {
-    if (flushTimer) clearTimeout(flushTimer);
-    flushTimer = undefined;
+  const send = (p: JobProgress): void => {
     lastSent = now();
     lastStage = p.stage;
     pending = undefined;
-  };
-  const send = (p: JobProgress): void => {
-    sent(p);
     opts.send(p);
   };
   return {
-    sentWith(p) {
-      const out = withPreview(p);
-      sent(out);
-      return out;
-    },
     push(p) {
-      const next = withPreview(p);
+      const withPreview = previewKey === undefined ? p : { ...p, previewKey };
       const stageChange = p.stage !== lastStage && p.stage !== pending?.stage;
       const gap = p.stage !== lastStage ? stageGapMs : progressIntervalMs;
       const since = now() - lastSent;
       if (lastStage === undefined || since >= gap) {
-        send(next);
+        if (flushTimer) clearTimeout(flushTimer);
+        flushTimer = undefined;
+        send(withPreview);
         return;
       }
-      pending = next;
+      pending = withPreview;
       // A stage change waits at most the stage gap, even behind a step update's longer wait.
       if (stageChange && flushTimer !== undefined) {
         clearTimeout(flushTimer);
