@@ -45,6 +45,25 @@ describe('console chat through the chat core', () => {
     expect(await c.used()).toBe(1);
   });
 
+  it('prints no progress line for a job whose result it already wrote (an event read late)', async () => {
+    const c = await setup();
+    const jobId = 'console-late-1';
+    const ctx = { deliveryId: `deliver-${jobId}`, attempt: 1, maxAttempts: 1, blobs: c.blobs };
+    const reply = { platform: 'console' as const, chatId: 'terminal' };
+    const data = { lane: 'fast' } as unknown as Parameters<typeof c.bot.sink.render>[1];
+    const progress = { stage: 'sampling' as const, step: 4, of: 4, percent: 90 };
+    await c.bot.sink.render(jobId, data, progress);
+    expect(c.output()).toMatch(/Drawing .*4\/4/);
+    await c.bot.deliverer.deliver(
+      { jobId, platform: 'console', outcome: 'cancelled', reply, jobKind: 'imagine', outputs: [] },
+      ctx,
+    );
+    const mark = c.output().length;
+    // The relay reads the events stream in batches: a progress event may come after the result.
+    await c.bot.sink.render(jobId, data, progress);
+    expect(c.output().slice(mark)).toBe('');
+  });
+
   it('makes a batch of 4 as one generation with four files', async () => {
     const c = await setup();
     c.type('/imagine four owls --count 4 --steps 2');

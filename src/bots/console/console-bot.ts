@@ -158,10 +158,15 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
     write(res.text);
   }
 
+  // Jobs whose result was written here lately: a progress event read after the result (the relay reads the
+  // events stream in batches) must not print a progress line under it. Kept a minute.
+  const delivered = new Map<string, number>();
   const sink: ProgressSink = {
     async render(jobId, data, progress: JobProgress) {
+      if (delivered.has(jobId)) return;
       const started = pendingJobs.get(jobId) ?? Date.now();
       const line = renderProgress(await lang(), progress, Date.now() - started, data.lane === 'relax');
+      if (delivered.has(jobId)) return;
       if (output.isTTY === true) {
         output.write(`\r\x1b[2K${line}`);
         barShown = true;
@@ -210,6 +215,9 @@ export function createConsoleBot(deps: ConsoleBotDeps): ConsoleBot {
           write(failureText(l, payload.error?.code, payload.jobKind));
         }
       } finally {
+        const at = Date.now();
+        for (const [id, t0] of delivered) if (at - t0 > 60_000) delivered.delete(id);
+        delivered.set(payload.jobId, at);
         pendingJobs.delete(payload.jobId);
         checkDrained();
       }
