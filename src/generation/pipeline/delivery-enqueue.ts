@@ -14,9 +14,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { Platform } from '../../quota/policy.js';
 import { batchScript, type BatchReply } from '../../redis-script.js';
 import {
+  checkedDelivery,
   DeliveryEnqueueError,
-  DeliveryPayloadSchema,
-  deliveryJobId,
   type DeliveryPayload,
   type DeliveryQueues,
 } from './delivery.js';
@@ -71,16 +70,7 @@ export async function batchedDeliveryAdd(
   const scripts = await scriptsOf(queue);
   if (scripts === undefined) return undefined;
   return (batch, redis, payload) => {
-    const parsed = DeliveryPayloadSchema.safeParse(payload);
-    if (!parsed.success) {
-      throw new DeliveryEnqueueError(
-        'invalid delivery payload',
-        { jobId: payload.jobId },
-        { cause: parsed.error },
-      );
-    }
-    const p = parsed.data;
-    const deliveryId = deliveryJobId(p.jobId);
+    const { p, deliveryId } = checkedDelivery(payload);
     const at = { jobId: p.jobId, deliveryId };
     let read: ((reply: BatchReply) => Promise<unknown>) | undefined;
     let failure: unknown;

@@ -268,13 +268,10 @@ export function createDeliveryQueues(deps: {
 }
 
 /**
- * Adds the delivery job of a finished generate job. Safe to call again (a retried generate worker, two
- * racing callers): the deterministic id makes every call after the first a no-op.
+ * The payload as the delivery job carries it, and the job's id; DeliveryEnqueueError when the payload does
+ * not pass the schema. Shared by the add on its own and the add in a job's ending batch.
  */
-export async function enqueueDelivery(
-  queues: DeliveryQueues,
-  payload: DeliveryPayload,
-): Promise<{ deliveryId: string }> {
+export function checkedDelivery(payload: DeliveryPayload): { p: DeliveryPayload; deliveryId: string } {
   const parsed = DeliveryPayloadSchema.safeParse(payload);
   if (!parsed.success) {
     throw new DeliveryEnqueueError(
@@ -283,8 +280,18 @@ export async function enqueueDelivery(
       { cause: parsed.error },
     );
   }
-  const p = parsed.data;
-  const deliveryId = deliveryJobId(p.jobId);
+  return { p: parsed.data, deliveryId: deliveryJobId(parsed.data.jobId) };
+}
+
+/**
+ * Adds the delivery job of a finished generate job. Safe to call again (a retried generate worker, two
+ * racing callers): the deterministic id makes every call after the first a no-op.
+ */
+export async function enqueueDelivery(
+  queues: DeliveryQueues,
+  payload: DeliveryPayload,
+): Promise<{ deliveryId: string }> {
+  const { p, deliveryId } = checkedDelivery(payload);
   try {
     await queues.get(p.platform).add(p.outcome, p, { jobId: deliveryId });
   } catch (err) {
