@@ -194,7 +194,8 @@ describe('progress text of a relax job', () => {
     r = testRedis('relax-progress');
     c = await createConsoleHarness(r, {
       env: { QUOTA_DAILY_IMAGES: '0', RELAX_DAILY_IMAGES: '5' },
-      stepMs: 20,
+      // Long enough to outlast the first stage gap: a job that ends sooner shows no progress line.
+      stepMs: 60,
     });
     c.type('/relax');
     await c.waitFor(/relax lane/);

@@ -1,8 +1,10 @@
 // A job's progress reaches the chat through BullMQ (`job.updateProgress`, one Redis write and one event
-// each bot reads): the first update goes out at once, later stage changes at most once per stage gap
-// (250 ms, or the interval if shorter) and steps within a stage at most once per interval, the newest one
-// last. Stages that follow each other within a gap are coalesced into the newest, and what is still
-// pending when the job ends is dropped (its result says more): a fast job costs one update, not five.
+// each bot reads): the first update goes out one stage gap after the run reported it (250 ms, or the
+// interval if shorter), later stage changes at most once per stage gap and steps within a stage at most
+// once per interval, the newest one last. Stages that follow each other within a gap are coalesced into the
+// newest, and what is still pending when the job ends is dropped (its result says more): a job that ends
+// within the first gap (a cached prompt, a short describe, an adopted prompt already done) sends no update
+// and its chat no edit; a longer one costs one update per gap at most, not one per stage.
 import type { RunProgress } from '../run-job.js';
 import type { JobProgress } from './generation-worker.js';
 
@@ -56,8 +58,17 @@ export function createProgressThrottle(opts: {
       const withPreview = previewKey === undefined ? p : { ...p, previewKey };
       const stageChange = p.stage !== lastStage && p.stage !== pending?.stage;
       const gap = p.stage !== lastStage ? stageGapMs : progressIntervalMs;
+      if (lastStage === undefined) {
+        // Nothing sent yet: the first update waits one stage gap from the first report, the newest kept.
+        pending = withPreview;
+        flushTimer ??= setTimeout(() => {
+          flushTimer = undefined;
+          if (pending) send(pending);
+        }, stageGapMs);
+        return;
+      }
       const since = now() - lastSent;
-      if (lastStage === undefined || since >= gap) {
+      if (since >= gap) {
         if (flushTimer) clearTimeout(flushTimer);
         flushTimer = undefined;
         send(withPreview);
