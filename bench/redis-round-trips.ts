@@ -65,11 +65,13 @@ export function countRedisRoundTrips(): void {
 function nameOf(command: unknown): string {
   const c = command as { name?: string; args?: unknown[] };
   const name = c.name ?? '?';
-  // A script by its key count and first key's last segment (BullMQ names no script on the wire).
+  // A script by its first key's last segment and its key count (BullMQ names no script on the wire; its
+  // take, finish and add all start with the wait list, and differ in how many keys they pass).
   if (name === 'evalsha' || name === 'eval') {
     const firstKey = c.args?.[2];
     const key = typeof firstKey === 'string' || Buffer.isBuffer(firstKey) ? firstKey.toString() : '';
-    return `${name}:${key.replace(/.*:/, '')}`;
+    const keys = c.args?.[1];
+    return `${name}:${key.replace(/.*:/, '')}${typeof keys === 'number' || typeof keys === 'string' ? `/${keys}` : ''}`;
   }
   return name;
 }
