@@ -267,9 +267,16 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       lineSite('src/core/submit.ts', 'redis.pipeline(); // single Redis only'),
       lineSite('src/quota/quota-records.ts', 'redis.pipeline(); // single Redis only'),
     ];
+    // And what a delivery leaves once posted (its outputs' shorter expiry), sent alone when no later delivery's
+    // read took it (delivery.ts); on a Cluster the delivery's end writes it in each blob's slot, as above.
+    const deliveryLeftovers = lineSite(
+      'src/generation/pipeline/delivery.ts',
+      'batches.pipeline(); // single Redis only',
+    );
     const singleRedisOnly = (site: string): boolean =>
       site.startsWith('src/generation/pipeline/submit-record.ts:') ||
       site === admitMulti ||
+      site === deliveryLeftovers ||
       endingBatches.includes(site) ||
       chatBatches.includes(site);
     const unseen = sites.filter((s) => !s.oneKey && !seen.has(s.site) && !singleRedisOnly(s.site));

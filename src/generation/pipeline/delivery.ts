@@ -2,14 +2,16 @@
 // processes of that platform through the small `Deliverer` port the adapters implement.
 //
 // - Exactly one delivery job: its id is `deliver-<jobId>` (BullMQ ignores an add with an existing id), and
-//   a `delivered` marker stops a late duplicate (after retention removed the first) from posting twice.
+//   a `delivered` marker stops a late duplicate (after retention removed the first) from posting twice. On a
+//   single Redis without replicas to wait for, the marker is claimed by the first attempt's read, in the
+//   same round trip (see `createDeliveryWorker`); elsewhere it is written once the result is out.
 // - Retries honour the platform's retry_after exactly (a custom backoff strategy reads it from the thrown
 //   error) and are bounded by `maxAttempts`; other failures back off exponentially.
 // - A permanent refusal (bot blocked, no access, message or chat gone) stops retrying that route, switches
 //   to the deliverer's fallback once when the error allows it, and is logged.
 // - Delivery never touches the quota ledger: the worker settled it when generation ended.
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { z } from 'zod';
 import { PlatformSchema, type Platform } from '../../quota/policy.js';
 import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
@@ -103,8 +105,20 @@ export type DeliveryPayload = z.infer<typeof DeliveryPayloadSchema>;
 
 export const deliveryQueueName = (platform: Platform): string => `deliver-${platform}`;
 export const deliveryJobId = (jobId: string): string => `deliver-${jobId}`;
-/** Set once a job's result reached its chat, so a late duplicate of its delivery posts nothing. */
+/**
+ * Stops a late duplicate of a job's delivery (added after retention removed the first) from posting: it
+ * holds `delivered` / `fallback` once the result reached its chat, or, on a single Redis without replicas
+ * to wait for, the claim of the delivery job that started posting it (`deliveryClaim`). Either way it is
+ * there only for a delivery job that exists or ended.
+ */
 export const deliveredKey = (prefix: string, jobId: string): string => `${prefix}:delivered:${jobId}`;
+
+/**
+ * The `delivered` marker's value for a delivery job that claimed it: the job's add time (BullMQ's
+ * `timestamp`, kept through retries and stalls), so the attempts of that job find their own claim and a
+ * later add of the same id (after retention removed the first) finds another.
+ */
+export const deliveryClaim = (addedAt: number): string => `claimed:${addedAt}`;
 
 const BACKOFF_TYPE = 'delivery';
 
@@ -316,13 +330,22 @@ export interface DeliveryWorkerDeps {
   /** First exponential step for failures without retry_after; default 1000 ms, capped by maxBackoffMs (60 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** Outputs stay this long after delivery (a retried edit may need them again); default 600 s. */
+  /**
+   * Outputs stay this long after delivery (a retried edit may need them again); default 600 s. On a single
+   * Redis without replicas to wait for, the shorter expiry is sent with a later delivery's read, or alone
+   * after a second without one.
+   */
   outputGraceSeconds?: number;
+  /**
+   * What a delivery left to do (its outputs' shorter expiry) rides with a later delivery's read, or goes
+   * alone after this long without one; default 1000 ms.
+   */
+  laterFlushMs?: number;
   /** How long the `delivered` marker blocks a second posting; default 1 day. */
   deliveredMarkerSeconds?: number;
   /**
    * Writes the marker so that a failover cannot lose it (REDIS_WAIT_REPLICAS); default a plain SET. With
-   * `replicas` 0 the write is a plain SET, which goes out with the delivery's other end-of-job writes.
+   * `replicas` 0 (or without `durable`) on a single Redis the marker is claimed with the attempt's read.
    */
   durable?: {
     set(key: string, value: string, ttlSeconds: number): Promise<unknown>;
@@ -377,6 +400,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const maxBackoffMs = deps.maxBackoffMs ?? 60_000;
   const graceSeconds = deps.outputGraceSeconds ?? 600;
   const markerSeconds = deps.deliveredMarkerSeconds ?? 86_400;
+  const laterFlushMs = deps.laterFlushMs ?? 1000;
   const markerKey = (jobId: string): string => deliveredKey(deps.prefix, jobId);
   const routeKey = (jobId: string): string => `${deps.prefix}:delivery-fallback:${jobId}`;
   // The marker, the route and each blob have a slot of their own on a Cluster, whose batches stay in one.
@@ -386,34 +410,123 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   // than the round trips it saves (measured: 0.26 → 0.51 ms per delivery).
   const batches = redis.duplicate();
   batches.on('error', () => undefined);
-  // With replicas to wait for, the marker goes through its own connection (SET + WAIT); else a plain SET.
+  // With replicas to wait for, the marker goes through its own connection (SET + WAIT) once the result is
+  // out; on a Cluster it is a plain SET then.
   const durableMarker = deps.durable !== undefined && deps.durable.replicas !== 0;
+  // Otherwise (a single Redis, no replicas to wait for) a delivery costs one round trip of ours, its read:
+  // - the marker is claimed there (SET NX GET with the claim of this delivery job's add). Nothing found, or
+  //   this job's own claim (a retry, a stalled attempt): deliver. Anything else (another add's claim, or
+  //   `delivered` / `fallback` written by a Cluster's or a durable marker's end): a late duplicate. A claim
+  //   refused (a full Redis) fails the attempt before anything is posted. The marker thus means "a delivery
+  //   job started posting": such a job either still exists or ended, which is what reconcile asks of it.
+  // - nothing is written once the deliverer returned: a bot that dies between its post and BullMQ's finish
+  //   posts again at the stalled retry (the job's own claim), as one that died before the marker write did.
+  // - what a delivery that posted leaves to do (its outputs' shorter expiry, its abandoned route's deletion)
+  //   waits in `later` and rides with the next delivery's read, or goes alone after laterFlushMs without
+  //   one. Until then the outputs keep the expiry they had (a delivery that failed, or whose bot died first,
+  //   keeps them for the next attempt, as before); an entry a crash loses leaves them their full TTL.
+  const claims = !cluster && !durableMarker;
+  const later = { outputs: new Set<string>(), routes: new Set<string>() };
+  let drainedAt = 0;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  type Drained = { extended: [string, (reply: BatchReply) => Promise<boolean>][]; routes: string[] };
+  /** Moves what waits in `later` into `batch` (its commands follow the caller's). */
+  const drainLater = (batch: ChainableCommander): Drained => {
+    drainedAt = Date.now();
+    const extended: Drained['extended'] = [];
+    for (const key of later.outputs) {
+      const read = blobs.extendInBatch?.(batch, key, graceSeconds);
+      if (read !== undefined) extended.push([key, read]);
+    }
+    const routes = [...later.routes];
+    for (const jobId of routes) batch.del(routeKey(jobId));
+    later.outputs.clear();
+    later.routes.clear();
+    return { extended, routes };
+  };
+  /** A batch that carried them did not run: they wait again. */
+  const putBack = ({ extended, routes }: Drained): void => {
+    for (const [key] of extended) later.outputs.add(key);
+    for (const jobId of routes) later.routes.add(jobId);
+    armFlush();
+  };
+  /** Reads their replies from `offset` on; a refused one leaves its output the longer expiry it had. */
+  const settleLater = async (
+    replies: [Error | null, unknown][] | null,
+    offset: number,
+    { extended }: Drained,
+  ): Promise<void> => {
+    await Promise.all(extended.map(([, read], i) => read(replies?.[offset + i]).catch(() => false)));
+  };
+  const flushLater = async (): Promise<void> => {
+    if (later.outputs.size + later.routes.size === 0) return;
+    const batch = batches.pipeline(); // single Redis only
+    const drained = drainLater(batch);
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await batch.exec();
+    } catch (err) {
+      putBack(drained);
+      throw err;
+    }
+    await settleLater(replies, 0, drained);
+  };
+  /** Sends what waits once no delivery read took it for laterFlushMs. */
+  function armFlush(inMs = laterFlushMs): void {
+    if (flushTimer !== undefined || closed) return;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      if (later.outputs.size + later.routes.size === 0) return;
+      const idle = Date.now() - drainedAt;
+      if (idle < laterFlushMs) armFlush(laterFlushMs - idle);
+      else flushLater().catch(() => undefined);
+    }, inMs);
+    flushTimer.unref();
+  }
 
   /**
    * Whether the job was already delivered, the route an earlier attempt abandoned and, on a single Redis,
-   * the bytes of the outputs the deliverer is about to read: one round trip. The bytes come along even for
-   * a job already delivered (a rare late duplicate): leaving them out would cost a round trip more, or a
-   * script, for every other delivery. On a Cluster each blob stays in its shard's slot: the deliverer reads
-   * it from the store, as before.
+   * the bytes of the outputs the deliverer is about to read: one round trip. Without replicas to wait for,
+   * the marker is claimed in the same round trip, and what earlier deliveries left to do goes along. The
+   * bytes come along even for a job already delivered (a rare late duplicate): leaving them out would cost a
+   * round trip more, or a script, for every other delivery. On a Cluster each blob stays in its shard's
+   * slot: the deliverer reads it from the store, as before.
    */
   const earlierAttempts = async (
     payload: DeliveryPayload,
+    claim: string,
   ): Promise<{
     delivered: boolean;
     abandoned: string | null;
     bytes: Map<string, Buffer | undefined> | undefined;
   }> => {
     const { jobId } = payload;
-    const batch = batches.pipeline().exists(markerKey(jobId));
+    const batch = batches.pipeline();
+    if (claims) batch.set(markerKey(jobId), claim, 'EX', markerSeconds, 'NX', 'GET');
+    else batch.get(markerKey(jobId));
     if (!cluster) batch.get(routeKey(jobId));
     const getIn = cluster || payload.outcome !== 'done' ? undefined : blobs.getInBatch?.bind(blobs);
     const keys = [...new Set(payload.outputs.map((o) => o.blobKey))];
     const reads = getIn === undefined ? [] : keys.map((key) => ({ key, read: getIn(batch, key) }));
-    const [replies, clusterRoute] = await Promise.all([
-      batch.exec(),
-      cluster ? redis.get(routeKey(jobId)) : undefined,
-    ]);
-    const delivered = replyOf(replies, 0) === 1;
+    const drained = claims ? drainLater(batch) : undefined;
+    let replies: [Error | null, unknown][] | null;
+    let clusterRoute: string | null | undefined;
+    try {
+      [replies, clusterRoute] = await Promise.all([
+        batch.exec(),
+        cluster ? redis.get(routeKey(jobId)) : undefined,
+      ]);
+    } catch (err) {
+      if (drained !== undefined) putBack(drained);
+      throw err;
+    }
+    if (drained !== undefined) await settleLater(replies, 2 + reads.length, drained);
+    // An earlier add's claim, or the end of a delivery written where nothing is claimed; our own claim is
+    // this job's earlier attempt, which did not finish.
+    const marker = replyOf(replies, 0) as string | null;
+    const delivered = marker !== null && marker !== claim;
     const abandoned = clusterRoute === undefined ? (replyOf(replies, 1) as string | null) : clusterRoute;
     if (reads.length === 0) return { delivered, abandoned, bytes: undefined };
     const bytes = new Map<string, Buffer | undefined>();
@@ -430,7 +543,18 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const finish = async (
     payload: DeliveryPayload,
     status: 'delivered' | 'fallback',
+    abandoned: boolean,
   ): Promise<DeliveryResult> => {
+    if (claims) {
+      // Nothing more on this delivery's path: the marker is claimed, the rest waits for a later round trip
+      // (a store that cannot extend within a batch is asked here, one output at a time).
+      if (blobs.extendInBatch === undefined) {
+        for (const o of payload.outputs) await blobs.extend(o.blobKey, graceSeconds);
+      } else for (const o of payload.outputs) later.outputs.add(o.blobKey);
+      if (abandoned) later.routes.add(payload.jobId);
+      armFlush();
+      return { status };
+    }
     // The marker first, acknowledged by the replicas when configured: the result is already out. Without
     // replicas to wait for, one MULTI: the marker, the abandoned route's deletion and the outputs' shorter
     // expiry (on a Cluster only the marker: the rest follows it, each in its own slot). A MULTI rather than
@@ -467,7 +591,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       throw new UnrecoverableError('unreadable delivery payload');
     }
     const payload = parsed.data;
-    const { delivered, abandoned, bytes } = await earlierAttempts(payload);
+    const { delivered, abandoned, bytes } = await earlierAttempts(payload, deliveryClaim(job.timestamp));
     if (delivered) {
       log.info({ jobId: payload.jobId, platform }, 'already delivered; skipping the duplicate');
       return { status: 'already_delivered' };
@@ -504,7 +628,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
         return retryOrGiveUp(err, 'fallback');
       }
       log.info({ ...about, reason: refusal.reason }, 'delivered through the fallback');
-      return finish(payload, 'fallback');
+      return finish(payload, 'fallback', abandoned !== null);
     };
 
     if (abandoned !== null && deliverer.fallback && isPermanentReason(abandoned)) {
@@ -524,7 +648,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       }
       return retryOrGiveUp(err, 'primary');
     }
-    return finish(payload, 'delivered');
+    return finish(payload, 'delivered', abandoned !== null);
   };
 
   const queueName = slotTag(redis, deliveryQueueName(platform));
@@ -551,6 +675,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     worker,
     async close() {
       await worker.close();
+      closed = true;
+      clearTimeout(flushTimer);
+      await flushLater().catch(() => undefined);
       await batches.quit().catch(() => undefined);
     },
   };
