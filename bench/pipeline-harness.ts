@@ -227,7 +227,7 @@ export interface BenchPipeline {
   readonly deliveries: DeliveryQueues;
   readonly catalog: WorkflowCatalog;
   connect(): Redis;
-  /** Reserves quota like the chat core, then enqueues; returns the job id. */
+  /** Reserves quota and enqueues like the chat core; returns the job id. */
   submit(i: number, o?: { width?: number; height?: number; steps?: number; tag?: string }): Promise<string>;
   startWorker(
     urls: readonly string[],
@@ -330,11 +330,15 @@ export async function createBenchPipeline(opts: {
     async submit(i, o = {}) {
       const actor = benchActor(i);
       const eventId = `${o.tag ?? 'e'}${i}`;
-      const res = await quota.reserve(actor, 1, eventId, LIMITS);
-      if (!res.ok) throw new Error(`bench reserve refused: ${res.code}`);
-      const enq = await queue.enqueue(benchJobData(i, eventId, res.reservationId, actor, o));
-      if (!enq.ok) throw new Error(`bench enqueue refused: ${enq.code}`);
-      return enq.jobId;
+      // As the chat core does: the reservation and the admission in one round trip on a single Redis.
+      const both = await queue.enqueueReserved(
+        quota,
+        { actor, units: 1, requestId: eventId, limits: LIMITS },
+        (rid) => benchJobData(i, eventId, rid, actor, o),
+      );
+      if (!both.reserved.ok) throw new Error(`bench reserve refused: ${both.reserved.code}`);
+      if (!('enqueued' in both) || !both.enqueued.ok) throw new Error('bench enqueue refused: queue_full');
+      return both.enqueued.jobId;
     },
     async startWorker(urls, o) {
       // Each worker on its own connection, as each would be in its own process.

@@ -24,7 +24,8 @@ import { cancelButton } from './reply-buttons.js';
 import { checkRequest, preparePhoto } from './submit-checks.js';
 import { quotaRefusal } from './submit-refusals.js';
 import { laneOf, relaxGate } from './lane-commands.js';
-import type { ReserveLane } from '../quota/redis-quota.js';
+import type { ReserveLane, ReserveResult } from '../quota/redis-quota.js';
+import type { EnqueueResult } from '../generation/pipeline/generate-queue.js';
 
 export type SubmitDeps = Pick<
   CoreEnv,
@@ -125,7 +126,52 @@ export async function submit(
     }
   }
 
-  const reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits, lane);
+  const p = gen.params;
+  const previews = scope.previews && (await d.settings.get(actor.platform, actor.userId)).previews !== false;
+  const jobData = (reservationId: string, blobs: GenerateJobData['blobs']): GenerateJobData => ({
+    eventId: ctx.eventId,
+    jobKind: sub.kind,
+    request: {
+      style,
+      ...(request.fromImage === true ? { fromImage: true } : {}),
+      prompt: request.prompt,
+      ...(request.workflow === undefined ? {} : { workflow: request.workflow }),
+      ...(request.negative === undefined ? {} : { negative: request.negative }),
+      params: paramsOfRequest(request),
+      seed: p.seed ?? 0,
+      count: p.batch,
+      ...(request.loras === undefined || request.loras.length === 0
+        ? {}
+        : { loras: request.loras.map((l) => ({ ...l, strength: l.strength ?? 1 })) }),
+    },
+    actor,
+    reply: ctx.reply,
+    reservationId,
+    units: gen.units,
+    blobs,
+    priorityTier: limits.priority,
+    createdAt: now(),
+    ...(sub.png === undefined ? {} : { png: sub.png }),
+    previews,
+    ...(relax ? { lane: 'relax' as const } : {}),
+  });
+
+  // Without a photo to store between them, the reservation and the admission go together (one round trip
+  // on a single Redis); a photo is stored once the reservation is taken, then the job is admitted.
+  let queued: { enq: EnqueueResult; data: GenerateJobData } | undefined;
+  let reserved: ReserveResult;
+  if (photoBytes === undefined) {
+    const blobs: GenerateJobData['blobs'] = sub.sourceKey === undefined ? {} : { source: sub.sourceKey };
+    const both = await d.queue.enqueueReserved(
+      quota,
+      { actor, units: gen.units, requestId: ctx.eventId, limits, lane },
+      (rid) => jobData(rid, blobs),
+    );
+    reserved = both.reserved;
+    if ('enqueued' in both) queued = { enq: both.enqueued, data: both.data };
+  } else {
+    reserved = await quota.reserve(actor, gen.units, ctx.eventId, limits, lane);
+  }
   if (!reserved.ok) {
     const reply = await quotaRefusal(d, lang, reserved, actor, limits, gen.units);
     // Past the fast quota, the relax lane may still be open to the member.
@@ -134,50 +180,22 @@ export async function submit(
       : reply;
   }
 
+  const { reservationId } = reserved;
   const refund = async (): Promise<void> => {
-    await quota.refund(reserved.reservationId);
+    await quota.refund(reservationId);
   };
   try {
-    let blobs: GenerateJobData['blobs'] = {};
-    if (photoBytes !== undefined) {
+    if (queued === undefined && photoBytes !== undefined) {
       const put = await d.blobs.put(photoBytes, ttl);
       if (!put.ok) {
         await refund();
         return say(lang, 'refuse.store_full');
       }
-      blobs = { reference: put.key };
-    } else if (sub.sourceKey !== undefined) {
-      blobs = { source: sub.sourceKey };
+      const data = jobData(reservationId, { reference: put.key });
+      queued = { enq: await d.queue.enqueue(data), data };
     }
-    const p = gen.params;
-    const data: GenerateJobData = {
-      eventId: ctx.eventId,
-      jobKind: sub.kind,
-      request: {
-        style,
-        ...(request.fromImage === true ? { fromImage: true } : {}),
-        prompt: request.prompt,
-        ...(request.workflow === undefined ? {} : { workflow: request.workflow }),
-        ...(request.negative === undefined ? {} : { negative: request.negative }),
-        params: paramsOfRequest(request),
-        seed: p.seed ?? 0,
-        count: p.batch,
-        ...(request.loras === undefined || request.loras.length === 0
-          ? {}
-          : { loras: request.loras.map((l) => ({ ...l, strength: l.strength ?? 1 })) }),
-      },
-      actor,
-      reply: ctx.reply,
-      reservationId: reserved.reservationId,
-      units: gen.units,
-      blobs,
-      priorityTier: limits.priority,
-      createdAt: now(),
-      ...(sub.png === undefined ? {} : { png: sub.png }),
-      previews: scope.previews && (await d.settings.get(actor.platform, actor.userId)).previews !== false,
-      ...(relax ? { lane: 'relax' as const } : {}),
-    };
-    const enq = await d.queue.enqueue(data);
+    if (queued === undefined) throw new Error('the job was neither queued nor refused');
+    const { enq, data } = queued;
     if (!enq.ok) {
       await refund();
       return say(lang, 'refuse.queue_full', { waiting: enq.waiting });

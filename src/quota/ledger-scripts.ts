@@ -11,7 +11,9 @@ import type { Redis } from 'ioredis';
 // person or here), so a bot without burst limits keeps no set at all. The daily counters carry their day so rollover needs no job, and every key
 // that should not outlive the day gets a TTL relative to the injected clock (an absolute EXPIREAT would
 // follow Redis's wall clock, not ours). ARGV[18] = '1' checks only (no write beyond dropping what lapsed).
-const RESERVE_LUA = `
+// Exported for a script of the caller's that reserves and goes on in the same step (redis-quota.ts
+// reserveScript): it answers {'ok', id, remaining, 1} only when it took a reservation now.
+export const RESERVE_LUA = `
 local now, units = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dailyHere, dailyPerson, ceiling = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local activeHere, activePerson = tonumber(ARGV[6]), tonumber(ARGV[7])

@@ -15,7 +15,7 @@ import {
   RELAX_ID_PREFIX,
   type LedgerKeys,
 } from './ledger-keys.js';
-import { SETTLE_LUA, withLedgerScripts } from './ledger-scripts.js';
+import { RESERVE_LUA, SETTLE_LUA, withLedgerScripts } from './ledger-scripts.js';
 import { migrateLegacyKeys } from './legacy-keys.js';
 import {
   isScopeAllowed,
@@ -122,6 +122,24 @@ export interface HeldReservation {
   sinceMs: number;
 }
 
+/**
+ * A reserve for a script of the caller's that runs the reserve script first and goes on in the same step
+ * (`reserveScript`): the script's text, its keys and its arguments, and the reading of its reply.
+ */
+export interface ReserveScript {
+  readonly ok: true;
+  /** The reserve script (ledger-scripts.ts RESERVE_LUA): {'ok', id, remaining, 1} when it took one now. */
+  readonly lua: string;
+  /** Its 10 keys, all in the person's slot (with the budget key: a single Redis only). */
+  readonly keys: readonly string[];
+  /** Its 18 arguments. */
+  readonly args: readonly (string | number)[];
+  /** The id a reservation taken now gets (chosen before the script runs); a repeated request keeps its first. */
+  readonly reservationId: string;
+  /** The script's reply as `reserve` answers. */
+  read(reply: unknown): ReserveResult;
+}
+
 export type UserRef = Pick<Actor, 'platform' | 'scopeId' | 'userId'>;
 export type PersonRef = Pick<Actor, 'platform' | 'userId'>;
 
@@ -176,6 +194,18 @@ export interface RedisQuota {
     batch: ChainableCommander,
     reservationId: string,
   ): ((reply: BatchReply) => Promise<SettleResult>) | undefined;
+  /**
+   * `reserve` prepared for a script of the caller's on a single Redis with the budget checked in the
+   * script; undefined on a Cluster or with the budget kept apart (call `reserve`). A refusal decided
+   * before Redis comes as is. Nothing is sent.
+   */
+  reserveScript?(
+    actor: Actor,
+    units: number,
+    requestId: string,
+    limits: Limits,
+    lane?: ReserveLane,
+  ): ReserveScript | QuotaRefusal | undefined;
   renew(reservationId: string): Promise<boolean>;
   /** Refunds every reservation whose lease lapsed unsettled; returns how many. */
   sweepExpired(): Promise<number>;
@@ -397,14 +427,29 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     }
   }
 
-  async function runReserve(
+  type ReserveReply = [string, string | number, string | number, number?];
+  interface Prepared {
+    ok: true;
+    /** The reserve script's 10 keys and 18 arguments (ledger-scripts.ts). */
+    keys: string[];
+    args: (string | number)[];
+    rid: string;
+    day: number;
+    now: number;
+    resetAt: number;
+    relax: boolean;
+    cap: number;
+  }
+
+  /** The checks made before Redis, then the script's keys and arguments; a refusal decided without Redis. */
+  function prepareReserve(
     actor: Actor,
     units: number,
     requestId: string,
     limits: Limits,
     dry: boolean,
-    lane: ReserveLane = { lane: 'fast' },
-  ): Promise<ReserveResult | CheckResult> {
+    lane: ReserveLane,
+  ): Prepared | QuotaRefusal {
     if (!isScopeAllowed(config, actor)) return { ok: false, code: 'scope_not_allowed' };
     if (!Number.isInteger(units) || units < 1)
       throw new QuotaStoreError('units must be a positive integer', { units });
@@ -420,66 +465,115 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     const rid = `${day}|${tag}|${scope}|${id}`;
     const person = personalLimits(config, limits);
     const cap = relax ? 0 : config.globalDailyBudget;
-    let takeBudget = !dry && separateBudget && cap > 0;
-    let res: [string, string | number, string | number, number?];
-    try {
-      if (takeBudget && (await redis.quotaBudgetTake(k.budget(day), units, cap, keyTtl(now))) !== 1) {
-        // A redelivered event must still get its reservation back when the budget has since run out.
-        if ((await redis.exists(k.request(actor, requestId))) === 0) {
-          return { ok: false, code: 'budget_exhausted', retryAt: resetAt };
-        }
-        takeBudget = false;
-      }
-      const relaxCap = relax ? lane.relaxCap : 0;
-      res = await redis.quotaReserve(
-        relax ? k.personRelax(actor, day) : k.personUsed(actor, day),
-        relax ? k.relax(actor, day) : k.used(actor, day),
-        relax ? k.noCreditsByTag(tag) : k.credits(actor),
-        k.active(actor),
-        k.burst(actor),
-        k.personBan(actor),
-        k.ban(actor),
-        k.request(actor, requestId),
-        k.reservationByTag(tag, id),
-        separateBudget || relax ? k.noBudgetByTag(tag) : k.budget(day),
-        now,
-        units,
-        relax ? relaxCap : limits.dailyImages,
-        relax ? relaxCap : person.dailyImages,
-        relax ? relaxCap : config.maxUserDailyImages,
-        Math.min(limits.maxActive, person.maxActive),
-        person.maxActive,
-        limits.burstPerMinute,
-        person.burstPerMinute,
-        now + leaseMs,
-        resetAt,
-        keyTtl(now),
-        cap,
-        rid,
-        requestId,
-        separateBudget || relax ? 0 : 1,
-        scope,
-        dry ? 1 : 0,
-      );
-      // A refusal or a duplicate took nothing from the budget this time: give the units back.
-      if (takeBudget && !(res[0] === 'ok' && res[3] === 1)) await redis.quotaBudgetGive(k.budget(day), units);
-    } catch (cause) {
-      throw new QuotaStoreError(`quota ${dry ? 'check' : 'reserve'} failed`, { requestId, units }, { cause });
-    }
+    const relaxCap = relax ? lane.relaxCap : 0;
+    const keys = [
+      relax ? k.personRelax(actor, day) : k.personUsed(actor, day),
+      relax ? k.relax(actor, day) : k.used(actor, day),
+      relax ? k.noCreditsByTag(tag) : k.credits(actor),
+      k.active(actor),
+      k.burst(actor),
+      k.personBan(actor),
+      k.ban(actor),
+      k.request(actor, requestId),
+      k.reservationByTag(tag, id),
+      separateBudget || relax ? k.noBudgetByTag(tag) : k.budget(day),
+    ];
+    const args = [
+      now,
+      units,
+      relax ? relaxCap : limits.dailyImages,
+      relax ? relaxCap : person.dailyImages,
+      relax ? relaxCap : config.maxUserDailyImages,
+      Math.min(limits.maxActive, person.maxActive),
+      person.maxActive,
+      limits.burstPerMinute,
+      person.burstPerMinute,
+      now + leaseMs,
+      resetAt,
+      keyTtl(now),
+      cap,
+      rid,
+      requestId,
+      separateBudget || relax ? 0 : 1,
+      scope,
+      dry ? 1 : 0,
+    ];
+    return { ok: true, keys, args, rid, day, now, resetAt, relax, cap };
+  }
+
+  /** The reserve script's reply as `reserve` (or, `dry`, `check`) answers. */
+  function reserveAnswer(p: Prepared, res: ReserveReply, dry: boolean): ReserveResult | CheckResult {
     const [status, a, b, extra] = res;
     if (status === 'ok') {
       if (dry) return { ok: true, remaining: Number(b) };
-      return { ok: true, reservationId: String(a), remaining: Number(b), resetAt, duplicate: extra === 0 };
+      return {
+        ok: true,
+        reservationId: String(a),
+        remaining: Number(b),
+        resetAt: p.resetAt,
+        duplicate: extra === 0,
+      };
     }
     const out: QuotaRefusal = {
       ok: false,
-      code: relax && status === 'daily_limit' ? 'relax_limit' : (status as RefusalCode),
+      code: p.relax && status === 'daily_limit' ? 'relax_limit' : (status as RefusalCode),
     };
     const retryAt = Number(a);
     if (retryAt > 0) out.retryAt = retryAt;
     if (typeof b === 'string' && b !== '') out.reason = b;
     if (extra !== undefined) out.limit = extra;
     return out;
+  }
+
+  async function runReserve(
+    actor: Actor,
+    units: number,
+    requestId: string,
+    limits: Limits,
+    dry: boolean,
+    lane: ReserveLane = { lane: 'fast' },
+  ): Promise<ReserveResult | CheckResult> {
+    const p = prepareReserve(actor, units, requestId, limits, dry, lane);
+    if (!p.ok) return p;
+    const { day, now, cap } = p;
+    let takeBudget = !dry && separateBudget && cap > 0;
+    let res: ReserveReply;
+    try {
+      if (takeBudget && (await redis.quotaBudgetTake(k.budget(day), units, cap, keyTtl(now))) !== 1) {
+        // A redelivered event must still get its reservation back when the budget has since run out.
+        if ((await redis.exists(k.request(actor, requestId))) === 0) {
+          return { ok: false, code: 'budget_exhausted', retryAt: p.resetAt };
+        }
+        takeBudget = false;
+      }
+      res = await redis.quotaReserve(...p.keys, ...p.args);
+      // A refusal or a duplicate took nothing from the budget this time: give the units back.
+      if (takeBudget && !(res[0] === 'ok' && res[3] === 1)) await redis.quotaBudgetGive(k.budget(day), units);
+    } catch (cause) {
+      throw new QuotaStoreError(`quota ${dry ? 'check' : 'reserve'} failed`, { requestId, units }, { cause });
+    }
+    return reserveAnswer(p, res, dry);
+  }
+
+  function reserveScript(
+    actor: Actor,
+    units: number,
+    requestId: string,
+    limits: Limits,
+    lane: ReserveLane = { lane: 'fast' },
+  ): ReserveScript | QuotaRefusal | undefined {
+    // The budget key has a slot of its own: with it apart (a Cluster), reserve takes it in its own call.
+    if (separateBudget || isClusterConnection(deps.redis)) return undefined;
+    const p = prepareReserve(actor, units, requestId, limits, false, lane);
+    if (!p.ok) return p;
+    return {
+      ok: true,
+      lua: RESERVE_LUA,
+      keys: p.keys,
+      args: p.args,
+      reservationId: p.rid,
+      read: (reply) => reserveAnswer(p, reply as ReserveReply, false) as ReserveResult,
+    };
   }
 
   return {
@@ -492,6 +586,7 @@ export function createRedisQuota(deps: RedisQuotaDeps): RedisQuota {
     refund: (rid) => settle('refund', rid),
     commitInBatch: (batch, rid) => settleInBatch('commit', batch, rid),
     refundInBatch: (batch, rid) => settleInBatch('refund', batch, rid),
+    reserveScript,
     async renew(rid) {
       const p = parseReservationId(rid);
       if (!p) return false;

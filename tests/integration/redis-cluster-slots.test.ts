@@ -263,8 +263,14 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
     ];
     // And the chat core's writes once a job is queued (submit.ts) and a member's limit layers
     // (quota-records.ts), each one pipeline over keys of several slots on a single Redis; sent apart here.
+    // And a job's reservation with its admission (generate-queue.ts enqueueReserved), one script over the
+    // ledger's slot and the queue's; on a Cluster the chat above reserved, then enqueued.
     const chatBatches = [
       lineSite('src/core/submit.ts', 'redis.pipeline(); // single Redis only'),
+      lineSite(
+        'src/generation/pipeline/generate-queue.ts',
+        'evalScript(redis, lua, nKeys, ...all); // single Redis only',
+      ),
       lineSite('src/quota/quota-records.ts', 'redis.pipeline(); // single Redis only'),
     ];
     // And what a delivery leaves once posted (its outputs' shorter expiry), sent alone when no later delivery's

@@ -23,6 +23,8 @@ import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './j
 import { batchScript, evalScript, type BatchReply } from '../../redis-script.js';
 import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, PLACE_FN, type FairLines } from './fair-queue.js';
 import { outcomeKey } from './generate-keys.js';
+import type { Actor, Limits } from '../../quota/policy.js';
+import type { RedisQuota, ReserveLane, ReserveResult } from '../../quota/redis-quota.js';
 
 export const DEFAULT_GENERATE_QUEUE = 'generate';
 /** BullMQ's priority range is 1 … 2^21 − 1 (0 means "none" and jumps the line). */
@@ -97,11 +99,40 @@ export type EnqueueResult =
   | { ok: true; jobId: string; position: number | null; duplicate: boolean }
   | { ok: false; code: 'queue_full'; waiting: number; maxWaiting: number };
 
+/** What `enqueueReserved` reserves: `RedisQuota.reserve`'s arguments. */
+export interface ReserveRequest {
+  readonly actor: Actor;
+  readonly units: number;
+  readonly requestId: string;
+  readonly limits: Limits;
+  readonly lane?: ReserveLane;
+}
+
+/**
+ * The reservation, and when it was taken the admission of the data built with its id (`data`, what was
+ * enqueued). A queue_full admission is not refunded here: the caller refunds as after `enqueue`.
+ */
+export type ReservedEnqueue =
+  | { reserved: Extract<ReserveResult, { ok: false }> }
+  | { reserved: Extract<ReserveResult, { ok: true }>; enqueued: EnqueueResult; data: GenerateJobData };
+
 export interface GenerateQueue {
   readonly name: string;
   /** The underlying BullMQ queue (workers, QueueEvents and tests attach to its name and prefix). */
   readonly queue: Queue<GenerateJobData>;
   enqueue(data: GenerateJobData): Promise<EnqueueResult>;
+  /**
+   * The quota's reserve, then (when it was taken) `enqueue` of `build(reservationId)`. On a single Redis
+   * both are one script, one round trip: it admits the job only when it took the reservation in the same
+   * step, so a refused reserve admits nothing, and a repeated request (its first reservation answered) gets
+   * the plain `enqueue` with that first id. On a Cluster, or with the quota's budget kept apart, two calls.
+   * An error once the reservation may have been taken refunds it, then is thrown.
+   */
+  enqueueReserved(
+    quota: Pick<RedisQuota, 'reserve' | 'reserveScript' | 'refund'>,
+    reserve: ReserveRequest,
+    build: (reservationId: string) => GenerateJobData,
+  ): Promise<ReservedEnqueue>;
   /** 1-based place among waiting jobs in the order workers take them; null when not waiting. */
   position(jobId: string): Promise<number | null>;
   /** position() of many jobs at once: one script for those in BullMQ, one for those parked. */
@@ -205,6 +236,33 @@ end
 return {'ok', waiting + pending, 1}
 `;
 
+type AdmitReply = [string, number, number?, number?, number?];
+
+// The quota's reserve script and the admission above in one script (enqueueReserved, a single Redis):
+// KEYS are the reserve's `reserveKeys` then the admission's 7, ARGV the reserve's `reserveArgs` then the
+// admission's. Each body runs as a function of its own KEYS and ARGV. The admission runs only when the
+// reserve took a reservation in this very step ({'ok', id, remaining, 1}): a refusal admits nothing, and a
+// request that already had one (its first id in the answer, not the one the job data names) is left to the
+// caller. Answers {reserve's reply} or {reserve's reply, admission's reply}.
+const reserveAdmitScripts = new Map<string, { keys: number; args: number; lua: string }>();
+function reserveAdmitLua(reserveLua: string, reserveKeys: number, reserveArgs: number): string {
+  const known = reserveAdmitScripts.get(reserveLua);
+  if (known?.keys === reserveKeys && known.args === reserveArgs) return known.lua;
+  const lua = `
+local function reserve(KEYS, ARGV)
+${reserveLua}
+end
+local function admit(KEYS, ARGV)
+${ADMIT_LUA}
+end
+local r = reserve({unpack(KEYS, 1, ${reserveKeys})}, {unpack(ARGV, 1, ${reserveArgs})})
+if r[1] ~= 'ok' or r[4] ~= 1 then return {r} end
+return {r, admit({unpack(KEYS, ${reserveKeys + 1}, #KEYS)}, {unpack(ARGV, ${reserveArgs + 1}, #ARGV)})}
+`;
+  reserveAdmitScripts.set(reserveLua, { keys: reserveKeys, args: reserveArgs, lua });
+  return lua;
+}
+
 // KEYS: wait, prioritized, admitting, seen, job hash
 // ARGV: jobId, release admission ('1'; 'if-added': only when the job hash exists, i.e. BullMQ's add just
 //       before it in the same MULTI succeeded; '0': no)
@@ -237,7 +295,7 @@ return 1
 `;
 
 type AdmitRedis = Redis & {
-  pipelineAdmit(...args: (string | number)[]): Promise<[string, number, number?, number?, number?]>;
+  pipelineAdmit(...args: (string | number)[]): Promise<AdmitReply>;
   pipelinePosition(...args: (string | number)[]): Promise<number>;
   pipelineAbortAdmit(...args: (string | number)[]): Promise<number>;
 };
@@ -414,76 +472,141 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
     return (await withParked([jobId], [Number(place)]))[0] ?? null;
   };
 
+  interface Admission {
+    /** As built, and as checked (what BullMQ gets). */
+    input: GenerateJobData;
+    data: GenerateJobData;
+    jobId: string;
+    priority: number;
+    /** The admission script's 7 keys and its arguments. */
+    keys: string[];
+    args: (string | number)[];
+  }
+
+  /** The job's data checked, its id and priority, and the admission script's keys and arguments. */
+  const admission = (input: GenerateJobData): Admission => {
+    const parsed = GenerateJobDataSchema.safeParse(input);
+    if (!parsed.success) {
+      throw new GenerateQueueError(
+        'invalid generate job data',
+        { eventId: input.eventId },
+        { cause: parsed.error },
+      );
+    }
+    const data = parsed.data;
+    const jobId = jobIdFromEvent(data.actor.platform, data.eventId);
+    const priority =
+      data.lane === 'relax' ? RELAX_PRIORITY : tierToPriority(data.priorityTier, deps.tierPriorities);
+    const { actor } = data;
+    const keys = [k.wait, k.paused, k.prioritized, k.admitting, k.seen(jobId), k.job(jobId), k.fairJobs];
+    const args = [
+      now(),
+      maxWaiting,
+      leaseMs,
+      jobId,
+      seenMs,
+      `${base}:`,
+      fairOpts?.readyWindow ?? 0,
+      `${base}:fq:`,
+      String(priority),
+      `${actor.platform}:${actor.scopeId}`,
+      actor.userId,
+      Math.max(1, data.units) * Math.max(1, Number(data.request.params['steps'] ?? 20)),
+      scopeWeightOf(fairOpts?.scopeWeights, actor.platform, actor.scopeId),
+      fair === undefined ? '' : JSON.stringify(data),
+      RELAX_PRIORITY,
+    ];
+    return { input, data, jobId, priority, keys, args };
+  };
+
+  /** The admission script's answer: a duplicate, a full queue, a parked job, or the add to BullMQ. */
+  const admitted = async (a: Admission, reply: AdmitReply): Promise<EnqueueResult> => {
+    const { data, jobId, priority } = a;
+    const [verdict, count, direct, room, place] = reply;
+    if (verdict === 'dup') {
+      // Its place came with the answer, as position() gives it.
+      return {
+        ok: true,
+        jobId,
+        position: place !== undefined && place > 0 ? place : null,
+        duplicate: true,
+      };
+    }
+    if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
+    if (fair !== undefined && direct === 0) {
+      // Parked by the admission script. With a full window the workers' feeders bring it in; with room
+      // (they are behind) this process feeds, and the job may be in BullMQ already.
+      if (room === 1) {
+        await fair.feed().catch(() => 0);
+        return { ok: true, jobId, position: await position(jobId), duplicate: false };
+      }
+      // Its place in line came with the admission.
+      return { ok: true, jobId, position: place ?? null, duplicate: false };
+    }
+    return { ok: true, jobId, position: await addAdmitted(data, jobId, priority), duplicate: false };
+  };
+
+  /** The plain enqueue of a reservation taken apart; an error refunds it, then is thrown. */
+  const enqueueTaken = async (
+    quota: Pick<RedisQuota, 'refund'>,
+    reserved: Extract<ReserveResult, { ok: true }>,
+    build: (reservationId: string) => GenerateJobData,
+  ): Promise<ReservedEnqueue> => {
+    try {
+      const a = admission(build(reserved.reservationId));
+      const reply = await redis.pipelineAdmit(...a.keys, ...a.args);
+      return { reserved, enqueued: await admitted(a, reply), data: a.input };
+    } catch (err) {
+      await quota.refund(reserved.reservationId).catch(() => undefined);
+      throw err;
+    }
+  };
+
   return {
     name,
     queue,
 
-    async enqueue(input) {
-      const parsed = GenerateJobDataSchema.safeParse(input);
-      if (!parsed.success) {
-        throw new GenerateQueueError(
-          'invalid generate job data',
-          { eventId: input.eventId },
-          { cause: parsed.error },
-        );
+    enqueue: async (input) => {
+      const a = admission(input);
+      return admitted(a, await redis.pipelineAdmit(...a.keys, ...a.args));
+    },
+
+    async enqueueReserved(quota, req, build) {
+      const { actor, units, requestId, limits, lane } = req;
+      const step = quota.reserveScript?.(actor, units, requestId, limits, lane);
+      if (step === undefined) {
+        // A Cluster (the ledger's keys and the queue's in slots of their own): two calls.
+        const reserved = await quota.reserve(actor, units, requestId, limits, lane);
+        if (!reserved.ok) return { reserved };
+        return enqueueTaken(quota, reserved, build);
       }
-      const data = parsed.data;
-      const jobId = jobIdFromEvent(data.actor.platform, data.eventId);
-      const priority =
-        data.lane === 'relax' ? RELAX_PRIORITY : tierToPriority(data.priorityTier, deps.tierPriorities);
-      const { actor } = data;
-      const entry = {
-        priority,
-        scope: `${actor.platform}:${actor.scopeId}`,
-        member: actor.userId,
-        cost: Math.max(1, data.units) * Math.max(1, Number(data.request.params['steps'] ?? 20)),
-        weight: scopeWeightOf(fairOpts?.scopeWeights, actor.platform, actor.scopeId),
-      };
-      const [verdict, count, direct, room, place] = await redis.pipelineAdmit(
-        k.wait,
-        k.paused,
-        k.prioritized,
-        k.admitting,
-        k.seen(jobId),
-        k.job(jobId),
-        k.fairJobs,
-        now(),
-        maxWaiting,
-        leaseMs,
-        jobId,
-        seenMs,
-        `${base}:`,
-        fairOpts?.readyWindow ?? 0,
-        `${base}:fq:`,
-        String(priority),
-        entry.scope,
-        entry.member,
-        entry.cost,
-        entry.weight,
-        fair === undefined ? '' : JSON.stringify(data),
-        RELAX_PRIORITY,
-      );
-      if (verdict === 'dup') {
-        // Its place came with the answer, as position() gives it.
-        return {
-          ok: true,
-          jobId,
-          position: place !== undefined && place > 0 ? place : null,
-          duplicate: true,
-        };
+      if (!step.ok) return { reserved: step };
+      // Built and checked before anything is sent: invalid data reserves nothing.
+      const a = admission(build(step.reservationId));
+      let reserved: ReserveResult;
+      let reply: AdmitReply | undefined;
+      try {
+        const lua = reserveAdmitLua(step.lua, step.keys.length, step.args.length);
+        const all = [...step.keys, ...a.keys, ...step.args, ...a.args];
+        const nKeys = step.keys.length + a.keys.length;
+        const sent = evalScript(redis, lua, nKeys, ...all); // single Redis only
+        const [reserveReply, admitReply] = (await sent) as [unknown, AdmitReply?];
+        reserved = step.read(reserveReply);
+        reply = admitReply;
+      } catch (err) {
+        // The script may have taken the reservation (and stopped, or lost its answer, later): give it back.
+        await quota.refund(step.reservationId).catch(() => undefined);
+        throw err;
       }
-      if (verdict === 'full') return { ok: false, code: 'queue_full', waiting: count, maxWaiting };
-      if (fair !== undefined && direct === 0) {
-        // Parked by the admission script. With a full window the workers' feeders bring it in; with room
-        // (they are behind) this process feeds, and the job may be in BullMQ already.
-        if (room === 1) {
-          await fair.feed().catch(() => 0);
-          return { ok: true, jobId, position: await position(jobId), duplicate: false };
-        }
-        // Its place in line came with the admission.
-        return { ok: true, jobId, position: place ?? null, duplicate: false };
+      if (!reserved.ok) return { reserved };
+      // The request's first reservation, taken earlier: the plain enqueue with its id, as two calls do.
+      if (reply === undefined) return enqueueTaken(quota, reserved, build);
+      try {
+        return { reserved, enqueued: await admitted(a, reply), data: a.input };
+      } catch (err) {
+        await quota.refund(reserved.reservationId).catch(() => undefined);
+        throw err;
       }
-      return { ok: true, jobId, position: await addAdmitted(data, jobId, priority), duplicate: false };
     },
 
     position: (jobId) => position(jobId),
