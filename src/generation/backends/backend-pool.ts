@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { BackendSlots } from '../backend-slots.js';
+import type { BackendSlots, SlotTakeCall } from '../backend-slots.js';
 import type { BatchReply } from '../../redis-script.js';
 import {
   checkBackendCapabilities,
@@ -50,15 +50,27 @@ export interface BackendLease {
   releaseInBatch?(batch: ChainableCommander): ((reply: BatchReply) => void) | undefined;
 }
 
-export type AcquireResult =
+/** `Stop`: what a request's own `take` may end the acquire with (nothing, without one). */
+export type AcquireResult<Stop = never> =
   | { readonly ok: true; readonly lease: BackendLease }
   | {
       readonly ok: false;
       readonly code: 'style_unavailable' | 'lora_unavailable' | 'backend_unavailable';
       readonly message: string;
-    };
+    }
+  | { readonly ok: false; readonly code: 'stopped'; readonly stop: Stop; readonly message: string };
 
-export interface AcquireRequest {
+/**
+ * Sends one slot take in place of the pool (a single Redis: inside a script that also checks the job's
+ * lock, pipeline/submit-record.ts): true when the slot was taken, false when the backend is full, `{ stop }`
+ * when the caller's own check refused the take (no slot taken): the acquire ends there with that.
+ */
+export type SlotTake<Stop> = (
+  call: SlotTakeCall,
+  backend: string,
+) => Promise<boolean | { readonly stop: Stop }>;
+
+export interface AcquireRequest<Stop = never> {
   readonly holder: string;
   readonly style: string;
   readonly family?: ModelFamily;
@@ -81,6 +93,8 @@ export interface AcquireRequest {
    * fast job waits (one that found it full and is still looking, here or in another process) takes it.
    */
   readonly relax?: boolean;
+  /** Each slot take goes through this instead of the slots' own `acquire`. */
+  readonly take?: SlotTake<Stop>;
 }
 
 export interface BackendPool {
@@ -99,7 +113,7 @@ export interface BackendPool {
    * over the healthy backends weighted by capacity; 0 when nothing was learnt (always-on servers).
    */
   expectedStartupSeconds(): Promise<number>;
-  acquire(req: AcquireRequest): Promise<AcquireResult>;
+  acquire<Stop = never>(req: AcquireRequest<Stop>): Promise<AcquireResult<Stop>>;
   /** Drains a backend after a failure until its next passing health check. */
   reportFailure(name: string, reason: string): Promise<void>;
   /** Records the model family just sent to a backend. */
@@ -261,10 +275,10 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     );
   }
 
-  const hasLoras = (e: Entry, req: AcquireRequest): boolean =>
+  const hasLoras = (e: Entry, req: AcquireRequest<unknown>): boolean =>
     (req.loras ?? []).every((f) => e.loras.has(f.replaceAll('\\', '/')));
 
-  function candidates(req: AcquireRequest): Entry[] {
+  function candidates(req: AcquireRequest<unknown>): Entry[] {
     const usable = [...entries.values()].filter(
       (e) =>
         e.healthy &&
@@ -320,7 +334,7 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     });
   }
 
-  async function acquire(req: AcquireRequest): Promise<AcquireResult> {
+  async function acquire<Stop>(req: AcquireRequest<Stop>): Promise<AcquireResult<Stop>> {
     const started = Date.now();
     const maxWaitMs = req.maxWaitMs ?? 10 * 60_000;
     for (;;) {
@@ -349,8 +363,14 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
         // A fast job refused as full marks the backend as awaited (no extra round trip): relax jobs keep off
         // it until the mark lapses. One that then takes another backend leaves the mark for waiterMs at most.
         const opts = req.relax === true ? { relax: true } : { waiterMs };
-        if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs, opts)) {
-          return { ok: true, lease: makeLease(e, req.holder) };
+        const { name, capacity } = e.backend;
+        const took =
+          req.take === undefined
+            ? await slots.acquire(name, capacity, req.holder, slotLeaseMs, opts)
+            : await req.take(slots.takeCall(name, capacity, req.holder, slotLeaseMs, opts), name);
+        if (took === true) return { ok: true, lease: makeLease(e, req.holder) };
+        if (took !== false) {
+          return { ok: false, code: 'stopped', stop: took.stop, message: 'the slot take was refused' };
         }
         full.push(e);
       }
