@@ -149,6 +149,8 @@ interface Entry {
   family: ModelFamily | undefined;
   /** Slots this process holds there now (other processes' are counted in Redis only). */
   held: number;
+  /** Takes this process has sent there and not yet heard back from. */
+  taking: number;
 }
 
 /**
@@ -184,6 +186,7 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       capabilitiesAt: 0,
       family: undefined,
       held: 0,
+      taking: 0,
     });
   }
   const released = new EventEmitter();
@@ -289,8 +292,9 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     const rank = (e: Entry): number =>
       (e.backend.name === req.prefer ? 0 : 4) + (req.family !== undefined && e.family === req.family ? 0 : 2);
     // Among equals, the backend this process holds fewest slots on: it is the likeliest to have one free
-    // (one look, one round trip, instead of trying the fullest first), and its GPU the likeliest idle.
-    return usable.sort((a, b) => rank(a) - rank(b) || a.held - b.held);
+    // (one look, one round trip, instead of trying the fullest first), and its GPU the likeliest idle. Takes
+    // still on their way count as held: jobs that start together spread instead of all trying one backend.
+    return usable.sort((a, b) => rank(a) - rank(b) || a.held + a.taking - (b.held + b.taking));
   }
 
   function makeLease(e: Entry, holder: string): BackendLease {
@@ -364,10 +368,16 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
         // it until the mark lapses. One that then takes another backend leaves the mark for waiterMs at most.
         const opts = req.relax === true ? { relax: true } : { waiterMs };
         const { name, capacity } = e.backend;
-        const took =
-          req.take === undefined
-            ? await slots.acquire(name, capacity, req.holder, slotLeaseMs, opts)
-            : await req.take(slots.takeCall(name, capacity, req.holder, slotLeaseMs, opts), name);
+        e.taking += 1;
+        let took: Awaited<ReturnType<SlotTake<Stop>>>;
+        try {
+          took =
+            req.take === undefined
+              ? await slots.acquire(name, capacity, req.holder, slotLeaseMs, opts)
+              : await req.take(slots.takeCall(name, capacity, req.holder, slotLeaseMs, opts), name);
+        } finally {
+          e.taking -= 1;
+        }
         if (took === true) return { ok: true, lease: makeLease(e, req.holder) };
         if (took !== false) {
           return { ok: false, code: 'stopped', stop: took.stop, message: 'the slot take was refused' };
