@@ -63,6 +63,18 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 `;
 
+/**
+ * One slot take as a script call: its Lua (reads its own KEYS and ARGV; replies 1 when the slot is taken, 0
+ * when not), keys and arguments. `acquire` sends it as it is; a caller that must do more in the same round
+ * trip on a single Redis runs it inside a script of its own (pipeline/submit-record.ts), so the rules of a
+ * take (capacity, leases, the relax lane, awaited marks) stay written here only.
+ */
+export interface SlotTakeCall {
+  readonly lua: string;
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+}
+
 /** A holder of a slot and when its lease runs out (epoch ms). */
 export interface SlotHolder {
   readonly holder: string;
@@ -82,6 +94,14 @@ export interface BackendSlots {
     leaseMs: number,
     opts?: { relax?: boolean; waiterMs?: number },
   ): Promise<boolean>;
+  /** The script call `acquire` makes for the same arguments (its lease counted from now). */
+  takeCall(
+    backend: string,
+    capacity: number,
+    holder: string,
+    leaseMs: number,
+    opts?: { relax?: boolean; waiterMs?: number },
+  ): SlotTakeCall;
   renew(backend: string, holder: string, leaseMs: number): Promise<boolean>;
   release(backend: string, holder: string): Promise<void>;
   /** `release` as one command of the caller's pipeline or MULTI; the function returned reads its reply. */
@@ -97,27 +117,27 @@ export function createBackendSlots(deps: { redis: Redis; prefix: string; now?: (
   const { redis } = deps;
   const now = deps.now ?? Date.now;
   const key = (backend: string): string => `${deps.prefix}:slots:{${backend}}`;
+  const takeCall: BackendSlots['takeCall'] = (backend, capacity, holder, leaseMs, opts) => {
+    const t = now();
+    return {
+      lua: ACQUIRE_LUA,
+      keys: [key(backend), `${key(backend)}:relax`, `${key(backend)}:waiting`],
+      args: [
+        t,
+        capacity,
+        t + leaseMs,
+        holder,
+        opts?.relax === true ? '1' : '0',
+        Math.max(0, Math.round(opts?.waiterMs ?? 0)),
+      ],
+    };
+  };
   return {
     async acquire(backend, capacity, holder, leaseMs, opts) {
-      const t = now();
-      const relax = opts?.relax === true ? '1' : '0';
-      return (
-        (await evalScript(
-          redis,
-          ACQUIRE_LUA,
-          3,
-          key(backend),
-          `${key(backend)}:relax`,
-          `${key(backend)}:waiting`,
-          t,
-          capacity,
-          t + leaseMs,
-          holder,
-          relax,
-          Math.max(0, Math.round(opts?.waiterMs ?? 0)),
-        )) === 1
-      );
+      const call = takeCall(backend, capacity, holder, leaseMs, opts);
+      return (await evalScript(redis, call.lua, call.keys.length, ...call.keys, ...call.args)) === 1;
     },
+    takeCall,
     async renew(backend, holder, leaseMs) {
       const t = now();
       return (await evalScript(redis, RENEW_LUA, 1, key(backend), t, t + leaseMs, holder)) === 1;

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { BackendSlots } from '../backend-slots.js';
+import type { BackendSlots, SlotTakeCall } from '../backend-slots.js';
 import type { BatchReply } from '../../redis-script.js';
 import {
   checkBackendCapabilities,
@@ -50,15 +50,27 @@ export interface BackendLease {
   releaseInBatch?(batch: ChainableCommander): ((reply: BatchReply) => void) | undefined;
 }
 
-export type AcquireResult =
+/** `Stop`: what a request's own `take` may end the acquire with (nothing, without one). */
+export type AcquireResult<Stop = never> =
   | { readonly ok: true; readonly lease: BackendLease }
   | {
       readonly ok: false;
       readonly code: 'style_unavailable' | 'lora_unavailable' | 'backend_unavailable';
       readonly message: string;
-    };
+    }
+  | { readonly ok: false; readonly code: 'stopped'; readonly stop: Stop; readonly message: string };
 
-export interface AcquireRequest {
+/**
+ * Sends one slot take in place of the pool (a single Redis: inside a script that also checks the job's
+ * lock, pipeline/submit-record.ts): true when the slot was taken, false when the backend is full, `{ stop }`
+ * when the caller's own check refused the take (no slot taken): the acquire ends there with that.
+ */
+export type SlotTake<Stop> = (
+  call: SlotTakeCall,
+  backend: string,
+) => Promise<boolean | { readonly stop: Stop }>;
+
+export interface AcquireRequest<Stop = never> {
   readonly holder: string;
   readonly style: string;
   readonly family?: ModelFamily;
@@ -81,6 +93,8 @@ export interface AcquireRequest {
    * fast job waits (one that found it full and is still looking, here or in another process) takes it.
    */
   readonly relax?: boolean;
+  /** Each slot take goes through this instead of the slots' own `acquire`. */
+  readonly take?: SlotTake<Stop>;
 }
 
 export interface BackendPool {
@@ -99,7 +113,7 @@ export interface BackendPool {
    * over the healthy backends weighted by capacity; 0 when nothing was learnt (always-on servers).
    */
   expectedStartupSeconds(): Promise<number>;
-  acquire(req: AcquireRequest): Promise<AcquireResult>;
+  acquire<Stop = never>(req: AcquireRequest<Stop>): Promise<AcquireResult<Stop>>;
   /** Drains a backend after a failure until its next passing health check. */
   reportFailure(name: string, reason: string): Promise<void>;
   /** Records the model family just sent to a backend. */
@@ -135,6 +149,8 @@ interface Entry {
   family: ModelFamily | undefined;
   /** Slots this process holds there now (other processes' are counted in Redis only). */
   held: number;
+  /** Takes this process has sent there and not yet heard back from. */
+  taking: number;
 }
 
 /**
@@ -170,6 +186,7 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
       capabilitiesAt: 0,
       family: undefined,
       held: 0,
+      taking: 0,
     });
   }
   const released = new EventEmitter();
@@ -261,10 +278,10 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     );
   }
 
-  const hasLoras = (e: Entry, req: AcquireRequest): boolean =>
+  const hasLoras = (e: Entry, req: AcquireRequest<unknown>): boolean =>
     (req.loras ?? []).every((f) => e.loras.has(f.replaceAll('\\', '/')));
 
-  function candidates(req: AcquireRequest): Entry[] {
+  function candidates(req: AcquireRequest<unknown>): Entry[] {
     const usable = [...entries.values()].filter(
       (e) =>
         e.healthy &&
@@ -275,8 +292,9 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     const rank = (e: Entry): number =>
       (e.backend.name === req.prefer ? 0 : 4) + (req.family !== undefined && e.family === req.family ? 0 : 2);
     // Among equals, the backend this process holds fewest slots on: it is the likeliest to have one free
-    // (one look, one round trip, instead of trying the fullest first), and its GPU the likeliest idle.
-    return usable.sort((a, b) => rank(a) - rank(b) || a.held - b.held);
+    // (one look, one round trip, instead of trying the fullest first), and its GPU the likeliest idle. Takes
+    // still on their way count as held: jobs that start together spread instead of all trying one backend.
+    return usable.sort((a, b) => rank(a) - rank(b) || a.held + a.taking - (b.held + b.taking));
   }
 
   function makeLease(e: Entry, holder: string): BackendLease {
@@ -320,7 +338,7 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
     });
   }
 
-  async function acquire(req: AcquireRequest): Promise<AcquireResult> {
+  async function acquire<Stop>(req: AcquireRequest<Stop>): Promise<AcquireResult<Stop>> {
     const started = Date.now();
     const maxWaitMs = req.maxWaitMs ?? 10 * 60_000;
     for (;;) {
@@ -349,8 +367,20 @@ export function createBackendPool(deps: BackendPoolDeps): BackendPool {
         // A fast job refused as full marks the backend as awaited (no extra round trip): relax jobs keep off
         // it until the mark lapses. One that then takes another backend leaves the mark for waiterMs at most.
         const opts = req.relax === true ? { relax: true } : { waiterMs };
-        if (await slots.acquire(e.backend.name, e.backend.capacity, req.holder, slotLeaseMs, opts)) {
-          return { ok: true, lease: makeLease(e, req.holder) };
+        const { name, capacity } = e.backend;
+        e.taking += 1;
+        let took: Awaited<ReturnType<SlotTake<Stop>>>;
+        try {
+          took =
+            req.take === undefined
+              ? await slots.acquire(name, capacity, req.holder, slotLeaseMs, opts)
+              : await req.take(slots.takeCall(name, capacity, req.holder, slotLeaseMs, opts), name);
+        } finally {
+          e.taking -= 1;
+        }
+        if (took === true) return { ok: true, lease: makeLease(e, req.holder) };
+        if (took !== false) {
+          return { ok: false, code: 'stopped', stop: took.stop, message: 'the slot take was refused' };
         }
         full.push(e);
       }

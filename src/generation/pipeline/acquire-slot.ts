@@ -4,13 +4,13 @@
 // healthy backend able to run the job is left outside them: then the job runs again on one of them rather
 // than wait out the slot wait and fail (an out-of-memory failure may well pass on a second try).
 import type { GenerationBackend } from '../backends/backend.js';
-import type { AcquireResult, BackendPool } from '../backends/backend-pool.js';
+import type { AcquireResult, BackendPool, SlotTake } from '../backends/backend-pool.js';
 import type { ModelFamily } from '../workflows/index.js';
 
 /** How long one wait for the earlier attempt's backend lasts before its health is looked at again. */
 const ORIGIN_WAIT_MS = 2_000;
 
-export interface AcquireSlotRequest {
+export interface AcquireSlotRequest<Stop = never> {
   readonly jobId: string;
   readonly style: string;
   readonly family: ModelFamily;
@@ -27,10 +27,15 @@ export interface AcquireSlotRequest {
   readonly slotWaitMs?: number;
   /** A relax-lane job: at most one per backend (backend-slots.ts). */
   readonly relax?: boolean;
+  /** Sends each slot take itself (with a check of its own in the same script); a refusal ends the wait. */
+  readonly take?: SlotTake<Stop>;
   readonly now: () => number;
 }
 
-export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): Promise<AcquireResult> {
+export async function acquireSlot<Stop = never>(
+  pool: BackendPool,
+  req: AcquireSlotRequest<Stop>,
+): Promise<AcquireResult<Stop>> {
   const { jobId, submittedOn, failedOn: failedOnList, now } = req;
   const failed = new Set(failedOnList.filter((b) => b !== submittedOn));
   const loras = (req.loras ?? []).map((f) => f.replaceAll('\\', '/'));
@@ -46,7 +51,7 @@ export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): P
       );
   const avoid = failed.size === 0 || othersCanRun() ? failed : new Set<string>();
   const acquireOn = (only: string | undefined, maxWaitMs: number | undefined) =>
-    pool.acquire({
+    pool.acquire<Stop>({
       holder: jobId,
       style: req.style,
       family: req.family,
@@ -58,8 +63,9 @@ export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): P
       ...(req.reclaim === undefined ? {} : { reclaim: req.reclaim }),
       ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
       ...(req.relax === true ? { relax: true } : {}),
+      ...(req.take === undefined ? {} : { take: req.take }),
     });
-  let acquired: AcquireResult | undefined;
+  let acquired: AcquireResult<Stop> | undefined;
   const healthyOrigin = (): boolean =>
     submittedOn !== null &&
     !failedOnList.includes(submittedOn) &&
@@ -67,7 +73,7 @@ export async function acquireSlot(pool: BackendPool, req: AcquireSlotRequest): P
   const originUntil = now() + (req.slotWaitMs ?? 10 * 60_000);
   while (acquired === undefined && healthyOrigin() && !req.signal.aborted && now() < originUntil) {
     const r = await acquireOn(submittedOn ?? undefined, ORIGIN_WAIT_MS);
-    if (r.ok || r.code === 'style_unavailable' || r.code === 'lora_unavailable') acquired = r;
+    if (r.ok || r.code !== 'backend_unavailable') acquired = r;
   }
   acquired ??= await acquireOn(undefined, req.slotWaitMs);
   return acquired;

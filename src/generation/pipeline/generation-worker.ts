@@ -58,7 +58,7 @@ import {
 } from './job-runs.js';
 import { createProgressThrottle, jobProgressOf } from './progress-throttle.js';
 import { createSlotReclaimer, jobLockKeyOf } from './slot-reclaim.js';
-import { extendLockAndRecordSubmit } from './submit-record.js';
+import { extendLockAndRecordSubmit, lockCheckedTake, type TakeStop } from './submit-record.js';
 
 export type ProgressStage = 'queued' | 'starting' | 'loading' | 'sampling' | 'decoding' | 'uploading';
 
@@ -150,7 +150,8 @@ export class JobLockLostError extends Error {
   override readonly name = 'JobLockLostError';
   constructor(
     message: string,
-    readonly data: { jobId: string; backend: string },
+    /** `backend`: the one whose slot this attempt held (none when the slot take itself found the loss). */
+    readonly data: { jobId: string; backend?: string },
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -268,6 +269,19 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     );
   }
 
+  /** The lock check before the submit found a cancel, or an outcome another attempt wrote: end with it. */
+  async function stoppedBeforeSubmit(
+    job: Job<GenerateJobData, GenerateResult>,
+    data: GenerateJobData,
+    reason: 'decided' | 'cancelled',
+  ): Promise<GenerateResult> {
+    const jobId = job.id ?? '';
+    if (reason === 'cancelled') return end(job, data, cancelled());
+    const { previous: decided } = await readEarlierAttempts(batches, prefix, jobId);
+    if (decided === undefined) throw new Error(`job ${jobId}: its outcome vanished before the submit`);
+    return end(job, data, decided);
+  }
+
   async function processor(
     job: Job<GenerateJobData, GenerateResult>,
     token?: string,
@@ -362,7 +376,24 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     // The run to follow: the one an earlier attempt submitted (adopted on its backend), or, after a run that
     // ended in a retryable failure, a new one under its own prompt id (job-runs.ts).
     const run = parseSubmitRecord(submittedOn);
-    const acquired = await acquireSlot(pool, {
+    const submitRecord = (name: string) => ({
+      key: keys.submitted(jobId),
+      value: submitRecordValue(name, run.run),
+      ttlSeconds: 86_400,
+    });
+    const check = { outcomeKey: keys.outcome(jobId), cancelKey: cancelKey(prefix, jobId) };
+    // A first start with nothing to do on the backend before the submit but the websocket's connect takes
+    // the slot and the step before the submit in one script (submit-record.ts): the lock check, the outcome
+    // and the cancel are looked at, the lock extended and the backend recorded, as the take succeeds. A job
+    // with a photo to upload first keeps the two steps: the upload may last, and the check must come after.
+    let takeSentAt: number | undefined;
+    const take =
+      firstStart && token !== undefined && reference === undefined
+        ? lockCheckedTake(redis, worker, jobId, token, lockDurationMs, submitRecord, check, () => {
+            takeSentAt = now();
+          })
+        : undefined;
+    const acquired = await acquireSlot<TakeStop>(pool, {
       jobId,
       style: gen.style.name,
       family: gen.family,
@@ -373,11 +404,19 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       reclaim: (b) => reclaimer.reclaim(b),
       ...(slotWaitMs === undefined ? {} : { slotWaitMs }),
       ...(relax ? { relax: true } : {}),
+      ...(take === undefined ? {} : { take }),
       now,
     });
     clearTimeout(waitingNote);
     if (!acquired.ok) {
       bullSignal?.removeEventListener('abort', onBullAbort);
+      // The take's lock check refused: no slot was taken, nothing recorded.
+      if (acquired.code === 'stopped') {
+        if (acquired.stop !== 'lost') return stoppedBeforeSubmit(job, data, acquired.stop);
+        const lost = new JobLockLostError(`job ${jobId} lost its lock before the submit`, { jobId });
+        log.warn(lost.data, 'job lock lost before the submit; leaving the job to its new holder');
+        throw lost;
+      }
       if (cancelCtl.signal.aborted) return end(job, data, cancelled());
       if (relax && acquired.code === 'backend_unavailable' && token !== undefined) {
         // Back to the queue, behind every fast job again; not an attempt.
@@ -391,6 +430,10 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
     }
     const { lease } = acquired;
     const backend = lease.backend;
+    // When the take recorded the backend and extended the lock (undefined when it did not).
+    const recordedAt = take === undefined ? undefined : takeSentAt;
+    // The step before the submit ran (and let it go ahead): a failure from here on may have left a prompt.
+    let submitReached = false;
     const renew = setInterval(() => {
       void lease.renew().catch(() => undefined);
       void quota.renew(data.reservationId).catch(() => undefined);
@@ -413,6 +456,14 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
           adopt: run.backend === backend.name,
           beforeSubmit: async () => {
             await pool.noteFamily(backend.name, gen.family);
+            // A cancel signalled since the last look at the cancel flag: the GPU need not see the job.
+            if (cancelCtl.signal.aborted) throw new StoppedBeforeSubmit('cancelled');
+            // The take did this step a moment ago: the lock it extended runs for half a period more at
+            // least, so no other worker can have the job; a longer gap (a slow connect) does it again.
+            if (recordedAt !== undefined && now() - recordedAt < lockDurationMs / 2) {
+              submitReached = true;
+              return;
+            }
             // The last moment to learn that our lock lapsed and the job was handed to another worker,
             // which then read no submit record and will submit itself: submitting here too would pay the
             // GPU twice. A successful extension also gives this attempt a whole lock period for the
@@ -424,12 +475,8 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
               job,
               token,
               lockDurationMs,
-              {
-                key: keys.submitted(jobId),
-                value: submitRecordValue(backend.name, run.run),
-                ttlSeconds: 86_400,
-              },
-              { outcomeKey: keys.outcome(jobId), cancelKey: cancelKey(prefix, jobId) },
+              submitRecord(backend.name),
+              check,
             );
             if (step === 'decided' || step === 'cancelled') throw new StoppedBeforeSubmit(step);
             if (step === 'lost') {
@@ -438,6 +485,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
                 backend: backend.name,
               });
             }
+            submitReached = true;
           },
           onProgress: (p: RunProgress) => {
             progress(jobProgressOf(p, backend.name));
@@ -461,12 +509,7 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       );
     } catch (err) {
       // Nothing ran on the GPU: a cancel, or an outcome another attempt wrote, was found at the lock check.
-      if (err instanceof StoppedBeforeSubmit) {
-        if (err.reason === 'cancelled') return await end(job, data, cancelled());
-        const { previous: decided } = await readEarlierAttempts(batches, prefix, jobId);
-        if (decided === undefined) throw new Error(`job ${jobId}: its outcome vanished before the submit`);
-        return await end(job, data, decided);
-      }
+      if (err instanceof StoppedBeforeSubmit) return await stoppedBeforeSubmit(job, data, err.reason);
       if (err instanceof JobLockLostError) {
         lockLost = true;
         log.warn(err.data, 'job lock lost before the submit; leaving the job to its new holder');
@@ -474,6 +517,9 @@ export function createGenerationWorker(deps: GenerationWorkerDeps): GenerationWo
       if (!(err instanceof ComfyError)) throw err;
       // The backend failed us (unreachable, HTTP errors, lost prompt): drain it and try elsewhere.
       await pool.reportFailure(backend.name, err.message);
+      // The take recorded the backend, but no prompt went there (the connect failed): without the record,
+      // the next attempt avoids this backend as it would have before.
+      if (recordedAt !== undefined && !submitReached) await redis.del(keys.submitted(jobId));
       await redis.sadd(keys.failedOn(jobId), backend.name);
       await redis.expire(keys.failedOn(jobId), 86_400);
       if (isLastAttempt) {

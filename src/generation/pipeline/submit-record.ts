@@ -8,23 +8,74 @@
 // earlier attempt wrote, or a member's cancel. A job's first attempt skips the read of earlier attempts
 // (there were none, and a cancel that arrives while it waits for a slot is found here), so this check is
 // the one that keeps a cancelled or decided job from reaching the GPU.
+//
+// A job's first start with nothing to do between its backend slot and the submit (no reference photo to
+// upload) does the same step inside the slot take instead (`lockCheckedTake`): one script checks the lock,
+// the outcome and the cancel, takes the slot by the slots' own rules and records the backend, one round trip
+// where the take and this step took two.
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { SlotTakeCall } from '../backend-slots.js';
+import type { SlotTake } from '../backends/backend-pool.js';
 import { isClusterConnection } from '../../redis-connection.js';
 import { evalScript } from '../../redis-script.js';
 
 // BullMQ's extendLock (its lock and stalled set), then the record. KEYS: lock, stalled set, record, and
 // optionally the job's outcome and cancel keys (checked before anything is written: 2 = an outcome exists,
 // 3 = a cancel). ARGV: token, lock ms, job id, the record's value, record seconds.
-const EXTEND_AND_RECORD_LUA = `
+// LOCK_CHECK falls through when the attempt may submit; RECORD then writes the record and replies 1.
+const LOCK_CHECK_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SREM', KEYS[2], ARGV[3])
 if KEYS[4] ~= nil and redis.call('EXISTS', KEYS[4]) == 1 then return 2 end
 if KEYS[5] ~= nil and redis.call('EXISTS', KEYS[5]) == 1 then return 3 end
+`;
+const RECORD_LUA = `
 redis.call('SET', KEYS[3], ARGV[4], 'EX', tonumber(ARGV[5]))
 return 1
 `;
+const EXTEND_AND_RECORD_LUA = LOCK_CHECK_LUA + RECORD_LUA;
+
+// The lock check, then the slot take (the slots' script as it is, backend-slots.ts), then the record: each
+// body runs as a function of its own KEYS and ARGV. KEYS: the five of the lock check, then the take's.
+// ARGV: the take's key count, the lock check's five, then the take's. Replies 1 (taken, recorded), 0 (the
+// backend is full: no slot, no record; the lock extended, as BullMQ's renewal would), or the lock check's
+// verdict ('lost': nothing written; 'decided' or 'cancelled': the lock extended, no slot, no record). The
+// check comes first, so a take never happens for an attempt that must not submit: no slot to give back.
+const takeScripts = new Map<string, string>();
+function lockCheckedTakeLua(takeLua: string): string {
+  let lua = takeScripts.get(takeLua);
+  if (lua === undefined) {
+    lua = `
+local function lockCheck(KEYS, ARGV)
+${LOCK_CHECK_LUA}
+end
+local function take(KEYS, ARGV)
+${takeLua}
+end
+local function record(KEYS, ARGV)
+${RECORD_LUA}
+end
+local n = tonumber(ARGV[1])
+local checkKeys, checkArgs, takeKeys, takeArgs = {}, {}, {}, {}
+for i = 1, 5 do
+  checkKeys[i] = KEYS[i]
+  checkArgs[i] = ARGV[i + 1]
+end
+for i = 1, n do takeKeys[i] = KEYS[5 + i] end
+for i = 7, #ARGV do takeArgs[#takeArgs + 1] = ARGV[i] end
+local checked = lockCheck(checkKeys, checkArgs)
+if checked == 0 then return 'lost' end
+if checked == 2 then return 'decided' end
+if checked == 3 then return 'cancelled' end
+if take(takeKeys, takeArgs) ~= 1 then return 0 end
+return record(checkKeys, checkArgs)
+`;
+    takeScripts.set(takeLua, lua);
+  }
+  return lua;
+}
 
 /**
  * 'held': the lock is extended and the record written. 'lost': another worker holds the job (nothing
@@ -36,6 +87,53 @@ export type SubmitStep = 'held' | 'lost' | 'decided' | 'cancelled';
 /** The key naming of the queue whose worker holds the job (a BullMQ Worker or Queue). */
 export interface QueueKeys {
   toKey(type: string): string;
+}
+
+/** Why a lock-checked take refused: the attempt must not submit (see SubmitStep). */
+export type TakeStop = Exclude<SubmitStep, 'held'>;
+
+/**
+ * A slot take for the pool (`AcquireRequest.take`) that is also this step, on a single Redis and with a lock
+ * token: a take that succeeds has extended the lock and written the record naming the backend taken; one
+ * that finds the lock lost, an outcome or a cancel takes nothing and stops the acquire with that. `sent` is
+ * told when each take leaves, so the caller knows from when the lock it extended runs.
+ */
+export function lockCheckedTake(
+  redis: Redis,
+  queue: QueueKeys,
+  jobId: string,
+  token: string,
+  lockMs: number,
+  record: (backend: string) => { readonly key: string; readonly value: string; readonly ttlSeconds: number },
+  check: { readonly outcomeKey: string; readonly cancelKey: string },
+  sent: () => void,
+): SlotTake<TakeStop> {
+  return async (call: SlotTakeCall, backend: string) => {
+    const rec = record(backend);
+    sent();
+    const r = await evalScript(
+      redis,
+      lockCheckedTakeLua(call.lua),
+      5 + call.keys.length,
+      `${queue.toKey(jobId)}:lock`,
+      queue.toKey('stalled'),
+      rec.key,
+      check.outcomeKey,
+      check.cancelKey,
+      ...call.keys,
+      call.keys.length,
+      token,
+      lockMs,
+      jobId,
+      rec.value,
+      rec.ttlSeconds,
+      ...call.args,
+    );
+    if (r === 1) return true;
+    if (r === 0) return false;
+    if (r === 'lost' || r === 'decided' || r === 'cancelled') return { stop: r };
+    throw new Error(`unexpected reply of the lock-checked slot take: ${String(r)}`);
+  };
 }
 
 /**
