@@ -11,6 +11,12 @@ const SERIAL_FILES = [
   'tests/e2e/npm-start.test.ts',
   'tests/integration/telegram-flood.test.ts',
   'tests/integration/telegram-previews.test.ts',
+  // These flush Redis's script cache (a restart's lost scripts), which adds round trips to the files
+  // that count them (admission, delivery, lock-checked take) when both run at once on the shared server.
+  'tests/integration/admission-round-trips.test.ts',
+  'tests/integration/job-ending-batch.test.ts',
+  'tests/integration/pipeline-delivery.test.ts',
+  'tests/integration/pipeline-records.test.ts',
 ];
 
 const shared = {

@@ -274,6 +274,10 @@ describe('a backend killed mid-run', () => {
     // GPU work lost with the victim is redone once: its running prompt (and, if it died between a
     // success and the download, that prompt too).
     expect(executed(sims)).toBeLessThanOrEqual(jobs.length + 2);
+    // The delivery is added before BullMQ reports the job completed: wait for those reports too.
+    await expect
+      .poll(() => workers.flatMap((w) => w.completed()).length, { timeout: 10_000, interval: 10 })
+      .toBe(jobs.length);
     for (const w of workers) expect(w.completed().length).toBeGreaterThan(0);
     expect(workers.flatMap((w) => w.completed()).sort()).toEqual(jobs.map((j) => j.jobId).sort());
     expect(await deliveryJobCount(h)).toBe(jobs.length);
@@ -308,6 +312,7 @@ describe('WebSockets dropped mid-run', () => {
     for (const j of jobs) expect(ds.get(j.jobId)?.outcome).toBe('done');
     expect(sim.stats().wsConnections).toBeGreaterThanOrEqual(3);
     expect(sim.stats().promptsExecuted).toBe(jobs.length);
+    await expect.poll(() => child.completed().length, { timeout: 10_000, interval: 10 }).toBe(jobs.length);
     expect(child.completed().sort()).toEqual(jobs.map((j) => j.jobId).sort());
     expect(
       await ledgerOf(
@@ -359,6 +364,10 @@ describe('200 jobs over 3 backends and 2 worker processes', () => {
     expect([...delivered.outcomes.values()].every((o) => o === 'done')).toBe(true);
     expect(delivered.missingBlobs).toEqual([]);
     expect(await deliveryJobCount(h)).toBe(N);
+    // The delivery is added before BullMQ records the job completed: wait for that record too.
+    await expect
+      .poll(async () => (await h.queue.queue.getJobCounts()).completed, { timeout: 10_000, interval: 25 })
+      .toBe(N);
     const counts = await h.queue.queue.getJobCounts();
     expect(counts).toMatchObject({ completed: N, failed: 0, active: 0, waiting: 0, prioritized: 0 });
     // No GPU work twice, even for the jobs the killed worker held.
