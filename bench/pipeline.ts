@@ -419,15 +419,17 @@ async function redisCpuMs(redis: Redis): Promise<number> {
   return ms;
 }
 
-/** The figures of the run before the control plane was made leaner (README, Benchmarks), for comparison. */
-/** The last full run's figures before this one's code (2026-12-05 02:28 UTC, 5,000 jobs, load 1.0). */
+/**
+ * The figures of the code before this round of steps (fbd89ff), medians of five runs of 5,000 jobs back to
+ * back with the code after them (2026-12-05 07:41–07:46 UTC, load 0.4 to 5), for comparison.
+ */
 const PREVIOUS_CONTROL_PLANE = {
-  workerMs: 3.07,
-  botMs: 1.36,
-  redisMs: 1.61,
-  simulatorsMs: 3.44,
-  jobsPerSecond: 200.7,
-  roundTrips: 24.8,
+  workerMs: 2.94,
+  botMs: 1.34,
+  redisMs: 1.45,
+  simulatorsMs: 2.53,
+  jobsPerSecond: 222.1,
+  roundTrips: 14.9,
   httpRequests: 2.0,
 };
 
