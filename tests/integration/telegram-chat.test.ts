@@ -52,11 +52,12 @@ async function face(): Promise<Buffer> {
 
 describe('telegram: /imagine in a private chat', () => {
   it('replies with a status message, edits it within the pace, and turns it into the photo with buttons; quota used once', async () => {
+    // 30 steps of 15 ms: the run outlasts the first stage gap, so its progress is edited in.
     const t = await setup({ stepMs: 15, bot: { budget: { privateIntervalMs: 300 } } });
     const cmd = t.fake.userSends({
       chatId: ALICE,
       userId: ALICE,
-      text: '/imagine a red fox in snow --steps 12 --seed 42',
+      text: '/imagine a red fox in snow --steps 30 --seed 42',
     });
     const status = await waitReply(t, ALICE, cmd);
     expect(status.firstText).toMatch(/Queued #1/);

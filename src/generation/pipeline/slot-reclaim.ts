@@ -4,7 +4,8 @@
  * A slot's holder is a generate job's id. Its slot is freed only when both hold:
  * - the job's BullMQ lock is gone: no worker is working on the job. A live worker between taking the slot
  *   and `POST /prompt` has no prompt on the backend yet, but it holds the lock (and checks it once more
- *   right before the submit), so it is never taken for dead;
+ *   right before the submit, or, on a first start without a photo to upload, in the script that takes the
+ *   slot, at most half a lock period before the submit), so it is never taken for dead;
  * - the backend says the job's prompt is finished or absent (ComfyUI: `/history/{id}`, then `/queue`; a job
  *   API: its job found by `user_id`). A prompt still queued or running keeps its slot: it occupies the GPU,
  *   and the job's next attempt takes the same slot and adopts the prompt, as it does after any crash.
