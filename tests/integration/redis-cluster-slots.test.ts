@@ -269,7 +269,7 @@ describe('Redis Cluster: one slot per script and per multi-key command', () => {
       lineSite('src/core/submit.ts', 'redis.pipeline(); // single Redis only'),
       lineSite(
         'src/generation/pipeline/generate-queue.ts',
-        'evalScript(redis, lua, nKeys, ...all); // single Redis only',
+        'evalScript(redis, lua, numKeys, ...keysAndArgs); // single Redis only',
       ),
       lineSite('src/quota/quota-records.ts', 'redis.pipeline(); // single Redis only'),
     ];

@@ -20,7 +20,7 @@ import { Job, Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { isClusterConnection, isRedisConnectionError, slotTag } from '../../redis-connection.js';
 import { GenerateJobDataSchema, jobIdFromEvent, type GenerateJobData } from './job-data.js';
-import { batchScript, evalScript, type BatchReply } from '../../redis-script.js';
+import { batchScript, composedScript, evalScript, type BatchReply } from '../../redis-script.js';
 import { CHARGE_DIRECT_LUA, createFairLines, PARK_FN, PLACE_FN, type FairLines } from './fair-queue.js';
 import { outcomeKey } from './generate-keys.js';
 import type { Actor, Limits } from '../../quota/policy.js';
@@ -238,30 +238,16 @@ return {'ok', waiting + pending, 1}
 
 type AdmitReply = [string, number, number?, number?, number?];
 
-// The quota's reserve script and the admission above in one script (enqueueReserved, a single Redis):
-// KEYS are the reserve's `reserveKeys` then the admission's 7, ARGV the reserve's `reserveArgs` then the
-// admission's. Each body runs as a function of its own KEYS and ARGV. The admission runs only when the
-// reserve took a reservation in this very step ({'ok', id, remaining, 1}): a refusal admits nothing, and a
-// request that already had one (its first id in the answer, not the one the job data names) is left to the
-// caller. Answers {reserve's reply} or {reserve's reply, admission's reply}.
-const reserveAdmitScripts = new Map<string, { keys: number; args: number; lua: string }>();
-function reserveAdmitLua(reserveLua: string, reserveKeys: number, reserveArgs: number): string {
-  const known = reserveAdmitScripts.get(reserveLua);
-  if (known?.keys === reserveKeys && known.args === reserveArgs) return known.lua;
-  const lua = `
-local function reserve(KEYS, ARGV)
-${reserveLua}
-end
-local function admit(KEYS, ARGV)
-${ADMIT_LUA}
-end
-local r = reserve({unpack(KEYS, 1, ${reserveKeys})}, {unpack(ARGV, 1, ${reserveArgs})})
+// The quota's reserve script and the admission above in one script (enqueueReserved, a single Redis): part 1
+// is the reserve's keys and arguments, part 2 the admission's. The admission runs only when the reserve took
+// a reservation in this very step ({'ok', id, remaining, 1}): a refusal admits nothing, and a request that
+// already had one (its first id in the answer, not the one the job data names) is left to the caller.
+// Answers {reserve's reply} or {reserve's reply, admission's reply}.
+const RESERVE_ADMIT_MAIN = `
+local r = reserve(part(1))
 if r[1] ~= 'ok' or r[4] ~= 1 then return {r} end
-return {r, admit({unpack(KEYS, ${reserveKeys + 1}, #KEYS)}, {unpack(ARGV, ${reserveArgs + 1}, #ARGV)})}
+return {r, admit(part(2))}
 `;
-  reserveAdmitScripts.set(reserveLua, { keys: reserveKeys, args: reserveArgs, lua });
-  return lua;
-}
 
 // KEYS: wait, prioritized, admitting, seen, job hash
 // ARGV: jobId, release admission ('1'; 'if-added': only when the job hash exists, i.e. BullMQ's add just
@@ -586,10 +572,15 @@ export function createGenerateQueue(deps: GenerateQueueDeps): GenerateQueue {
       let reserved: ReserveResult;
       let reply: AdmitReply | undefined;
       try {
-        const lua = reserveAdmitLua(step.lua, step.keys.length, step.args.length);
-        const all = [...step.keys, ...a.keys, ...step.args, ...a.args];
-        const nKeys = step.keys.length + a.keys.length;
-        const sent = evalScript(redis, lua, nKeys, ...all); // single Redis only
+        const { lua, numKeys, keysAndArgs } = composedScript(
+          [
+            ['reserve', step.lua],
+            ['admit', ADMIT_LUA],
+          ],
+          RESERVE_ADMIT_MAIN,
+          [step, a],
+        );
+        const sent = evalScript(redis, lua, numKeys, ...keysAndArgs); // single Redis only
         const [reserveReply, admitReply] = (await sent) as [unknown, AdmitReply?];
         reserved = step.read(reserveReply);
         reply = admitReply;

@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import type { SlotTakeCall } from '../backend-slots.js';
 import type { SlotTake } from '../backends/backend-pool.js';
 import { isClusterConnection } from '../../redis-connection.js';
-import { evalScript } from '../../redis-script.js';
+import { composedScript, evalScript } from '../../redis-script.js';
 
 // BullMQ's extendLock (its lock and stalled set), then the record. KEYS: lock, stalled set, record, and
 // optionally the job's outcome and cancel keys (checked before anything is written: 2 = an outcome exists,
@@ -37,45 +37,20 @@ return 1
 `;
 const EXTEND_AND_RECORD_LUA = LOCK_CHECK_LUA + RECORD_LUA;
 
-// The lock check, then the slot take (the slots' script as it is, backend-slots.ts), then the record: each
-// body runs as a function of its own KEYS and ARGV. KEYS: the five of the lock check, then the take's.
-// ARGV: the take's key count, the lock check's five, then the take's. Replies 1 (taken, recorded), 0 (the
-// backend is full: no slot, no record; the lock extended, as BullMQ's renewal would), or the lock check's
-// verdict ('lost': nothing written; 'decided' or 'cancelled': the lock extended, no slot, no record). The
-// check comes first, so a take never happens for an attempt that must not submit: no slot to give back.
-const takeScripts = new Map<string, string>();
-function lockCheckedTakeLua(takeLua: string): string {
-  let lua = takeScripts.get(takeLua);
-  if (lua === undefined) {
-    lua = `
-local function lockCheck(KEYS, ARGV)
-${LOCK_CHECK_LUA}
-end
-local function take(KEYS, ARGV)
-${takeLua}
-end
-local function record(KEYS, ARGV)
-${RECORD_LUA}
-end
-local n = tonumber(ARGV[1])
-local checkKeys, checkArgs, takeKeys, takeArgs = {}, {}, {}, {}
-for i = 1, 5 do
-  checkKeys[i] = KEYS[i]
-  checkArgs[i] = ARGV[i + 1]
-end
-for i = 1, n do takeKeys[i] = KEYS[5 + i] end
-for i = 7, #ARGV do takeArgs[#takeArgs + 1] = ARGV[i] end
-local checked = lockCheck(checkKeys, checkArgs)
+// The lock check, then the slot take (the slots' script as it is, backend-slots.ts), then the record: part 1
+// is the lock check's five keys and five arguments (the record's too), part 2 the take's. Replies 1 (taken,
+// recorded), 0 (the backend is full: no slot, no record; the lock extended, as BullMQ's renewal would), or
+// the lock check's verdict ('lost': nothing written; 'decided' or 'cancelled': the lock extended, no slot, no
+// record). The check comes first, so a take never happens for an attempt that must not submit: no slot to
+// give back.
+const LOCK_CHECKED_TAKE_MAIN = `
+local checked = lockCheck(part(1))
 if checked == 0 then return 'lost' end
 if checked == 2 then return 'decided' end
 if checked == 3 then return 'cancelled' end
-if take(takeKeys, takeArgs) ~= 1 then return 0 end
-return record(checkKeys, checkArgs)
+if take(part(2)) ~= 1 then return 0 end
+return record(part(1))
 `;
-    takeScripts.set(takeLua, lua);
-  }
-  return lua;
-}
 
 /**
  * 'held': the lock is extended and the record written. 'lost': another worker holds the job (nothing
@@ -111,24 +86,28 @@ export function lockCheckedTake(
   return async (call: SlotTakeCall, backend: string) => {
     const rec = record(backend);
     sent();
-    const r = await evalScript(
-      redis,
-      lockCheckedTakeLua(call.lua),
-      5 + call.keys.length,
-      `${queue.toKey(jobId)}:lock`,
-      queue.toKey('stalled'),
-      rec.key,
-      check.outcomeKey,
-      check.cancelKey,
-      ...call.keys,
-      call.keys.length,
-      token,
-      lockMs,
-      jobId,
-      rec.value,
-      rec.ttlSeconds,
-      ...call.args,
+    const { lua, numKeys, keysAndArgs } = composedScript(
+      [
+        ['lockCheck', LOCK_CHECK_LUA],
+        ['take', call.lua],
+        ['record', RECORD_LUA],
+      ],
+      LOCK_CHECKED_TAKE_MAIN,
+      [
+        {
+          keys: [
+            `${queue.toKey(jobId)}:lock`,
+            queue.toKey('stalled'),
+            rec.key,
+            check.outcomeKey,
+            check.cancelKey,
+          ],
+          args: [token, lockMs, jobId, rec.value, rec.ttlSeconds],
+        },
+        call,
+      ],
     );
+    const r = await evalScript(redis, lua, numKeys, ...keysAndArgs);
     if (r === 1) return true;
     if (r === 0) return false;
     if (r === 'lost' || r === 'decided' || r === 'cancelled') return { stop: r };
