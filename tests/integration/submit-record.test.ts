@@ -28,57 +28,37 @@ interface Seen {
 }
 
 /** Runs one job whose processor takes the step (after `before`, e.g. losing the lock) and reports it. */
-async function stepInWorker(
+function stepInWorker(
   r: TestRedis,
   before: (job: Job, worker: Worker) => Promise<void>,
   check?: (jobId: string) => { outcomeKey: string; cancelKey: string },
 ): Promise<Seen> {
-  const prefix = `${r.prefix}:bull`;
-  const conn = r.connect();
-  const trips = countRoundTrips([conn], (a) => a.includes(':lock') || a.includes(':submitted'));
-  const queue = new Queue('gen', { connection: r.connect(), prefix });
-  const done = new Promise<Seen>((resolve, reject) => {
-    const worker: Worker = new Worker(
-      'gen',
-      async (job: Job, token?: string) => {
-        try {
-          const step = (): Promise<SubmitStep> =>
-            extendLockAndRecordSubmit(
-              conn,
-              worker,
-              job,
-              token,
-              60_000,
-              { key: `${r.prefix}:submitted:${job.id}`, value: 'gpu-1', ttlSeconds: 3600 },
-              check?.(job.id ?? ''),
-            );
-          // Once with the lock held, so Redis knows the script (its first use sends the full text).
-          await step();
-          await r.redis.del(`${r.prefix}:submitted:${job.id}`);
-          await before(job, worker);
-          // A stalled-set entry BullMQ's own extension removes too.
-          await r.redis.sadd(worker.toKey('stalled'), job.id ?? '');
-          trips.reset();
-          const held = await step();
-          resolve({
-            held,
-            roundTrips: trips.count(),
-            lockTtl: await r.redis.pttl(`${worker.toKey(job.id ?? '')}:lock`),
-            stalled: await r.redis.sismember(worker.toKey('stalled'), job.id ?? ''),
-          });
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      },
-      { connection: conn, prefix, lockDuration: 5_000 },
-    );
-    // A job whose lock another worker holds cannot be finished by this one: BullMQ says so here.
-    worker.on('error', () => undefined);
-    closers.push(() => worker.close(true));
+  return inWorker(r, async (job, token, worker, conn) => {
+    const trips = countRoundTrips([conn], (a) => a.includes(':lock') || a.includes(':submitted'));
+    const step = (): Promise<SubmitStep> =>
+      extendLockAndRecordSubmit(
+        conn,
+        worker,
+        job,
+        token,
+        60_000,
+        { key: `${r.prefix}:submitted:${job.id}`, value: 'gpu-1', ttlSeconds: 3600 },
+        check?.(job.id ?? ''),
+      );
+    // Once with the lock held, so Redis knows the script (its first use sends the full text).
+    await step();
+    await r.redis.del(`${r.prefix}:submitted:${job.id}`);
+    await before(job, worker);
+    await r.redis.sadd(worker.toKey('stalled'), job.id ?? '');
+    trips.reset();
+    const held = await step();
+    return {
+      held,
+      roundTrips: trips.count(),
+      lockTtl: await r.redis.pttl(`${worker.toKey(job.id ?? '')}:lock`),
+      stalled: await r.redis.sismember(worker.toKey('stalled'), job.id ?? ''),
+    };
   });
-  closers.push(() => queue.close());
-  await queue.add('j', {}, { jobId: 'j1' });
-  return done;
 }
 
 describe('lock check and submit record before the submit', () => {
@@ -183,12 +163,27 @@ async function inWorker<T>(
       },
       { connection: conn, prefix, lockDuration: 5_000 },
     );
+    // A job whose lock another worker holds cannot be finished by this one: BullMQ says so here.
     worker.on('error', () => undefined);
     closers.push(() => worker.close(true));
   });
   closers.push(() => queue.close());
   await queue.add('j', {}, { jobId: 'j1' });
   return done;
+}
+
+/** The lock-checked slot take of job `jobId`, recording under `submitted:` and checking its outcome and cancel. */
+function takeIn(r: TestRedis, jobId: string, token: string, worker: Worker, conn: Redis) {
+  return lockCheckedTake(
+    conn,
+    worker,
+    jobId,
+    token,
+    60_000,
+    (backend) => ({ key: `${r.prefix}:submitted:${jobId}`, value: backend, ttlSeconds: 3600 }),
+    { outcomeKey: `${r.prefix}:outcome:${jobId}`, cancelKey: `${r.prefix}:cancel:${jobId}` },
+    () => undefined,
+  );
 }
 
 describe('the slot take with the lock check in the same script', () => {
@@ -198,16 +193,7 @@ describe('the slot take with the lock check in the same script', () => {
     const slots = createBackendSlots({ redis: r.redis, prefix: r.prefix });
     const seen = await inWorker(r, async (job, token, worker, conn) => {
       const jobId = job.id ?? '';
-      const take = lockCheckedTake(
-        conn,
-        worker,
-        jobId,
-        token,
-        60_000,
-        (backend) => ({ key: `${r.prefix}:submitted:${jobId}`, value: backend, ttlSeconds: 3600 }),
-        { outcomeKey: `${r.prefix}:outcome:${jobId}`, cancelKey: `${r.prefix}:cancel:${jobId}` },
-        () => undefined,
-      );
+      const take = takeIn(r, jobId, token, worker, conn);
       await slots.acquire('full', 1, 'other', 60_000);
       await slots.acquire('relaxed', 3, 'relax-a', 60_000, { relax: true });
       const full = await take(slots.takeCall('full', 1, jobId, 60_000, { waiterMs: 5_000 }), 'full');
@@ -244,16 +230,7 @@ describe('the slot take with the lock check in the same script', () => {
     const slots = createBackendSlots({ redis: r.redis, prefix: r.prefix });
     const seen = await inWorker(r, async (job, token, worker, conn) => {
       const jobId = job.id ?? '';
-      const take = lockCheckedTake(
-        conn,
-        worker,
-        jobId,
-        token,
-        60_000,
-        (backend) => ({ key: `${r.prefix}:submitted:${jobId}`, value: backend, ttlSeconds: 3600 }),
-        { outcomeKey: `${r.prefix}:outcome:${jobId}`, cancelKey: `${r.prefix}:cancel:${jobId}` },
-        () => undefined,
-      );
+      const take = takeIn(r, jobId, token, worker, conn);
       const call = (backend: string) => slots.takeCall(backend, 1, jobId, 60_000, { waiterMs: 5_000 });
       await r.redis.set(`${r.prefix}:cancel:${jobId}`, '1', 'EX', 60);
       const cancelled = await take(call('a'), 'a');
