@@ -32,7 +32,9 @@ export function stdinIsEmpty(): boolean {
 
 /**
  * The configuration with a Redis that answers: REDIS_URL's when it does; else, with `embedded` (the
- * --embedded-redis flag), a private redis-server whose data stays under ./data, stopped at the end.
+ * --embedded-redis flag), a private redis-server whose data stays under ./data, stopped at the end. Without
+ * the flag, REDIS_URL's server gets `patienceMs` (default 3 s) to answer: one started together with this
+ * process (`redis-server &` then `npm start`, a compose file, a script) may not listen yet at the first look.
  */
 export async function ensureRedis(
   config: Config,
@@ -40,8 +42,10 @@ export async function ensureRedis(
   cwd: string,
   life: Lifecycle,
   log: Logger,
+  patienceMs = 3000,
 ): Promise<Config> {
-  if ((await reachable(config.redis.url)) || config.redisTopology.kind !== 'single') return config;
+  if (config.redisTopology.kind !== 'single') return config;
+  if (await answersWithin(config.redis.url, embedded ? 0 : patienceMs)) return config;
   if (!embedded) {
     throw new StartupError(
       `Cannot reach Redis at ${redisUrlForHumans(config.redis.url)}. Start one (redis-server), set REDIS_URL, or run: npm start -- --embedded-redis`,
@@ -88,6 +92,16 @@ function freePort(): Promise<number> {
       });
     });
   });
+}
+
+/** Whether Redis at `url` answers a PING, looking again every 200 ms for `ms` after the first look. */
+async function answersWithin(url: string, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await reachable(url)) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, Math.min(200, until - Date.now())));
+  }
 }
 
 async function reachable(url: string): Promise<boolean> {
